@@ -1,0 +1,26 @@
+# Everything a fresh machine needs: `make demo` and `make test`.
+export UV_PYTHON_DOWNLOADS := never
+PYTHON_FOR_UV ?= python3
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON_FOR_UV) -m uv")
+
+.PHONY: setup demo test lint bench clean
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON_FOR_UV) -m pip install --quiet uv
+	$(UV) sync --frozen
+
+demo: setup
+	$(UV) run --frozen facetopt demo
+
+test: setup
+	$(UV) run --frozen pytest
+
+lint: setup
+	$(UV) run --frozen ruff check src tests bench evals
+	$(UV) run --frozen ruff format --check src tests bench evals
+
+bench: setup
+	$(UV) run --frozen python bench/run_all.py
+
+clean:
+	rm -rf .venv .local .pytest_cache

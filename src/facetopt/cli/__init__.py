@@ -1,0 +1,1 @@
+"""Typer apps: the only layer that imports typer or prints."""

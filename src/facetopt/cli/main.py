@@ -1,0 +1,41 @@
+"""The `facetopt` root: registers the sub-apps and nothing else."""
+
+from __future__ import annotations
+
+import typer
+
+from facetopt import __version__
+
+app = typer.Typer(
+    name="facetopt",
+    help="Turn production facet traces into ground truth and improve facet prompts with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"facetopt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """facetopt: dataset, bootstrap, eval, inspect, compare."""
+
+
+def _register() -> None:
+    from facetopt.cli import dataset
+
+    app.add_typer(dataset.app, name="dataset")
+
+
+_register()
+
+
+def run() -> None:
+    app()

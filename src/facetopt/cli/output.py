@@ -1,0 +1,73 @@
+"""Where output goes: data on stdout (a table, or one JSON document), everything else on stderr."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from facetopt.errors import FacetoptError
+
+stdout = Console(soft_wrap=False)
+stderr = Console(stderr=True)
+
+
+def emit(document: BaseModel | dict | list, as_json: bool, render: Callable[[Console], None] | None = None) -> None:
+    """Print a command's output model: JSON on stdout with --json, else its rich rendering."""
+    if as_json or render is None:
+        if isinstance(document, BaseModel):
+            text = document.model_dump_json(indent=2)
+        else:
+            text = json.dumps(document, indent=2, default=str)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    render(stdout)
+
+
+def note(message: str) -> None:
+    """A progress or status line on stderr."""
+    stderr.print(message, highlight=False)
+
+
+def warn(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+
+def report_error(error: FacetoptError, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": error.to_dict()}) + "\n")
+        sys.stdout.flush()
+    sys.stderr.write(f"error: {error.message}\n")
+    if error.hint:
+        sys.stderr.write(f"hint: {error.hint}\n")
+    sys.stderr.flush()
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn FacetoptError and Ctrl-C into one `error:` line and an exit code; tracebacks only with FACETOPT_DEBUG=1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json", False))
+        try:
+            return command(*args, **kwargs)
+        except FacetoptError as error:
+            if os.environ.get("FACETOPT_DEBUG") == "1":
+                raise
+            report_error(error, as_json)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            report_error(FacetoptError("interrupted", hint="re-run the same command: paid work is cached", exit_code=130), as_json)
+            raise typer.Exit(130) from None
+
+    wrapper.__signature__ = inspect.signature(command)  # type: ignore[attr-defined]
+    return wrapper

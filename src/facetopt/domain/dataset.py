@@ -1,0 +1,97 @@
+"""Dataset rows and the dataset-create report."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Split = Literal["train", "validation"]
+
+METADATA_KEYS = (
+    "source_project",
+    "source_project_id",
+    "source_org",
+    "source_model",
+    "source_root_span_id",
+    "source_span_id",
+    "source_row_id",
+    "source_created",
+    "source_weak_bucket",
+    "source_facet_value",
+    "source_trace_permalink",
+    "production_output",
+    "facet_prompt_sha256",
+    "ground_truth_model",
+    "ground_truth_generated_at",
+    "split",
+)
+
+
+class DatasetRow(BaseModel):
+    """A row as stored in a Braintrust dataset (and the local store): id, input, expected, metadata, tags."""
+
+    id: str
+    input: dict[str, Any]  # {"facet_name", "preprocessed_text"}
+    expected: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+
+    @property
+    def facet_name(self) -> str:
+        return str(self.input.get("facet_name", ""))
+
+    @property
+    def split(self) -> str | None:
+        return self.metadata.get("split")
+
+
+class FailedRow(BaseModel):
+    id: str
+    facet_name: str
+    reason: str
+
+
+class FacetBalance(BaseModel):
+    facet_name: str
+    rows: int = 0
+    positive: int = 0
+    negative: int = 0
+    train: int = 0
+    validation: int = 0
+
+
+class BalanceReport(BaseModel):
+    dataset: str
+    target_project: str
+    backend: str
+    facets: list[FacetBalance] = Field(default_factory=list)
+    total: FacetBalance = Field(default_factory=lambda: FacetBalance(facet_name="total"))
+    warnings: list[str] = Field(default_factory=list)
+
+
+class DatasetCreateSummary(BaseModel):
+    run_id: str
+    run_dir: str
+    backend: str
+    dry_run: bool = False
+    source_project: str | None = None
+    target_project: str | None = None
+    dataset: str | None = None
+    ground_truth_model: str
+    ground_truth_endpoint: str  # base URL or "simulated"; never a key
+    simulated_roles: list[str] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    weak_bucket_counts: dict[str, Any] = Field(default_factory=dict)
+    weak_bucket_sources: dict[str, int] = Field(default_factory=dict)
+    final_bucket_counts: dict[str, Any] = Field(default_factory=dict)
+    split_counts: dict[str, Any] = Field(default_factory=dict)
+    prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    labels_from_cache: int = 0
+    labels_paid: int = 0
+    failed_rows: list[FailedRow] = Field(default_factory=list)
+    skipped_source_lines: int = 0
+    rows_without_ids: int = 0
+    balance: BalanceReport | None = None
+    warnings: list[str] = Field(default_factory=list)
+    would_label: dict[str, dict[str, int]] = Field(default_factory=dict)

@@ -1,0 +1,135 @@
+"""Settings: command-line flags > environment > `.env` > defaults.
+
+Variable names follow the original facet-optimizer scripts so an existing `.env`
+keeps working. Secrets are `SecretStr`: they never reach output, logs or artifacts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facetopt.errors import ConfigError
+
+DEFAULT_OUTPUT_ROOT = Path(".local/facet-optimizer")
+DEFAULT_SOURCE_MODELS = ("brain-facet-latest", "brain-facet-1")
+DEFAULT_PROXY_URL = "https://braintrustproxy.com/v1"
+SIMULATED_BASE_URL = "simulated://"
+
+
+def _env(name: str, *more: str) -> Any:
+    return AliasChoices(name, *more)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # where state lives
+    output_root: Path = Field(DEFAULT_OUTPUT_ROOT, validation_alias=_env("FACET_OPTIMIZER_OUTPUT_ROOT"))
+    backend: Literal["braintrust", "local"] | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_BACKEND"))
+
+    # dataset create
+    source_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_PROJECT"))
+    target_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_TARGET_PROJECT"))
+    dataset: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET"))
+    source_org: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_ORG"))
+    target_org: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_TARGET_ORG"))
+    source_models: str = Field(
+        ",".join(DEFAULT_SOURCE_MODELS), validation_alias=_env("FACET_OPTIMIZER_SOURCE_MODELS", "FACET_OPTIMIZER_SOURCE_MODEL")
+    )
+    facet_name: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_NAME"))
+    positive_limit: int = Field(100, validation_alias=_env("FACET_OPTIMIZER_POSITIVE_LIMIT"))
+    negative_limit: int = Field(100, validation_alias=_env("FACET_OPTIMIZER_NEGATIVE_LIMIT"))
+    limit: int | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_LIMIT"))
+    created_after_sql: str = Field("NOW() - INTERVAL 7 DAY", validation_alias=_env("FACET_OPTIMIZER_CREATED_AFTER_SQL"))
+    created_before_sql: str = Field("NOW() - INTERVAL 1 HOUR", validation_alias=_env("FACET_OPTIMIZER_CREATED_BEFORE_SQL"))
+    extra_where_sql: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_EXTRA_WHERE_SQL"))
+    validation_fraction: float = Field(0.2, validation_alias=_env("FACET_OPTIMIZER_VALIDATION_FRACTION"))
+    source_files: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_FILE", "FACET_OPTIMIZER_SOURCE_FILES"))
+
+    # labeller
+    ground_truth_model: str = Field("gpt-5.4", validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MODEL"))
+    ground_truth_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_BASE"))
+    ground_truth_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"))
+    ground_truth_max_tokens: int = Field(512, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS"))
+    ground_truth_concurrency: int = Field(128, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY"))
+
+    # facet model (eval)
+    model: str = Field("brain-facet-1", validation_alias=_env("FACET_OPTIMIZER_MODEL"))
+    api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_BASE"))
+    api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_KEY"))
+    max_tokens: int = Field(20000, validation_alias=_env("FACET_OPTIMIZER_MAX_TOKENS"))
+    concurrency: int = Field(16, validation_alias=_env("FACET_OPTIMIZER_CONCURRENCY"))
+    prompt: Path | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROMPT"))
+    split: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SPLIT"))
+    max_rows: int | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_MAX_ROWS"))
+    project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROJECT"))
+    dataset_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET_PROJECT"))
+    experiment_prefix: str = Field("facet-optimizer", validation_alias=_env("FACET_OPTIMIZER_EXPERIMENT_PREFIX"))
+    trials: int = Field(1, validation_alias=_env("FACET_OPTIMIZER_TRIALS"))
+
+    # judge
+    judge_model: str = Field("gpt-5.4", validation_alias=_env("FACET_OPTIMIZER_JUDGE_MODEL"))
+    judge_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_BASE"))
+    judge_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_KEY"))
+
+    request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
+
+    # Braintrust and provider credentials
+    braintrust_api_key: SecretStr | None = Field(None, validation_alias=_env("BRAINTRUST_API_KEY"))
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    braintrust_app_url: str = Field("https://www.braintrust.dev", validation_alias=_env("BRAINTRUST_APP_URL"))
+    braintrust_api_url: str | None = Field(None, validation_alias=_env("BRAINTRUST_API_URL"))
+    braintrust_proxy_url: str | None = Field(None, validation_alias=_env("BRAINTRUST_PROXY_URL"))
+
+    @property
+    def source_model_list(self) -> list[str]:
+        return [m.strip() for m in self.source_models.split(",") if m.strip()]
+
+    @property
+    def store_path(self) -> Path:
+        return self.output_root / "store.duckdb"
+
+    @property
+    def prompt_path(self) -> Path:
+        return self.prompt or self.output_root / "facet_definitions.yaml"
+
+    def resolved_backend(self) -> Literal["braintrust", "local"]:
+        if self.backend:
+            return self.backend
+        return "braintrust" if self.braintrust_api_key else "local"
+
+    def require(self, field: str, flag: str, env: str) -> Any:
+        value = getattr(self, field)
+        if value in (None, ""):
+            raise ConfigError(
+                f"{flag} is required",
+                hint=f"pass {flag} or set {env} in the environment or .env",
+            )
+        return value
+
+
+def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; `overrides` are command-line flags, and None means "not given"."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    path = env_file if env_file is not None else Path(".env")
+    if env_file is not None and not env_file.exists():
+        raise ConfigError(f"env file not found: {env_file}", hint="pass an existing file to --env-file")
+    try:
+        return Settings(_env_file=path if path.exists() else None, **given)
+    except Exception as exc:  # pydantic ValidationError: name the bad setting in one line
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "setting"
+            raise ConfigError(f"invalid value for {where}: {first.get('msg')}", hint="check the flag or variable") from None
+        raise
