@@ -29,9 +29,10 @@ def root(
 
 
 def _register() -> None:
-    from facetopt.cli import dataset
+    from facetopt.cli import bootstrap, dataset
 
     app.add_typer(dataset.app, name="dataset")
+    app.command("bootstrap")(bootstrap.bootstrap_command)
 
 
 _register()

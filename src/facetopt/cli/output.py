@@ -69,5 +69,5 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             report_error(FacetoptError("interrupted", hint="re-run the same command: paid work is cached", exit_code=130), as_json)
             raise typer.Exit(130) from None
 
-    wrapper.__signature__ = inspect.signature(command)  # type: ignore[attr-defined]
+    wrapper.__signature__ = inspect.signature(command, eval_str=True)  # type: ignore[attr-defined]
     return wrapper

@@ -1,0 +1,3 @@
+from facetopt.cli.main import run
+
+run()

@@ -1,0 +1,210 @@
+"""`facetopt compare BASELINE CANDIDATE`: per-facet deltas, intervals and a verdict."""
+
+# No `from __future__ import annotations` here: handles_errors copies the signature as is,
+# and Typer needs real (evaluated) Annotated types to see the option names and help.
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from facetopt.cli.inspect import (
+    DatasetOpt,
+    FacetOpt,
+    ModelOpt,
+    TargetProjectOpt,
+    compact_table,
+    describe_experiment,
+    flags,
+    rate,
+)
+from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.output import emit, handles_errors, note, warn
+from facetopt.domain.experiments import FacetComparison, MetricDelta
+from facetopt.services.compare import CompareReport
+
+VERDICT_STYLE = {"KEEP": "bold green", "REJECT": "bold red", "INCONCLUSIVE": "bold yellow"}
+METRIC_LABELS = {
+    "binary_decision_match": "match",
+    "positive_recall": "recall",
+    "negative_specificity": "specificity",
+    "precision": "precision",
+    "sentiment_label_correct": "label acc",
+    "Factuality": "Factuality",
+}
+TARGET_METRIC = {
+    "balanced": "binary_decision_match",
+    "precision": "negative_specificity",
+    "recall": "positive_recall",
+}
+
+
+def signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def interval(delta: MetricDelta) -> str:
+    if delta.ci_low is None or delta.ci_high is None:
+        return "-"
+    return f"[{delta.ci_low:.3f}, {delta.ci_high:.3f}]"
+
+
+def p_value(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.0e}"
+
+
+def verdict_text(comparison: FacetComparison) -> Text:
+    return Text(comparison.verdict, style=VERDICT_STYLE[comparison.verdict])
+
+
+def delta_of(comparison: FacetComparison, metric: str) -> MetricDelta:
+    return next((d for d in comparison.deltas if d.metric == metric), MetricDelta(metric=metric))
+
+
+SUMMARY_LEGEND = (
+    "b/c: McNemar discordant pairs (only the baseline right / only the candidate right), p its exact "
+    "two-sided p-value; +rows: paired rows likely still needed to settle an INCONCLUSIVE verdict"
+)
+
+
+def render_summary(console: Console, report: CompareReport) -> None:
+    target_metric = TARGET_METRIC[report.target]
+    table = compact_table(title=f"verdicts (target {report.target}: {METRIC_LABELS[target_metric]})")
+    for header in ("facet", "rows", "base", "cand", "delta", "95% CI", "b/c", "p", "verdict", "+rows"):
+        table.add_column(header, justify="left" if header in ("facet", "verdict") else "right")
+    comparisons = [*report.facets, report.overall] if len(report.facets) > 1 else report.facets
+    for comparison in comparisons:
+        target = delta_of(comparison, target_metric)
+        table.add_row(
+            Text(comparison.facet_name),
+            str(comparison.paired_rows),
+            rate(target.baseline),
+            rate(target.candidate),
+            signed(target.delta),
+            interval(target),
+            f"{comparison.mcnemar_b}/{comparison.mcnemar_c}",
+            p_value(comparison.mcnemar_p),
+            verdict_text(comparison),
+            "-" if comparison.rows_needed is None else str(comparison.rows_needed),
+            style="bold" if comparison.facet_name == "overall" else None,
+        )
+    console.print(table)
+    console.print(Text(SUMMARY_LEGEND, style="dim"))
+
+
+def render_detail(console: Console, comparison: FacetComparison) -> None:
+    title = Text.assemble(
+        f"{comparison.facet_name}: {comparison.paired_rows} paired rows, ", verdict_text(comparison)
+    )
+    table = compact_table()
+    console.print(title)
+    for header in ("metric", "baseline", "candidate", "delta", "95% CI", "n"):
+        table.add_column(header, justify="left" if header == "metric" else "right")
+    for delta in comparison.deltas:
+        if delta.n == 0:
+            continue
+        table.add_row(
+            METRIC_LABELS.get(delta.metric, delta.metric),
+            rate(delta.baseline),
+            rate(delta.candidate),
+            signed(delta.delta),
+            interval(delta),
+            str(delta.n),
+        )
+    console.print(table)
+    for reason in comparison.reasons:
+        console.print(Text(f"  - {reason}"))
+
+
+def render_prompt_diffs(console: Console, report: CompareReport) -> None:
+    for diff in report.prompt_diffs:
+        if not diff.changed:
+            sha = diff.candidate_sha[:12] if diff.candidate_sha else "-"
+            console.print(Text(f"prompt {diff.facet_name}: unchanged ({sha})", style="dim"))
+            continue
+        console.print(Text(f"prompt {diff.facet_name}: changed", style="bold"))
+        if diff.note:
+            console.print(Text(f"  {diff.note}", style="yellow"))
+        for line in (diff.diff or "").splitlines():
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+            if line.startswith(("+++", "---", "@@")):
+                style = "cyan"
+            console.print(Text(line, style=style or ""))
+
+
+def render_compare(console: Console, report: CompareReport) -> None:
+    console.print(Text(f"baseline:  {describe_experiment(report.baseline)}"))
+    console.print(Text(f"candidate: {describe_experiment(report.candidate)}"))
+    left_out = ""
+    if report.baseline_only or report.candidate_only:
+        left_out = f" ({report.baseline_only} baseline-only, {report.candidate_only} candidate-only left out)"
+    console.print(
+        Text(
+            f"split {report.split or 'all'}, {report.paired_rows} paired rows{left_out}; "
+            f"tolerance {report.tolerance:g}, bootstrap {report.iterations} resamples, seed {report.seed}"
+        )
+    )
+    render_summary(console, report)
+    for comparison in report.facets:
+        render_detail(console, comparison)
+    if len(report.facets) > 1:
+        render_detail(console, report.overall)
+    render_prompt_diffs(console, report)
+
+
+@handles_errors
+def compare_command(
+    baseline: Annotated[str, typer.Argument(help="Baseline experiment: id, name, latest or previous.")],
+    candidate: Annotated[str, typer.Argument(help="Candidate experiment: id, name, latest or previous.")],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            help="balanced (binary decision match), precision (fewer false positives) or recall "
+            "(fewer false negatives).",
+        ),
+    ] = "balanced",
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split", help="Rows compared, and the split latest/previous choose by; all for every."
+        ),
+    ] = "validation",
+    facet: FacetOpt = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="A guard breaks when its delta is below -tolerance.")
+    ] = 0.02,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap.")] = 0,
+    model: ModelOpt = None,
+    dataset: DatasetOpt = None,
+    target_project: TargetProjectOpt = None,
+    backend: Backend = None,
+    output_root: OutputRoot = None,
+    env_file: EnvFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pair two experiments' rows by dataset row id; per facet and overall: deltas, 95% intervals, McNemar,
+    and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
+    from facetopt.services.compare import compare_experiments
+    from facetopt.services.experiments import open_experiments
+
+    with open_experiments(
+        env_file, flags(backend, output_root, dataset, target_project), note
+    ) as experiments:
+        report = compare_experiments(
+            experiments,
+            baseline,
+            candidate,
+            target=target,
+            split=split,
+            facet=facet,
+            tolerance=tolerance,
+            seed=seed,
+            model=model,
+        )
+    for message in report.warnings:
+        warn(message)
+    emit(report, as_json, lambda console: render_compare(console, report))

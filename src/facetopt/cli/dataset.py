@@ -1,0 +1,132 @@
+"""`facetopt dataset ...`: create (and upload) ground-truth datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.output import emit, handles_errors, note, warn
+from facetopt.cli.progress import RichProgress
+from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
+
+app = typer.Typer(help="Build ground-truth datasets from production facet spans.", no_args_is_help=True)
+
+
+def render_balance(console: Console, report: BalanceReport, title: str | None = None) -> None:
+    table = Table(title=title or f"{report.target_project} / {report.dataset} ({report.backend})")
+    for column in ("facet", "rows", "positive", "negative", "train", "validation"):
+        table.add_column(column, justify="left" if column == "facet" else "right")
+    for f in [*report.facets, report.total]:
+        style = "bold" if f is report.total else None
+        table.add_row(f.facet_name, str(f.rows), str(f.positive), str(f.negative), str(f.train), str(f.validation), style=style)
+    console.print(table)
+
+
+def render_create(console: Console, summary: DatasetCreateSummary) -> None:
+    c = summary.counts
+    console.print(
+        f"run {summary.run_id}: {c.get('candidates', 0)} candidate spans, {c.get('parsed_calls', 0)} facet calls, "
+        f"{c.get('selected_calls', 0)} selected; labeller {summary.ground_truth_model} ({summary.ground_truth_endpoint})",
+        highlight=False,
+    )
+    if summary.dry_run:
+        table = Table(title="would label (dry run: no model call made)")
+        for column in ("facet", "positive", "negative"):
+            table.add_column(column)
+        for facet, buckets in summary.would_label.items():
+            table.add_row(facet, str(buckets.get("positive", 0)), str(buckets.get("negative", 0)))
+        console.print(table)
+    else:
+        console.print(
+            f"labels: {summary.labels_paid} new, {summary.labels_from_cache} from cache, "
+            f"{len([f for f in summary.failed_rows if not f.reason.startswith('parse:')])} failed; "
+            f"{c.get('dataset_rows', 0)} rows written, {c.get('uploaded_rows', 0)} stored",
+            highlight=False,
+        )
+        if summary.balance:
+            render_balance(console, summary.balance)
+    for message in summary.warnings:
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    console.print(f"artifacts: {summary.run_dir}", highlight=False)
+
+
+@app.command("create")
+@handles_errors
+def create_command(
+    source_project: Annotated[str | None, typer.Option(help="Source project (name or id) holding the facet spans.")] = None,
+    target_project: Annotated[str | None, typer.Option(help="Project that receives the dataset.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset name.")] = None,
+    source_org: Annotated[str | None, typer.Option(help="Org of the source project (Braintrust).")] = None,
+    target_org: Annotated[str | None, typer.Option(help="Org of the target project (Braintrust).")] = None,
+    source_model: Annotated[
+        str | None, typer.Option(help="Comma list of facet models to read (default brain-facet-latest,brain-facet-1).")
+    ] = None,
+    ground_truth_model: Annotated[str | None, typer.Option(help="Labelling model (default gpt-5.4).")] = None,
+    ground_truth_api_base: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL for the labeller; simulated:// forces the simulation.")
+    ] = None,
+    facet_name: Annotated[str | None, typer.Option(help="Use this facet name for every call found.")] = None,
+    positive_limit: Annotated[int | None, typer.Option(help="Positive examples per facet (default 100).")] = None,
+    negative_limit: Annotated[int | None, typer.Option(help="Negative examples per facet (default 100).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Source spans to read (default 5 x (positive + negative)).")] = None,
+    created_after_sql: Annotated[str | None, typer.Option(help="Window start SQL (default NOW() - INTERVAL 7 DAY).")] = None,
+    created_before_sql: Annotated[str | None, typer.Option(help="Window end SQL (default NOW() - INTERVAL 1 HOUR).")] = None,
+    extra_where_sql: Annotated[str | None, typer.Option(help="Extra WHERE condition, ANDed in parentheses.")] = None,
+    root_span_id: Annotated[
+        list[str] | None, typer.Option(help="Only these traces (repeatable); no window, no sampling limits.")
+    ] = None,
+    root_span_id_file: Annotated[Path | None, typer.Option(help="File of root span ids, one per line.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Labelling requests in flight (default 128).")] = None,
+    validation_fraction: Annotated[float | None, typer.Option(help="Share of each facet/bucket for validation (0.2).")] = None,
+    skip_upload: Annotated[bool, typer.Option(help="Write artifacts only; do not upload to Braintrust.")] = False,
+    source_file: Annotated[
+        list[Path] | None,
+        typer.Option(help="NDJSON span export or `bt sync pull` folder (repeatable; local backend)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Fetch, parse and sample; report what would be labelled; no model call.")] = False,
+    backend: Backend = None,
+    output_root: OutputRoot = None,
+    env_file: EnvFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pull facet LLM spans, sample positives and negatives per facet, label them, split, and store the dataset."""
+    from facetopt.services.dataset_command import run_dataset_create
+
+    summary = run_dataset_create(
+        env_file=env_file,
+        flags=dict(
+            source_project=source_project,
+            target_project=target_project,
+            dataset=dataset,
+            source_org=source_org,
+            target_org=target_org,
+            source_models=source_model,
+            ground_truth_model=ground_truth_model,
+            ground_truth_api_base=ground_truth_api_base,
+            facet_name=facet_name,
+            positive_limit=positive_limit,
+            negative_limit=negative_limit,
+            limit=limit,
+            created_after_sql=created_after_sql,
+            created_before_sql=created_before_sql,
+            extra_where_sql=extra_where_sql,
+            ground_truth_concurrency=concurrency,
+            validation_fraction=validation_fraction,
+            output_root=output_root,
+            backend=backend,
+            source_files=",".join(str(p) for p in source_file) if source_file else None,
+        ),
+        root_span_ids=root_span_id,
+        root_span_id_file=root_span_id_file,
+        skip_upload=skip_upload,
+        dry_run=dry_run,
+        progress=RichProgress(enabled=True),
+        announce=note,
+        warn=warn,
+    )
+    emit(summary, as_json, lambda console: render_create(console, summary))

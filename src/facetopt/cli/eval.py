@@ -1,0 +1,156 @@
+"""`facetopt eval`: run the facet model over the dataset through `bt eval` and print per-facet scores."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.output import emit, handles_errors, note, warn
+from facetopt.cli.progress import RichProgress
+from facetopt.services.eval_run import EvalSummary
+
+_COLUMNS = (
+    ("facet", None),
+    ("n", None),
+    ("match", "binary_decision_match"),
+    ("recall", "positive_recall"),
+    ("specificity", "negative_specificity"),
+    ("precision", "precision"),
+    ("sentiment", "sentiment_label_accuracy"),
+    ("Factuality", "factuality"),
+    ("errors", None),
+)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def render_eval(console: Console, summary: EvalSummary) -> None:
+    title = f"{summary.experiment_name} ({summary.backend}, {summary.runner})"
+    table = Table(title=title)
+    for header, _ in _COLUMNS:
+        table.add_column(header, justify="left" if header == "facet" else "right")
+    for m in summary.metrics:
+        cells = [m.facet_name, str(m.n)]
+        cells += [_fmt(getattr(m, attr)) for _, attr in _COLUMNS[2:-1]]
+        cells.append(str(m.errored))
+        table.add_row(*cells, style="bold" if m.facet_name == "overall" else None)
+    console.print(table)
+    simulated = f" [bold yellow]SIMULATED: {', '.join(summary.simulated_roles)}[/bold yellow]"
+    console.print(
+        f"model {summary.model} ({summary.model_endpoint}), "
+        f"judge {summary.judge_model} ({summary.judge_endpoint})"
+        + (simulated if summary.simulated_roles else ""),
+        highlight=False,
+    )
+    split = summary.split or "all splits"
+    console.print(
+        f"{summary.rows} rows ({split}) x {summary.trials} trial(s), {summary.errors} failed, "
+        f"{summary.seconds:.1f}s; experiment {summary.experiment_id}",
+        highlight=False,
+    )
+    for failed in summary.failed_rows:
+        console.print(f"  failed {failed['id']}: {failed['error']}", highlight=False)
+    if summary.url:
+        console.print(f"url: {summary.url}", highlight=False)
+    console.print(f"artifacts: {summary.run_dir}", highlight=False)
+
+
+@handles_errors
+def eval_command(
+    model: Annotated[
+        str | None,
+        typer.Option(help="Facet model to evaluate (default brain-facet-1). Env FACET_OPTIMIZER_MODEL."),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="train or validation (default: every split). Env FACET_OPTIMIZER_SPLIT."),
+    ] = None,
+    facet: Annotated[list[str] | None, typer.Option(help="Only this facet (repeatable).")] = None,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(help="First N rows after the filters, in row-id order. Env FACET_OPTIMIZER_MAX_ROWS."),
+    ] = None,
+    row_id: Annotated[list[str] | None, typer.Option(help="Only this dataset row id (repeatable).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset name. Env FACET_OPTIMIZER_DATASET.")] = None,
+    dataset_project: Annotated[
+        str | None, typer.Option(help="Project holding the dataset (default the target project).")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project receiving the experiment (default the target project).")
+    ] = None,
+    target_project: Annotated[
+        str | None, typer.Option(help="Target project (default for --dataset-project and --project).")
+    ] = None,
+    prompt: Annotated[
+        Path | None, typer.Option(help="Prompt file (default <output-root>/facet_definitions.yaml).")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Rows in flight (default 16).")] = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Runs per row; a row's score is the mean (default 1).")
+    ] = None,
+    experiment_name: Annotated[
+        str | None, typer.Option(help="Experiment name (default <prefix>-<model>, prefix facet-optimizer).")
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Factuality judge model (default gpt-5.4).")] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option(
+            help="Facet model base URL (default the Braintrust proxy); simulated:// forces the simulation."
+        ),
+    ] = None,
+    judge_api_base: Annotated[
+        str | None,
+        typer.Option(help="Judge base URL (default the Braintrust proxy); simulated:// simulates it."),
+    ] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Facet model max tokens (default 20000).")] = None,
+    request_timeout: Annotated[
+        float | None, typer.Option(help="Seconds per model request (default 120).")
+    ] = None,
+    no_send_logs: Annotated[
+        bool, typer.Option("--no-send-logs", help="Do not log to Braintrust; store the experiment locally.")
+    ] = False,
+    backend: Backend = None,
+    output_root: OutputRoot = None,
+    env_file: EnvFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the facet model over the dataset (through `bt eval`), score it, and record the experiment."""
+    from facetopt.services.eval_run import EvalOptions, run_eval
+
+    summary = run_eval(
+        env_file=env_file,
+        flags=dict(
+            model=model,
+            split=split,
+            max_rows=max_rows,
+            dataset=dataset,
+            dataset_project=dataset_project,
+            project=project,
+            target_project=target_project,
+            prompt=prompt,
+            concurrency=concurrency,
+            trials=trials,
+            judge_model=judge_model,
+            api_base=api_base,
+            judge_api_base=judge_api_base,
+            max_tokens=max_tokens,
+            request_timeout=request_timeout,
+            backend=backend,
+            output_root=output_root,
+        ),
+        options=EvalOptions(
+            facets=list(facet or []),
+            row_ids=list(row_id or []),
+            no_send_logs=no_send_logs,
+            experiment_name=experiment_name,
+        ),
+        progress=RichProgress(enabled=True),
+        announce=note,
+        warn=warn,
+    )
+    emit(summary, as_json, lambda console: render_eval(console, summary))

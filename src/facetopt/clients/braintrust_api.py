@@ -1,0 +1,270 @@
+"""Braintrust connections: one SDK login per org, error translation, and SQL sent to `/btql`.
+
+Every failure becomes a FacetoptError with a hint; the API key never appears in a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from facetopt.errors import BraintrustError, ConfigError, FacetoptError, NotFoundError
+
+DEFAULT_APP_URL = "https://www.braintrust.dev"
+KEY_HINT = "check BRAINTRUST_API_KEY: it must be a valid key of the organization you read from or write to"
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# /btql retries (tests shrink the backoff); REST calls use the SDK's own retry policy.
+BTQL_ATTEMPTS = 4
+BTQL_BACKOFF_S = 0.5
+MAX_RETRY_AFTER_S = 30.0
+
+log = logging.getLogger("facetopt.braintrust")
+_ENV_LOCK = threading.Lock()
+T = TypeVar("T")
+
+
+@dataclass
+class BraintrustConnection:
+    """A logged-in SDK state for one org. Source and target orgs each get their own."""
+
+    state: Any = field(repr=False)  # braintrust.BraintrustState
+    org_name: str
+    org_id: str
+    api_url: str
+    proxy_url: str | None
+    app_url: str
+
+    def _secret(self) -> str | None:
+        return getattr(self.state, "login_token", None)
+
+
+class _SdkLogStream(io.TextIOBase):
+    """Where the SDK's background logger prints its retry chatter: our debug log, not stderr."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            log.debug("braintrust sdk: %s", text.rstrip())
+        return len(text)
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    if secret:
+        from braintrust.util import mask_api_key
+
+        text = text.replace(secret, "***").replace(mask_api_key(secret), "***")
+    return text
+
+
+@contextlib.contextmanager
+def _api_url_env(api_url: str | None) -> Iterator[None]:
+    """The SDK reads an api_url override only from BRAINTRUST_API_URL, at login time."""
+    if not api_url:
+        yield
+        return
+    with _ENV_LOCK:
+        previous = os.environ.get("BRAINTRUST_API_URL")
+        os.environ["BRAINTRUST_API_URL"] = api_url
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("BRAINTRUST_API_URL", None)
+            else:
+                os.environ["BRAINTRUST_API_URL"] = previous
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _login_error(exc: BaseException, app_url: str, org_name: str | None, secret: str) -> FacetoptError:
+    from braintrust.api import BraintrustHTTPError, BraintrustTransportError
+
+    for link in _exception_chain(exc):
+        if isinstance(link, BraintrustHTTPError):
+            if link.status_code in (401, 403):
+                return BraintrustError(f"Braintrust rejected the API key ({link.status_code})", hint=KEY_HINT)
+            return BraintrustError(
+                f"Braintrust login at {app_url} failed with HTTP {link.status_code}",
+                hint="Braintrust may be down, or BRAINTRUST_APP_URL points at the wrong server",
+            )
+        if isinstance(link, BraintrustTransportError):
+            return BraintrustError(
+                f"cannot reach Braintrust at {app_url}",
+                hint="check BRAINTRUST_APP_URL and your network connection",
+            )
+        if isinstance(link, TimeoutError):
+            return BraintrustError(f"Braintrust login at {app_url} timed out", hint="try again later")
+    message = _scrub(str(exc), secret)
+    unknown_org = re.match(r"Organization (.*) not found\. Must be one of (.*)$", message)
+    if unknown_org:
+        return NotFoundError(
+            f"Braintrust organization {org_name or unknown_org.group(1)!r} is not available to this API key; "
+            f"it can see: {unknown_org.group(2)}",
+            hint="pass one of those names with --source-org / --target-org (or BRAINTRUST_ORG_NAME)",
+        )
+    return BraintrustError(f"Braintrust login at {app_url} failed: {message}", hint=KEY_HINT)
+
+
+def connect(
+    api_key: SecretStr | str | None,
+    app_url: str | None = None,
+    org_name: str | None = None,
+    api_url_override: str | None = None,
+) -> BraintrustConnection:
+    """Log in with a fresh SDK state (never the SDK's global one) and pick the org."""
+    import braintrust
+
+    secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else (api_key or "")
+    if not secret.strip():
+        raise ConfigError(
+            "no Braintrust API key is set", hint="set BRAINTRUST_API_KEY (or use --backend local)"
+        )
+    app_url = (app_url or os.environ.get("BRAINTRUST_APP_URL") or DEFAULT_APP_URL).rstrip("/")
+    state = braintrust.BraintrustState()
+    try:
+        with _api_url_env(api_url_override):
+            state.login(app_url=app_url, api_key=secret, org_name=org_name or None, force_login=True)
+    except Exception as exc:
+        raise _login_error(exc, app_url, org_name, secret) from None
+    _make_flushes_synchronous(state)
+    return BraintrustConnection(
+        state=state,
+        org_name=state.org_name,
+        org_id=state.org_id,
+        api_url=state.api_url,
+        proxy_url=state.proxy_url,
+        app_url=app_url,
+    )
+
+
+def _make_flushes_synchronous(state: Any) -> None:
+    """Like BRAINTRUST_SYNC_FLUSH=1, for this state only: a failed write raises from flush()
+    instead of being dropped with a printed warning, and the SDK's messages go to our log."""
+    logger = state.global_bg_logger()
+    if hasattr(logger, "sync_flush"):
+        logger.sync_flush = True
+    if hasattr(logger, "outfile"):
+        logger.outfile = _SdkLogStream()
+
+
+def api_error(exc: BaseException, conn: BraintrustConnection, what: str) -> FacetoptError:
+    """Translate an SDK or HTTP failure of `what` (e.g. "reading project X") into a FacetoptError."""
+    from braintrust.api import BraintrustHTTPError, BraintrustTransportError
+
+    if isinstance(exc, FacetoptError):
+        return exc
+    secret = conn._secret()
+    for link in _exception_chain(exc):
+        if isinstance(link, BraintrustHTTPError):
+            status = link.status_code
+            if status in (401, 403):
+                return BraintrustError(f"Braintrust refused {what} (HTTP {status})", hint=KEY_HINT)
+            if status in RETRYABLE_STATUSES:
+                return BraintrustError(
+                    f"Braintrust kept failing while {what}: HTTP {status} after {link.attempts} attempt(s)",
+                    hint="Braintrust may be overloaded or down; run the command again later",
+                )
+            detail = _scrub(server_message(link.response_body), secret)
+            return BraintrustError(f"Braintrust rejected {what} (HTTP {status}): {detail}")
+        if isinstance(link, BraintrustTransportError):
+            return BraintrustError(
+                f"cannot reach the Braintrust API at {conn.api_url} while {what}",
+                hint="check BRAINTRUST_API_URL and your network connection",
+            )
+    return BraintrustError(f"Braintrust failed while {what}: {_scrub(str(exc), secret)}")
+
+
+def server_message(body: str | None) -> str:
+    """The human part of an error body: `{"error": "..."}`, `{"error": {"message": ...}}` or text."""
+    import json
+
+    text = (body or "").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text[:2000]
+    if isinstance(payload, dict):
+        error = payload.get("error", payload.get("message", payload))
+        if isinstance(error, dict):
+            error = error.get("message", error)
+        return str(error)[:2000]
+    return text[:2000]
+
+
+def call(conn: BraintrustConnection, what: str, fn: Callable[[Any], T], missing: str | None = None) -> T:
+    """Run `fn(api_client)` (the SDK's REST client, with its own retries) and translate failures;
+    with `missing`, a 404 becomes a NotFoundError with that message."""
+    from braintrust.api import BraintrustHTTPError
+
+    try:
+        return fn(conn.state.api_client())
+    except BraintrustHTTPError as exc:
+        if missing and exc.status_code == 404:
+            raise NotFoundError(
+                missing, hint="check the id, and that the API key's organization owns it"
+            ) from None
+        raise api_error(exc, conn, what) from None
+    except Exception as exc:
+        raise api_error(exc, conn, what) from None
+
+
+def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
+    """POST the SQL to `/btql` through the SDK's logged-in transport; retry 429/5xx honouring
+    Retry-After. A rejected query (4xx) raises BraintrustError carrying the server's message
+    and `hint`."""
+    from braintrust.api import BraintrustHTTPError, BraintrustTransportError, RequestTarget, RetryMode
+
+    client = conn.state.api_client()
+    url = client.router.resolve(RequestTarget.API, "/btql")
+    headers = {"Authorization": f"Bearer {client.api_key}"}
+    for attempt in range(1, BTQL_ATTEMPTS + 1):
+        try:
+            response = client.transport.request(
+                "POST", url, json={"query": sql, "fmt": "json"}, headers=headers, retry_mode=RetryMode.NONE
+            )
+            return response.json()
+        except BraintrustHTTPError as exc:
+            if exc.status_code not in RETRYABLE_STATUSES or attempt == BTQL_ATTEMPTS:
+                raise _btql_error(exc, conn, attempt, hint) from None
+            delay = exc.retry_after if exc.retry_after is not None else BTQL_BACKOFF_S * 2 ** (attempt - 1)
+        except BraintrustTransportError as exc:
+            if attempt == BTQL_ATTEMPTS:
+                raise api_error(exc, conn, "running a SQL query") from None
+            delay = BTQL_BACKOFF_S * 2 ** (attempt - 1)
+        except ValueError:
+            raise BraintrustError("Braintrust answered a SQL query with something that is not JSON") from None
+        log.debug("retrying /btql in %.2fs (attempt %d)", delay, attempt)
+        time.sleep(min(delay, MAX_RETRY_AFTER_S))
+    raise AssertionError("unreachable")
+
+
+def _btql_error(exc: Any, conn: BraintrustConnection, attempts: int, hint: str | None) -> FacetoptError:
+    status = exc.status_code
+    if status in RETRYABLE_STATUSES:
+        return BraintrustError(
+            f"Braintrust kept failing on a SQL query: HTTP {status} after {attempts} attempts",
+            hint="Braintrust may be overloaded or rate limiting this key; run the command again later",
+        )
+    if status in (401, 403):
+        return BraintrustError(f"Braintrust refused the SQL query (HTTP {status})", hint=KEY_HINT)
+    detail = _scrub(server_message(exc.response_body), conn._secret())
+    return BraintrustError(
+        f"Braintrust rejected the SQL query (HTTP {status}): {detail}",
+        hint=hint or "check the SQL against Braintrust's dialect (see the README's SQL section)",
+    )

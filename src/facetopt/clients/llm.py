@@ -1,0 +1,409 @@
+"""The one way facetopt talks to models: OpenAI-compatible endpoints through the openai SDK.
+
+A role (labeller, facet model, judge) resolves to an `Endpoint`: a base URL and key, or the
+in-process simulation when no base URL and no key is configured for it (or the base URL is
+`simulated://`). Either way the caller gets an `openai.AsyncOpenAI`; a simulated one answers
+through `SimulatedTransport`, so services never special-case it.
+
+`run_chat_requests` runs many chat calls at a bounded concurrency, hands each result to a
+callback as it arrives, and never raises for a failed call: retries (429, 5xx, timeouts,
+connection errors, honouring Retry-After) are the openai client's own, bounded by `max_retries`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, SecretStr
+
+from facetopt.facets.text import content_text, strip_think
+from facetopt.settings import DEFAULT_PROXY_URL, SIMULATED_BASE_URL, Settings
+
+if TYPE_CHECKING:
+    import openai
+
+Role = Literal["labeller", "facet_model", "judge"]
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+CONNECTION_ERROR = "connection error"
+UNREACHABLE_AFTER = 8  # connection failures, with no success yet, before unsent requests are skipped
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    role: Role
+    model: str
+    base_url: str | None
+    api_key: SecretStr | None = field(default=None, repr=False)
+    simulated: bool = False
+    key_source: str | None = None  # the variable the key came from (a name, safe to show)
+
+    @property
+    def label(self) -> str:
+        """What reports and the label cache call this endpoint: "simulated" or the base URL, never a key."""
+        if self.simulated:
+            return "simulated"
+        return _without_credentials(self.base_url or OPENAI_DEFAULT_URL)
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
+
+
+def _first_key(*candidates: tuple[SecretStr | None, str]) -> tuple[SecretStr | None, str | None]:
+    for key, source in candidates:
+        if key is not None and key.get_secret_value().strip():
+            return key, source
+    return None, None
+
+
+def _resolve(
+    role: Role, model: str, base: str | None, key: SecretStr | None, source: str | None, proxy: str
+) -> Endpoint:
+    base = (base or "").strip() or None
+    if base == SIMULATED_BASE_URL or (base is None and key is None):
+        return Endpoint(role, model, None, None, simulated=True)
+    if base is None:
+        base = proxy if source == "BRAINTRUST_API_KEY" or role == "facet_model" else OPENAI_DEFAULT_URL
+    return Endpoint(role, model, base.rstrip("/"), key, simulated=False, key_source=source)
+
+
+def resolve_labeller(settings: Settings) -> Endpoint:
+    key, source = _first_key(
+        (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
+        (settings.openai_api_key, "OPENAI_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+    proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
+    return _resolve(
+        "labeller", settings.ground_truth_model, settings.ground_truth_api_base, key, source, proxy
+    )
+
+
+def resolve_facet_model(settings: Settings) -> Endpoint:
+    key, source = _first_key(
+        (settings.api_key, "FACET_OPTIMIZER_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+    proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
+    return _resolve("facet_model", settings.model, settings.api_base, key, source, proxy)
+
+
+def resolve_judge(settings: Settings) -> Endpoint:
+    key, source = _first_key(
+        (settings.judge_api_key, "FACET_OPTIMIZER_JUDGE_API_KEY"),
+        (settings.openai_api_key, "OPENAI_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+    proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
+    return _resolve("judge", settings.judge_model, settings.judge_api_base, key, source, proxy)
+
+
+def simulated_endpoint(role: Role, model: str) -> Endpoint:
+    """A simulated endpoint whatever keys are set (`facetopt demo`)."""
+    return Endpoint(role, model, None, None, simulated=True)
+
+
+def simulated_roles(*endpoints: Endpoint) -> list[str]:
+    return [e.role for e in endpoints if e.simulated]
+
+
+def mixed_simulation_warning(*endpoints: Endpoint) -> str | None:
+    """A loud sentence when some roles are simulated and others real, else None."""
+    simulated = simulated_roles(*endpoints)
+    if not simulated or len(simulated) == len(endpoints):
+        return None
+    real = [e.role for e in endpoints if not e.simulated]
+    return (
+        f"SIMULATED model for {', '.join(simulated)} while {', '.join(real)} use real endpoints: "
+        "scores mixing simulated and real models are not meaningful"
+    )
+
+
+# -- clients ---------------------------------------------------------------------------------------
+
+
+def _api_key(endpoint: Endpoint) -> str:
+    # a keyless server (a local model) still needs a non-empty key for the SDK
+    return endpoint.api_key.get_secret_value() if endpoint.api_key is not None else "no-key"
+
+
+def _limits(concurrency: int) -> Any:
+    import httpx2
+
+    # httpx-style clients cap the pool at 100 connections by default; a larger concurrency then
+    # queues for a connection, so size the pool (and keep-alive) to what is in flight
+    size = max(1, concurrency) + 8
+    return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
+
+
+def make_async_client(
+    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 128
+) -> openai.AsyncOpenAI:
+    import httpx2
+    import openai
+
+    if endpoint.simulated:
+        from facetopt.clients.simulated import SIMULATED_HTTP_BASE, SimulatedTransport
+
+        http = httpx2.AsyncClient(transport=SimulatedTransport(), timeout=timeout)
+        return openai.AsyncOpenAI(
+            base_url=SIMULATED_HTTP_BASE,
+            api_key="simulated",
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http,
+        )
+    http = httpx2.AsyncClient(limits=_limits(concurrency), timeout=timeout, follow_redirects=True)
+    return openai.AsyncOpenAI(
+        base_url=endpoint.base_url,
+        api_key=_api_key(endpoint),
+        timeout=timeout,
+        max_retries=max_retries,
+        http_client=http,
+    )
+
+
+def make_sync_client(
+    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 16
+) -> openai.OpenAI:
+    import httpx2
+    import openai
+
+    if endpoint.simulated:
+        from facetopt.clients.simulated import SIMULATED_HTTP_BASE, SimulatedTransport
+
+        http = httpx2.Client(transport=SimulatedTransport(), timeout=timeout)
+        return openai.OpenAI(
+            base_url=SIMULATED_HTTP_BASE,
+            api_key="simulated",
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http,
+        )
+    http = httpx2.Client(limits=_limits(concurrency), timeout=timeout, follow_redirects=True)
+    return openai.OpenAI(
+        base_url=endpoint.base_url,
+        api_key=_api_key(endpoint),
+        timeout=timeout,
+        max_retries=max_retries,
+        http_client=http,
+    )
+
+
+# -- requests and results --------------------------------------------------------------------------
+
+
+class ChatRequest(BaseModel):
+    key: str  # the label cache key (see `cache_key`)
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    extra_body: dict[str, Any] | None = None
+    temperature: float | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"max_tokens": self.max_tokens, "extra_body": self.extra_body, "temperature": self.temperature}
+
+    @classmethod
+    def build(cls, endpoint: Endpoint, messages: list[dict[str, Any]], **params: Any) -> ChatRequest:
+        """A request to `endpoint.model` whose key covers the endpoint, model, messages and parameters."""
+        request = cls(key="", model=endpoint.model, messages=messages, **params)
+        request.key = cache_key(endpoint.label, endpoint.model, messages, request.params())
+        return request
+
+
+class ChatResult(BaseModel):
+    key: str
+    text: str | None = None
+    error: str | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def cache_key(endpoint_label: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    """sha256 over a canonical JSON of everything that decides the reply."""
+    document = {"endpoint": endpoint_label, "model": model, "messages": messages, "params": params}
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def chat_text(completion: Any) -> str:
+    """choices[0].message.content of a chat completion (object or dict); "" when absent."""
+    choices = (
+        completion.get("choices") if isinstance(completion, dict) else getattr(completion, "choices", None)
+    )
+    if not choices:
+        return ""
+    message = (
+        choices[0].get("message") if isinstance(choices[0], dict) else getattr(choices[0], "message", None)
+    )
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+    return content_text(content)
+
+
+def _max_tokens_param(model: str) -> str:
+    # OpenAI's reasoning models refuse `max_tokens`; most other OpenAI-compatible servers know only it
+    return "max_completion_tokens" if re.match(r"(?:gpt-5|o\d)", model) else "max_tokens"
+
+
+_SECRET_RE = re.compile(r"(Bearer\s+)\S+|\b(sk-[A-Za-z0-9_-]{6,})", re.IGNORECASE)
+
+
+def _redact(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return _SECRET_RE.sub(lambda m: (m.group(1) or "") + "***", text)
+
+
+def _reason(exc: BaseException, timeout: Any) -> str:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return f"timeout: no reply within {timeout}s"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        return f"{CONNECTION_ERROR}: {detail}"[:300]
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        message = inner.get("message") if isinstance(inner, dict) else None
+        return f"HTTP {exc.status_code}: {message or exc.message}"[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _attempts(exc: BaseException, max_retries: int) -> int:
+    import openai
+
+    if (
+        isinstance(exc, openai.APIStatusError)
+        and exc.status_code not in (408, 409, 429)
+        and exc.status_code < 500
+    ):
+        return 1
+    return max_retries + 1 if isinstance(exc, openai.APIError) else 1
+
+
+def request_body(request: ChatRequest) -> dict[str, Any]:
+    """The JSON body of a chat completion request; `extra_body` merges at the top level, as in the SDK."""
+    body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+    if request.max_tokens is not None:
+        body[_max_tokens_param(request.model)] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.extra_body:
+        body.update(request.extra_body)
+    return body
+
+
+async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatResult:
+    """One chat call (with the client's retries) as a ChatResult; never raises for a failed call.
+
+    It goes through the SDK's generic `client.post` (auth, retries, Retry-After and timeouts are
+    the SDK's) with a plain JSON body: the typed `chat.completions.create` re-walks every message
+    through its parameter transformer, which tripled the client's CPU per request and cost about
+    6% of wall time at concurrency 128 (bench/bench_labelling.py).
+    """
+    import httpx2
+
+    try:
+        response = await client.post("/chat/completions", cast_to=httpx2.Response, body=request_body(request))
+        completion = response.json()
+    except Exception as exc:  # every failure becomes a result: one bad row never sinks a run
+        reason = _redact(_reason(exc, client.timeout), client.api_key)
+        return ChatResult(key=request.key, error=reason, attempts=_attempts(exc, client.max_retries))
+    attempts = int(response.request.headers.get("x-stainless-retry-count") or 0) + 1
+    text = strip_think(chat_text(completion))
+    if not text:
+        choices = completion.get("choices") if isinstance(completion, dict) else None
+        finish = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
+        hint = " (stopped at the token limit)" if finish == "length" else ""
+        return ChatResult(key=request.key, error=f"empty reply{hint}", attempts=attempts)
+    return ChatResult(key=request.key, text=text, attempts=attempts)
+
+
+def is_connection_error(result: ChatResult) -> bool:
+    return bool(result.error and result.error.startswith(CONNECTION_ERROR))
+
+
+def endpoint_unreachable(results: Iterable[ChatResult]) -> bool:
+    """True when there were results and every one failed to connect: say "model endpoint unreachable"."""
+    results = list(results)
+    return bool(results) and all(is_connection_error(r) for r in results)
+
+
+async def run_chat_requests(
+    client: openai.AsyncOpenAI,
+    requests: list[ChatRequest],
+    concurrency: int,
+    on_result: Callable[[ChatResult], None],
+) -> list[ChatResult]:
+    """Run `requests` with at most `concurrency` in flight; results come back in request order.
+
+    `on_result` is called once per request, as each result arrives (commit paid labels there).
+    When the first UNREACHABLE_AFTER results all failed to connect, the requests not yet sent are
+    not sent: they come back as connection errors too, so an unreachable endpoint fails fast.
+    An exception raised by `on_result` cancels the run and propagates.
+    """
+    results: list[ChatResult | None] = [None] * len(requests)
+    pending = iter(enumerate(requests))
+    state = {"ok": 0, "unreachable": 0}
+
+    async def worker() -> None:
+        for index, request in pending:
+            if state["ok"] == 0 and state["unreachable"] >= UNREACHABLE_AFTER:
+                result = ChatResult(
+                    key=request.key,
+                    error=f"{CONNECTION_ERROR}: endpoint unreachable, request not sent",
+                    attempts=0,
+                )
+            else:
+                result = await chat_once(client, request)
+                if result.ok:
+                    state["ok"] += 1
+                elif is_connection_error(result):
+                    state["unreachable"] += 1
+            results[index] = result
+            on_result(result)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(concurrency, len(requests)))):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:  # the caller's own error (from on_result), not a group of it
+        raise failed.exceptions[0] from None
+    return [r for r in results if r is not None]
+
+
+async def probe_endpoint(endpoint: Endpoint, timeout: float = 5.0) -> str | None:
+    """Open (and close) a TCP connection to the endpoint's host: None when reachable, else the reason.
+
+    Costs no model call; lets a command fail with "model endpoint unreachable" before any work.
+    """
+    if endpoint.simulated:
+        return None
+    parts = urlsplit(endpoint.base_url or OPENAI_DEFAULT_URL)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (TimeoutError, OSError) as exc:
+        return f"{CONNECTION_ERROR}: cannot reach {endpoint.label} ({type(exc).__name__}: {exc})"
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return None

@@ -1,0 +1,237 @@
+"""The local store: one DuckDB file under the output root.
+
+It holds local datasets (keyed by target project and dataset name), the label
+cache, local experiments with their rows, the experiment registry and prompt
+history. DuckDB allows one writing process, so callers open it briefly and close
+it before starting an eval subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from facetopt.domain.dataset import DatasetRow
+from facetopt.domain.experiments import EvalRow, ExperimentRecord
+from facetopt.errors import FacetoptError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dataset_rows (
+    project VARCHAR, dataset VARCHAR, id VARCHAR, facet_name VARCHAR, split VARCHAR,
+    row JSON, updated TIMESTAMPTZ, PRIMARY KEY (project, dataset, id));
+CREATE TABLE IF NOT EXISTS label_cache (
+    key VARCHAR PRIMARY KEY, text VARCHAR, model VARCHAR, endpoint VARCHAR, created TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS prompt_history (
+    sha VARCHAR PRIMARY KEY, facet_name VARCHAR, text VARCHAR, first_seen TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS experiments (
+    experiment_id VARCHAR PRIMARY KEY, name VARCHAR, created VARCHAR, backend VARCHAR,
+    dataset VARCHAR, dataset_project VARCHAR, split VARCHAR, model VARCHAR, record JSON);
+CREATE TABLE IF NOT EXISTS experiment_rows (
+    experiment_id VARCHAR, id VARCHAR, facet_name VARCHAR, split VARCHAR, row JSON,
+    PRIMARY KEY (experiment_id, id));
+"""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StoreBusyError(FacetoptError):
+    pass
+
+
+class LocalStore:
+    def __init__(self, path: Path, read_only: bool = False):
+        import duckdb
+
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise FacetoptError(
+                f"no local store at {self.path}",
+                hint="run `facetopt dataset create` first, or pass the right --output-root",
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreBusyError(
+                f"the local store {self.path} is in use by another facetopt process",
+                hint="wait for the other command to finish, then retry",
+            ) from exc
+        if not read_only:
+            self.conn.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # datasets -------------------------------------------------------------
+    def upsert_rows(self, project: str, dataset: str, rows: Iterable[DatasetRow]) -> int:
+        now = _now()
+        values = [(project, dataset, r.id, r.facet_name, r.split, r.model_dump_json(), now) for r in rows]
+        if not values:
+            return 0
+        self.conn.executemany("INSERT OR REPLACE INTO dataset_rows VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        return len(values)
+
+    def read_rows(self, project: str, dataset: str) -> list[DatasetRow]:
+        found = self.conn.execute(
+            "SELECT row FROM dataset_rows WHERE project = ? AND dataset = ? ORDER BY id", [project, dataset]
+        ).fetchall()
+        return [DatasetRow.model_validate_json(r[0]) for r in found]
+
+    def list_datasets(self) -> list[tuple[str, str, int]]:
+        return self.conn.execute(
+            "SELECT project, dataset, count(*) FROM dataset_rows GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+
+    # label cache ----------------------------------------------------------
+    def cached_labels(self, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        self.conn.execute("CREATE OR REPLACE TEMP TABLE wanted_keys (key VARCHAR)")
+        self.conn.executemany("INSERT INTO wanted_keys VALUES (?)", [(k,) for k in keys])
+        found = self.conn.execute(
+            "SELECT c.key, c.text FROM label_cache c SEMI JOIN wanted_keys w ON c.key = w.key"
+        ).fetchall()
+        return dict(found)
+
+    def put_label(self, key: str, text: str, model: str, endpoint: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO label_cache VALUES (?, ?, ?, ?, ?)", [key, text, model, endpoint, _now()]
+        )
+
+    @contextmanager
+    def label_writer(self) -> Iterator[LabelWriter]:
+        writer = LabelWriter(self)
+        try:
+            yield writer
+        finally:
+            writer.close()
+
+    # prompt history -------------------------------------------------------
+    def remember_prompt(self, sha: str, facet_name: str, text: str) -> None:
+        self.conn.execute(
+            "INSERT INTO prompt_history VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [sha, facet_name, text, _now()],
+        )
+
+    def prompt_text(self, sha: str) -> str | None:
+        found = self.conn.execute("SELECT text FROM prompt_history WHERE sha = ?", [sha]).fetchone()
+        return found[0] if found else None
+
+    # experiments ----------------------------------------------------------
+    def add_experiment(self, record: ExperimentRecord, rows: Iterable[EvalRow] | None = None) -> None:
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    record.experiment_id,
+                    record.experiment_name,
+                    record.created,
+                    record.backend,
+                    record.dataset,
+                    record.dataset_project,
+                    record.split,
+                    record.model,
+                    record.model_dump_json(),
+                ],
+            )
+            if rows is not None:
+                self.conn.execute(
+                    "DELETE FROM experiment_rows WHERE experiment_id = ?", [record.experiment_id]
+                )
+                self.conn.executemany(
+                    "INSERT INTO experiment_rows VALUES (?, ?, ?, ?, ?)",
+                    [(record.experiment_id, r.id, r.facet_name, r.split, r.model_dump_json()) for r in rows],
+                )
+            self.conn.execute("COMMIT")
+        except Exception:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def experiments(self) -> list[ExperimentRecord]:
+        found = self.conn.execute(
+            "SELECT record FROM experiments ORDER BY created DESC, experiment_id DESC"
+        ).fetchall()
+        return [ExperimentRecord.model_validate_json(r[0]) for r in found]
+
+    def experiment_rows(self, experiment_id: str) -> list[EvalRow]:
+        found = self.conn.execute(
+            "SELECT row FROM experiment_rows WHERE experiment_id = ? ORDER BY id", [experiment_id]
+        ).fetchall()
+        return [EvalRow.model_validate_json(r[0]) for r in found]
+
+    def validation_runs(self, dataset: str, up_to: str | None = None) -> list[dict[str, str]]:
+        """The prompt hashes ({facet: sha}) of each registry run on `dataset` that evaluated validation
+        rows (split validation, or every split), created at or before `up_to`, newest first."""
+        found = self.conn.execute(
+            """SELECT json_extract(record, '$.prompt_hashes') FROM experiments
+               WHERE dataset = ? AND (? IS NULL OR created <= ?)
+                 AND (coalesce(split, '') = ''
+                      OR list_contains(string_split(replace(lower(split), ' ', ''), ','), 'validation'))
+               ORDER BY created DESC""",
+            [dataset, up_to, up_to],
+        ).fetchall()
+        return [json.loads(r[0]) if r[0] else {} for r in found]
+
+    def has_experiment_rows(self, experiment_id: str) -> bool:
+        found = self.conn.execute(
+            "SELECT count(*) FROM experiment_rows WHERE experiment_id = ?", [experiment_id]
+        ).fetchone()
+        return bool(found and found[0])
+
+
+class LabelWriter:
+    """Commits paid labels from a background thread, so the event loop never waits on disk."""
+
+    def __init__(self, store: LocalStore):
+        self._cursor = store.conn.cursor()
+        self._queue: queue.Queue[tuple[str, str, str, str] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="label-writer", daemon=True)
+        self.error: BaseException | None = None
+        self.written = 0
+        self._thread.start()
+
+    def put(self, key: str, text: str, model: str, endpoint: str) -> None:
+        self._queue.put((key, text, model, endpoint))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            stop = None in batch
+            rows = [(k, t, m, e, _now()) for entry in batch if entry is not None for (k, t, m, e) in [entry]]
+            if rows:
+                try:
+                    self._cursor.executemany(
+                        "INSERT OR REPLACE INTO label_cache VALUES (?, ?, ?, ?, ?)", rows
+                    )
+                    self.written += len(rows)
+                except Exception as exc:  # surfaced by close(); labels also live in the run folder
+                    self.error = exc
+            if stop:
+                return
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._cursor.close()
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,1 @@
+"""One module per subcommand: orchestration over clients and pure rules."""

@@ -1,0 +1,250 @@
+"""`facetopt compare BASELINE CANDIDATE`: paired per-facet deltas, intervals and a verdict."""
+
+from __future__ import annotations
+
+import difflib
+
+from pydantic import BaseModel, Field
+
+from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetComparison
+from facetopt.errors import InputError
+from facetopt.facets.verdict import compare_by_facet, target_rule
+from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
+
+# Validation runs of one prompt version on one dataset from which repeated tuning likely overfits.
+MANY_VALIDATION_RUNS = 5
+BOOTSTRAP_ITERATIONS = 2000
+
+
+class PromptDiff(BaseModel):
+    facet_name: str
+    baseline_sha: str | None = None
+    candidate_sha: str | None = None
+    changed: bool
+    diff: str | None = None  # unified diff, baseline to candidate
+    note: str | None = None
+
+
+class CompareReport(BaseModel):
+    baseline: ExperimentRecord
+    candidate: ExperimentRecord
+    target: str
+    split: str | None = None
+    facet: str | None = None
+    tolerance: float
+    seed: int
+    iterations: int = BOOTSTRAP_ITERATIONS
+    paired_rows: int = 0
+    baseline_only: int = 0  # rows in the baseline only: left out
+    candidate_only: int = 0
+    facets: list[FacetComparison] = Field(default_factory=list)
+    overall: FacetComparison
+    prompt_diffs: list[PromptDiff] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+def pair_rows(
+    baseline: list[EvalRow], candidate: list[EvalRow]
+) -> tuple[list[EvalRow], list[EvalRow], int, int]:
+    """Rows of both sides with the same dataset row id, in id order, and how many each side had alone."""
+    candidate_by_id = {row.id: row for row in candidate}
+    baseline_ids = {row.id for row in baseline}
+    paired = sorted((row for row in baseline if row.id in candidate_by_id), key=lambda row: row.id)
+    return (
+        paired,
+        [candidate_by_id[row.id] for row in paired],
+        len(baseline_ids - candidate_by_id.keys()),
+        len(candidate_by_id.keys() - baseline_ids),
+    )
+
+
+def compare_experiments(
+    experiments: Experiments,
+    baseline_ref: str,
+    candidate_ref: str,
+    target: str = "balanced",
+    split: str | None = "validation",
+    facet: str | None = None,
+    tolerance: float = 0.02,
+    seed: int = 0,
+    iterations: int = BOOTSTRAP_ITERATIONS,
+    model: str | None = None,
+) -> CompareReport:
+    target = target.lower()
+    target_rule(target)  # an unknown target fails before any rows are read
+    if tolerance < 0:
+        raise InputError(
+            f"--tolerance must not be negative (got {tolerance})", hint="for example --tolerance 0.02"
+        )
+    baseline = experiments.resolve(baseline_ref, split=split, model=model)
+    candidate = experiments.resolve(candidate_ref, split=split, model=model)
+    if baseline.experiment_id == candidate.experiment_id:
+        raise InputError(
+            f"{baseline_ref!r} and {candidate_ref!r} are the same experiment ({baseline.experiment_id})",
+            hint="compare two different runs; list them with `facetopt inspect experiments`",
+        )
+    baseline_all = experiments.rows(baseline)
+    candidate_all = experiments.rows(candidate)
+    check_facet(baseline_all + candidate_all, facet, baseline)
+    left, right, baseline_only, candidate_only = pair_rows(
+        filter_rows(baseline_all, split, facet), filter_rows(candidate_all, split, facet)
+    )
+    if not left:
+        raise InputError(
+            _no_common_rows(baseline, candidate, split), hint=_no_common_rows_hint(baseline, candidate)
+        )
+    comparisons = compare_by_facet(left, right, target, tolerance, iterations, seed)
+    per_facet, overall = comparisons[:-1], comparisons[-1]
+    if len(per_facet) == 1:
+        overall = per_facet[0].model_copy(update={"facet_name": "overall"})
+    return CompareReport(
+        baseline=baseline,
+        candidate=candidate,
+        target=target,
+        split=split,
+        facet=facet,
+        tolerance=tolerance,
+        seed=seed,
+        iterations=iterations,
+        paired_rows=len(left),
+        baseline_only=baseline_only,
+        candidate_only=candidate_only,
+        facets=per_facet,
+        overall=overall,
+        prompt_diffs=prompt_diffs(experiments, baseline, candidate, facet),
+        warnings=comparison_warnings(experiments, baseline, candidate, baseline_only, candidate_only, facet),
+    )
+
+
+def _no_common_rows(baseline: ExperimentRecord, candidate: ExperimentRecord, split: str | None) -> str:
+    where = f" on split {split}" if split and split != ALL_SPLITS else ""
+    if baseline.dataset != candidate.dataset:
+        return (
+            f"experiments over different datasets ({baseline.dataset!r} and {candidate.dataset!r}) "
+            f"have no rows in common{where}"
+        )
+    return f"{baseline.experiment_name!r} and {candidate.experiment_name!r} have no rows in common{where}"
+
+
+def _no_common_rows_hint(baseline: ExperimentRecord, candidate: ExperimentRecord) -> str:
+    return (
+        "compare runs over the same dataset rows (check --split and --facet: "
+        f"baseline split {baseline.split or 'all'}, candidate split {candidate.split or 'all'})"
+    )
+
+
+def prompt_diffs(
+    experiments: Experiments, baseline: ExperimentRecord, candidate: ExperimentRecord, facet: str | None
+) -> list[PromptDiff]:
+    """Per facet, the candidate's prompt text against the baseline's, from the prompt history."""
+    baseline_hashes = {name.casefold(): (name, sha) for name, sha in baseline.prompt_hashes.items()}
+    candidate_hashes = {name.casefold(): (name, sha) for name, sha in candidate.prompt_hashes.items()}
+    diffs = []
+    for key in sorted(baseline_hashes.keys() | candidate_hashes.keys()):
+        if facet and key != facet.casefold():
+            continue
+        name, before = baseline_hashes.get(key, (None, None))
+        other_name, after = candidate_hashes.get(key, (None, None))
+        facet_name = name or other_name or key
+        if before == after:
+            diffs.append(
+                PromptDiff(facet_name=facet_name, baseline_sha=before, candidate_sha=after, changed=False)
+            )
+            continue
+        old_text = experiments.prompt_text(before) if before else ""
+        new_text = experiments.prompt_text(after) if after else ""
+        missing = [sha[:12] for sha, text in ((before, old_text), (after, new_text)) if sha and text is None]
+        diff = None
+        note = None
+        if missing:
+            note = f"prompt text of {', '.join(missing)} is not in the prompt history"
+        else:
+            diff = "".join(
+                difflib.unified_diff(
+                    (old_text or "").splitlines(keepends=True),
+                    (new_text or "").splitlines(keepends=True),
+                    fromfile=f"baseline {before[:12] if before else '(none)'}",
+                    tofile=f"candidate {after[:12] if after else '(none)'}",
+                )
+            )
+        diffs.append(
+            PromptDiff(
+                facet_name=facet_name,
+                baseline_sha=before,
+                candidate_sha=after,
+                changed=True,
+                diff=diff,
+                note=note,
+            )
+        )
+    return diffs
+
+
+def comparison_warnings(
+    experiments: Experiments,
+    baseline: ExperimentRecord,
+    candidate: ExperimentRecord,
+    baseline_only: int,
+    candidate_only: int,
+    facet: str | None = None,
+) -> list[str]:
+    warnings = []
+    if baseline.model != candidate.model:
+        warnings.append(
+            f"the runs used different models ({baseline.model} and {candidate.model}): "
+            "the deltas mix a model change with any prompt change"
+        )
+    if (baseline.dataset, baseline.dataset_project) != (candidate.dataset, candidate.dataset_project):
+        warnings.append(
+            f"the runs used different datasets ({_dataset_label(baseline)} and {_dataset_label(candidate)})"
+        )
+    changed = sorted(
+        key
+        for key in baseline.filters.keys() | candidate.filters.keys()
+        if baseline.filters.get(key) != candidate.filters.get(key)
+    )
+    if changed:
+        details = "; ".join(
+            f"{key}: {baseline.filters.get(key)!r} vs {candidate.filters.get(key)!r}" for key in changed
+        )
+        warnings.append(f"the runs used different filters ({details})")
+    if baseline_only or candidate_only:
+        warnings.append(
+            f"{baseline_only} baseline-only and {candidate_only} candidate-only rows "
+            "were left out of the comparison"
+        )
+    warnings.extend(validation_reuse_warnings(experiments, baseline, candidate, facet))
+    return warnings
+
+
+def validation_reuse_warnings(
+    experiments: Experiments, baseline: ExperimentRecord, candidate: ExperimentRecord, facet: str | None
+) -> list[str]:
+    """Warn when a tuned facet's validation rows have been looked at many times (up to the candidate run).
+
+    Only facets whose prompt changed between the runs are being tuned; when none changed, every facet
+    compared is checked."""
+    runs = experiments.validation_runs(candidate.dataset, candidate.created)
+    facets = {
+        name: sha
+        for name, sha in candidate.prompt_hashes.items()
+        if not facet or name.casefold() == facet.casefold()
+    }
+    changed = {name: sha for name, sha in facets.items() if baseline.prompt_hashes.get(name) != sha}
+    warnings = []
+    for name, sha in sorted((changed or facets).items()):
+        shas = [hashes[name] for hashes in runs if name in hashes]
+        if len(shas) < MANY_VALIDATION_RUNS:
+            continue
+        warnings.append(
+            f"facet {name} has been evaluated on the validation rows of {candidate.dataset!r} "
+            f"{len(shas)} times "
+            f"({len(set(shas))} prompt versions; the candidate's {sha[:12]} {shas.count(sha)} times): "
+            "repeated tuning against validation overfits it; edit against train failures "
+            "and confirm on fresh rows"
+        )
+    return warnings
+
+
+def _dataset_label(record: ExperimentRecord) -> str:
+    return f"{record.dataset_project}/{record.dataset}" if record.dataset_project else record.dataset

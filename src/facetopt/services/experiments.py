@@ -1,0 +1,282 @@
+"""Name an experiment (id, name, `latest`, `previous`) and load its rows.
+
+`latest` and `previous` choose among registry runs with the same backend and dataset as the
+command (and, for compare, the same split; a run over all splits counts for every split). A name
+matches the newest experiment of that name, preferring runs in the command's scope. Rows come
+from the local store; a Braintrust experiment whose rows were not stored locally is read
+through `/btql`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from facetopt.clients.local_store import LocalStore
+from facetopt.domain.experiments import EvalRow, ExperimentRecord
+from facetopt.errors import InputError, NotFoundError
+from facetopt.services.dataset_command import build_settings, choose_backend
+from facetopt.settings import Settings
+
+LATEST = "latest"
+PREVIOUS = "previous"
+ALL_SPLITS = "all"
+MIN_ID_PREFIX = 6
+LIST_HINT = "list them with `facetopt inspect experiments`"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What `latest` / `previous` choose among."""
+
+    backend: str
+    dataset: str | None = None
+    dataset_project: str | None = None
+    split: str | None = None  # compare only; None: any split
+    model: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"backend {self.backend}"]
+        if self.dataset:
+            parts.append(f"dataset {self.dataset!r}")
+        if self.split:
+            parts.append(f"split {self.split}")
+        if self.model:
+            parts.append(f"model {self.model!r}")
+        return ", ".join(parts)
+
+
+def split_covers(run_split: str | None, wanted: str | None) -> bool:
+    """A run evaluated `wanted` rows: no split asked, a run over all splits, or the split listed."""
+    if not wanted or wanted == ALL_SPLITS or not run_split:
+        return True
+    return wanted.strip().casefold() in {s.strip().casefold() for s in run_split.split(",")}
+
+
+def in_scope(record: ExperimentRecord, scope: Scope) -> bool:
+    if record.backend != scope.backend:
+        return False
+    if scope.dataset and record.dataset != scope.dataset:
+        return False
+    if scope.dataset_project and record.dataset_project and record.dataset_project != scope.dataset_project:
+        return False
+    if scope.model and record.model != scope.model:
+        return False
+    return split_covers(record.split, scope.split)
+
+
+def resolve_reference(records: list[ExperimentRecord], reference: str, scope: Scope) -> ExperimentRecord:
+    """The registry run a reference names. `records` are newest first."""
+    ref = reference.strip()
+    if not ref:
+        raise InputError(
+            "empty experiment reference", hint="name an experiment by id or name, or use latest / previous"
+        )
+    if not records:
+        raise NotFoundError(
+            "the experiment registry is empty",
+            hint="run `facetopt eval` first (or pass the --output-root that holds your runs)",
+        )
+    lowered = ref.casefold()
+    if lowered in (LATEST, PREVIOUS):
+        return _nth_in_scope(records, 0 if lowered == LATEST else 1, lowered, scope)
+    by_id = [r for r in records if r.experiment_id == ref]
+    if by_id:
+        return by_id[0]
+    named = [r for r in records if r.experiment_name == ref]
+    if named:
+        scoped = [r for r in named if in_scope(r, scope)]
+        return (scoped or named)[0]
+    if len(ref) >= MIN_ID_PREFIX:
+        prefixed = [r for r in records if r.experiment_id.startswith(ref)]
+        if len(prefixed) == 1:
+            return prefixed[0]
+        if len(prefixed) > 1:
+            raise InputError(
+                f"experiment id prefix {ref!r} matches {len(prefixed)} experiments",
+                hint="give more characters of the id; " + LIST_HINT,
+            )
+    raise unknown_experiment(ref, records)
+
+
+def unknown_experiment(reference: str, records: Iterable[ExperimentRecord]) -> NotFoundError:
+    known = sorted({r.experiment_name for r in records} | {r.experiment_id for r in records})
+    nearest = difflib.get_close_matches(reference, known, n=3, cutoff=0.5)
+    hint = LIST_HINT
+    if nearest:
+        hint = "did you mean " + ", ".join(repr(n) for n in nearest) + "? " + LIST_HINT
+    return NotFoundError(f"no experiment named {reference!r} in the registry", hint=hint)
+
+
+def _nth_in_scope(records: list[ExperimentRecord], index: int, word: str, scope: Scope) -> ExperimentRecord:
+    candidates = [r for r in records if in_scope(r, scope)]
+    if len(candidates) > index:
+        return candidates[index]
+    needed = index + 1
+    raise NotFoundError(
+        f"`{word}` needs {needed} run{'s' if needed > 1 else ''} with {scope.describe()}; "
+        f"the registry has {len(candidates)}",
+        hint="run `facetopt eval` (with the same --split), name experiments by id or name, "
+        "or check --backend / --dataset; " + LIST_HINT,
+    )
+
+
+def filter_rows(rows: Iterable[EvalRow], split: str | None = None, facet: str | None = None) -> list[EvalRow]:
+    """Rows on `split` (None or `all`: every split) of `facet` (case-insensitive; None: every facet)."""
+    wanted_split = None if not split or split == ALL_SPLITS else split.casefold()
+    wanted_facet = facet.casefold() if facet else None
+    return [
+        row
+        for row in rows
+        if (wanted_split is None or (row.split or "").casefold() == wanted_split)
+        and (wanted_facet is None or row.facet_name.casefold() == wanted_facet)
+    ]
+
+
+def check_facet(rows: list[EvalRow], facet: str | None, record: ExperimentRecord) -> None:
+    """An unknown --facet is an error that names the facets the experiment has."""
+    if not facet:
+        return
+    names = sorted({row.facet_name for row in rows}, key=str.casefold)
+    if facet.casefold() not in {name.casefold() for name in names}:
+        raise InputError(
+            f"experiment {record.experiment_name!r} has no facet {facet!r}",
+            hint="its facets: " + (", ".join(names) if names else "(none: it has no rows)"),
+        )
+
+
+class Experiments:
+    """The registry of one output root plus the way to each experiment's rows."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: str,
+        store: LocalStore | None,
+        remote: Callable[[], Any] | None = None,
+    ):
+        self.settings = settings
+        self.backend = backend
+        self.store = store
+        self._remote_factory = remote
+        self._remote: Any = None
+        self._records: list[ExperimentRecord] | None = None
+
+    def scope(self, split: str | None = None, model: str | None = None) -> Scope:
+        return Scope(
+            backend=self.backend,
+            dataset=self.settings.dataset,
+            dataset_project=self.settings.dataset_project or self.settings.target_project,
+            split=None if split == ALL_SPLITS else split,
+            model=model,
+        )
+
+    def records(self) -> list[ExperimentRecord]:
+        if self._records is None:
+            self._records = self.store.experiments() if self.store is not None else []
+        return self._records
+
+    def resolve(self, reference: str, split: str | None = None, model: str | None = None) -> ExperimentRecord:
+        return resolve_reference(self.records(), reference, self.scope(split, model))
+
+    def rows(self, record: ExperimentRecord) -> list[EvalRow]:
+        if self.store is not None and self.store.has_experiment_rows(record.experiment_id):
+            return self.store.experiment_rows(record.experiment_id)
+        if record.backend != "braintrust":
+            raise NotFoundError(
+                f"the rows of experiment {record.experiment_name!r} ({record.experiment_id}) "
+                "are not in the local store",
+                hint="re-run `facetopt eval`; the local store may have been replaced",
+            )
+        from facetopt.clients.braintrust import fetch_experiment_rows
+
+        spans = fetch_experiment_rows(self.remote(), record.experiment_id)
+        return [eval_row_from_span(span) for span in spans]
+
+    def remote(self) -> Any:
+        """A Braintrust connection, opened on first use."""
+        if self._remote is None:
+            if self._remote_factory is None:
+                raise InputError(
+                    "this command needs Braintrust",
+                    hint="set BRAINTRUST_API_KEY or pass --backend braintrust",
+                )
+            self._remote = self._remote_factory()
+        return self._remote
+
+    def prompt_text(self, sha: str) -> str | None:
+        return self.store.prompt_text(sha) if self.store is not None else None
+
+    def validation_runs(self, dataset: str, up_to: str | None = None) -> list[dict[str, str]]:
+        """Prompt hashes of the registry's runs that evaluated `dataset`'s validation rows."""
+        return self.store.validation_runs(dataset, up_to) if self.store is not None else []
+
+
+@contextmanager
+def open_experiments(
+    env_file: Path | None, flags: dict[str, Any], announce: Callable[[str], None]
+) -> Iterator[Experiments]:
+    """Settings, backend and the registry (read-only) for one command; the store is closed afterwards."""
+    settings = build_settings(env_file, flags)
+    backend = choose_backend(settings, announce)
+    store = LocalStore(settings.store_path, read_only=True) if settings.store_path.exists() else None
+    try:
+        yield Experiments(settings, backend, store, remote=lambda: braintrust_connection(settings))
+    finally:
+        if store is not None:
+            store.close()
+
+
+def braintrust_connection(settings: Settings) -> Any:
+    """A login to the org holding the experiments and datasets (the target org)."""
+    from facetopt.clients.braintrust import connect
+
+    return connect(
+        settings.braintrust_api_key,
+        app_url=settings.braintrust_app_url,
+        org_name=settings.target_org,
+        api_url_override=settings.braintrust_api_url,
+    )
+
+
+def eval_row_from_span(span: dict[str, Any]) -> EvalRow:
+    """A row of `fetch_experiment_rows` (root eval span with its scores joined on) as an EvalRow;
+    its `id` is already the dataset row id."""
+    metadata = _as_dict(span.get("metadata"))
+    inputs = _as_dict(span.get("input"))
+    scores = {
+        str(name): (None if value is None else float(value))
+        for name, value in _as_dict(span.get("scores")).items()
+        if value is None or isinstance(value, int | float)
+    }
+    return EvalRow(
+        id=str(span.get("id")),
+        facet_name=str(inputs.get("facet_name") or metadata.get("facet_name") or ""),
+        split=metadata.get("split"),
+        input=inputs,
+        output=_as_text(span.get("output")),
+        expected=_as_text(span.get("expected")),
+        scores=scores,
+        metadata=metadata,
+        error=_as_text(span.get("error")),
+    )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)

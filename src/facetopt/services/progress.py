@@ -1,0 +1,29 @@
+"""How services report progress without knowing who listens."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def stage(self, message: str) -> None: ...
+
+    def start(self, task: str, total: int) -> None: ...
+
+    def advance(self, task: str, amount: int = 1) -> None: ...
+
+    def finish(self, task: str) -> None: ...
+
+
+class SilentProgress:
+    def stage(self, message: str) -> None:
+        pass
+
+    def start(self, task: str, total: int) -> None:
+        pass
+
+    def advance(self, task: str, amount: int = 1) -> None:
+        pass
+
+    def finish(self, task: str) -> None:
+        pass

@@ -1,0 +1,105 @@
+"""`facetopt dataset create` on the local backend, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facetopt.clients.local_store import LocalStore
+from facetopt.domain.dataset import METADATA_KEYS
+from facetopt.facets.text import bucket_of
+from tests.cli.dataset_helpers import SMALL, create_args, json_out, run_cli
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("state")
+    result = run_cli(*create_args(root, *SMALL, "--json"))
+    assert result.exit_code == 0, result.stderr
+    return root, json_out(result)
+
+
+def test_report_counts_agree_with_the_rows_written(first_run: tuple[Path, dict]) -> None:
+    root, summary = first_run
+    run_dir = Path(summary["run_dir"])
+    rows = [json.loads(line) for line in (run_dir / "dataset_rows.jsonl").read_text().splitlines()]
+    assert summary["counts"]["dataset_rows"] == len(rows) > 0
+    total = summary["balance"]["total"]
+    assert total["rows"] == len(rows)
+    assert total["positive"] == sum(bucket_of(r["expected"]) == "positive" for r in rows)
+    assert total["validation"] == sum(r["metadata"]["split"] == "validation" for r in rows)
+    assert summary["simulated_roles"] == ["labeller"]
+    assert any("SIMULATED" in w for w in summary["warnings"])
+
+
+def test_rows_keep_the_original_scripts_shape(first_run: tuple[Path, dict]) -> None:
+    _, summary = first_run
+    rows = [json.loads(line) for line in (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert tuple(row["metadata"]) == METADATA_KEYS
+        facet = row["input"]["facet_name"]
+        assert row["id"] == f"{row['metadata']['source_row_id']}:{facet}"
+        assert set(row["input"]) == {"facet_name", "preprocessed_text"}
+        assert row["tags"] == ["facet-optimizer", facet, bucket_of(row["expected"]), row["metadata"]["split"]]
+        assert row["metadata"]["ground_truth_model"] == "simulated:gpt-5.4"
+
+
+def test_every_artifact_is_written(first_run: tuple[Path, dict]) -> None:
+    _, summary = first_run
+    run_dir = Path(summary["run_dir"])
+    for name in (
+        "query.sql",
+        "candidates.jsonl",
+        "facets_query.sql",
+        "final_facets.jsonl",
+        "parsed_calls.jsonl",
+        "facet_prompt.yaml",
+        "dataset_rows.jsonl",
+        "summary.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert "brain-facet-1" in (run_dir / "query.sql").read_text()
+    assert json.loads((run_dir / "summary.json").read_text())["run_id"] == summary["run_id"]
+
+
+def test_rerun_pays_nothing_and_keeps_the_same_rows(first_run: tuple[Path, dict]) -> None:
+    root, summary = first_run
+    again = json_out(run_cli(*create_args(root, *SMALL, "--json")))
+    assert again["labels_paid"] == 0
+    assert again["labels_from_cache"] == summary["labels_paid"] + summary["labels_from_cache"]
+    assert again["run_id"] != summary["run_id"]
+    with LocalStore(root / "store.duckdb", read_only=True) as store:
+        stored = store.read_rows("Facet optimizer", "Facet groundtruth")
+    assert len(stored) == summary["counts"]["dataset_rows"]
+
+
+def test_table_output_shows_balance_and_split(tmp_path: Path) -> None:
+    result = run_cli(*create_args(tmp_path / "s", *SMALL))
+    assert result.exit_code == 0, result.stderr
+    assert "validation" in result.stdout and "total" in result.stdout
+    assert "backend: local" in result.stderr
+
+
+def test_dry_run_makes_no_model_call_and_writes_no_rows(tmp_path: Path) -> None:
+    summary = json_out(run_cli(*create_args(tmp_path / "s", *SMALL, "--dry-run", "--json")))
+    assert summary["dry_run"] is True
+    assert summary["labels_paid"] == 0
+    assert summary["would_label"], summary
+    assert not (Path(summary["run_dir"]) / "dataset_rows.jsonl").exists()
+    assert not (tmp_path / "s" / "store.duckdb").exists()
+
+
+def test_root_span_ids_select_only_those_traces(first_run: tuple[Path, dict], tmp_path: Path) -> None:
+    _, summary = first_run
+    rows = [json.loads(line) for line in (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()]
+    wanted = sorted({r["metadata"]["source_root_span_id"] for r in rows})[:2]
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text(wanted[1] + "\n")
+    result = run_cli(
+        *create_args(tmp_path / "s", "--root-span-id", wanted[0], "--root-span-id-file", str(id_file), "--json")
+    )
+    picked = json_out(result)
+    got = [json.loads(line) for line in (Path(picked["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()]
+    assert {r["metadata"]["source_root_span_id"] for r in got} == set(wanted)

@@ -1,0 +1,141 @@
+"""`facetopt inspect ...` as a user runs it: tables, --json documents, errors with hints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from facetopt.cli import inspect as inspect_cli
+from tests.services.experiment_fixtures import baseline_rows, dataset_row, eval_row, record, write_store
+
+LONG_OUTPUT = "The assistant answered the question about the refund policy instead of extracting issues " * 6
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def root() -> None:
+        """A stand-in root so `inspect` is a sub-app, as in facetopt."""
+
+    app.add_typer(inspect_cli.app, name="inspect")
+    return app
+
+
+@pytest.fixture
+def store(output_root: Path) -> Path:
+    rows = [*baseline_rows(), eval_row("i9", "none", LONG_OUTPUT, factuality=0.2)]
+    write_store(
+        output_root,
+        [
+            (record("0f3a9c1e-run-1", "2024-01-01T00:00:00Z", name="base"), rows),
+            (record("7b21d4aa-run-2", "2024-01-02T00:00:00Z", name="edit"), rows[:4]),
+        ],
+        datasets={("proj", "demo"): [dataset_row("r1", "issues", "none", "train")]},
+    )
+    return output_root
+
+
+def invoke(app: typer.Typer, root: Path, *args: str, columns: int = 200):
+    env = {
+        "FACET_OPTIMIZER_OUTPUT_ROOT": str(root),
+        "FACET_OPTIMIZER_DATASET": "demo",
+        "COLUMNS": str(columns),
+    }
+    return CliRunner().invoke(app, ["inspect", *args], env=env)
+
+
+def test_metrics_table_and_json(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "metrics", "base", "--split", "validation")
+    assert shown.exit_code == 0, shown.output
+    assert "base (0f3a9c1e-run-1)" in shown.stdout
+    issues_line = next(line for line in shown.stdout.splitlines() if line.startswith("issues"))
+    # n=9, TP 3, FP 3, TN 2, FN 1, match 5/9
+    assert issues_line.split()[:7] == ["issues", "9", "3", "3", "2", "1", "0.556"]
+    assert "backend: local" in shown.stderr  # the backend choice is announced on stderr
+    document = json.loads(invoke(app, store, "metrics", "--json").stdout)
+    assert document["experiment"]["experiment_id"] == "7b21d4aa-run-2"  # latest
+    assert [m["facet_name"] for m in document["metrics"]] == ["issues", "overall"]
+    assert document["metrics"][0]["fn"] == 1
+
+
+def test_failures_trim_output_in_the_table_and_keep_it_whole_in_json(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "failures", "base", "--facet", "issues", "--kind", "fp", columns=120)
+    assert shown.exit_code == 0, shown.output
+    assert "i7" in shown.stdout and "https://bt.example/trace/i7" in shown.stdout
+    assert "i4" not in shown.stdout  # a false negative
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 120
+    assert "…" in shown.stdout  # the long output is cut to fit
+    document = json.loads(invoke(app, store, "failures", "base", "--facet", "issues", "--json").stdout)
+    long_row = next(f for f in document["failures"] if f["id"] == "i9")
+    assert long_row["output"] == LONG_OUTPUT
+    assert document["counts"] == {"fn": 1, "fp": 3}
+
+
+def test_failures_limit_says_how_many_more(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "failures", "base", "--facet", "issues", "--limit", "2")
+    assert "2 more: raise --limit" in shown.stdout
+
+
+def test_failures_needs_a_facet(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "failures")
+    assert shown.exit_code == 2
+    assert "--facet" in shown.output
+
+
+def test_experiments_newest_first(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "experiments")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.index("7b21d4aa-run-2") < shown.stdout.index("0f3a9c1e-run-1")
+    document = json.loads(invoke(app, store, "experiments", "--json").stdout)
+    assert [e["experiment_name"] for e in document["experiments"]] == ["edit", "base"]
+
+
+def test_experiments_without_a_store(app: typer.Typer, output_root: Path):
+    shown = invoke(app, output_root, "experiments")
+    assert shown.exit_code == 0
+    assert "no experiments yet" in shown.stdout
+
+
+def test_dataset_balance(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "dataset", "--target-project", "proj")
+    assert shown.exit_code == 0, shown.output
+    assert "proj / demo (local)" in shown.stdout
+    missing = invoke(app, store, "dataset")
+    assert missing.exit_code == 1
+    assert "error: --target-project is required" in missing.stderr
+
+
+def test_sql_table_and_json(app: typer.Typer, store: Path):
+    query = (
+        "SELECT id, scores.Factuality AS f FROM experiment('base') WHERE scores.Factuality < 0.3 ORDER BY id"
+    )
+    shown = invoke(app, store, "sql", query)
+    assert shown.exit_code == 0, shown.output
+    assert "4 rows (local)" in shown.stdout
+    document = json.loads(invoke(app, store, "sql", query, "--json").stdout)
+    assert [row["id"] for row in document["rows"]] == ["i4", "i7", "i9", "s3"]
+    assert document["columns"] == ["id", "f"]
+
+
+def test_unknown_experiment_error_and_json_envelope(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "metrics", "edti")
+    assert shown.exit_code == 1
+    assert "error: no experiment named 'edti' in the registry" in shown.stderr
+    assert "hint: did you mean 'edit'?" in shown.stderr
+    as_json = invoke(app, store, "metrics", "edti", "--json")
+    assert json.loads(as_json.stdout)["error"]["hint"].startswith("did you mean 'edit'?")
+
+
+def test_empty_registry_and_sql_errors(app: typer.Typer, output_root: Path, store: Path):
+    empty = invoke(app, output_root / "elsewhere", "failures", "--facet", "issues")
+    assert empty.exit_code == 1
+    assert "registry is empty" in empty.stderr
+    bad = invoke(app, store, "sql", "SELECT missing_column FROM experiment('base')")
+    assert bad.exit_code == 1
+    assert "error: SQL error:" in bad.stderr and "missing_column" in bad.stderr

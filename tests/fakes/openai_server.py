@@ -1,0 +1,214 @@
+"""A loopback OpenAI-compatible server for tests and benchmarks.
+
+    with FakeOpenAIServer(latency=0.05, script=[Failure(429, retry_after="0")] * 3) as server:
+        client = AsyncOpenAI(base_url=server.url, api_key="sk-test")
+        ...
+        assert server.count == ...
+
+- `POST /v1/chat/completions` and `POST /v1/responses` answer like the real API. Replies come from
+  the same deterministic logic as the in-process simulation (`facetopt.clients.simulated`), or
+  from `reply(body) -> str` when given (chat content; the judge's `select_choice` stays simulated).
+- It rejects what the real API rejects: no `Authorization: Bearer ...` (or the wrong key when
+  `api_key` is set) -> 401; a body without `model` and `messages` (`input` for /responses) -> 400.
+- `script`: the first len(script) requests, in arrival order, get the scripted failure instead.
+  `fail_when(body) -> Failure | None` injects failures by content (e.g. one row always 500).
+- `latency` seconds of sleep per request (interrupted at shutdown); `request_queue_size` is 1024
+  so a burst of 128 connections is not reset (socketserver's default backlog is 5).
+- Every request is recorded (path, headers including Authorization, JSON body) under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from facetopt.clients.simulated import simulate
+
+
+@dataclass(frozen=True)
+class Failure:
+    status: int = 500
+    retry_after: str | None = None  # the Retry-After header, e.g. "0" or "1"
+    message: str = "injected failure"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def authorization(self) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == "authorization"), None)
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    failures_sent: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class FakeOpenAIServer:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        script: Sequence[Failure] = (),
+        reply: Callable[[dict], str] | None = None,
+        fail_when: Callable[[dict], Failure | None] | None = None,
+        api_key: str | None = None,
+    ):
+        self.latency = latency
+        self.script = list(script)
+        self.reply = reply
+        self.fail_when = fail_when
+        self.api_key = api_key
+        self._state = _State()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "use FakeOpenAIServer as a context manager"
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- what happened -----------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    @property
+    def count(self) -> int:
+        with self._state.lock:
+            return len(self._state.requests)
+
+    @property
+    def failures_sent(self) -> int:
+        with self._state.lock:
+            return self._state.failures_sent
+
+    @property
+    def max_in_flight(self) -> int:
+        with self._state.lock:
+            return self._state.max_in_flight
+
+    # -- serving -----------------------------------------------------------------------------------
+
+    def _admit(self, record: RecordedRequest) -> Failure | None:
+        """Record a request; the scripted failure for its arrival position, if any."""
+        with self._state.lock:
+            position = len(self._state.requests)
+            self._state.requests.append(record)
+            self._state.in_flight += 1
+            self._state.max_in_flight = max(self._state.max_in_flight, self._state.in_flight)
+            failure = self.script[position] if position < len(self.script) else None
+            if failure is not None:
+                self._state.failures_sent += 1
+            return failure
+
+    def _done(self, failed: bool) -> None:
+        with self._state.lock:
+            self._state.in_flight -= 1
+            if failed:
+                self._state.failures_sent += 1
+
+    def answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, dict[str, str]]:
+        """(status, JSON body, extra headers) for one request."""
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        record = RecordedRequest(path, headers, body)
+        failure = self._admit(record)
+        injected_by_content = False
+        try:
+            if self.latency and self._stopping.wait(self.latency):
+                return 503, _error("server shutting down", "server_error"), {}
+            auth = record.authorization or ""
+            if not auth.startswith("Bearer ") or not auth[7:].strip():
+                return 401, _error("You didn't provide an API key.", "invalid_request_error"), {}
+            if self.api_key is not None and auth[7:] != self.api_key:
+                return 401, _error("Incorrect API key provided.", "invalid_request_error"), {}
+            if failure is None and self.fail_when is not None and isinstance(body, dict):
+                failure = self.fail_when(body)
+                injected_by_content = failure is not None
+            if failure is not None:
+                extra = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
+                kind = "rate_limit_error" if failure.status == 429 else "server_error"
+                return failure.status, _error(failure.message, kind), extra
+            status, payload = simulate("POST", path, body)  # also validates the body like the real API
+            if status == 200 and self.reply is not None and path.endswith("/chat/completions"):
+                message = payload["choices"][0]["message"]
+                if not message.get("tool_calls"):
+                    message["content"] = self.reply(body)
+            return status, payload, {}
+        finally:
+            self._done(failed=injected_by_content)
+
+
+def _error(message: str, kind: str) -> dict:
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def _handler_for(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints and pooled clients expect
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            status, payload, extra = fake.answer(self.path, dict(self.headers.items()), raw)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet, and never logs headers
+            pass
+
+    return Handler

@@ -1,0 +1,96 @@
+"""`facetopt eval` on the braintrust backend: rows from a Braintrust dataset, the experiment logged
+through the stand-in `bt` to the loopback fake Braintrust API, the run recorded in the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from facetopt.clients.braintrust import connect, upload_rows
+from facetopt.clients.local_store import LocalStore
+from facetopt.clients.prompt_file import write_new_prompt_file
+from facetopt.services.eval_run import EvalOptions, EvalSummary, run_eval
+from facetopt.services.progress import SilentProgress
+from tests.fakes.braintrust_server import FakeBraintrust
+from tests.fakes.bt_standin import bt_calls, install_bt
+from tests.services.eval_helpers import DATASET, FACETS, PROJECT, isolated_env, make_rows, path_without_bt
+
+ROWS = 8
+
+
+@dataclass
+class LoggedRun:
+    summary: EvalSummary
+    fake: FakeBraintrust
+    project_id: str
+    calls: list[dict]
+    messages: list[str]
+    store_path: object
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedRun:
+    tmp = tmp_path_factory.mktemp("braintrust")
+    root = tmp / "state"
+    root.mkdir()
+    write_new_prompt_file(root / "facet_definitions.yaml", FACETS)
+    bin_dir = tmp / "bin"
+    install_bt(bin_dir)
+    messages: list[str] = []
+    with FakeBraintrust() as fake:
+        env = {"BRAINTRUST_API_KEY": fake.api_key, "BRAINTRUST_APP_URL": fake.url}
+        with isolated_env(tmp, f"{bin_dir}:{path_without_bt()}", **env):
+            upload_rows(connect(fake.api_key, app_url=fake.url), PROJECT, DATASET, make_rows(ROWS))
+            summary = run_eval(
+                env_file=None,
+                flags={
+                    "output_root": root,
+                    "target_project": PROJECT,
+                    "dataset": DATASET,
+                    "api_base": "simulated://",
+                    "judge_api_base": "simulated://",
+                },
+                options=EvalOptions(),
+                progress=SilentProgress(),
+                announce=messages.append,
+                warn=messages.append,
+            )
+        project_id = fake.create_project(PROJECT)["id"]  # returns the existing project
+        return LoggedRun(summary, fake, project_id, bt_calls(bin_dir), messages, root / "store.duckdb")
+
+
+def test_the_experiment_is_created_in_the_project_and_named_after_the_model(logged):
+    (created,) = logged.fake.requests_to("/v1/experiment", "POST")
+    assert created.body["project_id"] == logged.project_id
+    assert created.body["name"] == "facet-optimizer-brain-facet-1"
+    assert created.body["metadata"]["dataset"] == DATASET
+    assert set(created.body["metadata"]["prompt_hashes"]) == {"Issues", "Sentiment"}
+    assert logged.summary.experiment_name == "facet-optimizer-brain-facet-1"
+    assert logged.summary.backend == "braintrust" and logged.summary.runner == "bt"
+
+
+def test_every_row_is_logged_with_its_scores_and_the_summary_is_read(logged):
+    experiment_id = logged.summary.experiment_id
+    assert logged.fake.requests_to("/logs3", "POST")
+    rows = logged.fake.experiment_rows(experiment_id)
+    roots = [r for r in rows if (r.get("span_attributes") or {}).get("type") == "eval"]
+    assert sorted(r["metadata"]["dataset_row_id"] for r in roots) == sorted(r.id for r in make_rows(ROWS))
+    score_spans = [r for r in rows if (r.get("span_attributes") or {}).get("type") == "score"]
+    assert {s["span_attributes"]["name"] for s in score_spans} >= {"binary_decision_match", "Factuality"}
+    assert logged.fake.requests_to(f"/v1/experiment/{experiment_id}/summarize", "GET")
+    assert logged.summary.url.startswith("http://127.0.0.1:")
+    assert logged.summary.url.endswith("/experiments/facet-optimizer-brain-facet-1")
+
+
+def test_bt_logs_in_from_the_environment_and_the_run_is_registered(logged):
+    (call,) = logged.calls
+    assert call["argv"][:2] == ["eval", "--jsonl"] and "--no-send-logs" not in call["argv"]
+    assert "BRAINTRUST_API_KEY" in call["env_names"] and call["key_in_argv"] is False
+    assert any("SIMULATED" in m for m in logged.messages)
+    with LocalStore(logged.store_path, read_only=True) as store:
+        (record,) = store.experiments()
+        assert not store.has_experiment_rows(record.experiment_id)  # Braintrust holds the rows
+    assert record.experiment_id == logged.summary.experiment_id and record.url == logged.summary.url
+    assert record.stored_locally is False and record.simulated_roles == ["facet_model", "judge"]
+    assert record.row_count == ROWS and record.error_count == 0

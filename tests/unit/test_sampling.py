@@ -1,0 +1,62 @@
+from facetopt.domain.spans import FacetCall
+from facetopt.facets.sampling import sample_calls
+
+
+def make_call(row_id, root, facet, bucket):
+    return FacetCall(
+        source_row_id=row_id,
+        root_span_id=root,
+        facet_name=facet,
+        messages=[],
+        template_messages=[],
+        suffix_messages=[],
+        prompt_text="p",
+        preprocessed_text="t",
+        production_output="x" if bucket == "positive" else "none",
+        weak_bucket=bucket,
+    )
+
+
+def ids(calls):
+    return [c.source_row_id for c in calls]
+
+
+def test_keeps_the_first_calls_per_facet_and_bucket_in_order():
+    calls = [
+        make_call("1", "a", "task", "positive"),
+        make_call("2", "b", "task", "positive"),
+        make_call("3", "c", "task", "positive"),  # over the positive limit of 2
+        make_call("4", "d", "task", "negative"),
+        make_call("5", "e", "Task", "negative"),  # facet names compare case-insensitively
+        make_call("6", "f", "issues", "positive"),  # another facet has its own limits
+    ]
+    assert ids(sample_calls(calls, positive_limit=2, negative_limit=1)) == ["1", "2", "4", "6"]
+
+
+def test_one_call_per_trace_and_facet():
+    calls = [
+        make_call("1", "a", "task", "positive"),
+        make_call("2", "a", "TASK", "negative"),  # same trace and facet: dropped
+        make_call("3", "a", "issues", "negative"),  # same trace, other facet: kept
+    ]
+    assert ids(sample_calls(calls, 100, 100)) == ["1", "3"]
+
+
+def test_a_call_over_the_limit_does_not_claim_its_trace():
+    calls = [
+        make_call("1", "a", "task", "positive"),
+        make_call("2", "b", "task", "positive"),  # over the limit: skipped
+        make_call("3", "b", "task", "negative"),  # the same trace can still give a negative
+    ]
+    assert ids(sample_calls(calls, 1, 1)) == ["1", "3"]
+
+
+def test_without_limits_only_duplicates_are_dropped():
+    calls = [make_call(str(i), f"root-{i}", "task", "negative") for i in range(5)]
+    calls.append(make_call("dup", "root-0", "task", "negative"))
+    assert ids(sample_calls(calls, 1, 1, apply_limits=False)) == ["0", "1", "2", "3", "4"]
+
+
+def test_zero_limit_keeps_nothing_of_that_bucket():
+    calls = [make_call("1", "a", "task", "positive"), make_call("2", "b", "task", "negative")]
+    assert ids(sample_calls(calls, 0, 5)) == ["2"]
