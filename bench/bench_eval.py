@@ -36,10 +36,30 @@ PROMPT = "Give the sentiment: Negative, Neutral, Positive or Mixed. The conversa
 
 
 class _TimedFake(FakeOpenAIServer):
-    """Records when the first request arrived and the last reply was ready."""
+    """Records when the first request arrived and the last reply was ready.
+
+    It also sets TCP_NODELAY on its connections: http.server writes a reply's head and body in two
+    sends, and on a kept-alive connection Nagle's algorithm then holds the body until the client's
+    delayed ACK (about 40 ms on Linux), which would add most of L to every call.
+    """
 
     first = math.inf
     last = 0.0
+
+    def __enter__(self) -> _TimedFake:
+        import threading
+
+        from tests.fakes import openai_server
+
+        handler = type(
+            "NoDelayHandler", (openai_server._handler_for(self),), {"disable_nagle_algorithm": True}
+        )
+        self._server = openai_server._Server(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
 
     def answer(self, path, headers, raw):  # type: ignore[override]
         self.first = min(self.first, time.monotonic())

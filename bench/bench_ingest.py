@@ -55,8 +55,12 @@ def _with_prefixed_ids(line: str, prefix: str) -> str:
     return line
 
 
-def ingest(paths: list[Path], limit: int | None) -> dict:
-    """Runs in the child: open, count, fetch and parse candidates, look up final facets."""
+def ingest(paths: list[Path], limit: int) -> dict:
+    """Runs in the child: open the export, then two passes over it.
+
+    sample: what dataset create does, the newest `limit` facet spans parsed and their final facets;
+    full: every facet span in the export fetched and parsed (the streaming path at its widest).
+    """
     from facetopt.clients.local_source import LocalSource
 
     try:
@@ -64,48 +68,61 @@ def ingest(paths: list[Path], limit: int | None) -> dict:
     except ImportError:  # parsing not written yet: measure the fetch alone
         parse_span = span_from_raw = None
 
-    started = time.perf_counter()
+    def fetch_and_parse(source: LocalSource, limit: int | None) -> tuple[int, int, set[str]]:
+        rows, calls, roots = 0, 0, set()
+        for raw in source.fetch_candidates(
+            MODELS, *WIDE_WINDOW, extra_where_sql=None, root_span_ids=None, limit=limit
+        ):
+            rows += 1
+            roots.add(raw["root_span_id"])
+            span = span_from_raw(raw) if span_from_raw is not None else None
+            if span is not None:
+                try:
+                    calls += len(parse_span(span))
+                except ValueError:
+                    pass
+        return rows, calls, roots
+
+    clock = time.perf_counter
+    started = clock()
     source = LocalSource(paths)
-    opened = time.perf_counter()
-    rows, calls, failures, roots = 0, 0, 0, set()
-    for raw in source.fetch_candidates(MODELS, *WIDE_WINDOW, extra_where_sql=None, root_span_ids=None, limit=limit):
-        rows += 1
-        roots.add(raw["root_span_id"])
-        if parse_span is not None:
-            span = span_from_raw(raw)
-            try:
-                calls += len(parse_span(span)) if span is not None else 0
-            except ValueError:
-                failures += 1
-    fetched = time.perf_counter()
-    # final facets are looked up for the sampled traces only, as dataset create does
-    sampled = sorted(roots)[:1000]
-    facets = len(source.fetch_final_facets(sampled))
-    looked_up = time.perf_counter()
-    counted = (source.rows_read, source.skipped_lines, source.rows_without_ids)
-    finished = time.perf_counter()
+    counts = (source.rows_read, source.skipped_lines, source.rows_without_ids)
+    opened = clock()
+    sample_rows, sample_calls, roots = fetch_and_parse(source, limit)
+    facet_rows = len(source.fetch_final_facets(sorted(roots)))
+    sampled = clock()
+    full_rows, full_calls, _ = fetch_and_parse(source, None)
+    finished = clock()
     return {
-        "candidate_rows": rows,
-        "parsed_calls": calls,
-        "parse_failures": failures,
-        "final_facet_rows": facets,
-        "rows_read": counted[0],
-        "skipped_lines": counted[1],
-        "rows_without_ids": counted[2],
-        "seconds_open": opened - started,
-        "seconds_fetch_parse": fetched - opened,
-        "seconds_final_facets": looked_up - fetched,
-        "seconds_counts": finished - looked_up,
-        "seconds_total": finished - started,
+        "rows_read": counts[0],
+        "skipped_lines": counts[1],
+        "rows_without_ids": counts[2],
+        "sample_rows": sample_rows,
+        "sample_calls": sample_calls,
+        "final_facet_rows": facet_rows,
+        "full_rows": full_rows,
+        "full_calls": full_calls,
+        "seconds_open_and_count": opened - started,
+        "seconds_sample": sampled - opened,
+        "seconds_full": finished - sampled,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spans", type=int, default=100_000, help="spans generated (before repetition)")
-    parser.add_argument("--gb", type=float, default=None, help="repeat the spans until the export is this many GB")
-    parser.add_argument("--limit", type=int, default=None, help="candidate limit (default: none, every facet span)")
+    parser.add_argument(
+        "--gb", type=float, default=None, help="repeat the spans until the export is this many GB"
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=1000,
+        help="candidate limit of the sample pass (dataset create's default)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -117,24 +134,28 @@ def main() -> None:
         part, spans = write_export(Path(tmp), args.spans, args.gb)
         size_mb = part.stat().st_size / 1e6
         print(f"export: {spans:,} spans, {size_mb:,.0f} MB, written in {time.perf_counter() - started:.1f} s")
-        command = [sys.executable, __file__, "--child", tmp]
-        if args.limit is not None:
-            command += ["--limit", str(args.limit)]
+        command = [sys.executable, __file__, "--child", tmp, "--limit", str(args.limit)]
         child = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), check=False)
         if child.returncode != 0:
             sys.exit(f"ingest failed:\n{child.stderr}")
         result = json.loads(child.stdout.strip().splitlines()[-1])
-    scan = result["seconds_open"] + result["seconds_fetch_parse"]
-    print(f"candidates: {result['candidate_rows']:,} facet spans -> {result['parsed_calls']:,} calls "
-          f"({result['parse_failures']} unparseable); final facets rows: {result['final_facet_rows']:,}")
-    print(f"counts: rows read {result['rows_read']:,}, skipped lines {result['skipped_lines']}, "
-          f"rows without ids {result['rows_without_ids']}")
-    print(f"open {result['seconds_open']:.2f} s, fetch+parse {result['seconds_fetch_parse']:.2f} s, "
-          f"final facets {result['seconds_final_facets']:.2f} s, counts {result['seconds_counts']:.2f} s, "
-          f"total {result['seconds_total']:.2f} s")
-    print(f"ingest: {spans / scan:,.0f} spans/s ({size_mb / scan:,.0f} MB/s) through open+fetch+parse; "
-          f"{spans / result['seconds_total']:,.0f} spans/s including final facets and counts")
-    print(f"peak RSS: {result['peak_rss_mb']:.0f} MB (target < 400 MB for a 1 GB export)")
+    r = result
+    print(
+        f"counts: rows read {r['rows_read']:,}, skipped lines {r['skipped_lines']}, "
+        f"rows without ids {r['rows_without_ids']} ({r['seconds_open_and_count']:.2f} s to open and count)"
+    )
+    print(
+        f"sample (limit {args.limit}, as dataset create): {r['sample_rows']:,} spans"
+        f" -> {r['sample_calls']:,} calls, "
+        f"{r['final_facet_rows']:,} final facet rows in {r['seconds_sample']:.2f} s = "
+        f"{spans / r['seconds_sample']:,.0f} export spans/s"
+    )
+    print(
+        f"full (every facet span fetched and parsed): {r['full_rows']:,} spans -> {r['full_calls']:,} calls "
+        f"in {r['seconds_full']:.2f} s = {spans / r['seconds_full']:,.0f} export spans/s, "
+        f"{r['full_rows'] / r['seconds_full']:,.0f} facet spans parsed/s"
+    )
+    print(f"peak RSS of the ingesting process: {r['peak_rss_mb']:.0f} MB (target < 400 MB for a 1 GB export)")
 
 
 if __name__ == "__main__":

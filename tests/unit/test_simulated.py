@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from facetopt.clients import simulated_facets as sim
+from facetopt.clients import simulated_facet_model as sim
 from facetopt.clients.llm import ChatRequest, make_async_client, run_chat_requests, simulated_endpoint
 from facetopt.clients.simulated import SimulatedTransport, simulate
 from facetopt.clients.simulated_judge import factuality_choice
@@ -75,7 +75,9 @@ def test_labeller_reads_values_from_the_trace() -> None:
         ("<reasoning>the user seems angry</reasoning> Here you go.", "leaked its internal reasoning"),
         ("", "no response"),
         ("Your refund has been processed.", "claimed a refund"),
-        ("Something went wrong on my side.", "failed to help the user"),
+        ("Something went wrong on my side.", "hit an error"),
+        ("I apologize for the confusion. Anything else?", "apologised instead"),
+        ("I cannot do that.", "could not help"),
     ],
 )
 def test_issues_names_the_problem_in_the_trace(assistant_reply: str, expected_fragment: str) -> None:
@@ -207,3 +209,12 @@ def test_transport_rejects_what_the_api_rejects() -> None:
             client.post("http://simulated.local/v1/embeddings", json={"model": "m", "input": "x"}).status_code
             == 404
         )
+
+
+def test_sync_client_uses_the_same_simulation() -> None:
+    from facetopt.clients.llm import chat_text, make_sync_client
+
+    client = make_sync_client(simulated_endpoint("labeller", "gpt-5.4"), timeout=10)
+    messages = [*wrapper(BROKEN), {"role": "user", "content": TASK_PROMPT}]
+    completion = client.chat.completions.create(model="gpt-5.4", messages=messages)  # type: ignore[arg-type]
+    assert chat_text(completion) == "User wants to reset their password"

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations` here: handles_errors copies the signature as is,
 # and Typer needs real (evaluated) Annotated types to see the option names and help.
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +22,9 @@ from facetopt.cli.inspect import (
 from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.domain.experiments import FacetComparison, MetricDelta
-from facetopt.services.compare import CompareReport
+
+if TYPE_CHECKING:  # the service loads when the command runs, so `facetopt --help` stays quick
+    from facetopt.services.compare import CompareReport
 
 VERDICT_STYLE = {"KEEP": "bold green", "REJECT": "bold red", "INCONCLUSIVE": "bold yellow"}
 METRIC_LABELS = {
@@ -70,7 +72,7 @@ SUMMARY_LEGEND = (
 )
 
 
-def render_summary(console: Console, report: CompareReport) -> None:
+def render_summary(console: Console, report: "CompareReport") -> None:
     target_metric = TARGET_METRIC[report.target]
     table = compact_table(title=f"verdicts (target {report.target}: {METRIC_LABELS[target_metric]})")
     for header in ("facet", "rows", "base", "cand", "delta", "95% CI", "b/c", "p", "verdict", "+rows"):
@@ -119,7 +121,7 @@ def render_detail(console: Console, comparison: FacetComparison) -> None:
         console.print(Text(f"  - {reason}"))
 
 
-def render_prompt_diffs(console: Console, report: CompareReport) -> None:
+def render_prompt_diffs(console: Console, report: "CompareReport") -> None:
     for diff in report.prompt_diffs:
         if not diff.changed:
             sha = diff.candidate_sha[:12] if diff.candidate_sha else "-"
@@ -135,7 +137,7 @@ def render_prompt_diffs(console: Console, report: CompareReport) -> None:
             console.print(Text(line, style=style or ""))
 
 
-def render_compare(console: Console, report: CompareReport) -> None:
+def render_compare(console: Console, report: "CompareReport") -> None:
     console.print(Text(f"baseline:  {describe_experiment(report.baseline)}"))
     console.print(Text(f"candidate: {describe_experiment(report.candidate)}"))
     left_out = ""

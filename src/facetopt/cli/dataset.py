@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
+
+if TYPE_CHECKING:
+    from facetopt.services.dataset_upload import DatasetUploadSummary
 
 app = typer.Typer(help="Build ground-truth datasets from production facet spans.", no_args_is_help=True)
 
@@ -42,10 +45,17 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
             table.add_row(facet, str(buckets.get("positive", 0)), str(buckets.get("negative", 0)))
         console.print(table)
     else:
+        stored = f"{c.get('uploaded_rows', 0)} stored"
+        if summary.backend == "braintrust":
+            stored = (
+                f"{c['uploaded_rows']} verified in Braintrust dataset {summary.dataset!r} by reading back"
+                if c.get("uploaded_rows")
+                else "none uploaded"
+            )
         console.print(
             f"labels: {summary.labels_paid} new, {summary.labels_from_cache} from cache, "
             f"{len([f for f in summary.failed_rows if not f.reason.startswith('parse:')])} failed; "
-            f"{c.get('dataset_rows', 0)} rows written, {c.get('uploaded_rows', 0)} stored",
+            f"{c.get('dataset_rows', 0)} rows written, {stored}",
             highlight=False,
         )
         if summary.balance:
@@ -130,3 +140,50 @@ def create_command(
         warn=warn,
     )
     emit(summary, as_json, lambda console: render_create(console, summary))
+
+
+def render_upload(console: Console, summary: DatasetUploadSummary) -> None:
+    where = "Braintrust" if summary.backend == "braintrust" else "the local store"
+    org = f" (org {summary.target_org})" if summary.target_org else ""
+    console.print(
+        f"{summary.rows} rows from {summary.run_dir} -> {where}: dataset {summary.dataset!r} in project "
+        f"{summary.target_project!r}{org}; {summary.written} written, "
+        f"{summary.verified} verified by reading back",
+        highlight=False,
+    )
+    for message in summary.warnings:
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+
+@app.command("upload")
+@handles_errors
+def upload_command(
+    run_dir: Annotated[
+        Path, typer.Option("--run-dir", help="Run folder of `dataset create` (or a run id in --output-root).")
+    ],
+    target_project: Annotated[
+        str | None, typer.Option(help="Project receiving the dataset (default: the run's target project).")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset name (default: the run's dataset).")] = None,
+    target_org: Annotated[str | None, typer.Option(help="Org of the target project (Braintrust).")] = None,
+    allow_simulated: Annotated[
+        bool, typer.Option(help="Upload rows labelled by the simulated model (they are not ground truth).")
+    ] = False,
+    backend: Backend = None,
+    output_root: OutputRoot = None,
+    env_file: EnvFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Upload (or re-upload) a run's dataset_rows.jsonl, then read the dataset back and verify every row."""
+    from facetopt.services.dataset_upload import run_dataset_upload
+
+    summary = run_dataset_upload(
+        env_file=env_file,
+        flags=dict(target_org=target_org, backend=backend, output_root=output_root),
+        run_dir=run_dir,
+        target_project=target_project,
+        dataset=dataset,
+        allow_simulated=allow_simulated,
+        announce=note,
+    )
+    emit(summary, as_json, lambda console: render_upload(console, summary))

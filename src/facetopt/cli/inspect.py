@@ -5,7 +5,7 @@
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -17,7 +17,9 @@ from facetopt.cli.dataset import render_balance
 from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.domain.experiments import ExperimentRecord
-from facetopt.services.inspect import ExperimentsReport, FailuresReport, MetricsReport, SqlResult
+
+if TYPE_CHECKING:  # the services load when a command runs, so `facetopt --help` stays quick
+    from facetopt.services.inspect import ExperimentsReport, FailuresReport, MetricsReport, SqlResult
 
 app = typer.Typer(
     help="Look at experiments, failures, dataset balance and raw SQL.",
@@ -83,7 +85,7 @@ METRICS_LEGEND = (
 )
 
 
-def render_metrics(console: Console, report: MetricsReport) -> None:
+def render_metrics(console: Console, report: "MetricsReport") -> None:
     scope = f"split {report.split}" if report.split else "all splits"
     console.print(Text(describe_experiment(report.experiment), style="bold"))
     console.print(Text(f"{scope}, {report.rows} rows"))
@@ -173,7 +175,7 @@ def trimmed(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def render_failures(console: Console, report: FailuresReport) -> None:
+def render_failures(console: Console, report: "FailuresReport") -> None:
     counts = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items())) or "none"
     shown = len(report.failures)
     console.print(Text(describe_experiment(report.experiment), style="bold"))
@@ -294,7 +296,7 @@ def dataset_command(
 # -- experiments -----------------------------------------------------------------------------------
 
 
-def render_experiments(console: Console, report: ExperimentsReport) -> None:
+def render_experiments(console: Console, report: "ExperimentsReport") -> None:
     if not report.experiments:
         console.print("no experiments yet: run `facetopt eval`", highlight=False)
         return
@@ -360,7 +362,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def render_sql(console: Console, result: SqlResult) -> None:
+def render_sql(console: Console, result: "SqlResult") -> None:
     table = Table()
     for column in result.columns:
         table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=80)

@@ -29,10 +29,12 @@ def root(
 
 
 def _register() -> None:
-    from facetopt.cli import bootstrap, dataset
+    from facetopt.cli import bootstrap, compare, dataset, inspect
 
     app.add_typer(dataset.app, name="dataset")
     app.command("bootstrap")(bootstrap.bootstrap_command)
+    app.add_typer(inspect.app, name="inspect")
+    app.command("compare")(compare.compare_command)
 
 
 _register()

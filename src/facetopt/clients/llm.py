@@ -146,31 +146,33 @@ def _limits(concurrency: int) -> Any:
     return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
 
 
+def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[str, Any]:
+    if endpoint.simulated:
+        from facetopt.clients.simulated import SIMULATED_HTTP_BASE
+
+        base_url, api_key = SIMULATED_HTTP_BASE, "simulated"
+    else:
+        base_url, api_key = endpoint.base_url, _api_key(endpoint)
+    return {"base_url": base_url, "api_key": api_key, "timeout": timeout, "max_retries": max_retries}
+
+
+def _http_args(endpoint: Endpoint, timeout: float, concurrency: int) -> dict[str, Any]:
+    if endpoint.simulated:
+        from facetopt.clients.simulated import SimulatedTransport
+
+        return {"transport": SimulatedTransport(), "timeout": timeout}
+    return {"limits": _limits(concurrency), "timeout": timeout, "follow_redirects": True}
+
+
 def make_async_client(
     endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 128
 ) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI for the endpoint; its connection pool fits `concurrency` requests in flight."""
     import httpx2
     import openai
 
-    if endpoint.simulated:
-        from facetopt.clients.simulated import SIMULATED_HTTP_BASE, SimulatedTransport
-
-        http = httpx2.AsyncClient(transport=SimulatedTransport(), timeout=timeout)
-        return openai.AsyncOpenAI(
-            base_url=SIMULATED_HTTP_BASE,
-            api_key="simulated",
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=http,
-        )
-    http = httpx2.AsyncClient(limits=_limits(concurrency), timeout=timeout, follow_redirects=True)
-    return openai.AsyncOpenAI(
-        base_url=endpoint.base_url,
-        api_key=_api_key(endpoint),
-        timeout=timeout,
-        max_retries=max_retries,
-        http_client=http,
-    )
+    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency))
+    return openai.AsyncOpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
 
 
 def make_sync_client(
@@ -179,25 +181,8 @@ def make_sync_client(
     import httpx2
     import openai
 
-    if endpoint.simulated:
-        from facetopt.clients.simulated import SIMULATED_HTTP_BASE, SimulatedTransport
-
-        http = httpx2.Client(transport=SimulatedTransport(), timeout=timeout)
-        return openai.OpenAI(
-            base_url=SIMULATED_HTTP_BASE,
-            api_key="simulated",
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=http,
-        )
-    http = httpx2.Client(limits=_limits(concurrency), timeout=timeout, follow_redirects=True)
-    return openai.OpenAI(
-        base_url=endpoint.base_url,
-        api_key=_api_key(endpoint),
-        timeout=timeout,
-        max_retries=max_retries,
-        http_client=http,
-    )
+    http = httpx2.Client(**_http_args(endpoint, timeout, concurrency))
+    return openai.OpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
 
 
 # -- requests and results --------------------------------------------------------------------------

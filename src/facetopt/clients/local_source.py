@@ -10,8 +10,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,12 +58,19 @@ class LocalSource:
         self.project_id = project_id
         self.files = _span_files([Path(p) for p in paths])
         self._stats: tuple[int, int, int] | None = None
-        self._con = _connect(self.files, memory_limit)
+        spill_dir = tempfile.mkdtemp(prefix="facetopt-duckdb-")
+        self._con = _connect(self.files, memory_limit, spill_dir)
+        self._release = weakref.finalize(self, _release, self._con, spill_dir)
         if self._con.execute(f"SELECT 1 FROM {SPAN_VIEW} WHERE id IS NOT NULL LIMIT 1").fetchone() is None:
+            self.close()
             raise SourceError(
                 f"no spans in {', '.join(str(f) for f in self.files)}",
                 hint=f"the files hold no JSON rows with an `id`; {_SOURCE_HINT}",
             )
+
+    def close(self) -> None:
+        """Close DuckDB and remove its spill folder (also done when the source is garbage-collected)."""
+        self._release()
 
     # -- counts for the report ---------------------------------------------------------------------
 
@@ -134,49 +144,46 @@ class LocalSource:
             after = self._checked_time("--created-after-sql", created_after_sql)
             before = self._checked_time("--created-before-sql", created_before_sql)
             conditions += [f"created >= ({after})", f"created < ({before})"]
-        if extra_where_sql and extra_where_sql.strip():
-            conditions.append(f"({self._checked_where('--extra-where-sql', extra_where_sql)})")
-        params: dict[str, Any] = {"models": list(source_models)}
-        if root_span_ids is None:
-            order = "ORDER BY created DESC NULLS LAST, id DESC"
-            tail = f" LIMIT {int(limit)}" if limit is not None else ""
         else:
             conditions.append("root_span_id IN (SELECT root_span_id FROM wanted_roots)")
-            order, tail = "ORDER BY created ASC NULLS LAST, id ASC", ""
-        sql = (
-            "SELECT id, root_span_id, span_id, created_text, "
-            + ", ".join(_as_text(c) for c in ("input", "output", "metadata", "span_attributes"))
-            + f" FROM {SPAN_VIEW} WHERE "
-            + " AND ".join(conditions)
-            + f" {order}{tail}"
+            limit = None
+        user_flag = None
+        if extra_where_sql and extra_where_sql.strip():
+            user_flag = "--extra-where-sql"
+            conditions.append(f"({self._checked_where(user_flag, extra_where_sql)})")
+        plan = _CandidatePlan(
+            where=" AND ".join(conditions),
+            newest_first=root_span_ids is None,
+            limit=limit,
+            params={"models": list(source_models)},
         )
-        user_flag = "--extra-where-sql" if extra_where_sql and extra_where_sql.strip() else None
-        return self._stream(sql, params, root_span_ids, user_flag)
+        return self._stream(plan, root_span_ids, user_flag)
 
     def _stream(
-        self, sql: str, params: dict[str, Any], root_span_ids: list[str] | None, user_flag: str | None
+        self, plan: _CandidatePlan, root_span_ids: list[str] | None, user_flag: str | None
     ) -> Iterator[dict[str, Any]]:
+        """Rank matching ids (narrow), copy their rows into a spillable table, read it back in rank chunks.
+
+        DuckDB cannot sort wide rows (whole inputs and outputs) in bounded memory, so rows are never
+        sorted all at once: only ids are, and each chunk of ranks is a small sort.
+        """
         cursor = self._con.cursor()
-        if root_span_ids is not None:
-            _load_ids(cursor, root_span_ids)
-        columns = (
-            "id",
-            "root_span_id",
-            "span_id",
-            "created",
-            "input",
-            "output",
-            "metadata",
-            "span_attributes",
-        )
         try:
-            _run(cursor, sql, params, user_flag)
-            while True:
-                batch = _fetch(cursor, user_flag)
-                if not batch:
-                    return
-                for row in batch:
-                    yield dict(zip(columns, row, strict=True))
+            if root_span_ids is not None:
+                _load_ids(cursor, root_span_ids)
+            _run(cursor, plan.picked_sql(), plan.params, user_flag)
+            # build the join's hash table on the picked ids, never on the export
+            cursor.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
+            try:
+                _run(cursor, plan.fetched_sql(), plan.params, user_flag)
+            finally:
+                cursor.execute("RESET disabled_optimizers")
+            (total,) = cursor.execute("SELECT count(*) FROM picked").fetchone()
+            for first in range(0, total, _CHUNK_RANKS):
+                _run(cursor, plan.chunk_sql(first, first + _CHUNK_RANKS), {}, user_flag)
+                while batch := _fetch(cursor, user_flag):
+                    for row in batch:
+                        yield dict(zip(_CANDIDATE_FIELDS, row, strict=True))
         finally:
             cursor.close()
 
@@ -228,6 +235,55 @@ class LocalSource:
             cursor.close()
 
 
+_CANDIDATE_FIELDS = (
+    "id",
+    "root_span_id",
+    "span_id",
+    "created",
+    "input",
+    "output",
+    "metadata",
+    "span_attributes",
+)
+_CHUNK_RANKS = 5000
+
+
+@dataclass
+class _CandidatePlan:
+    where: str
+    newest_first: bool
+    limit: int | None
+    params: dict[str, Any]
+
+    def picked_sql(self) -> str:
+        if self.newest_first:
+            order = "max(created) DESC NULLS LAST, id DESC"
+        else:
+            order = "min(created) ASC NULLS LAST, id ASC"
+        keep = f" QUALIFY rank <= {int(self.limit)}" if self.limit is not None else ""
+        return (
+            "CREATE OR REPLACE TEMP TABLE picked AS SELECT id, row_number() OVER (ORDER BY"
+            f" {order}) AS rank FROM {SPAN_VIEW} WHERE {self.where} GROUP BY id{keep}"
+        )
+
+    def fetched_sql(self) -> str:
+        text_columns = ", ".join(f"{_as_text('s.' + c)} AS {c}" for c in _CANDIDATE_FIELDS[4:])
+        return (
+            "CREATE OR REPLACE TEMP TABLE fetched AS SELECT p.rank, s.id, s.root_span_id, s.span_id,"
+            f" s.created_text, s.created, {text_columns}"
+            f" FROM (SELECT * FROM {SPAN_VIEW} WHERE {self.where}) s JOIN picked p ON s.id = p.id"
+        )
+
+    @staticmethod
+    def chunk_sql(first: int, last: int) -> str:
+        # an id present twice in the export comes out once: its newest row
+        return (
+            f"SELECT DISTINCT ON (rank) {', '.join(_CANDIDATE_FIELDS[:3])}, created_text, "
+            f"{', '.join(_CANDIDATE_FIELDS[4:])} FROM fetched WHERE rank > {first} AND rank <= {last}"
+            " ORDER BY rank, created DESC NULLS LAST"
+        )
+
+
 # -- Braintrust-dialect query texts (the run artifacts) --------------------------------------------
 
 
@@ -268,7 +324,7 @@ def facets_query_text(project_id: str, root_span_ids: list[str]) -> str:
         [
             "SELECT id, root_span_id, span_id, created, facets",
             f"FROM project_logs({sql_string(project_id)})",
-            f"WHERE root_span_id IN ({', '.join(sql_string(i) for i in root_span_ids)}) AND facets IS NOT NULL",
+            f"WHERE root_span_id IN ({', '.join(map(sql_string, root_span_ids))}) AND facets IS NOT NULL",
             "ORDER BY created DESC",
         ]
     )
@@ -369,14 +425,19 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def _connect(files: list[Path], memory_limit: str) -> Any:
+def _release(con: Any, spill_dir: str) -> None:
+    con.close()
+    shutil.rmtree(spill_dir, ignore_errors=True)
+
+
+def _connect(files: list[Path], memory_limit: str, spill_dir: str) -> Any:
     import duckdb
 
-    spill = Path(tempfile.gettempdir()) / "facetopt-duckdb"
+    # 256 MB holds DuckDB's JSON read buffers (two threads) plus the narrow sorts; wide rows spill
     config = {
         "threads": 2,
         "memory_limit": memory_limit,
-        "temp_directory": str(spill),
+        "temp_directory": spill_dir,
         "preserve_insertion_order": False,
     }
     con = duckdb.connect(":memory:", config=config)
@@ -397,12 +458,11 @@ def _connect(files: list[Path], memory_limit: str) -> Any:
 
 
 def _decoded(column: str) -> str:
-    """A JSON column whose value arrived as a JSON-encoded object/array string, decoded (as Braintrust does)."""
+    """A JSON column whose value arrived as a JSON-encoded object or array string, decoded."""
     text = f"({column} ->> '$')"
-    return (
-        f"CASE WHEN starts_with({column}::VARCHAR, '\"') AND regexp_matches({text}, '^\\s*[\\[{{]')"
-        f" AND json_valid({text}) THEN {text}::JSON ELSE {column} END"
-    )
+    # only the head of the value is looked at first: a plain (possibly huge) string is never unescaped
+    looks_encoded = f"regexp_matches(left({column}::VARCHAR, 16), '^\"(\\s|\\\\[nrt])*[\\[{{]')"
+    return f"CASE WHEN {looks_encoded} AND json_valid({text}) THEN {text}::JSON ELSE {column} END"
 
 
 def _as_text(column: str) -> str:

@@ -10,7 +10,7 @@ The role is read from the request:
 - facet value: the facet prompt is in `suffix_messages` (brain-facet through the proxy) or is
   the last message without the data marker; the trace is the text after
   `Here is the data to analyze:`. Models named `brain-facet*` act as the facet model under
-  evaluation, every other model as the strong labeller, see `simulated_facets`.
+  evaluation (`simulated_facet_model`), every other model as the strong labeller (`simulated_facets`).
 
 Test hook: when `FACETOPT_SIMULATED_FAIL` is set to a non-empty string, any request whose text
 contains it gets HTTP 500 (the openai client retries, then reports the failure).
@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx2
 
-from facetopt.clients import simulated_facets as facets
+from facetopt.clients.simulated_facet_model import facet_model_value, with_think_block
+from facetopt.clients.simulated_facets import labeller_value
 from facetopt.clients.simulated_judge import judge_choice
 from facetopt.facets.text import content_text, find_data_marker
 
@@ -139,9 +140,8 @@ def split_trace_and_prompt(messages: list, suffix_prompt: str | None = None) -> 
 def facet_reply(model: str, messages: list, body: dict) -> str:
     trace, prompt, instructions = split_trace_and_prompt(messages, _suffix_prompt(body))
     if model.startswith(FACET_MODEL_PREFIX):
-        value = facets.facet_model_value(trace, prompt, instructions)
-        return facets.with_think_block(trace, prompt, value)
-    return facets.labeller_value(trace, prompt)
+        return with_think_block(trace, prompt, facet_model_value(trace, prompt, instructions))
+    return labeller_value(trace, prompt)
 
 
 def _max_tokens(body: dict) -> int | None:

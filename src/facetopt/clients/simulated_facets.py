@@ -9,16 +9,15 @@ reproducible byte for byte. Values are read from the trace, never copied from a 
 - any other facet: a short phrase from the trace around a word of the prompt, else `NONE`.
 
 The facet model (`brain-facet-*`) gives the same value except for two documented failures, see
-`facet_model_value`.
+`simulated_facet_model`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
-from facetopt.facets.text import decode_jsonish, is_none_like
+from facetopt.facets.text import decode_jsonish
 
 # -- trace turns -----------------------------------------------------------------------------------
 
@@ -81,7 +80,7 @@ def _as_text(content: object) -> str:
     return "" if content is None else str(content)
 
 
-def _texts(turns: list[Turn], role: str) -> list[str]:
+def texts_of(turns: list[Turn], role: str) -> list[str]:
     return [t.text for t in turns if t.role == role]
 
 
@@ -140,19 +139,24 @@ _FAILURE_RE = re.compile(
 
 
 def issues_value(turns: list[Turn]) -> str:
-    assistant = _texts(turns, "assistant")
+    assistant = texts_of(turns, "assistant")
     joined = "\n".join(assistant)
     if _LEAK_RE.search(joined):
         return "The assistant leaked its internal reasoning into the reply to the user."
-    if any(_EMPTY_REPLY_RE.match(text) for text in assistant) or (_texts(turns, "user") and not assistant):
+    if any(_EMPTY_REPLY_RE.match(text) for text in assistant) or (texts_of(turns, "user") and not assistant):
         return "The assistant gave no response to the user's message."
     if _REFUND_CLAIM_RE.search(joined) and not any(t.role == "tool" for t in turns):
         return "The assistant claimed a refund was processed without taking any action."
     if any(_COMPLAINT_RE.search(text) for text in _user_replies(turns)):
         return "The assistant gave an answer the user said was wrong or did not work."
-    if _FAILURE_RE.search(joined):
-        return f"The assistant failed to help the user {task_phrase(turns)}."
-    return "NONE"
+    failure = _FAILURE_RE.search(joined)
+    if failure is None:
+        return "NONE"
+    if failure.group(0).lower().startswith("i"):
+        return "The assistant said it could not help and left the request unresolved."
+    if "apologi" in failure.group(0).lower():
+        return "The assistant apologised instead of addressing the user's problem."
+    return "The assistant hit an error and did not complete the user's request."
 
 
 _POSITIVE_RE = re.compile(
@@ -169,7 +173,7 @@ _NEGATIVE_RE = re.compile(
 
 
 def sentiment_value(turns: list[Turn]) -> str:
-    users = _texts(turns, "user")
+    users = texts_of(turns, "user")
     if not users:
         return "NONE"
     text = "\n".join(users)
@@ -189,88 +193,81 @@ def sentiment_value(turns: list[Turn]) -> str:
 _GREETING_RE = re.compile(
     r"^(?:hi|hello|hey|good (?:morning|afternoon|evening)|greetings)(?: there)?\b[\s,.!]*", re.IGNORECASE
 )
-_POLITE_PREFIXES = (
-    "please ",
+# (prefix, replacement): stripped repeatedly from the start of the user's first request
+_REWRITES = tuple(
+    (prefix, replacement)
+    for replacement, prefixes in (
+        ("", "please |i'm looking to |is it possible to |i just wanted to |i wanted to |just |wanted to "),
+        ("", "i want to |i'd like to |i would like to |i need to |i'm trying to |i am trying to "),
+        ("", "help me |how do i |how can i |how to |can i |could i "),
+        ("know ", "tell me |do you know |i wonder |i'm wondering "),
+        ("get ", "i need |i want |i'd like |i would like "),
+    )
+    for prefix in prefixes.split("|")
+)
+_ASSISTANT_ACTOR = (
     "can you ",
     "could you ",
     "would you ",
-    "can i ",
-    "could i ",
-    "i want to ",
-    "i'd like to ",
-    "i would like to ",
-    "i need to ",
-    "i'm trying to ",
-    "i am trying to ",
-    "i wanna ",
-    "help me ",
-    "how do i ",
-    "how can i ",
-    "how to ",
-    "is it possible to ",
-    "i'm looking to ",
-)
-_KNOW_PREFIXES = ("tell me ", "do you know ", "i wonder ", "i'm wondering ")
-_WANT_OBJECT_PREFIXES = ("i need ", "i want ", "i'd like ", "i would like ")
-_QUESTION_WORDS = (
-    "what",
-    "where",
-    "when",
-    "why",
-    "who",
-    "which",
-    "is",
-    "are",
-    "does",
-    "do",
-    "did",
-    "will",
-    "should",
-    "how",
+)  # "can you send me X" -> "have the assistant send ..."
+_QUESTION_WORDS = frozenset("what where when why who which is are does do did will should how".split())
+_STATEMENT_STARTS = frozenset(
+    "i i'm i've my the it it's this our we there your a an they their he she someone".split()
 )
 _PRONOUNS = {
     "my": "their",
     "me": "them",
     "i": "they",
     "i'm": "they are",
+    "i've": "they have",
     "mine": "theirs",
-    "myself": "themselves",
-    "our": "their",
-    "we": "they",
-    "us": "them",
 }
+_PRONOUNS |= {"myself": "themselves", "our": "their", "we": "they", "us": "them"}
+_DANGLING = frozenset("and or but the a an to of with for because so".split())
+
+
+def _first_request(turns: list[Turn]) -> str:
+    users = [t for t in texts_of(turns, "user") if t.strip()]
+    if not users:
+        return ""
+    sentences = [_GREETING_RE.sub("", s).strip() for s in re.split(r"(?<=[.?!])\s+|\n+", users[0])]
+    sentences = [s for s in sentences if s]
+    sentence = next((s for s in sentences if len(s.split()) >= 2), sentences[0] if sentences else "")
+    return re.split(r"[,;:]\s", sentence.rstrip(".?! "), maxsplit=1)[0].strip()
 
 
 def task_phrase(turns: list[Turn]) -> str:
     """A verb phrase for the user's first request: "reset their password", "know where their order is"."""
-    users = [t for t in _texts(turns, "user") if t.strip()]
-    if not users:
-        return "get help"
-    sentences = [s.strip() for s in re.split(r"(?<=[.?!])\s+|\n+", users[0]) if s.strip()]
-    sentences = [_GREETING_RE.sub("", s).strip() for s in sentences]
-    sentence = next((s for s in sentences if len(s.split()) >= 2), sentences[0] if sentences else "")
-    phrase = sentence.rstrip(".?! ").strip()
+    phrase = _first_request(turns)
     phrase = phrase[:1].lower() + phrase[1:]
+    if not phrase:
+        return "get help"
+    assistant_acts = False
     changed = True
     while changed:
         changed = False
-        for prefix in _POLITE_PREFIXES:
+        for prefix in _ASSISTANT_ACTOR:
             if phrase.lower().startswith(prefix):
-                phrase, changed = phrase[len(prefix) :], True
-    for prefix in _WANT_OBJECT_PREFIXES:
-        if phrase.lower().startswith(prefix):
-            phrase = "get " + phrase[len(prefix) :]
-    for prefix in _KNOW_PREFIXES:
-        if phrase.lower().startswith(prefix):
-            phrase = "know " + phrase[len(prefix) :]
-    if phrase.split()[:1] and phrase.split()[0].lower() in _QUESTION_WORDS:
+                phrase, changed, assistant_acts = phrase[len(prefix) :], True, True
+        for prefix, replacement in _REWRITES:
+            if phrase.lower().startswith(prefix):
+                phrase, changed = replacement + phrase[len(prefix) :], True
+                assistant_acts = assistant_acts and not replacement and prefix != "help me "
+    first = phrase.split()[0].lower() if phrase.split() else ""
+    if first in _QUESTION_WORDS:
         phrase = "know " + phrase
-    words = [_PRONOUNS.get(w.lower(), w) for w in phrase.split()][:12]
-    return " ".join(words).rstrip(",;:") or "get help"
+    elif first in _STATEMENT_STARTS:  # a statement of a problem, not a request
+        phrase = "get help because " + phrase
+    elif assistant_acts and first not in ("know", "get"):
+        phrase = "have the assistant " + phrase
+    words = [_PRONOUNS.get(w.lower(), w) for w in phrase.split()][:14]
+    while words and words[-1].lower() in _DANGLING:
+        words.pop()
+    return " ".join(words) or "get help"
 
 
 def task_value(turns: list[Turn]) -> str:
-    return f"User wants to {task_phrase(turns)}" if _texts(turns, "user") else "NONE"
+    return f"User wants to {task_phrase(turns)}" if texts_of(turns, "user") else "NONE"
 
 
 _STOPWORDS = frozenset(
@@ -305,82 +302,3 @@ def labeller_value(trace: str, prompt: str) -> str:
     if kind == "task":
         return task_value(turns)
     return generic_value(turns, prompt)
-
-
-# -- the facet model under evaluation --------------------------------------------------------------
-
-# A "data boundary" tells the model the conversation is data, not a request, and to return only the value.
-BOUNDARY_PATTERNS = (
-    r"\bis data\b",
-    r"\bas data\b",
-    r"\bnot a request\b",
-    r"\bnot requests\b",
-    r"\bdo not answer\b",
-    r"\bdon'?t answer\b",
-    r"\bdo not respond to\b",
-    r"\bnot instructions?\b",
-    r"\bnot an instruction\b",
-    r"\bonly (?:return|output)\b",
-    r"\b(?:return|output|respond with|reply with) only\b",
-)
-_BOUNDARY_RE = re.compile("|".join(BOUNDARY_PATTERNS), re.IGNORECASE)
-ANSWER_RATE_WITHOUT_BOUNDARY = 60  # percent of traces ending in a user question
-ANSWER_RATE_WITH_BOUNDARY = 5
-NOISE_RATE = 6  # percent of (trace, prompt) pairs whose borderline decision flips
-THINK_RATE = 20  # percent of replies that open with a <think> block (callers must strip it)
-
-
-def has_data_boundary(prompt: str) -> bool:
-    return _BOUNDARY_RE.search(prompt) is not None
-
-
-def percent(text: str) -> int:
-    """A stable number in [0, 100) for a text: sha256 as an integer, modulo 100."""
-    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 100
-
-
-def answers_the_user(trace: str, prompt: str, instructions: str = "") -> bool:
-    """True when the facet model replies to the user's last question instead of producing the value.
-
-    That happens when the trace's last user turn ends with "?" and sha256(trace) % 100 falls under
-    ANSWER_RATE_WITHOUT_BOUNDARY, or under ANSWER_RATE_WITH_BOUNDARY when the facet prompt or the
-    wrapper instructions (never the trace) hold a data-boundary statement (BOUNDARY_PATTERNS).
-    """
-    users = _texts(parse_turns(trace), "user")
-    if not users or not users[-1].rstrip().endswith("?"):
-        return False
-    bounded = has_data_boundary(prompt) or has_data_boundary(instructions)
-    return percent(trace) < (ANSWER_RATE_WITH_BOUNDARY if bounded else ANSWER_RATE_WITHOUT_BOUNDARY)
-
-
-def facet_model_value(trace: str, prompt: str, instructions: str = "") -> str:
-    """The labeller's value, except (1) it answers the user (see `answers_the_user`) and (2) a noise flip.
-
-    The noise: when sha256("noise:" + trace + prompt) % 100 < NOISE_RATE, a positive value becomes
-    `NONE` and a none-like one becomes a vague positive for the facet's kind.
-    """
-    turns = parse_turns(trace)
-    if answers_the_user(trace, prompt, instructions):
-        question = _texts(turns, "user")[-1].strip().splitlines()[-1][:160]
-        return (
-            f'Sure! Happy to help with your question ("{question}"). Here is what you can do: check the '
-            "details in your account settings, follow the steps shown there, and contact support if anything "
-            "is still unclear. Let me know if there is anything else I can help with!"
-        )
-    value = labeller_value(trace, prompt)
-    if percent("noise:" + trace + prompt) < NOISE_RATE:
-        if not is_none_like(value):
-            return "NONE"
-        return {
-            "issues": "The assistant's response could have been more detailed.",
-            "sentiment": "Neutral - the user shows no clear emotion",
-            "task": "User wants help",
-        }.get(facet_kind(prompt), "General conversation")
-    return value
-
-
-def with_think_block(trace: str, prompt: str, value: str) -> str:
-    """Some facet-model replies open with a reasoning block, as reasoning models do."""
-    if percent("think:" + trace + prompt) < THINK_RATE:
-        return f"<think>Reading the conversation to extract the {facet_kind(prompt)} facet.</think>\n{value}"
-    return value

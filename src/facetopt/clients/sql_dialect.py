@@ -155,7 +155,8 @@ def _table_function(select: exp.Select) -> tuple[str, str, exp.Table]:
     table = source.this if source is not None else None
     if not isinstance(table, exp.Table):
         raise InputError(
-            "unsupported SQL: a query without FROM project_logs('<id>'), dataset('<name>') or experiment('<id>')",
+            "unsupported SQL: a query without FROM project_logs('<id>'), dataset('<name>')"
+            " or experiment('<id>')",
             hint=SUBSET_HINT,
         )
     function = table.this

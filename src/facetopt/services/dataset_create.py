@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from facetopt.clients.local_store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
 from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
-from facetopt.errors import InputError, SourceError
+from facetopt.errors import FacetoptError, InputError, SourceError, UploadVerificationError
 from facetopt.facets.balance import balance_report, balance_warnings
 from facetopt.facets.buckets import assign_weak_buckets, newest_final_facets
 from facetopt.facets.parsing import parse_span, span_from_raw
@@ -118,7 +119,10 @@ def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | 
 
     progress.stage(f"querying {source.info.description or source.info.project_name}")
     artifacts.write_text(run_dir / "query.sql", source.candidate_sql(req.query) + "\n")
-    candidates = list(source.candidates(req.query))
+    try:
+        candidates = list(source.candidates(req.query))
+    finally:  # a paged source (Braintrust) reports every query it actually sent
+        _rewrite_sent_sql(run_dir / "query.sql", source, "sent_sql")
     artifacts.write_jsonl(run_dir / "candidates.jsonl", candidates)
     if not candidates:
         raise SourceError(
@@ -133,7 +137,10 @@ def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | 
     root_ids = list(dict.fromkeys(c.root_span_id for c in calls))
     progress.stage(f"reading final facet values for {len(root_ids)} traces")
     artifacts.write_text(run_dir / "facets_query.sql", source.final_facets_sql(root_ids) + "\n")
-    final_rows = source.final_facets(root_ids) if root_ids else []
+    try:
+        final_rows = source.final_facets(root_ids) if root_ids else []
+    finally:
+        _rewrite_sent_sql(run_dir / "facets_query.sql", source, "sent_facets_sql")
     artifacts.write_jsonl(run_dir / "final_facets.jsonl", final_rows)
     summary.weak_bucket_sources = assign_weak_buckets(calls, newest_final_facets(final_rows))
     artifacts.write_jsonl(run_dir / "parsed_calls.jsonl", calls)
@@ -191,12 +198,9 @@ def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | 
         ]
         artifacts.write_jsonl(run_dir / "dataset_rows.jsonl", rows)
         summary.counts["dataset_rows"] = len(rows)
-        if req.uploader is None:
+        if req.uploader is None and req.backend == "local":
             store.upsert_rows(req.target_project, req.dataset, rows)
-    if req.uploader is not None:
-        summary.counts["uploaded_rows"] = req.uploader(rows)  # type: ignore[operator]
-    else:
-        summary.counts["uploaded_rows"] = len(rows)
+            summary.counts["uploaded_rows"] = len(rows)
 
     _fill_bucket_and_split_counts(summary, rows)
     report = balance_report(rows, req.dataset, req.target_project, req.backend)
@@ -207,8 +211,47 @@ def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | 
         summary.warnings.append(f"{len(outcome.failures)} rows failed labelling (see failed_rows); re-run to retry them")
     if endpoint.simulated:
         summary.warnings.insert(0, "labels come from the SIMULATED model (no model key configured): not ground truth")
-    artifacts.write_json(run_dir / "summary.json", summary)
+    if req.uploader is None and req.backend != "local":
+        summary.warnings.append(
+            f"--skip-upload: nothing was written to {req.backend}; the rows are only in "
+            f"{run_dir / 'dataset_rows.jsonl'} (upload them with `{_upload_command(run_dir, settings)}`)"
+        )
+    artifacts.write_json(run_dir / "summary.json", summary)  # before uploading: `dataset upload` reads it
+    if req.uploader is not None:
+        _upload(req, summary, rows, _upload_command(run_dir, settings))
+        artifacts.write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def _upload_command(run_dir: Path, settings: Settings) -> str:
+    """The `dataset upload` command that sends this run's rows where this run would have."""
+    org = f" --target-org {shlex.quote(settings.target_org)}" if settings.target_org else ""
+    return f"facetopt dataset upload --run-dir {shlex.quote(str(run_dir))}{org}"
+
+
+def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[DatasetRow], command: str) -> None:
+    """Hand the rows to the backend's uploader; when it fails they stay in the run folder, and the
+    error says how to upload them again."""
+    run_dir = Path(summary.run_dir)
+    try:
+        summary.counts["uploaded_rows"] = req.uploader(rows)  # type: ignore[misc]
+    except FacetoptError as error:
+        again = f"upload them again with `{command}`"
+        kept = f"the {len(rows)} rows are kept in {run_dir / 'dataset_rows.jsonl'}"
+        if isinstance(error, UploadVerificationError) or not error.hint:
+            error.hint = f"{kept}; {again}"
+        else:
+            error.hint = f"{error.hint}; then {again}"
+        summary.warnings.append(f"upload failed: {error.message}")
+        artifacts.write_json(run_dir / "summary.json", summary)
+        raise
+
+
+def _rewrite_sent_sql(path: Path, source: SpanSource, method: str) -> None:
+    sent = getattr(source, method, None)
+    text = sent() if callable(sent) else ""
+    if text:
+        artifacts.write_text(path, text + "\n")
 
 
 def _build_rows(

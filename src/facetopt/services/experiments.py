@@ -20,7 +20,6 @@ from typing import Any
 from facetopt.clients.local_store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.errors import InputError, NotFoundError
-from facetopt.services.dataset_command import build_settings, choose_backend
 from facetopt.settings import Settings
 
 LATEST = "latest"
@@ -222,6 +221,8 @@ def open_experiments(
     env_file: Path | None, flags: dict[str, Any], announce: Callable[[str], None]
 ) -> Iterator[Experiments]:
     """Settings, backend and the registry (read-only) for one command; the store is closed afterwards."""
+    from facetopt.services.dataset_command import build_settings, choose_backend
+
     settings = build_settings(env_file, flags)
     backend = choose_backend(settings, announce)
     store = LocalStore(settings.store_path, read_only=True) if settings.store_path.exists() else None

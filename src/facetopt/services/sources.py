@@ -31,6 +31,9 @@ class SourceInfo:
 
 
 class SpanSource(Protocol):
+    """A source may also offer `sent_sql()` / `sent_facets_sql()`: every query it actually sent
+    (a paged source sends several); the run's query.sql / facets_query.sql then hold those."""
+
     info: SourceInfo
     skipped_lines: int
     rows_without_ids: int

@@ -1,0 +1,62 @@
+"""Shared helpers for tests that run facetopt against the loopback Braintrust fake.
+
+Import `fast_retries` into a test module (it is autouse there) to keep every retry the SDK and
+the client make, without their sleeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from facetopt.clients import braintrust_api, braintrust_datasets
+from tests.fakes.braintrust_server import FakeBraintrust
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import braintrust.logger
+    from braintrust.api import RetryPolicy
+
+    original = RetryPolicy.for_mode
+    monkeypatch.setattr(braintrust.logger, "BACKGROUND_LOGGER_BASE_SLEEP_TIME_S", 0.0)
+    monkeypatch.setattr(
+        RetryPolicy,
+        "for_mode",
+        classmethod(lambda cls, mode: dataclasses.replace(original(mode), backoff_factor=0.0)),
+    )
+    monkeypatch.setattr(braintrust_api, "BTQL_BACKOFF_S", 0.0)
+    monkeypatch.setattr(braintrust_datasets, "VERIFY_DELAY_S", 0.0)
+
+
+def braintrust_env(fake: FakeBraintrust, key: str | None = None) -> dict[str, str]:
+    """The environment of a braintrust-backend run against the fake, with the SIMULATED labeller
+    (without a ground-truth base, the Braintrust key would send labels to the fake's proxy)."""
+    return {
+        "BRAINTRUST_API_KEY": key or fake.api_key,
+        "BRAINTRUST_APP_URL": fake.url,
+        "FACET_OPTIMIZER_GROUND_TRUTH_API_BASE": "simulated://",
+    }
+
+
+def sample_spans(folder: Path) -> list[dict]:
+    """The bundled sample as Braintrust would hold it: rows that are JSON objects with an id, their
+    JSON-encoded `metadata` / `span_attributes` (as some exports write them) stored as objects."""
+    from facetopt.clients.local_source import load_sample_spans
+
+    spans = []
+    for line in load_sample_spans(folder).read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("id", "root_span_id")):
+            continue
+        for name in ("metadata", "span_attributes"):
+            if isinstance(row.get(name), str) and row[name].startswith("{"):
+                row[name] = json.loads(row[name])
+        spans.append(row)
+    return spans
