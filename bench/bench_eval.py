@@ -208,7 +208,8 @@ def main() -> None:
         for c in args.concurrency or [16, 64]:
             ideal = math.ceil(n / c) * 2 * latency
             print(
-                f"N={n} C={c} L={latency}s ideal=ceil(N/C)*2L={ideal:.2f}s ({2 * c / latency:.0f} requests/s)"
+                f"N={n} C={c} L={latency}s ideal=ceil(N/C)*2L={ideal:.2f}s "
+                f"({c / latency:.0f} requests/s across the two fakes)"
             )
             with Fake(latency, MODEL_KEY) as model, Fake(latency, JUDGE_KEY) as judge:
                 base = asyncio.run(bare(model.url, judge.url, n, c))
@@ -217,11 +218,13 @@ def main() -> None:
                 wall, summary = facetopt_eval(root, model.url, judge.url, c)
             phase = judge.last - model.first
             print(
-                f"  facetopt eval      eval {phase:6.2f}s  /ideal {phase / ideal:5.3f}  /bare {phase / base:5.3f}"
+                f"  facetopt eval      eval {phase:6.2f}s  /ideal {phase / ideal:5.3f}  "
+                f"/bare {phase / base:5.3f}"
                 f"  (peak in flight: model {model.peak}, judge {judge.peak})"
             )
             print(
-                f"  whole command      wall {wall:6.2f}s  /ideal {wall / ideal:5.3f}  (runner {summary.runner})"
+                f"  whole command      wall {wall:6.2f}s  /ideal {wall / ideal:5.3f}  "
+                f"(runner {summary.runner}: {summary.seconds:.2f}s of it)"
             )
 
 

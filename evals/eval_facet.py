@@ -1,3 +1,3 @@
-"""`bt eval evals/eval_facet.py` from a checkout; the eval ships in the package (facetopt.eval_entry)."""
+"""`bt eval evals/eval_facet.py` from a checkout; the eval ships in the package (facetopt.eval_facet)."""
 
-import facetopt.eval_entry  # noqa: F401
+import facetopt.eval_facet  # noqa: F401

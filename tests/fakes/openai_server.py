@@ -189,6 +189,7 @@ def _error(message: str, kind: str) -> dict:
 def _handler_for(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints and pooled clients expect
+        disable_nagle_algorithm = True  # head and body go out as separate writes
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("Content-Length") or 0)

@@ -96,7 +96,7 @@ def sdk_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 def test_bt_gets_the_packaged_eval_file_this_python_and_no_key_on_its_command_line(bt_run):
     (call,) = bt_calls(bt_run.bin_dir)
-    packaged = Path(importlib.util.find_spec("facetopt.eval_entry").origin).resolve()
+    packaged = Path(importlib.util.find_spec("facetopt.eval_facet").origin).resolve()
     assert call["argv"][:3] == ["eval", "--jsonl", "--no-send-logs"]
     assert Path(call["argv"][3]).resolve() == packaged
     assert call["python"] == sys.executable

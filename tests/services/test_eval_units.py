@@ -125,7 +125,7 @@ def test_summary_lines_are_read_in_camel_and_snake_case_among_other_output():
 
 
 def test_bt_is_pointed_at_this_python_and_the_sdk_runner_is_the_fallback(tmp_path):
-    file = tmp_path / "eval_entry.py"
+    file = tmp_path / "eval_facet.py"
     bt = runner_command(file, no_send_logs=True, bt="/opt/bt")
     assert bt.runner == RUNNER_BT
     assert bt.argv == ["/opt/bt", "eval", "--jsonl", "--no-send-logs", str(file)]

@@ -186,11 +186,13 @@ def test_final_facets_keep_key_casing_newest_first_in_one_lookup(source: LocalSo
         ("metadata.tier = = 'x'", "invalid --extra-where-sql: cannot parse SQL"),
         ("no_such_column = 1", "invalid --extra-where-sql: Binder Error"),
         ("metadata.tier IN (SELECT 1)", "invalid --extra-where-sql: unsupported SQL: subqueries"),
+        # only fails while the rows are read
+        ("metadata.tier::INT > 3", "invalid --extra-where-sql: Conversion Error"),
     ],
 )
 def test_bad_extra_where_is_an_input_error(source: LocalSource, extra: str, message: str):
     with pytest.raises(InputError) as caught:
-        source.fetch_candidates(MODELS, **WINDOW, extra_where_sql=extra)
+        list(source.fetch_candidates(MODELS, **WINDOW, extra_where_sql=extra))
     assert caught.value.message.startswith(message)
     assert "\n" not in caught.value.message and caught.value.hint
 
@@ -223,14 +225,14 @@ WHERE span_attributes.type = 'llm'
   AND created >= NOW() - INTERVAL 7 DAY
   AND created < NOW() - INTERVAL 1 HOUR
   AND (metadata.tier = 'it''s')
-ORDER BY created DESC
+ORDER BY created DESC, id DESC
 LIMIT 1000"""
     assert (
         source.candidate_query(MODELS, **WINDOW, extra_where_sql="metadata.tier = 'it''s'", limit=1000)
         == expected
     )
     by_ids = source.candidate_query(MODELS, **WINDOW, root_span_ids=["r1", "r'2"], limit=1000)
-    assert "  AND root_span_id IN ('r1', 'r''2')\nORDER BY created ASC" in by_ids
+    assert "  AND root_span_id IN ('r1', 'r''2')\nORDER BY created ASC, id ASC" in by_ids
     assert "INTERVAL" not in by_ids and "LIMIT" not in by_ids
 
 
@@ -239,7 +241,7 @@ def test_facets_query_text(source: LocalSource):
         "SELECT id, root_span_id, span_id, created, facets\n"
         "FROM project_logs('local')\n"
         "WHERE root_span_id IN ('r1', 'r2') AND facets IS NOT NULL\n"
-        "ORDER BY created DESC"
+        "ORDER BY created DESC, id DESC"
     )
 
 

@@ -242,3 +242,23 @@ def test_span_from_raw_keeps_non_dict_metadata_out():
     span = span_from_raw(raw_span(metadata="not an object", span_attributes=None))
     assert isinstance(span, SourceSpan)
     assert span.metadata == {} and span.span_attributes == {}
+
+
+def test_several_groups_answered_with_one_choice_each_map_in_order() -> None:
+    from facetopt.domain.spans import SourceSpan
+    from facetopt.facets.parsing import parse_span
+
+    span = SourceSpan(
+        id="r1",
+        root_span_id="t1",
+        input={
+            "messages": [{"role": "user", "content": "Here is the data to analyze:\n\nUser: hi"}],
+            "suffix_messages": [
+                [{"role": "user", "content": 'You are extracting a "Task" facet.'}],
+                [{"role": "user", "content": 'You are extracting a "Issues" facet.'}],
+            ],
+        },
+        output={"choices": [{"message": {"content": "User wants to say hi"}}, {"message": {"content": "NONE"}}]},
+    )
+    calls = parse_span(span)
+    assert [(c.facet_name, c.production_output) for c in calls] == [("task", "User wants to say hi"), ("issues", "NONE")]

@@ -29,12 +29,15 @@ def root(
 
 
 def _register() -> None:
-    from facetopt.cli import bootstrap, compare, dataset, inspect
+    from facetopt.cli import bootstrap, compare, dataset, demo, inspect
+    from facetopt.cli import eval as eval_cli
 
     app.add_typer(dataset.app, name="dataset")
     app.command("bootstrap")(bootstrap.bootstrap_command)
     app.add_typer(inspect.app, name="inspect")
+    app.command("eval")(eval_cli.eval_command)
     app.command("compare")(compare.compare_command)
+    app.command("demo")(demo.demo_command)
 
 
 _register()

@@ -68,11 +68,48 @@ class RunnerOutcome:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    def log_text(self, command: RunnerCommand) -> str:
+        """The command line, exit code and output tails, as kept in the run folder's runner.log."""
+        parts = [
+            "$ " + command.display,
+            f"exit code {self.returncode}",
+            "--- stderr (tail)",
+            *self.stderr_tail,
+        ]
+        return "\n".join([*parts, "--- stdout (tail)", *self.stdout_tail]) + "\n"
+
     def tail_text(self, lines: int = 15) -> str:
         tail = [line for line in self.stderr_tail if line.strip()][-lines:]
         if not tail:
             tail = [line for line in self.stdout_tail if line.strip()][-lines:]
         return "\n".join(tail)
+
+
+def redact(text: str, secrets: list[str | None]) -> str:
+    """`text` with every secret value replaced by `***`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+class LineCounter:
+    """Counts complete lines appended to a file since the last call (progress from a results file)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def new_lines(self) -> int:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except OSError:
+            return 0
+        complete = chunk.rfind(b"\n") + 1
+        self.offset += complete
+        return chunk[:complete].count(b"\n")
 
 
 def find_bt(path: str | None = None) -> str | None:

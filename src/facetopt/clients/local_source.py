@@ -8,24 +8,31 @@ bounded memory. Filters use Braintrust's SQL dialect (rewritten by `sql_dialect`
 from __future__ import annotations
 
 import gzip
-import json
-import os
 import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from facetopt.clients.braintrust_sql import source_query_sql, sql_string
 from facetopt.clients.sql_dialect import to_duckdb_where
 from facetopt.errors import FacetoptError, InputError, SourceError
+from facetopt.sample import load_sample_spans
 
-SAMPLE_NAME = "bundled sample"
+__all__ = [
+    "JSON_COLUMNS",
+    "SAMPLE_NAME",
+    "SPAN_VIEW",
+    "LocalSource",
+    "facets_query_text",
+    "load_sample_spans",
+]
+
+SAMPLE_NAME = "bundled sample"  # the project name reports give the bundled sample
 LOCAL_PROJECT_ID = "local"
 SPAN_VIEW = "spans"
-SAMPLE_NEWEST_AGE = timedelta(hours=2)
 
 # Read as JSON (not STRUCT) so `facets` keys keep their casing; ids as text.
 _COLUMNS = {
@@ -111,15 +118,16 @@ class LocalSource:
         root_span_ids: list[str] | None = None,
         limit: int | None = None,
     ) -> str:
-        """The source query in Braintrust's dialect, as written to the run's query.sql."""
-        return candidate_query_text(
+        """The source query in Braintrust's dialect (as the Braintrust backend sends it), for query.sql."""
+        page_limit = limit if root_span_ids is None else None
+        return source_query_sql(
             self.project_id,
             source_models,
             created_after_sql,
             created_before_sql,
             extra_where_sql,
             root_span_ids,
-            limit,
+            page_limit=page_limit,
         )
 
     def fetch_candidates(
@@ -235,16 +243,8 @@ class LocalSource:
             cursor.close()
 
 
-_CANDIDATE_FIELDS = (
-    "id",
-    "root_span_id",
-    "span_id",
-    "created",
-    "input",
-    "output",
-    "metadata",
-    "span_attributes",
-)
+_PAYLOAD_FIELDS = ("input", "output", "metadata", "span_attributes")
+_CANDIDATE_FIELDS = ("id", "root_span_id", "span_id", "created", *_PAYLOAD_FIELDS)
 _CHUNK_RANKS = 5000
 
 
@@ -267,7 +267,7 @@ class _CandidatePlan:
         )
 
     def fetched_sql(self) -> str:
-        text_columns = ", ".join(f"{_as_text('s.' + c)} AS {c}" for c in _CANDIDATE_FIELDS[4:])
+        text_columns = ", ".join(f"{_as_text('s.' + c)} AS {c}" for c in _PAYLOAD_FIELDS)
         return (
             "CREATE OR REPLACE TEMP TABLE fetched AS SELECT p.rank, s.id, s.root_span_id, s.span_id,"
             f" s.created_text, s.created, {text_columns}"
@@ -278,105 +278,22 @@ class _CandidatePlan:
     def chunk_sql(first: int, last: int) -> str:
         # an id present twice in the export comes out once: its newest row
         return (
-            f"SELECT DISTINCT ON (rank) {', '.join(_CANDIDATE_FIELDS[:3])}, created_text, "
-            f"{', '.join(_CANDIDATE_FIELDS[4:])} FROM fetched WHERE rank > {first} AND rank <= {last}"
+            f"SELECT DISTINCT ON (rank) id, root_span_id, span_id, created_text, {', '.join(_PAYLOAD_FIELDS)}"
+            f" FROM fetched WHERE rank > {first} AND rank <= {last}"
             " ORDER BY rank, created DESC NULLS LAST"
         )
 
 
-# -- Braintrust-dialect query texts (the run artifacts) --------------------------------------------
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def candidate_query_text(
-    project_id: str,
-    source_models: list[str],
-    created_after_sql: str,
-    created_before_sql: str,
-    extra_where_sql: str | None,
-    root_span_ids: list[str] | None,
-    limit: int | None,
-) -> str:
-    models = " OR ".join(f"metadata.model = {sql_string(m)}" for m in source_models)
-    lines = [
-        "SELECT id, root_span_id, span_id, created, input, output, metadata, span_attributes",
-        f"FROM project_logs({sql_string(project_id)})",
-        "WHERE span_attributes.type = 'llm'",
-        f"  AND ({models})",
-    ]
-    if root_span_ids is None:
-        lines += [f"  AND created >= {created_after_sql}", f"  AND created < {created_before_sql}"]
-    else:
-        lines.append(f"  AND root_span_id IN ({', '.join(sql_string(i) for i in root_span_ids)})")
-    if extra_where_sql and extra_where_sql.strip():
-        lines.append(f"  AND ({extra_where_sql})")
-    lines.append("ORDER BY created DESC" if root_span_ids is None else "ORDER BY created ASC")
-    if root_span_ids is None and limit is not None:
-        lines.append(f"LIMIT {int(limit)}")
-    return "\n".join(lines)
-
-
 def facets_query_text(project_id: str, root_span_ids: list[str]) -> str:
+    """The final-facets query in Braintrust's dialect, as one pass (no paging) for facets_query.sql."""
     return "\n".join(
         [
             "SELECT id, root_span_id, span_id, created, facets",
             f"FROM project_logs({sql_string(project_id)})",
             f"WHERE root_span_id IN ({', '.join(map(sql_string, root_span_ids))}) AND facets IS NOT NULL",
-            "ORDER BY created DESC",
+            "ORDER BY created DESC, id DESC",
         ]
     )
-
-
-# -- the bundled sample ----------------------------------------------------------------------------
-
-
-def load_sample_spans(folder: Path | None = None) -> Path:
-    """Write the bundled sample as NDJSON, shifted so its newest row is two hours old; return the file."""
-    from facetopt.sample import sample_lines
-
-    lines = sample_lines()
-    parsed = [_json_object(line) for line in lines]
-    stamps = [_parse_time(row.get("created")) for row in parsed if row is not None]
-    newest = max(stamp for stamp in stamps if stamp is not None)
-    shift = datetime.now(UTC) - SAMPLE_NEWEST_AGE - newest
-    target_dir = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="facetopt-sample-"))
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / "sample_traces.jsonl"
-    partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8") as out:
-        for line, row in zip(lines, parsed, strict=True):
-            stamp = _parse_time(row.get("created")) if row is not None else None
-            if stamp is not None:
-                row["created"] = _format_time(stamp + shift)
-                line = json.dumps(row, ensure_ascii=False)
-            out.write(line + "\n")
-    os.replace(partial, target)
-    return target
-
-
-def _json_object(line: str) -> dict | None:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
-def _format_time(stamp: datetime) -> str:
-    return stamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- files and DuckDB ------------------------------------------------------------------------------

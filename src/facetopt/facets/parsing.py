@@ -69,7 +69,7 @@ def parse_span(span: SourceSpan, explicit_facet_name: str | None = None) -> list
             data_index -= 1
 
     wrapper, template = _wrapper_and_template(messages, data_index, text)
-    production_output = output_text(span.output)
+    outputs = group_outputs(span.output, len(groups))
     model = span.metadata.get("model")
     calls = []
     for group_index, group in enumerate(groups):
@@ -89,7 +89,7 @@ def parse_span(span: SourceSpan, explicit_facet_name: str | None = None) -> list
                 suffix_messages=[dict(m) for m in group],
                 prompt_text=prompt_text,
                 preprocessed_text=text,
-                production_output=production_output,
+                production_output=outputs[group_index],
             )
         )
     return calls
@@ -208,6 +208,17 @@ def _templatise(content: str, text: str) -> str:
         gap = rest[: len(rest) - len(rest.lstrip())] or "\n\n"
         return content[: marker.end()] + gap + PLACEHOLDER
     return content
+
+
+def group_outputs(output: Any, group_count: int) -> list[str]:
+    """One production output per suffix group: a span with several groups may answer with one choice each."""
+    decoded = decode_jsonish(output)
+    choices = decode_jsonish(decoded.get("choices")) if isinstance(decoded, Mapping) else decoded
+    if group_count > 1 and isinstance(choices, list) and len(choices) == group_count:
+        first = decode_jsonish(choices[0])
+        if isinstance(first, Mapping) and ("message" in first or ("text" in first and "type" not in first)):
+            return [strip_think(_raw_output_text(decode_jsonish(choice))) for choice in choices]
+    return [output_text(output)] * max(group_count, 1)
 
 
 def output_text(output: Any) -> str:

@@ -20,7 +20,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from facetopt.clients import artifacts
-from facetopt.clients.bt_runner import SDK_FALLBACK_NOTE, RunnerOutcome, find_bt, run_runner, runner_command
+from facetopt.clients.bt_runner import (
+    SDK_FALLBACK_NOTE,
+    LineCounter,
+    RunnerOutcome,
+    find_bt,
+    redact,
+    run_runner,
+    runner_command,
+)
 from facetopt.clients.llm import (
     Endpoint,
     mixed_simulation_warning,
@@ -41,6 +49,7 @@ from facetopt.settings import Settings
 
 SPLITS = ("train", "validation")
 EVAL_TASK = "eval"
+PACKAGED_EVAL_FILE = Path(__file__).resolve().parent.parent / "eval_facet.py"
 
 
 class EvalSummary(BaseModel):
@@ -188,9 +197,9 @@ def read_local_rows(settings: Settings, dataset_project: str, dataset: str) -> l
 
 
 def read_braintrust_rows(
-    settings: Settings, dataset_project: str, dataset: str, project: str
-) -> tuple[list[DatasetRow], str]:
-    """(rows, the experiment project's id, created when missing) through the Braintrust API."""
+    settings: Settings, dataset_project: str, dataset: str, project: str | None
+) -> tuple[list[DatasetRow], str | None]:
+    """(rows, the id of the experiment project `project`, created when missing; None when not asked)."""
     from facetopt.clients import braintrust
 
     conn = braintrust.connect(
@@ -200,7 +209,7 @@ def read_braintrust_rows(
         api_url_override=settings.braintrust_api_url,
     )
     rows = braintrust.read_dataset_rows(conn, dataset_project, dataset)
-    return rows, braintrust.resolve_project(conn, project, create=True).id
+    return rows, braintrust.resolve_project(conn, project, create=True).id if project else None
 
 
 # -- the runner environment ------------------------------------------------------------------------
@@ -245,13 +254,6 @@ def runner_environment(
     return env
 
 
-def redact(text: str, secrets: list[str | None]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
 def runner_failure(
     outcome: RunnerOutcome, runner: str, run_dir: Path, secrets: list[str | None]
 ) -> EvalRunError:
@@ -271,18 +273,71 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def run_eval(
-    *,
-    env_file: Path | None,
-    flags: dict[str, Any],
+@dataclass
+class EvalPlan:
+    """Everything decided before the runner starts."""
+
+    settings: Settings
+    backend: str
+    dataset: str
+    dataset_project: str
+    project: str
+    project_id: str | None
+    model: Endpoint
+    judge: Endpoint
+    send_logs: bool
+    rows: list[DatasetRow]
+    facets: list[FacetPrompt]
+    prompt_file: str
+    filters: dict[str, Any]
+    split: str | None
+    name: str
+    roles: list[str]
+    warnings: list[str]
+
+    @property
+    def prompt_hashes(self) -> dict[str, str]:
+        return {f.facet_name: f.prompt_sha256 for f in self.facets}
+
+    def config(self, rows_file: Path) -> eval_task.EvalConfig:
+        return eval_task.EvalConfig(
+            project=self.project,
+            project_id=self.project_id,
+            experiment_name=self.name,
+            facet_model=eval_task.EndpointSpec.of(self.model),
+            judge=eval_task.EndpointSpec.of(self.judge),
+            max_tokens=self.settings.max_tokens,
+            request_timeout=self.settings.request_timeout,
+            concurrency=self.settings.concurrency,
+            trials=self.settings.trials,
+            no_send_logs=not self.send_logs,
+            rows_file=str(rows_file.resolve()),
+            facets=self.facets,
+            metadata={
+                "dataset": self.dataset,
+                "dataset_project": self.dataset_project,
+                "model": self.model.model,
+                "judge_model": self.judge.model,
+                "prompt_file": self.prompt_file,
+                "prompt_hashes": self.prompt_hashes,
+                "split": self.split,
+                "filters": self.filters,
+                "simulated_roles": self.roles,
+            },
+        )
+
+    def secrets(self) -> list[str | None]:
+        key = self.settings.braintrust_api_key
+        return [_secret(self.model), _secret(self.judge), key.get_secret_value() if key else None]
+
+
+def plan_eval(
+    settings: Settings,
+    backend: str,
     options: EvalOptions,
     progress: Progress,
-    announce: Callable[[str], None],
     warn: Callable[[str], None],
-    environ: Mapping[str, str] | None = None,
-) -> EvalSummary:
-    settings = build_settings(env_file, flags)
-    backend = choose_backend(settings, announce)
+) -> EvalPlan:
     dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
     dataset_project = settings.dataset_project or settings.require(
         "target_project",
@@ -307,12 +362,13 @@ def run_eval(
     if backend == "local":
         rows = read_local_rows(settings, dataset_project, dataset)
     else:
-        rows, project_id = read_braintrust_rows(settings, dataset_project, dataset, project)
+        rows, project_id = read_braintrust_rows(
+            settings, dataset_project, dataset, project if send_logs else None
+        )
     if not rows:
         raise NotFoundError(
             f"dataset {dataset!r} in project {dataset_project!r} has no rows ({backend} backend)",
-            hint="create it with `facetopt dataset create`, "
-            "or check --dataset, --dataset-project and --backend",
+            hint="create it with `facetopt dataset create`; check --dataset, --dataset-project, --backend",
         )
     selected = select_rows(
         rows,
@@ -322,196 +378,182 @@ def run_eval(
         max_rows=settings.max_rows,
         warn=warned,
     )
-    facets = prompts_for(selected, document.facets, document.path)
-    prompt_hashes = {f.facet_name: f.prompt_sha256 for f in facets}
-
     roles = simulated_roles(model, judge)
     if roles:
-        mixed = mixed_simulation_warning(model, judge)
         warned(
-            mixed
+            mixed_simulation_warning(model, judge)
             or "SIMULATED facet model and judge (no key or base URL configured): the scores come from "
             "facetopt's deterministic simulation, not a real model"
         )
+    given = {
+        "split": splits,
+        "facet": options.facets,
+        "row_id": options.row_ids,
+        "max_rows": settings.max_rows,
+    }
+    return EvalPlan(
+        settings=settings,
+        backend=backend,
+        dataset=dataset,
+        dataset_project=dataset_project,
+        project=project,
+        project_id=project_id,
+        model=model,
+        judge=judge,
+        send_logs=send_logs,
+        rows=selected,
+        facets=prompts_for(selected, document.facets, document.path),
+        prompt_file=str(document.path),
+        filters={k: v for k, v in given.items() if v not in (None, [])},
+        split=",".join(splits) if splits else None,
+        name=options.experiment_name or f"{settings.experiment_prefix}-{settings.model}",
+        roles=roles,
+        warnings=warnings,
+    )
 
-    filters: dict[str, Any] = {}
-    if splits:
-        filters["split"] = splits
-    if options.facets:
-        filters["facet"] = options.facets
-    if options.row_ids:
-        filters["row_id"] = options.row_ids
-    if settings.max_rows is not None:
-        filters["max_rows"] = settings.max_rows
-    name = options.experiment_name or f"{settings.experiment_prefix}-{settings.model}"
-    split_label = ",".join(splits) if splits else None
 
-    run_dir = artifacts.new_run_dir(settings.output_root / "evals")
+def launch(
+    plan: EvalPlan,
+    run_dir: Path,
+    progress: Progress,
+    announce: Callable[[str], None],
+    environ: Mapping[str, str],
+) -> tuple[str, RunnerOutcome]:
+    """Snapshot rows and config into the run folder, run the runner, keep its log: (runner, outcome)."""
     rows_path, config_path, results_path = (
         run_dir / "rows.jsonl",
         run_dir / "config.json",
         run_dir / "results.jsonl",
     )
-    artifacts.write_jsonl(rows_path, selected)
-    config = eval_task.EvalConfig(
-        project=project,
-        project_id=project_id,
-        experiment_name=name,
-        facet_model=eval_task.EndpointSpec.of(model),
-        judge=eval_task.EndpointSpec.of(judge),
-        max_tokens=settings.max_tokens,
-        request_timeout=settings.request_timeout,
-        concurrency=settings.concurrency,
-        trials=settings.trials,
-        no_send_logs=not send_logs,
-        rows_file=str(rows_path.resolve()),
-        facets=facets,
-        metadata={
-            "dataset": dataset,
-            "dataset_project": dataset_project,
-            "model": settings.model,
-            "judge_model": settings.judge_model,
-            "prompt_file": str(document.path),
-            "prompt_hashes": prompt_hashes,
-            "split": split_label,
-            "filters": filters,
-            "simulated_roles": roles,
-        },
-    )
-    artifacts.write_text(config_path, config.model_dump_json(indent=2) + "\n")
+    artifacts.write_jsonl(rows_path, plan.rows)
+    artifacts.write_text(config_path, plan.config(rows_path).model_dump_json(indent=2) + "\n")
     results_path.touch()
-
-    bt = find_bt((environ or os.environ).get("PATH"))
-    command = runner_command(
-        Path(eval_task.__file__).parent.parent / "eval_entry.py", no_send_logs=not send_logs, bt=bt
-    )
+    bt = find_bt(environ.get("PATH"))
+    command = runner_command(PACKAGED_EVAL_FILE, no_send_logs=not plan.send_logs, bt=bt)
     if bt is None:
         announce(SDK_FALLBACK_NOTE)
     env = runner_environment(
-        environ if environ is not None else os.environ,
-        settings,
+        environ,
+        plan.settings,
         config_path=config_path.resolve(),
         results_path=results_path.resolve(),
-        model=model,
-        judge=judge,
-        send_logs=send_logs,
-        log_rows=len(selected) * settings.trials,
+        model=plan.model,
+        judge=plan.judge,
+        send_logs=plan.send_logs,
+        log_rows=len(plan.rows) * plan.settings.trials,
     )
     progress.stage(
-        f"evaluating {len(selected)} rows x {settings.trials} trial(s) "
-        f"with {settings.model} ({model.label}), "
-        f"judge {settings.judge_model} ({judge.label}), via {command.runner}"
+        f"evaluating {len(plan.rows)} rows x {plan.settings.trials} trial(s) with {plan.model.model} "
+        f"({plan.model.label}), judge {plan.judge.model} ({plan.judge.label}), via {command.runner}"
     )
-    total = len(selected) * settings.trials
-    counter = _LineCounter(results_path)
-    progress.start(EVAL_TASK, total)
+    counter = LineCounter(results_path)
+    progress.start(EVAL_TASK, len(plan.rows) * plan.settings.trials)
 
     def tick() -> None:
         if (new := counter.new_lines()) > 0:
             progress.advance(EVAL_TASK, new)
 
-    secrets = [
-        _secret(model),
-        _secret(judge),
-        settings.braintrust_api_key and settings.braintrust_api_key.get_secret_value(),
-    ]
     try:
         outcome = run_runner(command, env, on_tick=tick)
     finally:
         progress.finish(EVAL_TASK)
-    log_text = "\n".join(["$ " + command.display, *outcome_lines(outcome)])
-    artifacts.write_text(run_dir / "runner.log", redact(log_text, secrets) + "\n")
+    artifacts.write_text(run_dir / "runner.log", redact(outcome.log_text(command), plan.secrets()))
     if not outcome.ok:
-        raise runner_failure(outcome, command.runner, run_dir, secrets)
+        raise runner_failure(outcome, command.runner, run_dir, plan.secrets())
+    return command.runner, outcome
 
-    records = eval_task.read_results(results_path)
-    rows_out = eval_task.eval_rows(selected, records, settings.trials)
-    summary_line = outcome.summaries[-1] if outcome.summaries else None
-    experiment_id, url, stored_locally = str(uuid.uuid4()), None, True
-    if send_logs:
-        if summary_line and summary_line.experiment_id:
-            experiment_id, url = summary_line.experiment_id, summary_line.experiment_url
-            name = summary_line.experiment_name or name
-            stored_locally = False
+
+def record_run(
+    plan: EvalPlan, runner: str, outcome: RunnerOutcome, run_dir: Path, warn: Callable[[str], None]
+) -> EvalSummary:
+    """EvalRows from the results file; the registry entry, local rows and prompt history; the summary."""
+
+    def warned(message: str) -> None:
+        plan.warnings.append(message)
+        warn(message)
+
+    rows = eval_task.eval_rows(
+        plan.rows, eval_task.read_results(run_dir / "results.jsonl"), plan.settings.trials
+    )
+    line = outcome.summaries[-1] if outcome.summaries else None
+    experiment_id, name, url, stored_locally = str(uuid.uuid4()), plan.name, None, True
+    if plan.send_logs:
+        if line and line.experiment_id:
+            experiment_id, url, stored_locally = line.experiment_id, line.experiment_url, False
+            name = line.experiment_name or name
         else:
             warned("the runner printed no experiment id: the run is stored locally under a facetopt id")
-    errors = [r for r in rows_out if r.error]
-    factuality_errors = sum(1 for r in rows_out if "Factuality" in (r.metadata.get("scorer_errors") or {}))
-    if factuality_errors:
-        first = next(r for r in rows_out if "Factuality" in (r.metadata.get("scorer_errors") or {}))
-        warned(
-            f"Factuality failed on {factuality_errors} row(s) (score left empty), e.g. "
-            f"{str(first.metadata['scorer_errors']['Factuality'])[:200]}"
-        )
-
+    errors = [r for r in rows if r.error]
+    judged = [r for r in rows if "Factuality" in (r.metadata.get("scorer_errors") or {})]
+    if judged:
+        example = str(judged[0].metadata["scorer_errors"]["Factuality"])[:200]
+        warned(f"Factuality failed on {len(judged)} row(s) (score left empty), e.g. {example}")
+    common = dict(
+        experiment_name=name,
+        url=url,
+        backend=plan.backend,
+        project=plan.project,
+        model=plan.model.model,
+        dataset=plan.dataset,
+        dataset_project=plan.dataset_project,
+        split=plan.split,
+        filters=plan.filters,
+        prompt_file=plan.prompt_file,
+        prompt_hashes=plan.prompt_hashes,
+        simulated_roles=plan.roles,
+        stored_locally=stored_locally,
+        runner=runner,
+    )
     record = ExperimentRecord(
         experiment_id=experiment_id,
-        experiment_name=name,
-        url=url,
-        backend=backend,
-        project=project,
-        model=settings.model,
-        dataset=dataset,
-        dataset_project=dataset_project,
-        split=split_label,
-        filters=filters,
-        prompt_file=str(document.path),
-        prompt_hashes=prompt_hashes,
-        row_count=len(rows_out),
+        row_count=len(rows),
         error_count=len(errors),
         created=_now_iso(),
-        runner=command.runner,
-        simulated_roles=roles,
-        stored_locally=stored_locally,
+        **common,
     )
-    store_experiment(settings, record, rows_out if stored_locally else None, facets)
+    store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets)
     summary = EvalSummary(
         experiment_id=experiment_id,
-        experiment_name=name,
-        url=url,
-        backend=backend,
-        runner=command.runner,
-        project=project,
-        model=settings.model,
-        model_endpoint=model.label,
-        judge_model=settings.judge_model,
-        judge_endpoint=judge.label,
-        simulated_roles=roles,
-        dataset=dataset,
-        dataset_project=dataset_project,
-        split=split_label,
-        filters=filters,
-        prompt_file=str(document.path),
-        prompt_hashes=prompt_hashes,
-        rows=len(rows_out),
-        trials=settings.trials,
+        model_endpoint=plan.model.label,
+        judge_model=plan.judge.model,
+        judge_endpoint=plan.judge.label,
+        rows=len(rows),
+        trials=plan.settings.trials,
         errors=len(errors),
-        factuality_errors=factuality_errors,
-        stored_locally=stored_locally,
+        factuality_errors=len(judged),
         run_dir=str(run_dir),
         seconds=round(outcome.seconds, 2),
-        metrics=metrics_by_facet(rows_out),
+        metrics=metrics_by_facet(rows),
         failed_rows=[{"id": r.id, "error": r.error or ""} for r in errors[:5]],
-        warnings=warnings,
+        warnings=plan.warnings,
+        **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
-    if rows_out and len(errors) == len(rows_out):
+    if rows and len(errors) == len(rows):
         raise EvalRunError(
             f"every row failed ({len(errors)} rows), e.g. {errors[0].id}: {errors[0].error}",
-            hint="check the facet model endpoint (--api-base, FACET_OPTIMIZER_API_KEY); "
-            f"the run is in {run_dir}",
+            hint=f"check the facet model endpoint (--api-base, its key); the run is in {run_dir}",
         )
     return summary
 
 
-def outcome_lines(outcome: RunnerOutcome) -> list[str]:
-    return [
-        f"exit code {outcome.returncode}",
-        "--- stderr (tail)",
-        *outcome.stderr_tail,
-        "--- stdout (tail)",
-        *outcome.stdout_tail,
-    ]
+def run_eval(
+    *,
+    env_file: Path | None,
+    flags: dict[str, Any],
+    options: EvalOptions,
+    progress: Progress,
+    announce: Callable[[str], None],
+    warn: Callable[[str], None],
+    environ: Mapping[str, str] | None = None,
+) -> EvalSummary:
+    """The whole command; `environ` is the runner's base environment (default: this process's)."""
+    settings = build_settings(env_file, flags)
+    backend = choose_backend(settings, announce)
+    plan = plan_eval(settings, backend, options, progress, warn)
+    run_dir = artifacts.new_run_dir(settings.output_root / "evals")
+    runner, outcome = launch(plan, run_dir, progress, announce, os.environ if environ is None else environ)
+    return record_run(plan, runner, outcome, run_dir, warn)
 
 
 def store_experiment(
@@ -522,22 +564,3 @@ def store_experiment(
         store.add_experiment(record, rows)
         for facet in facets:
             store.remember_prompt(facet.prompt_sha256, facet.facet_name, facet.prompt_text)
-
-
-class _LineCounter:
-    """Counts lines appended to a file since the last call (progress from the results file)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-
-    def new_lines(self) -> int:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except OSError:
-            return 0
-        complete = chunk.rfind(b"\n") + 1
-        self.offset += complete
-        return chunk[:complete].count(b"\n")

@@ -156,46 +156,35 @@ def _key(metadata: Mapping[str, Any] | None) -> tuple[str, int]:
 
 
 class FacetEval:
-    """The task and scorers of one eval run, sharing lazily created clients and the results writer."""
+    """The task and scorers of one eval run, sharing the model clients and the results writer."""
 
     def __init__(
         self, config: EvalConfig, writer: ResultsWriter, model_key: str | None, judge_key: str | None
     ):
+        from autoevals import Factuality
+        from autoevals.oai import LLMClient
+
         self.config = config
         self.writer = writer
-        self._model_endpoint = config.facet_model.endpoint(model_key)
-        self._judge_endpoint = config.judge.endpoint(judge_key)
-        self._model_client: Any = None
-        self._factuality: Any = None
-
-    # clients are created inside the runner's event loop, on first use
-    def _client(self) -> Any:
-        if self._model_client is None:
-            self._model_client = make_async_client(
-                self._model_endpoint,
-                timeout=self.config.request_timeout,
-                max_retries=self.config.max_retries,
-                concurrency=self.config.concurrency,
-            )
-        return self._model_client
-
-    def _judge(self) -> Any:
-        if self._factuality is None:
-            from autoevals import Factuality
-            from autoevals.oai import LLMClient
-
-            client = make_async_client(
-                self._judge_endpoint,
-                timeout=self.config.request_timeout,
-                max_retries=self.config.max_retries,
-                concurrency=self.config.concurrency,
-            )
-            # an instance, not Factuality.partial (which fails on a second `client` keyword); the async
-            # client wrapped once here, instead of autoevals re-wrapping it on every call
-            self._factuality = Factuality(
-                model=self._judge_endpoint.model, client=LLMClient(openai=client, is_async=True)
-            )
-        return self._factuality
+        # made before the runner starts its event loop (httpx binds to a loop on first use only), so
+        # the first rows do not wait for imports and client set-up
+        self.model_client = make_async_client(
+            config.facet_model.endpoint(model_key),
+            timeout=config.request_timeout,
+            max_retries=config.max_retries,
+            concurrency=config.concurrency,
+        )
+        judge_client = make_async_client(
+            config.judge.endpoint(judge_key),
+            timeout=config.request_timeout,
+            max_retries=config.max_retries,
+            concurrency=config.concurrency,
+        )
+        # an instance, not Factuality.partial (which fails on a second `client` keyword); the async
+        # client is wrapped once here instead of by autoevals on every call
+        self.factuality = Factuality(
+            model=config.judge.model, client=LLMClient(openai=judge_client, is_async=True)
+        )
 
     async def task(self, input: dict[str, Any], hooks: Any) -> str:
         metadata = hooks.metadata if isinstance(getattr(hooks, "metadata", None), dict) else {}
@@ -213,7 +202,7 @@ class FacetEval:
                 request = facet_request(
                     facet, text, self.config.facet_model.model, self.config.max_tokens, row_id
                 )
-                result = await chat_once(self._client(), request)
+                result = await chat_once(self.model_client, request)
                 output, error = result.text or "", result.error
         except Exception as exc:  # the task never raises: one bad row must not sink the run
             error = f"{type(exc).__name__}: {exc}"[:300]
@@ -244,7 +233,11 @@ class FacetEval:
             value = None
             if not (metadata or {}).get(ERROR_KEY):
                 facet_name = str((input or {}).get("facet_name", ""))
-                value = compute(facet_name, output, expected, self.config.facet(facet_name))
+                try:
+                    value = compute(facet_name, output, expected, self.config.facet(facet_name))
+                except Exception as exc:  # e.g. a facet's invalid no_match_pattern: keep the row
+                    self.writer.scored(_key(metadata), name, None, error=f"{type(exc).__name__}: {exc}"[:300])
+                    raise
             self.writer.scored(_key(metadata), name, value)
             return value
 
@@ -294,7 +287,7 @@ class FactualityScorer:
         question = judge_question(facet_name, str((input or {}).get("preprocessed_text") or ""))
         try:
             score = await asyncio.wait_for(
-                self.owner._judge().eval_async(output=output or "", expected=str(expected), input=question),
+                self.owner.factuality.eval_async(output=output or "", expected=str(expected), input=question),
                 timeout=self.owner.judge_deadline,
             )
         except Exception as exc:

@@ -1,0 +1,93 @@
+"""`facetopt demo`: the whole loop offline, each step announced with its facetopt command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.rule import Rule
+
+from facetopt.cli.options import JsonFlag
+from facetopt.cli.output import emit, handles_errors, note, stderr, stdout, warn
+from facetopt.services.demo import DemoSummary, command_line
+
+
+class ConsoleSteps:
+    """Shows each step on stdout (or only the commands on stderr with --json)."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self.console = stderr if as_json else stdout
+
+    def step(self, title: str, argv: list[str]) -> None:
+        self.console.print(Rule(title, align="left"))
+        self.console.print(f"[bold cyan]$ {command_line(argv)}[/]", highlight=False, soft_wrap=True)
+
+    def show(self, kind: str, document: Any) -> None:
+        if self.as_json:
+            return
+        from facetopt.cli.bootstrap import render_bootstrap
+        from facetopt.cli.compare import render_compare
+        from facetopt.cli.dataset import render_create
+        from facetopt.cli.eval import render_eval
+        from facetopt.cli.inspect import render_failures
+
+        renderers = {
+            "dataset": render_create,
+            "bootstrap": render_bootstrap,
+            "eval": render_eval,
+            "failures": render_failures,
+            "compare": render_compare,
+            "edit": render_edit,
+        }
+        renderers[kind](self.console, document)
+
+
+def render_edit(console: Console, change: Any) -> None:
+    console.print(f"appended to the {change.facet_name} prompt in {change.prompt_file}:", highlight=False, soft_wrap=True)
+    console.print(f"  + {change.added_sentence}", style="green", highlight=False, soft_wrap=True)
+    console.print(f"prompt sha256 {change.before_sha256[:12]} -> {change.after_sha256[:12]}", highlight=False)
+
+
+def render_summary(console: Console, summary: DemoSummary) -> None:
+    console.print(Rule("Summary", align="left"))
+    change = summary.prompt_change
+    console.print(
+        f"{summary.dataset_rows} labelled rows; weakest facet: {summary.weakest_facet}; "
+        f"edit: data-boundary sentence added ({change.before_sha256[:12]} -> {change.after_sha256[:12]})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for label, deltas in ((summary.weakest_facet, summary.facet_deltas), ("overall", summary.deltas)):
+        shown = ", ".join(f"{k} {v:+.3f}" for k, v in deltas.items() if v is not None)
+        console.print(f"{label} deltas (candidate - baseline): {shown}", highlight=False, soft_wrap=True)
+    colour = {"KEEP": "green", "REJECT": "red"}.get(summary.verdict, "yellow")
+    console.print(
+        f"verdict: [bold {colour}]{summary.verdict}[/] overall, {summary.facet_verdict} for {summary.weakest_facet} "
+        "(target balanced, on validation)",
+        highlight=False,
+    )
+    console.print(
+        f"simulated roles: {', '.join(summary.simulated_roles)}. Everything is under {summary.output_root}; "
+        "repeat the commands above against your own project (see README.md and AGENTS.md).",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@handles_errors
+def demo_command(
+    output_root: Annotated[
+        Path | None,
+        typer.Option("--output-root", help="A fresh folder for the demo (default .local/facetopt-demo/<UTC time>)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the whole loop offline on the bundled sample traces with simulated models (no key, no network)."""
+    from facetopt.services.demo import run_demo
+
+    note("facetopt demo: local backend, bundled sample traces, SIMULATED labeller, facet model and judge")
+    summary = run_demo(output_root, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn)
+    emit(summary, as_json, lambda console: render_summary(console, summary))
