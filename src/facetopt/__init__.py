@@ -1,2 +1,3 @@
 """facetopt: facet prompt optimisation with evidence."""
+
 __version__ = "0.1.0"

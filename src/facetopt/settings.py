@@ -35,7 +35,9 @@ class Settings(BaseSettings):
 
     # where state lives
     output_root: Path = Field(DEFAULT_OUTPUT_ROOT, validation_alias=_env("FACET_OPTIMIZER_OUTPUT_ROOT"))
-    backend: Literal["braintrust", "local"] | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_BACKEND"))
+    backend: Literal["braintrust", "local"] | None = Field(
+        None, validation_alias=_env("FACET_OPTIMIZER_BACKEND")
+    )
 
     # dataset create
     source_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_PROJECT"))
@@ -44,24 +46,39 @@ class Settings(BaseSettings):
     source_org: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_ORG"))
     target_org: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_TARGET_ORG"))
     source_models: str = Field(
-        ",".join(DEFAULT_SOURCE_MODELS), validation_alias=_env("FACET_OPTIMIZER_SOURCE_MODELS", "FACET_OPTIMIZER_SOURCE_MODEL")
+        ",".join(DEFAULT_SOURCE_MODELS),
+        validation_alias=_env("FACET_OPTIMIZER_SOURCE_MODELS", "FACET_OPTIMIZER_SOURCE_MODEL"),
     )
     facet_name: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_NAME"))
     positive_limit: int = Field(100, validation_alias=_env("FACET_OPTIMIZER_POSITIVE_LIMIT"))
     negative_limit: int = Field(100, validation_alias=_env("FACET_OPTIMIZER_NEGATIVE_LIMIT"))
     limit: int | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_LIMIT"))
-    created_after_sql: str = Field("NOW() - INTERVAL 7 DAY", validation_alias=_env("FACET_OPTIMIZER_CREATED_AFTER_SQL"))
-    created_before_sql: str = Field("NOW() - INTERVAL 1 HOUR", validation_alias=_env("FACET_OPTIMIZER_CREATED_BEFORE_SQL"))
+    created_after_sql: str = Field(
+        "NOW() - INTERVAL 7 DAY", validation_alias=_env("FACET_OPTIMIZER_CREATED_AFTER_SQL")
+    )
+    created_before_sql: str = Field(
+        "NOW() - INTERVAL 1 HOUR", validation_alias=_env("FACET_OPTIMIZER_CREATED_BEFORE_SQL")
+    )
     extra_where_sql: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_EXTRA_WHERE_SQL"))
     validation_fraction: float = Field(0.2, validation_alias=_env("FACET_OPTIMIZER_VALIDATION_FRACTION"))
-    source_files: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_FILE", "FACET_OPTIMIZER_SOURCE_FILES"))
+    source_files: str | None = Field(
+        None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_FILE", "FACET_OPTIMIZER_SOURCE_FILES")
+    )
 
     # labeller
     ground_truth_model: str = Field("gpt-5.4", validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MODEL"))
-    ground_truth_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_BASE"))
-    ground_truth_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"))
-    ground_truth_max_tokens: int = Field(512, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS"))
-    ground_truth_concurrency: int = Field(128, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY"))
+    ground_truth_api_base: str | None = Field(
+        None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_BASE")
+    )
+    ground_truth_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_KEY")
+    )
+    ground_truth_max_tokens: int = Field(
+        512, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS")
+    )
+    ground_truth_concurrency: int = Field(
+        128, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY")
+    )
 
     # facet model (eval)
     model: str = Field("brain-facet-1", validation_alias=_env("FACET_OPTIMIZER_MODEL"))
@@ -74,7 +91,9 @@ class Settings(BaseSettings):
     max_rows: int | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_MAX_ROWS"))
     project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROJECT"))
     dataset_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET_PROJECT"))
-    experiment_prefix: str = Field("facet-optimizer", validation_alias=_env("FACET_OPTIMIZER_EXPERIMENT_PREFIX"))
+    experiment_prefix: str = Field(
+        "facet-optimizer", validation_alias=_env("FACET_OPTIMIZER_EXPERIMENT_PREFIX")
+    )
     trials: int = Field(1, validation_alias=_env("FACET_OPTIMIZER_TRIALS"))
 
     # judge
@@ -131,5 +150,7 @@ def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
         if callable(errors):
             first = errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "setting"
-            raise ConfigError(f"invalid value for {where}: {first.get('msg')}", hint="check the flag or variable") from None
+            raise ConfigError(
+                f"invalid value for {where}: {first.get('msg')}", hint="check the flag or variable"
+            ) from None
         raise

@@ -36,7 +36,10 @@ def test_report_counts_agree_with_the_rows_written(first_run: tuple[Path, dict])
 
 def test_rows_keep_the_original_scripts_shape(first_run: tuple[Path, dict]) -> None:
     _, summary = first_run
-    rows = [json.loads(line) for line in (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
+    ]
     for row in rows:
         assert tuple(row["metadata"]) == METADATA_KEYS
         facet = row["input"]["facet_name"]
@@ -93,13 +96,20 @@ def test_dry_run_makes_no_model_call_and_writes_no_rows(tmp_path: Path) -> None:
 
 def test_root_span_ids_select_only_those_traces(first_run: tuple[Path, dict], tmp_path: Path) -> None:
     _, summary = first_run
-    rows = [json.loads(line) for line in (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
+    ]
     wanted = sorted({r["metadata"]["source_root_span_id"] for r in rows})[:2]
     id_file = tmp_path / "ids.txt"
     id_file.write_text(wanted[1] + "\n")
     result = run_cli(
-        *create_args(tmp_path / "s", "--root-span-id", wanted[0], "--root-span-id-file", str(id_file), "--json")
+        *create_args(
+            tmp_path / "s", "--root-span-id", wanted[0], "--root-span-id-file", str(id_file), "--json"
+        )
     )
     picked = json_out(result)
-    got = [json.loads(line) for line in (Path(picked["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()]
+    got = [
+        json.loads(line) for line in (Path(picked["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
+    ]
     assert {r["metadata"]["source_root_span_id"] for r in got} == set(wanted)

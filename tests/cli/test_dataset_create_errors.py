@@ -40,7 +40,9 @@ def test_empty_source_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fraction", ["1", "1.5", "-0.1"])
 def test_validation_fraction_outside_range(tmp_path: Path, fraction: str) -> None:
-    _assert_one_error(run_cli(*create_args(tmp_path, "--validation-fraction", fraction)), "--validation-fraction")
+    _assert_one_error(
+        run_cli(*create_args(tmp_path, "--validation-fraction", fraction)), "--validation-fraction"
+    )
 
 
 def test_negative_limit(tmp_path: Path) -> None:
@@ -48,7 +50,9 @@ def test_negative_limit(tmp_path: Path) -> None:
 
 
 def test_missing_root_span_id_file(tmp_path: Path) -> None:
-    _assert_one_error(run_cli(*create_args(tmp_path, "--root-span-id-file", str(tmp_path / "ids.txt"))), "ids.txt")
+    _assert_one_error(
+        run_cli(*create_args(tmp_path, "--root-span-id-file", str(tmp_path / "ids.txt"))), "ids.txt"
+    )
 
 
 def test_invalid_extra_where_sql(tmp_path: Path) -> None:
@@ -71,8 +75,19 @@ def test_json_error_envelope_on_stdout(tmp_path: Path) -> None:
 
 def test_unreachable_model_endpoint(tmp_path: Path) -> None:
     result = run_cli(
-        *create_args(tmp_path, "--positive-limit", "1", "--negative-limit", "1", "--ground-truth-api-base", "http://127.0.0.1:9/v1"),
-        env={"FACET_OPTIMIZER_GROUND_TRUTH_API_KEY": "sk-unreachable-secret", "FACET_OPTIMIZER_REQUEST_TIMEOUT": "2"},
+        *create_args(
+            tmp_path,
+            "--positive-limit",
+            "1",
+            "--negative-limit",
+            "1",
+            "--ground-truth-api-base",
+            "http://127.0.0.1:9/v1",
+        ),
+        env={
+            "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY": "sk-unreachable-secret",
+            "FACET_OPTIMIZER_REQUEST_TIMEOUT": "2",
+        },
     )
     _assert_one_error(result, "unreachable")
     assert "sk-unreachable-secret" not in result.stderr + result.stdout

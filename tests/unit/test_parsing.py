@@ -258,7 +258,12 @@ def test_several_groups_answered_with_one_choice_each_map_in_order() -> None:
                 [{"role": "user", "content": 'You are extracting a "Issues" facet.'}],
             ],
         },
-        output={"choices": [{"message": {"content": "User wants to say hi"}}, {"message": {"content": "NONE"}}]},
+        output={
+            "choices": [{"message": {"content": "User wants to say hi"}}, {"message": {"content": "NONE"}}]
+        },
     )
     calls = parse_span(span)
-    assert [(c.facet_name, c.production_output) for c in calls] == [("task", "User wants to say hi"), ("issues", "NONE")]
+    assert [(c.facet_name, c.production_output) for c in calls] == [
+        ("task", "User wants to say hi"),
+        ("issues", "NONE"),
+    ]

@@ -26,7 +26,15 @@ def render_balance(console: Console, report: BalanceReport, title: str | None = 
         table.add_column(column, justify="left" if column == "facet" else "right")
     for f in [*report.facets, report.total]:
         style = "bold" if f is report.total else None
-        table.add_row(f.facet_name, str(f.rows), str(f.positive), str(f.negative), str(f.train), str(f.validation), style=style)
+        table.add_row(
+            f.facet_name,
+            str(f.rows),
+            str(f.positive),
+            str(f.negative),
+            str(f.train),
+            str(f.validation),
+            style=style,
+        )
     console.print(table)
 
 
@@ -68,37 +76,63 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
 @app.command("create")
 @handles_errors
 def create_command(
-    source_project: Annotated[str | None, typer.Option(help="Source project (name or id) holding the facet spans.")] = None,
+    source_project: Annotated[
+        str | None, typer.Option(help="Source project (name or id) holding the facet spans.")
+    ] = None,
     target_project: Annotated[str | None, typer.Option(help="Project that receives the dataset.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset name.")] = None,
     source_org: Annotated[str | None, typer.Option(help="Org of the source project (Braintrust).")] = None,
     target_org: Annotated[str | None, typer.Option(help="Org of the target project (Braintrust).")] = None,
     source_model: Annotated[
-        str | None, typer.Option(help="Comma list of facet models to read (default brain-facet-latest,brain-facet-1).")
+        str | None,
+        typer.Option(help="Comma list of facet models to read (default brain-facet-latest,brain-facet-1)."),
     ] = None,
     ground_truth_model: Annotated[str | None, typer.Option(help="Labelling model (default gpt-5.4).")] = None,
     ground_truth_api_base: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible base URL for the labeller; simulated:// forces the simulation.")
+        str | None,
+        typer.Option(help="OpenAI-compatible base URL for the labeller; simulated:// forces the simulation."),
     ] = None,
     facet_name: Annotated[str | None, typer.Option(help="Use this facet name for every call found.")] = None,
-    positive_limit: Annotated[int | None, typer.Option(help="Positive examples per facet (default 100).")] = None,
-    negative_limit: Annotated[int | None, typer.Option(help="Negative examples per facet (default 100).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Source spans to read (default 5 x (positive + negative)).")] = None,
-    created_after_sql: Annotated[str | None, typer.Option(help="Window start SQL (default NOW() - INTERVAL 7 DAY).")] = None,
-    created_before_sql: Annotated[str | None, typer.Option(help="Window end SQL (default NOW() - INTERVAL 1 HOUR).")] = None,
-    extra_where_sql: Annotated[str | None, typer.Option(help="Extra WHERE condition, ANDed in parentheses.")] = None,
+    positive_limit: Annotated[
+        int | None, typer.Option(help="Positive examples per facet (default 100).")
+    ] = None,
+    negative_limit: Annotated[
+        int | None, typer.Option(help="Negative examples per facet (default 100).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Source spans to read (default 5 x (positive + negative)).")
+    ] = None,
+    created_after_sql: Annotated[
+        str | None, typer.Option(help="Window start SQL (default NOW() - INTERVAL 7 DAY).")
+    ] = None,
+    created_before_sql: Annotated[
+        str | None, typer.Option(help="Window end SQL (default NOW() - INTERVAL 1 HOUR).")
+    ] = None,
+    extra_where_sql: Annotated[
+        str | None, typer.Option(help="Extra WHERE condition, ANDed in parentheses.")
+    ] = None,
     root_span_id: Annotated[
         list[str] | None, typer.Option(help="Only these traces (repeatable); no window, no sampling limits.")
     ] = None,
-    root_span_id_file: Annotated[Path | None, typer.Option(help="File of root span ids, one per line.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Labelling requests in flight (default 128).")] = None,
-    validation_fraction: Annotated[float | None, typer.Option(help="Share of each facet/bucket for validation (0.2).")] = None,
-    skip_upload: Annotated[bool, typer.Option(help="Write artifacts only; do not upload to Braintrust.")] = False,
+    root_span_id_file: Annotated[
+        Path | None, typer.Option(help="File of root span ids, one per line.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Labelling requests in flight (default 128).")
+    ] = None,
+    validation_fraction: Annotated[
+        float | None, typer.Option(help="Share of each facet/bucket for validation (0.2).")
+    ] = None,
+    skip_upload: Annotated[
+        bool, typer.Option(help="Write artifacts only; do not upload to Braintrust.")
+    ] = False,
     source_file: Annotated[
         list[Path] | None,
         typer.Option(help="NDJSON span export or `bt sync pull` folder (repeatable; local backend)."),
     ] = None,
-    dry_run: Annotated[bool, typer.Option(help="Fetch, parse and sample; report what would be labelled; no model call.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Fetch, parse and sample; report what would be labelled; no model call.")
+    ] = False,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,

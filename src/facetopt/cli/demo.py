@@ -46,7 +46,11 @@ class ConsoleSteps:
 
 
 def render_edit(console: Console, change: Any) -> None:
-    console.print(f"appended to the {change.facet_name} prompt in {change.prompt_file}:", highlight=False, soft_wrap=True)
+    console.print(
+        f"appended to the {change.facet_name} prompt in {change.prompt_file}:",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"  + {change.added_sentence}", style="green", highlight=False, soft_wrap=True)
     console.print(f"prompt sha256 {change.before_sha256[:12]} -> {change.after_sha256[:12]}", highlight=False)
 
@@ -81,7 +85,9 @@ def render_summary(console: Console, summary: DemoSummary) -> None:
 def demo_command(
     output_root: Annotated[
         Path | None,
-        typer.Option("--output-root", help="A fresh folder for the demo (default .local/facetopt-demo/<UTC time>)."),
+        typer.Option(
+            "--output-root", help="A fresh folder for the demo (default .local/facetopt-demo/<UTC time>)."
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

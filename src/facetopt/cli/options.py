@@ -7,10 +7,15 @@ from typing import Annotated
 
 import typer
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
+]
 OutputRoot = Annotated[
     Path | None,
-    typer.Option("--output-root", help="State folder (runs, store.duckdb, prompt file). Env FACET_OPTIMIZER_OUTPUT_ROOT."),
+    typer.Option(
+        "--output-root",
+        help="State folder (runs, store.duckdb, prompt file). Env FACET_OPTIMIZER_OUTPUT_ROOT.",
+    ),
 ]
 EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Settings file to read (default ./.env).")]
 Backend = Annotated[

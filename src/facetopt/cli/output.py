@@ -20,7 +20,9 @@ stdout = Console(soft_wrap=False)
 stderr = Console(stderr=True)
 
 
-def emit(document: BaseModel | dict | list, as_json: bool, render: Callable[[Console], None] | None = None) -> None:
+def emit(
+    document: BaseModel | dict | list, as_json: bool, render: Callable[[Console], None] | None = None
+) -> None:
     """Print a command's output model: JSON on stdout with --json, else its rich rendering."""
     if as_json or render is None:
         if isinstance(document, BaseModel):
@@ -66,7 +68,12 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             report_error(error, as_json)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            report_error(FacetoptError("interrupted", hint="re-run the same command: paid work is cached", exit_code=130), as_json)
+            report_error(
+                FacetoptError(
+                    "interrupted", hint="re-run the same command: paid work is cached", exit_code=130
+                ),
+                as_json,
+            )
             raise typer.Exit(130) from None
 
     wrapper.__signature__ = inspect.signature(command, eval_str=True)  # type: ignore[attr-defined]

@@ -18,7 +18,9 @@ BACKENDS = ("braintrust", "local")
 
 def choose_backend(settings: Settings, announce: Callable[[str], None]) -> str:
     if settings.backend and settings.backend not in BACKENDS:
-        raise InputError(f"unknown backend {settings.backend!r}", hint="use --backend braintrust or --backend local")
+        raise InputError(
+            f"unknown backend {settings.backend!r}", hint="use --backend braintrust or --backend local"
+        )
     backend = settings.resolved_backend()
     if not settings.backend:
         why = "BRAINTRUST_API_KEY is set" if backend == "braintrust" else "no BRAINTRUST_API_KEY is set"
@@ -67,7 +69,9 @@ def run_dataset_create(
     else:
         from facetopt.services.braintrust_dataset import braintrust_source_and_uploader
 
-        source, uploader = braintrust_source_and_uploader(settings, target_project, dataset, skip_upload or dry_run)
+        source, uploader = braintrust_source_and_uploader(
+            settings, target_project, dataset, skip_upload or dry_run
+        )
     for message in source.info.notes:
         announce(message)
     request = CreateRequest(

@@ -49,7 +49,9 @@ class CreateRequest:
 
 def validate_limits(positive: int, negative: int, limit: int | None, fraction: float) -> None:
     if positive < 0 or negative < 0 or (limit is not None and limit < 0):
-        raise InputError("limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit")
+        raise InputError(
+            "limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit"
+        )
     if not 0 <= fraction < 1:
         raise InputError(
             f"--validation-fraction must be in [0, 1), got {fraction}",
@@ -97,7 +99,9 @@ def _counts_by_facet(calls: list[FacetCall], attr: str) -> dict:
     return {"overall": dict(overall), "per_facet": {k: dict(v) for k, v in sorted(per.items())}}
 
 
-def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | None = None) -> DatasetCreateSummary:
+def create_dataset(
+    req: CreateRequest, settings: Settings, progress: Progress | None = None
+) -> DatasetCreateSummary:
     progress = progress or SilentProgress()
     validate_limits(req.positive_limit, req.negative_limit, req.query.limit, req.validation_fraction)
     endpoint = resolve_labeller(settings)
@@ -160,24 +164,34 @@ def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | 
         "uploaded_rows": 0,
     }
     summary.weak_bucket_counts = _counts_by_facet(calls, "weak_bucket")
-    summary.failed_rows = [FailedRow(id=f["id"], facet_name="", reason=f"parse: {f['reason']}") for f in parse_failures]
+    summary.failed_rows = [
+        FailedRow(id=f["id"], facet_name="", reason=f"parse: {f['reason']}") for f in parse_failures
+    ]
     fallback = summary.weak_bucket_sources.get("production_output", 0)
     if fallback:
-        summary.warnings.append(f"{fallback} calls had no final facet value: their weak bucket came from the production output")
+        summary.warnings.append(
+            f"{fallback} calls had no final facet value: their weak bucket came from the production output"
+        )
     if summary.skipped_source_lines:
         summary.warnings.append(f"{summary.skipped_source_lines} source lines were not JSON and were skipped")
     if summary.rows_without_ids:
-        summary.warnings.append(f"{summary.rows_without_ids} source rows had no string id/root_span_id and were skipped")
+        summary.warnings.append(
+            f"{summary.rows_without_ids} source rows had no string id/root_span_id and were skipped"
+        )
     if parse_failures:
         summary.warnings.append(f"{len(parse_failures)} spans could not be parsed (see failed_rows)")
 
     if req.dry_run:
-        summary.would_label = {k: dict(v) for k, v in _counts_by_facet(selected, "weak_bucket")["per_facet"].items()}
+        summary.would_label = {
+            k: dict(v) for k, v in _counts_by_facet(selected, "weak_bucket")["per_facet"].items()
+        }
         artifacts.write_json(run_dir / "summary.json", summary)
         return summary
 
     if not selected:
-        raise SourceError("no facet calls were selected for labelling", hint="check --facet-name and the limits")
+        raise SourceError(
+            "no facet calls were selected for labelling", hint="check --facet-name and the limits"
+        )
 
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
     with LocalStore(settings.store_path) as store:
@@ -194,7 +208,8 @@ def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | 
         summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
         rows = _build_rows(req, selected, outcome.labels, endpoint, source)
         summary.failed_rows += [
-            FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason) for key, reason in outcome.failures.items()
+            FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
+            for key, reason in outcome.failures.items()
         ]
         artifacts.write_jsonl(run_dir / "dataset_rows.jsonl", rows)
         summary.counts["dataset_rows"] = len(rows)
@@ -208,9 +223,13 @@ def create_dataset(req: CreateRequest, settings: Settings, progress: Progress | 
     summary.balance = report
     summary.warnings.extend(report.warnings)
     if outcome.failures:
-        summary.warnings.append(f"{len(outcome.failures)} rows failed labelling (see failed_rows); re-run to retry them")
+        summary.warnings.append(
+            f"{len(outcome.failures)} rows failed labelling (see failed_rows); re-run to retry them"
+        )
     if endpoint.simulated:
-        summary.warnings.insert(0, "labels come from the SIMULATED model (no model key configured): not ground truth")
+        summary.warnings.insert(
+            0, "labels come from the SIMULATED model (no model key configured): not ground truth"
+        )
     if req.uploader is None and req.backend != "local":
         summary.warnings.append(
             f"--skip-upload: nothing was written to {req.backend}; the rows are only in "
@@ -255,7 +274,11 @@ def _rewrite_sent_sql(path: Path, source: SpanSource, method: str) -> None:
 
 
 def _build_rows(
-    req: CreateRequest, selected: list[FacetCall], labels: dict[str, str], endpoint: Endpoint, source: SpanSource
+    req: CreateRequest,
+    selected: list[FacetCall],
+    labels: dict[str, str],
+    endpoint: Endpoint,
+    source: SpanSource,
 ) -> list[DatasetRow]:
     info = source.info
     model = f"{SIMULATED_PREFIX}{endpoint.model}" if endpoint.simulated else endpoint.model

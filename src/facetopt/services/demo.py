@@ -65,7 +65,9 @@ def default_output_root(now: datetime | None = None) -> Path:
 
 def _fresh(root: Path) -> Path:
     if root.exists() and any(root.iterdir()):
-        raise InputError(f"{root} is not empty", hint="the demo runs in a fresh folder: pass a new --output-root")
+        raise InputError(
+            f"{root} is not empty", hint="the demo runs in a fresh folder: pass a new --output-root"
+        )
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -75,7 +77,9 @@ def weakest_facet(metrics: list[FacetMetrics]) -> str:
     facets = [m for m in metrics if m.facet_name != "overall" and m.binary_decision_match is not None]
     if not facets:
         raise InputError("the baseline eval scored no facet", hint="check the eval output above")
-    worst = min(facets, key=lambda m: (m.binary_decision_match, m.factuality if m.factuality is not None else 1.0))
+    worst = min(
+        facets, key=lambda m: (m.binary_decision_match, m.factuality if m.factuality is not None else 1.0)
+    )
     return worst.facet_name
 
 
@@ -83,7 +87,9 @@ def _cmd(*parts: str) -> list[str]:
     return ["facetopt", *parts]
 
 
-def run_demo(output_root: Path | None, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]) -> DemoSummary:
+def run_demo(
+    output_root: Path | None, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
+) -> DemoSummary:
     from facetopt.clients.local_store import LocalStore
     from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file
     from facetopt.services.bootstrap import bootstrap
@@ -99,8 +105,17 @@ def run_demo(output_root: Path | None, steps: DemoSteps, announce: Callable[[str
     env_file = root / "demo.env"
     env_file.write_text("# facetopt demo: settings come from flags only\n")
     prompt_path = root / "facet_definitions.yaml"
-    common = {"backend": "local", "output_root": root, "target_project": DEMO_PROJECT, "dataset": DEMO_DATASET}
-    simulated = {"ground_truth_api_base": "simulated://", "api_base": "simulated://", "judge_api_base": "simulated://"}
+    common = {
+        "backend": "local",
+        "output_root": root,
+        "target_project": DEMO_PROJECT,
+        "dataset": DEMO_DATASET,
+    }
+    simulated = {
+        "ground_truth_api_base": "simulated://",
+        "api_base": "simulated://",
+        "judge_api_base": "simulated://",
+    }
     where = ["--backend", "local", "--output-root", str(root)]
     scope = ["--target-project", DEMO_PROJECT, "--dataset", DEMO_DATASET]
 
@@ -132,13 +147,29 @@ def run_demo(output_root: Path | None, steps: DemoSteps, announce: Callable[[str
     )
     steps.show("dataset", created)
 
-    steps.step("2. Promote the captured facet prompts to the prompt file you edit", _cmd("bootstrap", *where[2:]))
+    steps.step(
+        "2. Promote the captured facet prompts to the prompt file you edit", _cmd("bootstrap", *where[2:])
+    )
     with LocalStore(root / "store.duckdb") as store:
         promoted = bootstrap(root, None, prompt_path, False, remember_prompt=store.remember_prompt)
     steps.show("bootstrap", promoted)
 
     def evaluate(title: str, argv_extra: list[str], flags: dict[str, Any], facets: list[str] | None = None):
-        steps.step(title, _cmd("eval", "--model", DEMO_MODEL, *argv_extra, *scope, *where, "--api-base", "simulated://", "--judge-api-base", "simulated://"))
+        steps.step(
+            title,
+            _cmd(
+                "eval",
+                "--model",
+                DEMO_MODEL,
+                *argv_extra,
+                *scope,
+                *where,
+                "--api-base",
+                "simulated://",
+                "--judge-api-base",
+                "simulated://",
+            ),
+        )
         summary = run_eval(
             env_file=env_file,
             flags={**common, **simulated, "model": DEMO_MODEL, "prompt": prompt_path, **flags},
@@ -150,7 +181,11 @@ def run_demo(output_root: Path | None, steps: DemoSteps, announce: Callable[[str
         steps.show("eval", summary)
         return summary
 
-    baseline = evaluate("3. Baseline: the captured prompts on the validation split", ["--split", "validation"], {"split": "validation"})
+    baseline = evaluate(
+        "3. Baseline: the captured prompts on the validation split",
+        ["--split", "validation"],
+        {"split": "validation"},
+    )
     facet = weakest_facet(baseline.metrics)
 
     steps.step(
@@ -170,7 +205,11 @@ def run_demo(output_root: Path | None, steps: DemoSteps, announce: Callable[[str
     after = document.append_to_prompt(facet, BOUNDARY_SENTENCE).prompt_sha256
     save_prompt_file(document)
     change = PromptChange(
-        facet_name=facet, added_sentence=BOUNDARY_SENTENCE, before_sha256=before, after_sha256=after, prompt_file=str(prompt_path)
+        facet_name=facet,
+        added_sentence=BOUNDARY_SENTENCE,
+        before_sha256=before,
+        after_sha256=after,
+        prompt_file=str(prompt_path),
     )
     steps.show("edit", change)
 
@@ -180,13 +219,23 @@ def run_demo(output_root: Path | None, steps: DemoSteps, announce: Callable[[str
         {"split": "train", "max_rows": SMOKE_ROWS},
         facets=[facet],
     )
-    candidate = evaluate("7. The edited prompts on the validation split", ["--split", "validation"], {"split": "validation"})
+    candidate = evaluate(
+        "7. The edited prompts on the validation split", ["--split", "validation"], {"split": "validation"}
+    )
 
-    steps.step("8. Compare baseline and candidate on validation, and decide", _cmd("compare", "previous", "latest", *scope, *where))
+    steps.step(
+        "8. Compare baseline and candidate on validation, and decide",
+        _cmd("compare", "previous", "latest", *scope, *where),
+    )
     with open_experiments(env_file, common, announce) as experiments:
         report = compare_experiments(experiments, "previous", "latest", split="validation")
-    if (report.baseline.experiment_id, report.candidate.experiment_id) != (baseline.experiment_id, candidate.experiment_id):
-        raise InputError("compare picked other runs than the demo's baseline and candidate", hint="report this as a bug")
+    if (report.baseline.experiment_id, report.candidate.experiment_id) != (
+        baseline.experiment_id,
+        candidate.experiment_id,
+    ):
+        raise InputError(
+            "compare picked other runs than the demo's baseline and candidate", hint="report this as a bug"
+        )
     steps.show("compare", report)
 
     facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)

@@ -102,7 +102,13 @@ def read_root_span_ids(values: list[str] | None, id_file: Path | None) -> list[s
     ids = [v.strip() for v in values or [] if v.strip()]
     if id_file is not None:
         if not id_file.is_file():
-            raise InputError(f"root span id file not found: {id_file}", hint="pass an existing file to --root-span-id-file")
+            raise InputError(
+                f"root span id file not found: {id_file}", hint="pass an existing file to --root-span-id-file"
+            )
         text = id_file.read_text(encoding="utf-8")
-        ids += [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip() and not line.startswith("#")]
+        ids += [
+            line.strip()
+            for line in text.replace(",", "\n").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
     return list(dict.fromkeys(ids)) or None
