@@ -9,16 +9,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from facetopt.cli.inspect import (
-    DatasetOpt,
-    FacetOpt,
-    ModelOpt,
-    TargetProjectOpt,
-    compact_table,
-    describe_experiment,
-    flags,
-    rate,
-)
+from facetopt.cli.inspect import DatasetOpt, FacetOpt, ModelOpt, TargetProjectOpt, flags
+from facetopt.cli.inspect_render import compact_table, describe_experiment, rate
 from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.domain.experiments import FacetComparison, MetricDelta

@@ -124,14 +124,17 @@ def create_command(
         float | None, typer.Option(help="Share of each facet/bucket for validation (0.2).")
     ] = None,
     skip_upload: Annotated[
-        bool, typer.Option(help="Write artifacts only; do not upload to Braintrust.")
+        bool, typer.Option("--skip-upload", help="Write artifacts only; do not upload to Braintrust.")
     ] = False,
     source_file: Annotated[
         list[Path] | None,
         typer.Option(help="NDJSON span export or `bt sync pull` folder (repeatable; local backend)."),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option(help="Fetch, parse and sample; report what would be labelled; no model call.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Fetch, parse and sample; report what would be labelled; no model call."
+        ),
     ] = False,
     backend: Backend = None,
     output_root: OutputRoot = None,
@@ -201,7 +204,11 @@ def upload_command(
     dataset: Annotated[str | None, typer.Option(help="Dataset name (default: the run's dataset).")] = None,
     target_org: Annotated[str | None, typer.Option(help="Org of the target project (Braintrust).")] = None,
     allow_simulated: Annotated[
-        bool, typer.Option(help="Upload rows labelled by the simulated model (they are not ground truth).")
+        bool,
+        typer.Option(
+            "--allow-simulated",
+            help="Upload rows labelled by the simulated model (they are not ground truth).",
+        ),
     ] = False,
     backend: Backend = None,
     output_root: OutputRoot = None,

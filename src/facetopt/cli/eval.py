@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facetopt.cli.inspect_render import rate
 from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
@@ -25,10 +26,6 @@ _COLUMNS = (
 )
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def render_eval(console: Console, summary: EvalSummary) -> None:
     title = f"{summary.experiment_name} ({summary.backend}, {summary.runner})"
     table = Table(title=title)
@@ -36,7 +33,7 @@ def render_eval(console: Console, summary: EvalSummary) -> None:
         table.add_column(header, justify="left" if header == "facet" else "right")
     for m in summary.metrics:
         cells = [m.facet_name, str(m.n)]
-        cells += [_fmt(getattr(m, attr)) for _, attr in _COLUMNS[2:-1]]
+        cells += [rate(getattr(m, attr)) for _, attr in _COLUMNS[2:-1]]
         cells.append(str(m.errored))
         table.add_row(*cells, style="bold" if m.facet_name == "overall" else None)
     console.print(table)

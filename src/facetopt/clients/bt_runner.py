@@ -85,14 +85,6 @@ class RunnerOutcome:
         return "\n".join(tail)
 
 
-def redact(text: str, secrets: list[str | None]) -> str:
-    """`text` with every secret value replaced by `***`."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
 class LineCounter:
     """Counts complete lines appended to a file since the last call (progress from a results file)."""
 

@@ -1,9 +1,8 @@
 """The one way facetopt talks to models: OpenAI-compatible endpoints through the openai SDK.
 
-A role (labeller, facet model, judge) resolves to an `Endpoint`: a base URL and key, or the
-in-process simulation when no base URL and no key is configured for it (or the base URL is
-`simulated://`). Either way the caller gets an `openai.AsyncOpenAI`; a simulated one answers
-through `SimulatedTransport`, so services never special-case it.
+Each role resolves to an `Endpoint` (llm_endpoints.py); either way the caller gets an
+`openai.AsyncOpenAI`, and a simulated endpoint answers through `SimulatedTransport`, so services
+never special-case it.
 
 `run_chat_requests` runs many chat calls at a bounded concurrency, hands each result to a
 callback as it arrives, and never raises for a failed call: retries (429, 5xx, timeouts,
@@ -17,116 +16,52 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
+from facetopt.clients.llm_endpoints import (
+    CONNECTION_ERROR,
+    Endpoint,
+    mixed_simulation_warning,
+    probe_endpoint,
+    resolve_facet_model,
+    resolve_judge,
+    resolve_labeller,
+    simulated_endpoint,
+    simulated_roles,
+)
+from facetopt.clients.redaction import redact_credentials
 from facetopt.facets.text import content_text, strip_think
-from facetopt.settings import DEFAULT_PROXY_URL, SIMULATED_BASE_URL, Settings
+
+__all__ = [
+    "CONNECTION_ERROR",
+    "UNREACHABLE_AFTER",
+    "ChatRequest",
+    "ChatResult",
+    "Endpoint",
+    "cache_key",
+    "chat_once",
+    "chat_text",
+    "endpoint_unreachable",
+    "is_connection_error",
+    "make_async_client",
+    "make_sync_client",
+    "mixed_simulation_warning",
+    "probe_endpoint",
+    "request_body",
+    "resolve_facet_model",
+    "resolve_judge",
+    "resolve_labeller",
+    "run_chat_requests",
+    "simulated_endpoint",
+    "simulated_roles",
+]
 
 if TYPE_CHECKING:
     import openai
 
-Role = Literal["labeller", "facet_model", "judge"]
-OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
-CONNECTION_ERROR = "connection error"
 UNREACHABLE_AFTER = 8  # connection failures, with no success yet, before unsent requests are skipped
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    role: Role
-    model: str
-    base_url: str | None
-    api_key: SecretStr | None = field(default=None, repr=False)
-    simulated: bool = False
-    key_source: str | None = None  # the variable the key came from (a name, safe to show)
-
-    @property
-    def label(self) -> str:
-        """What reports and the label cache call this endpoint: "simulated" or the base URL, never a key."""
-        if self.simulated:
-            return "simulated"
-        return _without_credentials(self.base_url or OPENAI_DEFAULT_URL)
-
-
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
-
-
-def _first_key(*candidates: tuple[SecretStr | None, str]) -> tuple[SecretStr | None, str | None]:
-    for key, source in candidates:
-        if key is not None and key.get_secret_value().strip():
-            return key, source
-    return None, None
-
-
-def _resolve(
-    role: Role, model: str, base: str | None, key: SecretStr | None, source: str | None, proxy: str
-) -> Endpoint:
-    base = (base or "").strip() or None
-    if base == SIMULATED_BASE_URL or (base is None and key is None):
-        return Endpoint(role, model, None, None, simulated=True)
-    if base is None:
-        base = proxy if source == "BRAINTRUST_API_KEY" or role == "facet_model" else OPENAI_DEFAULT_URL
-    return Endpoint(role, model, base.rstrip("/"), key, simulated=False, key_source=source)
-
-
-def resolve_labeller(settings: Settings) -> Endpoint:
-    key, source = _first_key(
-        (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
-        (settings.openai_api_key, "OPENAI_API_KEY"),
-        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
-    )
-    proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
-    return _resolve(
-        "labeller", settings.ground_truth_model, settings.ground_truth_api_base, key, source, proxy
-    )
-
-
-def resolve_facet_model(settings: Settings) -> Endpoint:
-    key, source = _first_key(
-        (settings.api_key, "FACET_OPTIMIZER_API_KEY"),
-        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
-    )
-    proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
-    return _resolve("facet_model", settings.model, settings.api_base, key, source, proxy)
-
-
-def resolve_judge(settings: Settings) -> Endpoint:
-    key, source = _first_key(
-        (settings.judge_api_key, "FACET_OPTIMIZER_JUDGE_API_KEY"),
-        (settings.openai_api_key, "OPENAI_API_KEY"),
-        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
-    )
-    proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
-    return _resolve("judge", settings.judge_model, settings.judge_api_base, key, source, proxy)
-
-
-def simulated_endpoint(role: Role, model: str) -> Endpoint:
-    """A simulated endpoint whatever keys are set (`facetopt demo`)."""
-    return Endpoint(role, model, None, None, simulated=True)
-
-
-def simulated_roles(*endpoints: Endpoint) -> list[str]:
-    return [e.role for e in endpoints if e.simulated]
-
-
-def mixed_simulation_warning(*endpoints: Endpoint) -> str | None:
-    """A loud sentence when some roles are simulated and others real, else None."""
-    simulated = simulated_roles(*endpoints)
-    if not simulated or len(simulated) == len(endpoints):
-        return None
-    real = [e.role for e in endpoints if not e.simulated]
-    return (
-        f"SIMULATED model for {', '.join(simulated)} while {', '.join(real)} use real endpoints: "
-        "scores mixing simulated and real models are not meaningful"
-    )
 
 
 # -- clients ---------------------------------------------------------------------------------------
@@ -134,7 +69,8 @@ def mixed_simulation_warning(*endpoints: Endpoint) -> str | None:
 
 def _api_key(endpoint: Endpoint) -> str:
     # a keyless server (a local model) still needs a non-empty key for the SDK
-    return endpoint.api_key.get_secret_value() if endpoint.api_key is not None else "no-key"
+    secret = endpoint.secret()
+    return "no-key" if secret is None else secret
 
 
 def _limits(concurrency: int) -> Any:
@@ -244,15 +180,6 @@ def _max_tokens_param(model: str) -> str:
     return "max_completion_tokens" if re.match(r"(?:gpt-5|o\d)", model) else "max_tokens"
 
 
-_SECRET_RE = re.compile(r"(Bearer\s+)\S+|\b(sk-[A-Za-z0-9_-]{6,})", re.IGNORECASE)
-
-
-def _redact(text: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return _SECRET_RE.sub(lambda m: (m.group(1) or "") + "***", text)
-
-
 def _reason(exc: BaseException, timeout: Any) -> str:
     import openai
 
@@ -308,7 +235,7 @@ async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatRes
         response = await client.post("/chat/completions", cast_to=httpx2.Response, body=request_body(request))
         completion = response.json()
     except Exception as exc:  # every failure becomes a result: one bad row never sinks a run
-        reason = _redact(_reason(exc, client.timeout), client.api_key)
+        reason = redact_credentials(_reason(exc, client.timeout), [client.api_key])
         return ChatResult(key=request.key, error=reason, attempts=_attempts(exc, client.max_retries))
     attempts = int(response.request.headers.get("x-stainless-retry-count") or 0) + 1
     text = strip_think(chat_text(completion))
@@ -371,24 +298,3 @@ async def run_chat_requests(
     except BaseExceptionGroup as failed:  # the caller's own error (from on_result), not a group of it
         raise failed.exceptions[0] from None
     return [r for r in results if r is not None]
-
-
-async def probe_endpoint(endpoint: Endpoint, timeout: float = 5.0) -> str | None:
-    """Open (and close) a TCP connection to the endpoint's host: None when reachable, else the reason.
-
-    Costs no model call; lets a command fail with "model endpoint unreachable" before any work.
-    """
-    if endpoint.simulated:
-        return None
-    parts = urlsplit(endpoint.base_url or OPENAI_DEFAULT_URL)
-    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (TimeoutError, OSError) as exc:
-        return f"{CONNECTION_ERROR}: cannot reach {endpoint.label} ({type(exc).__name__}: {exc})"
-    writer.close()
-    try:
-        await writer.wait_closed()
-    except OSError:
-        pass
-    return None

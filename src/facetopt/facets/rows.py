@@ -27,6 +27,7 @@ class RowContext(BaseModel):
 
 
 def prompt_sha256(text: str) -> str:
+    """The prompt version id: sha256 hex of the prompt text (utf-8)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

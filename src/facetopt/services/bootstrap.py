@@ -10,11 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from facetopt.clients.prompt_file import (
-    PromptDocument,
-    atomic_write_bytes,
-    load_prompt_file,
-)
+from facetopt.clients import artifacts
+from facetopt.clients.prompt_file import PromptDocument, load_prompt_file
 from facetopt.errors import NotFoundError, PromptFileError
 
 RUN_PROMPT_FILE = "facet_prompt.yaml"
@@ -156,7 +153,7 @@ def bootstrap(
                 hint=f"pass --force to overwrite it, or --output for another file. Differences:\n{diff}",
             )
     if not unchanged:
-        atomic_write_bytes(target, payload)
+        artifacts.write_bytes(target, payload)
     if remember_prompt is not None:
         for facet in source.facets:
             remember_prompt(facet.prompt_sha256, facet.facet_name, facet.prompt_text)

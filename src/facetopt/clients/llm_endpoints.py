@@ -1,0 +1,148 @@
+"""Which endpoint each model role talks to (DECISIONS.md, Models).
+
+A role (labeller, facet model, judge) resolves to an `Endpoint`: a base URL and key, or the
+in-process simulation when no base URL and no key is configured for it (or the base URL is
+`simulated://`). A key set without a base URL goes to the Braintrust AI proxy when it is the
+Braintrust key (and always for the facet model), else to OpenAI. `probe_endpoint` checks that
+an endpoint's host answers at all, before any paid work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
+
+from facetopt.settings import DEFAULT_PROXY_URL, SIMULATED_BASE_URL, Settings
+
+Role = Literal["labeller", "facet_model", "judge"]
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+CONNECTION_ERROR = "connection error"  # starts the reason of a call or probe that reached no server
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    role: Role
+    model: str
+    base_url: str | None
+    api_key: SecretStr | None = field(default=None, repr=False)
+    simulated: bool = False
+    key_source: str | None = None  # the variable the key came from (a name, safe to show)
+
+    @property
+    def label(self) -> str:
+        """What reports and the label cache call this endpoint: "simulated" or the base URL, never a key."""
+        if self.simulated:
+            return "simulated"
+        return _without_credentials(self.base_url or OPENAI_DEFAULT_URL)
+
+    def secret(self) -> str | None:
+        """The key's value, for the places that must hand it on (a client, the runner's environment)."""
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
+
+
+def _first_key(*candidates: tuple[SecretStr | None, str]) -> tuple[SecretStr | None, str | None]:
+    for key, source in candidates:
+        if key is not None and key.get_secret_value().strip():
+            return key, source
+    return None, None
+
+
+def _resolve(
+    settings: Settings, role: Role, model: str, base: str | None, *keys: tuple[SecretStr | None, str]
+) -> Endpoint:
+    key, source = _first_key(*keys)
+    base = (base or "").strip() or None
+    if base == SIMULATED_BASE_URL or (base is None and key is None):
+        return Endpoint(role, model, None, None, simulated=True)
+    if base is None:
+        proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
+        base = proxy if source == "BRAINTRUST_API_KEY" or role == "facet_model" else OPENAI_DEFAULT_URL
+    return Endpoint(role, model, base.rstrip("/"), key, simulated=False, key_source=source)
+
+
+def resolve_labeller(settings: Settings) -> Endpoint:
+    return _resolve(
+        settings,
+        "labeller",
+        settings.ground_truth_model,
+        settings.ground_truth_api_base,
+        (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
+        (settings.openai_api_key, "OPENAI_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+
+
+def resolve_facet_model(settings: Settings) -> Endpoint:
+    return _resolve(
+        settings,
+        "facet_model",
+        settings.model,
+        settings.api_base,
+        (settings.api_key, "FACET_OPTIMIZER_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+
+
+def resolve_judge(settings: Settings) -> Endpoint:
+    return _resolve(
+        settings,
+        "judge",
+        settings.judge_model,
+        settings.judge_api_base,
+        (settings.judge_api_key, "FACET_OPTIMIZER_JUDGE_API_KEY"),
+        (settings.openai_api_key, "OPENAI_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+
+
+def simulated_endpoint(role: Role, model: str) -> Endpoint:
+    """A simulated endpoint whatever keys are set (`facetopt demo`)."""
+    return Endpoint(role, model, None, None, simulated=True)
+
+
+def simulated_roles(*endpoints: Endpoint) -> list[str]:
+    return [e.role for e in endpoints if e.simulated]
+
+
+def mixed_simulation_warning(*endpoints: Endpoint) -> str | None:
+    """A loud sentence when some roles are simulated and others real, else None."""
+    simulated = simulated_roles(*endpoints)
+    if not simulated or len(simulated) == len(endpoints):
+        return None
+    real = [e.role for e in endpoints if not e.simulated]
+    return (
+        f"SIMULATED model for {', '.join(simulated)} while {', '.join(real)} use real endpoints: "
+        "scores mixing simulated and real models are not meaningful"
+    )
+
+
+async def probe_endpoint(endpoint: Endpoint, timeout: float = 5.0) -> str | None:
+    """Open (and close) a TCP connection to the endpoint's host: None when reachable, else the reason.
+
+    Costs no model call; lets a command fail with "model endpoint unreachable" before any work.
+    """
+    if endpoint.simulated:
+        return None
+    parts = urlsplit(endpoint.base_url or OPENAI_DEFAULT_URL)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (TimeoutError, OSError) as exc:
+        return f"{CONNECTION_ERROR}: cannot reach {endpoint.label} ({type(exc).__name__}: {exc})"
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return None
