@@ -21,11 +21,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.braintrust_btql import BtqlError, execute, lint_strict, parse_query
+from tests.fakes.http_base import JsonHandler, LoopbackServer
 
 DEFAULT_API_KEY = "sk-fake-braintrust-0123456789"
 DEFAULT_ORG = "fake-org"
@@ -133,12 +133,12 @@ class FakeBraintrust:
         self._faults: list[Fault] = []
         self._xact = 1_000_192_000_000
         self._seq = 0
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> FakeBraintrust:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = LoopbackServer(("127.0.0.1", 0), _Handler)
         self._server.fake = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -453,28 +453,11 @@ def decode_key_cursor(cursor: str) -> str:
         raise HttpError(400, f"invalid cursor {cursor!r}") from None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-    allow_reuse_address = True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class _Handler(JsonHandler):
     def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
         fake: FakeBraintrust = self.server.fake  # type: ignore[attr-defined]
-        status, payload, extra = fake.handle(method, self.path, {k: v for k, v in self.headers.items()}, raw)
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        headers = {k: v for k, v in self.headers.items()}
+        self.send_json(*fake.handle(method, self.path, headers, self.read_body()))
 
     def do_GET(self) -> None:  # noqa: N802
         self._serve("GET")
@@ -490,6 +473,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:  # noqa: N802
         self._serve("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass

@@ -23,10 +23,10 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from facetopt.clients.simulated import simulate
+from tests.fakes.http_base import JsonHandler, LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,7 @@ class _State:
     max_in_flight: int = 0
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 1024
-    daemon_threads = True
-    allow_reuse_address = True
+_Server = LoopbackServer  # bench/bench_eval.py builds its own server from this and _handler_for
 
 
 class FakeOpenAIServer:
@@ -78,13 +75,13 @@ class FakeOpenAIServer:
         self.api_key = api_key
         self._state = _State()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def __enter__(self) -> FakeOpenAIServer:
-        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
+        self._server = LoopbackServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -186,30 +183,16 @@ def _error(message: str, kind: str) -> dict:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
-def _handler_for(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints and pooled clients expect
+def _handler_for(fake: FakeOpenAIServer) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         disable_nagle_algorithm = True  # head and body go out as separate writes
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            status, payload, extra = fake.answer(self.path, dict(self.headers.items()), raw)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(*fake.answer(self.path, dict(self.headers.items()), self.read_body()))
 
         def do_GET(self) -> None:  # noqa: N802
             self.send_response(404)
             self.send_header("Content-Length", "0")
             self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet, and never logs headers
-            pass
 
     return Handler

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from datetime import UTC, datetime, timedelta
 
@@ -10,29 +9,13 @@ import pytest
 from pydantic import SecretStr
 
 from facetopt.clients import braintrust as bt
-from facetopt.clients import braintrust_api
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import BraintrustError, NotFoundError, UploadVerificationError
 from tests.fakes.braintrust_server import FakeBraintrust
+from tests.services.braintrust_fixtures import fast_retries  # noqa: F401
 
 MODELS = ["brain-facet-latest", "brain-facet-1"]
 AFTER, BEFORE = "NOW() - INTERVAL 7 DAY", "NOW() - INTERVAL 1 HOUR"
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every retry the SDK and the client make, but without their sleeps."""
-    import braintrust.logger
-    from braintrust.api import RetryPolicy
-
-    original = RetryPolicy.for_mode
-    monkeypatch.setattr(braintrust.logger, "BACKGROUND_LOGGER_BASE_SLEEP_TIME_S", 0.0)
-    monkeypatch.setattr(
-        RetryPolicy,
-        "for_mode",
-        classmethod(lambda cls, mode: dataclasses.replace(original(mode), backoff_factor=0.0)),
-    )
-    monkeypatch.setattr(braintrust_api, "BTQL_BACKOFF_S", 0.0)
 
 
 @pytest.fixture

@@ -9,10 +9,19 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from facetopt.cli.inspect import DatasetOpt, FacetOpt, ModelOpt, TargetProjectOpt, flags
+from facetopt.cli.inspect import experiments_for
 from facetopt.cli.inspect_render import compact_table, describe_experiment, rate
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
-from facetopt.cli.output import emit, handles_errors, note, warn
+from facetopt.cli.options import (
+    Backend,
+    EnvFile,
+    FacetFilter,
+    JsonFlag,
+    OutputRoot,
+    RunsDataset,
+    RunsModel,
+    RunsTargetProject,
+)
+from facetopt.cli.output import emit, handles_errors, warn
 from facetopt.domain.experiments import FacetComparison, MetricDelta
 
 if TYPE_CHECKING:  # the service loads when the command runs, so `facetopt --help` stays quick
@@ -167,14 +176,14 @@ def compare_command(
             "--split", help="Rows compared, and the split latest/previous choose by; all for every."
         ),
     ] = "validation",
-    facet: FacetOpt = None,
+    facet: FacetFilter = None,
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="A guard breaks when its delta is below -tolerance.")
     ] = 0.02,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap.")] = 0,
-    model: ModelOpt = None,
-    dataset: DatasetOpt = None,
-    target_project: TargetProjectOpt = None,
+    model: RunsModel = None,
+    dataset: RunsDataset = None,
+    target_project: RunsTargetProject = None,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
@@ -183,11 +192,8 @@ def compare_command(
     """Pair two experiments' rows by dataset row id; per facet and overall: deltas, 95% intervals, McNemar,
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
     from facetopt.services.compare import compare_experiments
-    from facetopt.services.experiments import open_experiments
 
-    with open_experiments(
-        env_file, flags(backend, output_root, dataset, target_project), note
-    ) as experiments:
+    with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = compare_experiments(
             experiments,
             baseline,

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetOrg
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
@@ -82,7 +82,7 @@ def create_command(
     target_project: Annotated[str | None, typer.Option(help="Project that receives the dataset.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset name.")] = None,
     source_org: Annotated[str | None, typer.Option(help="Org of the source project (Braintrust).")] = None,
-    target_org: Annotated[str | None, typer.Option(help="Org of the target project (Braintrust).")] = None,
+    target_org: TargetOrg = None,
     source_model: Annotated[
         str | None,
         typer.Option(help="Comma list of facet models to read (default brain-facet-latest,brain-facet-1)."),
@@ -202,7 +202,7 @@ def upload_command(
         str | None, typer.Option(help="Project receiving the dataset (default: the run's target project).")
     ] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset name (default: the run's dataset).")] = None,
-    target_org: Annotated[str | None, typer.Option(help="Org of the target project (Braintrust).")] = None,
+    target_org: TargetOrg = None,
     allow_simulated: Annotated[
         bool,
         typer.Option(

@@ -95,5 +95,12 @@ def demo_command(
     from facetopt.services.demo import run_demo
 
     note("facetopt demo: local backend, bundled sample traces, SIMULATED labeller, facet model and judge")
-    summary = run_demo(output_root, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn)
+    said: set[str] = set()
+
+    def warn_once(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            warn(message)
+
+    summary = run_demo(output_root, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn_once)
     emit(summary, as_json, lambda console: render_summary(console, summary))

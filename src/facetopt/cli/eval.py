@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facetopt.cli.inspect_render import rate
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.services.eval_run import EvalSummary
@@ -73,7 +73,7 @@ def eval_command(
         typer.Option(help="First N rows after the filters, in row-id order. Env FACET_OPTIMIZER_MAX_ROWS."),
     ] = None,
     row_id: Annotated[list[str] | None, typer.Option(help="Only this dataset row id (repeatable).")] = None,
-    dataset: Annotated[str | None, typer.Option(help="Dataset name. Env FACET_OPTIMIZER_DATASET.")] = None,
+    dataset: DatasetName = None,
     dataset_project: Annotated[
         str | None, typer.Option(help="Project holding the dataset (default the target project).")
     ] = None,

@@ -3,15 +3,30 @@
 # No `from __future__ import annotations` here: handles_errors copies the signature as is,
 # and Typer needs real (evaluated) Annotated types to see the option names and help.
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from facetopt.cli.dataset import render_balance
 from facetopt.cli.inspect_render import render_experiments, render_failures, render_metrics, render_sql
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.options import (
+    Backend,
+    DatasetName,
+    EnvFile,
+    FacetFilter,
+    JsonFlag,
+    OutputRoot,
+    RunsDataset,
+    RunsModel,
+    RunsTargetProject,
+)
 from facetopt.cli.output import emit, handles_errors, note, warn
+
+if TYPE_CHECKING:  # the service loads when a command runs, so `facetopt --help` stays quick
+    from facetopt.services.experiments import Experiments
 
 app = typer.Typer(
     help="Look at experiments, failures, dataset balance and raw SQL.",
@@ -21,29 +36,21 @@ app = typer.Typer(
 ExperimentArg = Annotated[
     str, typer.Argument(help="Experiment id, name (newest of that name), latest or previous.")
 ]
-DatasetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--dataset", help="Dataset whose runs latest/previous choose among. Env FACET_OPTIMIZER_DATASET."
-    ),
-]
-TargetProjectOpt = Annotated[
-    str | None,
-    typer.Option("--target-project", help="Project holding the dataset. Env FACET_OPTIMIZER_TARGET_PROJECT."),
-]
-ModelOpt = Annotated[
-    str | None, typer.Option("--model", help="latest/previous choose among runs of this model.")
-]
-FacetOpt = Annotated[str | None, typer.Option("--facet", help="Only this facet (case-insensitive).")]
 
 
-def flags(
+def experiments_for(
+    env_file: Path | None,
     backend: str | None,
     output_root: Path | None,
     dataset: str | None = None,
     target_project: str | None = None,
-) -> dict[str, Any]:
-    return dict(backend=backend, output_root=output_root, dataset=dataset, target_project=target_project)
+    announce: Callable[[str], None] = note,
+) -> "AbstractContextManager[Experiments]":
+    """The experiments (and dataset) these flags point at, open for one `with` block."""
+    from facetopt.services.experiments import open_experiments
+
+    flags = dict(backend=backend, output_root=output_root, dataset=dataset, target_project=target_project)
+    return open_experiments(env_file, flags, announce)
 
 
 def print_notes(notes: list[str]) -> None:
@@ -64,10 +71,10 @@ def metrics_command(
             "--split", help="Only rows of this split (default all); latest/previous pick a run on it."
         ),
     ] = None,
-    facet: FacetOpt = None,
-    model: ModelOpt = None,
-    dataset: DatasetOpt = None,
-    target_project: TargetProjectOpt = None,
+    facet: FacetFilter = None,
+    model: RunsModel = None,
+    dataset: RunsDataset = None,
+    target_project: RunsTargetProject = None,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
@@ -75,12 +82,9 @@ def metrics_command(
 ) -> None:
     """Per facet and overall: n, TP/FP/TN/FN, match, recall, specificity, precision, F1, Factuality,
     sentiment label accuracy and rows errored."""
-    from facetopt.services.experiments import open_experiments
     from facetopt.services.inspect import inspect_metrics
 
-    with open_experiments(
-        env_file, flags(backend, output_root, dataset, target_project), note
-    ) as experiments:
+    with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = inspect_metrics(experiments, experiment, split=split, facet=facet, model=model)
     print_notes(report.notes)
     emit(report, as_json, lambda console: render_metrics(console, report))
@@ -109,21 +113,18 @@ def failures_command(
         ),
     ] = "validation",
     limit: Annotated[int, typer.Option("--limit", help="Failures to list (0 for all).")] = 20,
-    model: ModelOpt = None,
-    dataset: DatasetOpt = None,
-    target_project: TargetProjectOpt = None,
+    model: RunsModel = None,
+    dataset: RunsDataset = None,
+    target_project: RunsTargetProject = None,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Failing rows of one facet: id, split, expected, output, Factuality and the source trace permalink."""
-    from facetopt.services.experiments import open_experiments
     from facetopt.services.inspect import inspect_failures
 
-    with open_experiments(
-        env_file, flags(backend, output_root, dataset, target_project), note
-    ) as experiments:
+    with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = inspect_failures(
             experiments, experiment, facet, kind=kind, split=split, limit=limit, model=model
         )
@@ -137,22 +138,17 @@ def failures_command(
 @app.command("dataset")
 @handles_errors
 def dataset_command(
-    dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Dataset name. Env FACET_OPTIMIZER_DATASET.")
-    ] = None,
-    target_project: TargetProjectOpt = None,
+    dataset: DatasetName = None,
+    target_project: RunsTargetProject = None,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The dataset's balance per facet: rows, positives, negatives, train, validation (as dataset create)."""
-    from facetopt.services.experiments import open_experiments
     from facetopt.services.inspect import inspect_dataset
 
-    with open_experiments(
-        env_file, flags(backend, output_root, dataset, target_project), note
-    ) as experiments:
+    with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = inspect_dataset(experiments)
     print_notes(report.warnings)
     emit(report, as_json, lambda console: render_balance(console, report))
@@ -173,10 +169,9 @@ def experiments_command(
     as_json: JsonFlag = False,
 ) -> None:
     """The experiment registry (every eval run), newest first."""
-    from facetopt.services.experiments import open_experiments
     from facetopt.services.inspect import inspect_experiments
 
-    with open_experiments(env_file, flags(backend, output_root), lambda _: None) as experiments:
+    with experiments_for(env_file, backend, output_root, announce=lambda _: None) as experiments:
         report = inspect_experiments(experiments, backend=backend)
     emit(report, as_json, lambda console: render_experiments(console, report))
 
@@ -190,20 +185,17 @@ def sql_command(
     query: Annotated[
         str, typer.Argument(help="SQL in Braintrust's dialect, e.g. SELECT ... FROM dataset('<name>').")
     ],
-    dataset: DatasetOpt = None,
-    target_project: TargetProjectOpt = None,
+    dataset: RunsDataset = None,
+    target_project: RunsTargetProject = None,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run SQL: through /btql on Braintrust; in DuckDB over the local store on the local backend."""
-    from facetopt.services.experiments import open_experiments
     from facetopt.services.inspect import inspect_sql
 
-    with open_experiments(
-        env_file, flags(backend, output_root, dataset, target_project), note
-    ) as experiments:
+    with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         result = inspect_sql(experiments, query)
     print_notes(result.notes)
     if result.cursor:

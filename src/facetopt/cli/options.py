@@ -25,3 +25,25 @@ Backend = Annotated[
         help="braintrust or local. Default: braintrust when BRAINTRUST_API_KEY is set, else local.",
     ),
 ]
+DatasetName = Annotated[
+    str | None, typer.Option("--dataset", help="Dataset name. Env FACET_OPTIMIZER_DATASET.")
+]
+TargetOrg = Annotated[
+    str | None, typer.Option("--target-org", help="Org of the target project (Braintrust).")
+]
+
+# The options by which inspect and compare find a dataset's runs (latest, previous).
+RunsDataset = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset", help="Dataset whose runs latest/previous choose among. Env FACET_OPTIMIZER_DATASET."
+    ),
+]
+RunsTargetProject = Annotated[
+    str | None,
+    typer.Option("--target-project", help="Project holding the dataset. Env FACET_OPTIMIZER_TARGET_PROJECT."),
+]
+RunsModel = Annotated[
+    str | None, typer.Option("--model", help="latest/previous choose among runs of this model.")
+]
+FacetFilter = Annotated[str | None, typer.Option("--facet", help="Only this facet (case-insensitive).")]

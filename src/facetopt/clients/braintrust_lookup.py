@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,15 +91,17 @@ def resolve_project(conn: BraintrustConnection, name_or_id: str, create: bool = 
     raise not_found("project", name_or_id, where, names)
 
 
+def _confirmed_id(conn: BraintrustConnection, kind: str, object_id: str, read: Callable[[Any], dict]) -> str:
+    """The id, once `read(api_client)` has found it (a 404 is a NotFoundError)."""
+    found = call(
+        conn, f"reading {kind} {object_id}", read, missing=f"Braintrust {kind} {object_id} not found"
+    )
+    return found["id"]
+
+
 def resolve_dataset_id(conn: BraintrustConnection, project_id: str, name_or_id: str) -> str:
     if UUID_RE.match(name_or_id):
-        found = call(
-            conn,
-            f"reading dataset {name_or_id}",
-            lambda c: c.datasets.get_dataset_id(name_or_id),
-            missing=f"Braintrust dataset {name_or_id} not found",
-        )
-        return found["id"]
+        return _confirmed_id(conn, "dataset", name_or_id, lambda c: c.datasets.get_dataset_id(name_or_id))
     found = call(
         conn,
         f"looking up dataset {name_or_id!r}",
@@ -131,13 +134,9 @@ def list_experiments(conn: BraintrustConnection, project_id: str) -> list[dict]:
 def resolve_experiment_id(conn: BraintrustConnection, project_id: str, name_or_id: str) -> str:
     """An id passes through (confirmed); a name matches the newest experiment of that name."""
     if UUID_RE.match(name_or_id):
-        found = call(
-            conn,
-            f"reading experiment {name_or_id}",
-            lambda c: c.experiments.get_experiment_id(name_or_id),
-            missing=f"Braintrust experiment {name_or_id} not found",
+        return _confirmed_id(
+            conn, "experiment", name_or_id, lambda c: c.experiments.get_experiment_id(name_or_id)
         )
-        return found["id"]
     experiments = list_experiments(conn, project_id)
     named = [e for e in experiments if e.get("name") == name_or_id]
     if named:

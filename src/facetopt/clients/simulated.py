@@ -161,13 +161,18 @@ def _clip(text: str, max_tokens: int | None) -> tuple[str, bool]:
 # -- reply bodies ----------------------------------------------------------------------------------
 
 
+def _judge_arguments(tool: dict, messages: list) -> str:
+    """The arguments (JSON) of the judge's `select_choice` call."""
+    choice, reasons = judge_choice("\n".join(_strings(messages)), _allowed_choices(tool))
+    return json.dumps({"reasons": reasons, "choice": choice})
+
+
 def chat_completion(body: dict) -> dict:
     model, messages = str(body["model"]), body["messages"]
     prompt_tokens = _tokens(" ".join(_strings(messages)))
     tool = _judge_tool(body)
     if tool is not None:
-        choice, reasons = judge_choice("\n".join(_strings(messages)), _allowed_choices(tool))
-        arguments = json.dumps({"reasons": reasons, "choice": choice})
+        arguments = _judge_arguments(tool, messages)
         message: dict = {
             "role": "assistant",
             "content": None,
@@ -207,8 +212,7 @@ def response(body: dict) -> dict:
     input_tokens = _tokens(" ".join(_strings(messages)))
     tool = _judge_tool(body)
     if tool is not None:
-        choice, reasons = judge_choice("\n".join(_strings(messages)), _allowed_choices(tool))
-        text = json.dumps({"reasons": reasons, "choice": choice})
+        text = _judge_arguments(tool, messages)
         item: dict = {
             "type": "function_call",
             "id": _id("fc", body),

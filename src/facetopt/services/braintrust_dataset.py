@@ -44,15 +44,6 @@ class BraintrustSpanSource:
         self._sent: list[str] = []
         self._facets_sent: list[str] = []
 
-    def _args(self, query: SourceQuery) -> dict:
-        return {
-            "source_models": query.source_models,
-            "created_after_sql": query.created_after_sql,
-            "created_before_sql": query.created_before_sql,
-            "extra_where_sql": query.extra_where_sql,
-            "root_span_ids": query.root_span_ids,
-        }
-
     def candidate_sql(self, query: SourceQuery) -> str:
         """The first page's query, exactly as it will be sent."""
         from facetopt.clients.braintrust import source_query_sql
@@ -60,12 +51,12 @@ class BraintrustSpanSource:
 
         limit = query.limit if query.root_span_ids is None else None
         page = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit)
-        return source_query_sql(self._project.id, page_limit=page, **self._args(query))
+        return source_query_sql(self._project.id, page_limit=page, **query.filters())
 
     def candidates(self, query: SourceQuery) -> Iterator[dict]:
         from facetopt.clients.braintrust import fetch_source_spans
 
-        fetch = fetch_source_spans(self._conn, self._project.id, limit=query.limit, **self._args(query))
+        fetch = fetch_source_spans(self._conn, self._project.id, limit=query.limit, **query.filters())
         self._sent = fetch.sql_texts  # filled in as pages are requested
         return fetch
 

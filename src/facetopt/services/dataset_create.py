@@ -228,7 +228,8 @@ def create_dataset(
         )
     if endpoint.simulated:
         summary.warnings.insert(
-            0, "labels come from the SIMULATED model (no model key configured): not ground truth"
+            0,
+            "labels come from the SIMULATED model (no model key configured, or simulated://): not ground truth",
         )
     if req.uploader is None and req.backend != "local":
         summary.warnings.append(

@@ -177,7 +177,7 @@ def plan_eval(
     if roles:
         warned(
             mixed_simulation_warning(model, judge)
-            or "SIMULATED facet model and judge (no key or base URL configured): the scores come from "
+            or "SIMULATED facet model and judge (no key or base URL configured, or simulated://): the scores come from "
             "facetopt's deterministic simulation, not a real model"
         )
     given = {

@@ -19,6 +19,16 @@ class SourceQuery:
     root_span_ids: list[str] | None
     limit: int | None
 
+    def filters(self) -> dict:
+        """Which spans: everything but the limit, as keyword arguments of the source clients."""
+        return {
+            "source_models": self.source_models,
+            "created_after_sql": self.created_after_sql,
+            "created_before_sql": self.created_before_sql,
+            "extra_where_sql": self.extra_where_sql,
+            "root_span_ids": self.root_span_ids,
+        }
+
 
 @dataclass
 class SourceInfo:
@@ -75,21 +85,11 @@ class LocalSpanSource:
     def rows_without_ids(self) -> int:
         return self._source.rows_without_ids
 
-    def _args(self, q: SourceQuery) -> dict:
-        return {
-            "source_models": q.source_models,
-            "created_after_sql": q.created_after_sql,
-            "created_before_sql": q.created_before_sql,
-            "extra_where_sql": q.extra_where_sql,
-            "root_span_ids": q.root_span_ids,
-            "limit": q.limit,
-        }
-
     def candidate_sql(self, query: SourceQuery) -> str:
-        return self._source.candidate_query(**self._args(query))
+        return self._source.candidate_query(**query.filters(), limit=query.limit)
 
     def candidates(self, query: SourceQuery) -> Iterator[dict]:
-        return self._source.fetch_candidates(**self._args(query))
+        return self._source.fetch_candidates(**query.filters(), limit=query.limit)
 
     def final_facets_sql(self, root_span_ids: list[str]) -> str:
         return self._source.facets_query(root_span_ids)
