@@ -54,6 +54,19 @@ def report_error(error: FacetoptError, as_json: bool) -> None:
     sys.stderr.flush()
 
 
+def unexpected(error: Exception) -> FacetoptError:
+    """A bug or an unforeseen failure: still one line, with any key from the environment masked."""
+    from facetopt.clients.redaction import redact_credentials
+
+    first_line = (str(error).strip().splitlines() or [""])[0][:300]
+    secrets = [v for k, v in os.environ.items() if k.endswith("API_KEY")]
+    first_line = redact_credentials(first_line, secrets)
+    return FacetoptError(
+        f"unexpected {type(error).__name__}: {first_line}",
+        hint="re-run with FACETOPT_DEBUG=1 for the traceback, and report it; paid work is cached",
+    )
+
+
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn FacetoptError and Ctrl-C into one `error:` line and an exit code; tracebacks only with FACETOPT_DEBUG=1."""
 
@@ -75,6 +88,14 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 as_json,
             )
             raise typer.Exit(130) from None
+        except Exception as error:
+            if (
+                type(error).__module__.split(".")[0] in ("typer", "click")
+                or os.environ.get("FACETOPT_DEBUG") == "1"
+            ):
+                raise
+            report_error(unexpected(error), as_json)
+            raise typer.Exit(1) from None
 
     wrapper.__signature__ = inspect.signature(command, eval_str=True)  # type: ignore[attr-defined]
     return wrapper
