@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from facetopt.clients.simulated_facets import labeller_value
+from facetopt.facets.buckets import match_final_value
 from facetopt.facets.parsing import parse_span, span_from_raw
 from facetopt.facets.text import is_none_like
 from facetopt.sample import SAMPLE_FILE_NAME, sample_lines
@@ -30,7 +32,7 @@ def rows() -> list[dict]:
 
 
 def decoded(value):
-    return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+    return json.loads(value) if isinstance(value, str) and value[:1] in ("{", "[") else value
 
 
 def test_committed_sample_is_what_the_generator_writes():
@@ -126,6 +128,9 @@ def test_sample_parses_into_three_facets_with_both_buckets(rows: list[dict]):
     assert issues[True] > 40 and issues[False] > 40
     labels = Counter(c.production_output.split(" ")[0] for c in calls if c.facet_name.lower() == "sentiment")
     assert {"Negative", "Neutral", "Positive", "Mixed"} <= set(labels)
+    for facet in ("task", "sentiment"):  # sessions with no request: a negative bucket for every facet
+        nones = Counter(is_none_like(c.production_output) for c in calls if c.facet_name.lower() == facet)
+        assert nones[True] > 10 and nones[False] > 100, (facet, nones)
     traces = {c.root_span_id: c.preprocessed_text for c in calls}
     asking = sum(text.rstrip().endswith("?") for text in traces.values())
     assert 0.4 < asking / len(traces) < 0.9
@@ -138,3 +143,26 @@ def test_sample_parses_into_three_facets_with_both_buckets(rows: list[dict]):
 def test_sample_prompts_leave_the_data_boundary_for_the_demo_to_add():
     for prompt in PROMPTS.values():
         assert "not a request" not in prompt.lower() and "is data" not in prompt.lower()
+
+
+def test_sessions_without_a_request_say_none_for_task_and_sentiment(rows: list[dict]):
+    """The sample's no-request sessions (a notification, "hi", "test", "ping", an empty message) are the
+    negatives of task and sentiment: the labeller says NONE and so, mostly, do production and the finals."""
+    traces: dict[str, str] = {}
+    for row in rows:
+        attributes, metadata = decoded(row.get("span_attributes")), decoded(row.get("metadata"))
+        is_facet_llm = isinstance(attributes, dict) and attributes.get("type") == "llm"
+        if not (is_facet_llm and isinstance(metadata, dict) and metadata["model"].startswith("brain-facet")):
+            continue
+        span = span_from_raw(row)
+        if span is not None:
+            traces.update((call.root_span_id, call.preprocessed_text) for call in parse_span(span))
+    finals = {r["root_span_id"]: r["facets"] for r in rows if isinstance(r.get("facets"), dict)}
+    silent = {root for root, text in traces.items() if labeller_value(text, PROMPTS["task"]) == "NONE"}
+    assert 30 <= len(silent) <= 60, len(silent)
+    assert all(labeller_value(traces[root], PROMPTS["sentiment"]) == "NONE" for root in silent)
+    for facet in ("Task", "Sentiment"):
+        values = [match_final_value(finals[root], facet) for root in silent if root in finals]
+        assert sum(v == "no_match" for v in values) > 0.8 * len(values) > 20, facet
+    talking = set(traces) - silent
+    assert all(labeller_value(traces[root], PROMPTS["sentiment"]) != "NONE" for root in talking)

@@ -6,6 +6,8 @@ reproducible byte for byte. Values are read from the trace, never copied from a 
 - issues: the first problem found in the trace, described in one sentence, else `NONE`;
 - sentiment: a lexicon over the user's turns, `<Label> - <reason>`;
 - task: `User wants to <verb phrase from the first user request>`;
+- sentiment and task are `NONE` when the user says nothing: no user turn, or only greetings,
+  test words ("test", "ping") and numbers (a session with no request in it);
 - any other facet: a short phrase from the trace around a word of the prompt, else `NONE`.
 
 The facet model (`brain-facet-*`) gives the same value except for two documented failures, see
@@ -172,9 +174,23 @@ _NEGATIVE_RE = re.compile(
 )
 
 
+# Words that carry no request and no feeling: a user who only greets or tests the bot says nothing.
+_EMPTY_WORDS = frozenset("hi hiya hello hey yo greetings there test testing ping".split())
+_DAYTIME_GREETING_RE = re.compile(r"\bgood (?:morning|afternoon|evening)\b", re.IGNORECASE)
+
+
+def user_says_nothing(turns: list[Turn]) -> bool:
+    """True when no user turn has a word beyond greetings, test words and numbers (or none at all)."""
+    for text in texts_of(turns, "user"):
+        words = re.findall(r"[a-z0-9']+", _DAYTIME_GREETING_RE.sub(" ", text).lower())
+        if any(word not in _EMPTY_WORDS and not word.isdigit() for word in words):
+            return False
+    return True
+
+
 def sentiment_value(turns: list[Turn]) -> str:
     users = texts_of(turns, "user")
-    if not users:
+    if user_says_nothing(turns):
         return "NONE"
     text = "\n".join(users)
     positive, negative = _POSITIVE_RE.search(text), _NEGATIVE_RE.search(text)
@@ -267,7 +283,7 @@ def task_phrase(turns: list[Turn]) -> str:
 
 
 def task_value(turns: list[Turn]) -> str:
-    return f"User wants to {task_phrase(turns)}" if texts_of(turns, "user") else "NONE"
+    return "NONE" if user_says_nothing(turns) else f"User wants to {task_phrase(turns)}"
 
 
 _STOPWORDS = frozenset(

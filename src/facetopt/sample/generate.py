@@ -4,8 +4,10 @@ Deterministic (random.Random(7)). Each trace has a root `task` span, the bot's o
 model), sometimes a tool span and a `task` span of the Topics pipeline, and facet LLM spans for task,
 sentiment and issues in every shape facet-workflow.md describes (JSON-string fields, content parts,
 choice-shaped outputs, <think> blocks, suffix groups in input or metadata, camelCase keys, several
-groups in one span, explicit facet names). Most roots carry the final `facets`, under varied key
-casing. A few lines are malformed and a few rows lack ids, as real exports have.
+groups in one span, explicit facet names). About one session in seven has no real request
+(`no_request`: a notification, a bare "hi" or "test", an empty message, a health check), so every
+facet has none-like values. Most roots carry the final `facets`, under varied key casing. A few
+lines are malformed and a few rows lack ids, as real exports have.
 """
 
 # ruff: noqa: E501 (the scenario table reads best one sentence per line)
@@ -19,8 +21,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from facetopt.sample.no_request import build_no_request_session
+
 SEED = 7
 TRACE_COUNT = 300
+NO_REQUEST_SHARE = 0.15  # sessions with no request: Task and Sentiment are NONE
 START = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 SPREAD = timedelta(days=5)
 
@@ -243,10 +248,8 @@ def _time(stamp: datetime) -> str:
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build_conversation(rng: random.Random) -> dict:
-    """One support conversation with the facet values a careful labeller would give it."""
-    kind, opener, clean, task, question, answer = rng.choice(SCENARIOS)
-    slots = {
+def _slots(rng: random.Random) -> dict:
+    return {
         "plan": rng.choice(["Starter", "Pro", "Plus"]),
         "order": rng.randint(10000, 99999),
         "product": rng.choice(["blender", "kettle", "desk lamp", "headset"]),
@@ -256,6 +259,14 @@ def build_conversation(rng: random.Random) -> dict:
         "vat": f"DE{rng.randint(10**8, 10**9 - 1)}",
         "user": rng.randint(1000, 9999),
     }
+
+
+def build_conversation(rng: random.Random) -> dict:
+    """One support session with the facet values a careful labeller would give it."""
+    if rng.random() < NO_REQUEST_SHARE:
+        return build_no_request_session(rng, _slots(rng))
+    kind, opener, clean, task, question, answer = rng.choice(SCENARIOS)
+    slots = _slots(rng)
     failure = rng.choice(list(FAILURES)) if kind != "thanks" and rng.random() < 0.45 else None
     if failure == "claimed" and kind not in ("refund", "cancel"):
         failure = "apology"
@@ -300,6 +311,10 @@ def production_value(rng: random.Random, facet: str, convo: dict) -> str:
     if convo["asks"] and rng.random() < (0.4 if facet == "task" else 0.2):
         return convo["answer"]
     truth = convo["truth"][facet]
+    if facet in ("task", "sentiment") and truth == "NONE":  # a session with no request
+        if rng.random() < 0.1:
+            return "User wants to get help" if facet == "task" else "Neutral - the user expresses no emotion"
+        return rng.choice(["NONE", "NONE", "None.", "no_match"])
     if facet == "issues":
         if truth != "NONE" and rng.random() < 0.25:
             return rng.choice(NONE_VALUES)
@@ -372,6 +387,7 @@ def trace_rows(rng: random.Random, t0: datetime) -> list[dict]:
     base_meta = {"customer_tier": tier, "region": region, "bot_version": rng.choice(["v12", "v13"])}
     lines = convo["text"].split("\n")
     first_user = lines[0].removeprefix("User: ")
+    trigger = convo.get("trigger")  # a session the bot started: no user message
     last_reply = next(line for line in reversed(lines) if line.startswith("Assistant:")).removeprefix(
         "Assistant: "
     )
@@ -381,9 +397,9 @@ def trace_rows(rng: random.Random, t0: datetime) -> list[dict]:
             "span_id": root,
             "root_span_id": root,
             "created": _time(t0),
-            "input": first_user,
+            "input": trigger or first_user,
             "output": last_reply,
-            "metadata": dict(base_meta, channel=rng.choice(["web", "email"])),
+            "metadata": dict(base_meta, channel=convo.get("channel") or rng.choice(["web", "email"])),
             "span_attributes": {"type": "task", "name": "support_chat"},
         }
     ]
@@ -404,7 +420,11 @@ def trace_rows(rng: random.Random, t0: datetime) -> list[dict]:
     child(
         timedelta(seconds=2),
         root,
-        input=[{"role": "user", "content": first_user}],
+        input=[
+            {"role": "system", "content": f"Write the {trigger['event']} notification for the customer."}
+            if trigger
+            else {"role": "user", "content": first_user}
+        ],
         output=last_reply,
         metadata={"model": rng.choice(["gpt-4o-mini", "claude-3-5-haiku"])},
         span_attributes={"type": "llm", "name": "chat"},
