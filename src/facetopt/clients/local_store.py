@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS experiment_rows (
 """
 
 
+def insert_many(conn: Any, statement: str, rows: list[tuple], chunk: int = 500) -> None:
+    """`<statement> VALUES (...), (...)` in chunks: DuckDB's executemany runs one statement per row."""
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        placeholders = ", ".join("(" + ", ".join("?" * len(part[0])) + ")" for _ in part)
+        conn.execute(f"{statement} VALUES {placeholders}", [value for row in part for value in row])
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -82,7 +90,7 @@ class LocalStore:
         values = [(project, dataset, r.id, r.facet_name, r.split, r.model_dump_json(), now) for r in rows]
         if not values:
             return 0
-        self.conn.executemany("INSERT OR REPLACE INTO dataset_rows VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        insert_many(self.conn, "INSERT OR REPLACE INTO dataset_rows", values)
         return len(values)
 
     def read_rows(self, project: str, dataset: str) -> list[DatasetRow]:
@@ -101,7 +109,7 @@ class LocalStore:
         if not keys:
             return {}
         self.conn.execute("CREATE OR REPLACE TEMP TABLE wanted_keys (key VARCHAR)")
-        self.conn.executemany("INSERT INTO wanted_keys VALUES (?)", [(k,) for k in keys])
+        insert_many(self.conn, "INSERT INTO wanted_keys", [(k,) for k in keys])
         found = self.conn.execute(
             "SELECT c.key, c.text FROM label_cache c SEMI JOIN wanted_keys w ON c.key = w.key"
         ).fetchall()
@@ -153,8 +161,9 @@ class LocalStore:
                 self.conn.execute(
                     "DELETE FROM experiment_rows WHERE experiment_id = ?", [record.experiment_id]
                 )
-                self.conn.executemany(
-                    "INSERT INTO experiment_rows VALUES (?, ?, ?, ?, ?)",
+                insert_many(
+                    self.conn,
+                    "INSERT INTO experiment_rows",
                     [(record.experiment_id, r.id, r.facet_name, r.split, r.model_dump_json()) for r in rows],
                 )
             self.conn.execute("COMMIT")
@@ -218,9 +227,7 @@ class LabelWriter:
             rows = [(k, t, m, e, _now()) for entry in batch if entry is not None for (k, t, m, e) in [entry]]
             if rows:
                 try:
-                    self._cursor.executemany(
-                        "INSERT OR REPLACE INTO label_cache VALUES (?, ?, ?, ?, ?)", rows
-                    )
+                    insert_many(self._cursor, "INSERT OR REPLACE INTO label_cache", rows)
                     self.written += len(rows)
                 except Exception as exc:  # surfaced by close(); labels also live in the run folder
                     self.error = exc

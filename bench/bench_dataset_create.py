@@ -1,0 +1,217 @@
+"""End to end: the real `facetopt dataset create` over a generated 100k-span export, labeller faked.
+
+    python bench/bench_dataset_create.py                  # 100k spans, ~1000 calls, C=128, L=0.05 and 1 s
+    python bench/bench_dataset_create.py --latency 1.0 --spans 20000
+
+First the same command with --dry-run (interpreter start, ingest, parse, sample; no labelling).
+Then per latency, in one run: `python -m facetopt.cli dataset create --backend local ...` as a child
+process against a fresh fake, then a bare client (httpx2 + semaphore) making the same number of
+calls on another fresh fake. Reported:
+- total: the command's wall time (interpreter start, ingest, sampling, labelling, storing);
+- labelling: first request arrival to last reply, as the fake saw them, against the ideal
+  ceil(calls/C) x L and against the bare client timed the same way. Calls are the distinct
+  requests: rows with the same trace, prompt and model share one label (the label cache);
+- ingest + sample: total minus labelling, as export spans per second, and how much of it the
+  dry run does not account for;
+- peak RSS of the facetopt process alone (os.wait4's rusage of that child).
+The fakes run in their own processes. At L = 0.05 s and C = 128 (2560 requests/s) a Python fake
+on 2 cores measures itself (reference/performance.md): the L = 1 s row is the meaningful one for
+labelling, the bare client's ratio shows what the machine allows at 0.05 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
+
+from bench_ingest import write_export  # noqa: E402
+from bench_labelling import bare  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
+
+WIDE_WINDOW = ("'2000-01-01T00:00:00Z'", "NOW()")  # the generated export is not shifted to "now"
+KEY = "bench"
+
+
+class _TimedFake(FakeOpenAIServer):
+    """Records when the first request arrived and the last reply was ready."""
+
+    first = math.inf
+    last = 0.0
+    _clock_lock = threading.Lock()  # the handler threads update first/last concurrently
+
+    def answer(self, path, headers, raw):  # type: ignore[override]
+        with self._clock_lock:
+            self.first = min(self.first, time.monotonic())
+        try:
+            return super().answer(path, headers, raw)
+        finally:
+            with self._clock_lock:
+                self.last = max(self.last, time.monotonic())
+
+
+def _serve(latency: float, conn) -> None:
+    with _TimedFake(latency=latency) as server:
+        conn.send(server.url)
+        conn.recv()  # stop
+        conn.send((server.last - server.first, server.count, server.max_in_flight))
+
+
+class Fake:
+    """A timed fake OpenAI server in its own process (its own interpreter lock and core)."""
+
+    def __init__(self, latency: float):
+        self.latency = latency
+
+    def __enter__(self) -> Fake:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(self.latency, child), daemon=True)
+        self._process.start()
+        self.url = self._conn.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send("stop")
+        self.phase, self.count, self.peak = self._conn.recv()
+        self._process.join(10)
+
+
+def _child_env() -> dict[str, str]:
+    prefixes = ("FACET_OPTIMIZER_", "BRAINTRUST_", "OPENAI_", "FACETOPT_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"] = KEY
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def dataset_create(
+    export: Path, work: Path, url: str, concurrency: int, per_bucket: int, dry_run: bool = False
+) -> tuple[float, float, dict]:
+    """Run the real command; (wall seconds, peak RSS MB of that process, its --json summary)."""
+    command = [
+        sys.executable, "-m", "facetopt.cli", "dataset", "create", "--backend", "local",
+        "--source-file", str(export), "--target-project", "B", "--dataset", "D", "--json",
+        "--output-root", str(work / "out"), "--ground-truth-api-base", url,
+        "--concurrency", str(concurrency),
+        "--positive-limit", str(per_bucket), "--negative-limit", str(per_bucket),
+        "--created-after-sql", WIDE_WINDOW[0], "--created-before-sql", WIDE_WINDOW[1],
+    ]  # fmt: skip
+    command += ["--dry-run"] if dry_run else []
+    out, err = work / "stdout.json", work / "stderr.txt"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=work, env=_child_env())
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not the fakes'
+        wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"dataset create failed ({child.returncode}):\n{err.read_text()[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, json.loads(out.read_text())
+
+
+def measure_dry_run(export: Path, spans: int, per_bucket: int) -> float:
+    """The same command with --dry-run: interpreter start, ingest, parse and sample, no labelling."""
+    with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
+        wall, rss, summary = dataset_create(export, Path(folder), "simulated://", 128, per_bucket, True)
+    selected = sum(sum(buckets.values()) for buckets in summary["would_label"].values())
+    print(
+        f"dry run (same command, --dry-run): {wall:.2f}s = {spans / wall:,.0f} export spans/s "
+        f"({summary['counts']['candidates']:,} candidates, {selected:,} selected), peak RSS {rss:.0f} MB"
+    )
+    return wall
+
+
+def measure(
+    export: Path, spans: int, latency: float, concurrency: int, per_bucket: int, dry_wall: float
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
+        with Fake(latency) as fake:
+            wall, rss, summary = dataset_create(export, Path(folder), fake.url, concurrency, per_bucket)
+    # identical requests (same trace text, prompt and model) are labelled once: calls = labels paid
+    selected, calls = summary["counts"]["selected_calls"], summary["labels_paid"]
+    rows, failed = summary["counts"]["dataset_rows"], summary["failed_rows"]
+    assert not failed and fake.count == calls and rows == selected, (
+        f"{fake.count} requests, {calls} paid, {selected} selected, {rows} rows, failed: {failed[:3]}"
+    )
+    with Fake(latency) as base_fake:
+        base_wall = asyncio.run(bare(base_fake.url, calls, concurrency))
+    assert base_fake.count == calls
+    ideal = math.ceil(calls / concurrency) * latency
+    phase, base = fake.phase, base_fake.phase
+    rest = wall - phase
+    print(
+        f"L={latency}s C={concurrency}: {selected} rows, {calls} distinct calls; ideal "
+        f"ceil({calls}/{concurrency}) x {latency} = {ideal:.2f}s ({concurrency / latency:.0f} requests/s)"
+    )
+    print(f"  total (facetopt dataset create)   {wall:6.2f}s")
+    print(
+        f"  labelling (fake's first->last)     {phase:6.2f}s  /ideal {phase / ideal:5.3f}  "
+        f"/bare {phase / base:5.3f}  (peak in flight {fake.peak})"
+    )
+    print(
+        f"  bare client, same calls            {base:6.2f}s  /ideal {base / ideal:5.3f}  "
+        f"(client wall {base_wall:.2f}s, peak in flight {base_fake.peak})"
+    )
+    print(f"  ingest + sample (total-labelling)  {rest:6.2f}s  = {spans / rest:,.0f} export spans/s")
+    print(
+        f"    of which beyond the dry run      {rest - dry_wall:6.2f}s  (client set-up, storing rows, labels)"
+    )
+    print(f"  peak RSS of the facetopt process   {rss:6.0f} MB")
+
+
+def _write_export_elsewhere(folder: Path, spans: int) -> tuple[Path, int]:
+    """Generate the export in another process, so this one stays small: Linux carries a parent's
+    peak RSS over fork and exec into the child's ru_maxrss, which would hide facetopt's own peak."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(write_export, folder, spans, None).result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=100_000, help="spans in the export (default 100k)")
+    parser.add_argument(
+        "--latency", type=float, action="append", help="fake latency, seconds (default 0.05 and 1.0)"
+    )
+    parser.add_argument("--concurrency", type=int, default=128, help="labelling requests in flight (128)")
+    parser.add_argument(
+        "--per-bucket",
+        type=int,
+        default=275,
+        help="--positive-limit and --negative-limit (275: about 1000 distinct calls on 100k spans)",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="facetopt-bench-") as folder:
+        started = time.perf_counter()
+        part, spans = _write_export_elsewhere(Path(folder), args.spans)
+        print(
+            f"export: {spans:,} spans, {part.stat().st_size / 1e6:,.0f} MB, "
+            f"written in {time.perf_counter() - started:.1f} s"
+        )
+        dry_wall = measure_dry_run(part, spans, args.per_bucket)
+        for latency in args.latency or [0.05, 1.0]:
+            if args.concurrency / latency > 200:
+                print(f"note: at L={latency}s the Python fake, not the client, bounds labelling")
+            measure(part, spans, latency, args.concurrency, args.per_bucket, dry_wall)
+
+
+if __name__ == "__main__":
+    main()
