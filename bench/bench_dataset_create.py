@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,56 +37,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
 from bench_ingest import write_export  # noqa: E402
 from bench_labelling import bare  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
+from fake_process import FakeProcess as Fake  # noqa: E402
 
 WIDE_WINDOW = ("'2000-01-01T00:00:00Z'", "NOW()")  # the generated export is not shifted to "now"
 KEY = "bench"
-
-
-class _TimedFake(FakeOpenAIServer):
-    """Records when the first request arrived and the last reply was ready."""
-
-    first = math.inf
-    last = 0.0
-    _clock_lock = threading.Lock()  # the handler threads update first/last concurrently
-
-    def answer(self, path, headers, raw):  # type: ignore[override]
-        with self._clock_lock:
-            self.first = min(self.first, time.monotonic())
-        try:
-            return super().answer(path, headers, raw)
-        finally:
-            with self._clock_lock:
-                self.last = max(self.last, time.monotonic())
-
-
-def _serve(latency: float, conn) -> None:
-    with _TimedFake(latency=latency) as server:
-        conn.send(server.url)
-        conn.recv()  # stop
-        conn.send((server.last - server.first, server.count, server.max_in_flight))
-
-
-class Fake:
-    """A timed fake OpenAI server in its own process (its own interpreter lock and core)."""
-
-    def __init__(self, latency: float):
-        self.latency = latency
-
-    def __enter__(self) -> Fake:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(self.latency, child), daemon=True)
-        self._process.start()
-        self.url = self._conn.recv()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._conn.send("stop")
-        self.phase, self.count, self.peak = self._conn.recv()
-        self._process.join(10)
 
 
 def _child_env() -> dict[str, str]:

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 import httpx2  # noqa: E402
+from fake_process import FakeProcess  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 
 from facetopt.clients.llm import ChatRequest, Endpoint, make_async_client, run_chat_requests  # noqa: E402
@@ -95,14 +96,6 @@ async def openai_defaults(url: str, n: int, concurrency: int) -> float:
     return wall
 
 
-def _serve(latency: float, conn) -> None:
-    """Run the fake in its own process: it then has its own interpreter lock and core."""
-    with FakeOpenAIServer(latency=latency) as server:
-        conn.send(server.url)
-        conn.recv()  # stop
-        conn.send(server.max_in_flight)
-
-
 class ServerProcess:
     def __init__(self, latency: float, separate: bool):
         self.latency, self.separate = latency, separate
@@ -112,13 +105,8 @@ class ServerProcess:
             self._fake = FakeOpenAIServer(latency=self.latency).__enter__()
             self.url = self._fake.url
             return self
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(self.latency, child), daemon=True)
-        self._process.start()
-        self.url = self._conn.recv()
+        self._separate = FakeProcess(self.latency).__enter__()
+        self.url = self._separate.url
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -126,9 +114,8 @@ class ServerProcess:
             self.peak = self._fake.max_in_flight
             self._fake.__exit__(*exc)
             return
-        self._conn.send("stop")
-        self.peak = self._conn.recv()
-        self._process.join(10)
+        self._separate.__exit__(*exc)
+        self.peak = self._separate.peak
 
 
 def main() -> None:

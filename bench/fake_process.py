@@ -1,0 +1,58 @@
+"""A timed fake OpenAI-compatible server in its own process, shared by the benchmarks.
+
+In its own process the fake has its own interpreter lock (and core), so the client under test is
+what gets measured. It records when the first request arrived and the last reply was ready.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from tests.fakes.openai_server import FakeOpenAIServer
+
+
+class TimedFake(FakeOpenAIServer):
+    first = math.inf
+    last = 0.0
+    _clock_lock = threading.Lock()  # handler threads update first/last concurrently
+
+    def answer(self, path, headers, raw):  # type: ignore[override]
+        with self._clock_lock:
+            self.first = min(self.first, time.monotonic())
+        try:
+            return super().answer(path, headers, raw)
+        finally:
+            with self._clock_lock:
+                self.last = max(self.last, time.monotonic())
+
+
+def _serve(latency: float, api_key: str | None, conn) -> None:
+    with TimedFake(latency=latency, api_key=api_key) as server:
+        conn.send(server.url)
+        conn.recv()  # stop
+        conn.send((server.first, server.last, server.count, server.max_in_flight))
+
+
+class FakeProcess:
+    """`with FakeProcess(latency) as fake:` -> fake.url; afterwards first, last, phase, count, peak."""
+
+    def __init__(self, latency: float, api_key: str | None = None):
+        self.latency, self.api_key = latency, api_key
+
+    def __enter__(self) -> FakeProcess:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(self.latency, self.api_key, child), daemon=True)
+        self._process.start()
+        self.url = self._conn.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send("stop")
+        self.first, self.last, self.count, self.peak = self._conn.recv()
+        self.phase = self.last - self.first
+        self._process.join(10)
