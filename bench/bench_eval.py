@@ -41,7 +41,7 @@ def _text(i: int) -> str:
 
 
 def seed(root: Path, n: int) -> None:
-    from facetopt.clients.local_store import LocalStore
+    from facetopt.clients.local.store import LocalStore
     from facetopt.clients.prompt_file import FacetPrompt, write_new_prompt_file
     from facetopt.domain.dataset import DatasetRow
 
@@ -100,7 +100,7 @@ async def bare(model_url: str, judge_url: str, n: int, concurrency: int) -> floa
 
 
 def facetopt_eval(root: Path, model_url: str, judge_url: str, concurrency: int):
-    from facetopt.services.eval_run import EvalOptions, run_eval
+    from facetopt.services.eval.run import EvalOptions, run_eval
     from facetopt.services.progress import SilentProgress
 
     os.environ["FACET_OPTIMIZER_API_KEY"] = MODEL_KEY

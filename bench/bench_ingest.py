@@ -21,13 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+
 WIDE_WINDOW = ("'2000-01-01T00:00:00Z'", "NOW()")  # the generated export is not shifted to "now"
 MODELS = ["brain-facet-latest", "brain-facet-1"]
 
 
 def write_export(folder: Path, spans: int, gigabytes: float | None) -> tuple[Path, int]:
     """Write `spans` span rows (repeated with fresh ids up to `gigabytes`) as a `bt sync pull`-style part."""
-    from facetopt.sample.generate import generate_lines
+    from tests.sample.generate import generate_lines
 
     part = folder / "project_logs_bench" / "0" / "data" / "part-000001.jsonl"
     part.parent.mkdir(parents=True)
@@ -74,7 +77,7 @@ def ingest(paths: list[Path], limit: int) -> dict:
     sample: what dataset create does, the newest `limit` facet spans parsed and their final facets;
     full: every facet span in the export fetched and parsed (the streaming path at its widest).
     """
-    from facetopt.clients.local_source import LocalSource
+    from facetopt.clients.local.source import LocalSource
 
     try:
         from facetopt.facets.parsing import parse_span, span_from_raw

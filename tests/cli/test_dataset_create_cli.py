@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from facetopt.domain.dataset import METADATA_KEYS
 from facetopt.facets.text import bucket_of
 from tests.cli.dataset_helpers import SMALL, create_args, json_out, run_cli

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from tests.cli.dataset_helpers import SMALL, create_args, json_out, run_cli
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.braintrust_fixtures import braintrust_env, fast_retries  # noqa: F401

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from facetopt.cli.eval import eval_command
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from tests.fakes.bt_standin import install_erroring_bt, install_failing_bt
 from tests.services.eval_helpers import (
     DATASET,

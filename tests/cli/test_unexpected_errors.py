@@ -13,7 +13,7 @@ def test_unexpected_exception_is_one_line_without_the_key(tmp_path, monkeypatch:
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom with sk-visible-in-the-message-123456\nsecond line")
 
-    monkeypatch.setattr("facetopt.services.dataset_command.run_dataset_create", broken)
+    monkeypatch.setattr("facetopt.services.dataset.command.run_dataset_create", broken)
     result = run_cli(*create_args(tmp_path))
     assert result.exit_code == 1
     assert result.stderr.startswith("error: unexpected RuntimeError: boom with ***")
@@ -28,6 +28,6 @@ def test_debug_mode_keeps_the_traceback(tmp_path, monkeypatch: pytest.MonkeyPatc
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("facetopt.services.dataset_command.run_dataset_create", broken)
+    monkeypatch.setattr("facetopt.services.dataset.command.run_dataset_create", broken)
     with pytest.raises(RuntimeError, match="boom"):
         run_cli(*create_args(tmp_path))

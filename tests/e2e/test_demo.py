@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facetopt.cli.main import app
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import load_prompt_file
 from facetopt.services.compare import compare_experiments
 from facetopt.services.demo import (

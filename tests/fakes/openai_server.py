@@ -6,7 +6,7 @@
         assert server.count == ...
 
 - `POST /v1/chat/completions` and `POST /v1/responses` answer like the real API. Replies come from
-  the same deterministic logic as the in-process simulation (`facetopt.clients.simulated`), or
+  the same deterministic logic as the in-process simulation (`facetopt.simulation.transport`), or
   from `reply(body) -> str` when given (chat content; the judge's `select_choice` stays simulated).
 - It rejects what the real API rejects: no `Authorization: Bearer ...` (or the wrong key when
   `api_key` is set) -> 401; a body without `model` and `messages` (`input` for /responses) -> 400.
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from facetopt.clients.simulated import simulate
+from facetopt.simulation.transport import simulate
 from tests.fakes.http_base import JsonHandler, LoopbackServer
 
 

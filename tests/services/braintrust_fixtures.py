@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.clients import braintrust_api, braintrust_datasets
+from facetopt.clients.braintrust import api as braintrust_api
+from facetopt.clients.braintrust import datasets as braintrust_datasets
 from tests.fakes.braintrust_server import FakeBraintrust
 
 
@@ -45,7 +46,7 @@ def braintrust_env(fake: FakeBraintrust, key: str | None = None) -> dict[str, st
 def sample_spans(folder: Path) -> list[dict]:
     """The bundled sample as Braintrust would hold it: rows that are JSON objects with an id, their
     JSON-encoded `metadata` / `span_attributes` (as some exports write them) stored as objects."""
-    from facetopt.clients.local_source import load_sample_spans
+    from facetopt.clients.local.source import load_sample_spans
 
     spans = []
     for line in load_sample_spans(folder).read_text(encoding="utf-8").splitlines():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, write_new_prompt_file
 from facetopt.domain.dataset import DatasetRow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from facetopt.domain.dataset import DatasetRow
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.facets.scorers import (

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from tests.cli.dataset_helpers import create_args, json_out, run_cli
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
 

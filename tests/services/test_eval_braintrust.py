@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from facetopt.clients.braintrust import connect, upload_rows
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import write_new_prompt_file
-from facetopt.services.eval_run import EvalOptions, EvalSummary, run_eval
+from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.progress import SilentProgress
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.bt_standin import bt_calls, install_bt

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.clients.local_store import LocalStore
-from facetopt.services.eval_run import EvalOptions, EvalSummary, run_eval
+from facetopt.clients.local.store import LocalStore
+from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.progress import SilentProgress
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from facetopt.clients.bt_runner import (
+from facetopt.clients.braintrust.bt_runner import (
     BT_PYTHON_ENV,
     RUNNER_BT,
     RUNNER_SDK,
@@ -19,10 +19,10 @@ from facetopt.clients.bt_runner import (
     run_runner,
     runner_command,
 )
-from facetopt.clients.llm import Endpoint
+from facetopt.clients.llm.client import Endpoint
 from facetopt.errors import InputError, Interrupted
-from facetopt.services import eval_task
-from facetopt.services.eval_run import parse_splits, prompts_for, runner_environment, select_rows
+from facetopt.services.eval import task as eval_task
+from facetopt.services.eval.run import parse_splits, prompts_for, runner_environment, select_rows
 from facetopt.settings import Settings
 from tests.services.eval_helpers import FACETS, make_rows
 

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
-from facetopt.clients.llm import (
+from facetopt.clients.llm.client import (
     ChatRequest,
     ChatResult,
     Endpoint,

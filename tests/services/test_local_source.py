@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import facetopt.clients.local_source as local_source
-from facetopt.clients.local_source import LocalSource, load_sample_spans
+import facetopt.clients.local.source as local_source
+from facetopt.clients.local.source import LocalSource, load_sample_spans
 from facetopt.errors import InputError, SourceError
 
 MODELS = ["brain-facet-latest", "brain-facet-1"]
@@ -139,7 +139,7 @@ def test_rows_come_as_the_parser_reads_them(source: LocalSource):
 
 
 def test_order_holds_across_read_chunks(source: LocalSource, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(local_source, "_CHUNK_RANKS", 2)
+    monkeypatch.setattr(local_source, "CHUNK_RANKS", 2)
     rows = source.fetch_candidates(MODELS, "NOW() - INTERVAL 30 DAY", "NOW()")
     assert ids(rows) == ["d", "a", "g", "b", "c"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from facetopt.clients.llm import (
+from facetopt.clients.llm.client import (
     ChatRequest,
     Endpoint,
     cache_key,

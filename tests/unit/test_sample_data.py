@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.clients.simulated_facets import labeller_value
 from facetopt.facets.buckets import match_final_value
 from facetopt.facets.parsing import parse_span, span_from_raw
 from facetopt.facets.text import is_none_like
 from facetopt.sample import SAMPLE_FILE_NAME, sample_lines
-from facetopt.sample.generate import PROMPTS, generate_lines
+from facetopt.simulation.labeller import labeller_value
+from tests.sample.generate import PROMPTS, generate_lines
 
 SAMPLE_PATH = Path(__file__).parents[2] / "src" / "facetopt" / "sample" / SAMPLE_FILE_NAME
 
@@ -37,7 +37,7 @@ def decoded(value):
 
 def test_committed_sample_is_what_the_generator_writes():
     assert sample_lines() == list(generate_lines()), (
-        "run `python -m facetopt.sample.generate` and commit the file"
+        "run `python -m tests.sample.generate` and commit the file"
     )
     assert SAMPLE_PATH.stat().st_size < 2_000_000
 

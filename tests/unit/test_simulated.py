@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from facetopt.clients import simulated_facet_model as sim
-from facetopt.clients.llm import ChatRequest, make_async_client, run_chat_requests, simulated_endpoint
-from facetopt.clients.simulated import SimulatedTransport, simulate
-from facetopt.clients.simulated_judge import factuality_choice
+from facetopt.clients.llm.client import ChatRequest, make_async_client, run_chat_requests, simulated_endpoint
+from facetopt.simulation import facet_model as sim
+from facetopt.simulation.judge import factuality_choice
+from facetopt.simulation.transport import SimulatedTransport, simulate
 
 ISSUES_PROMPT = (
     "Identify issues with the assistant: errors, no response, leaked reasoning, false claims. "
@@ -212,7 +212,7 @@ def test_transport_rejects_what_the_api_rejects() -> None:
 
 
 def test_sync_client_uses_the_same_simulation() -> None:
-    from facetopt.clients.llm import chat_text, make_sync_client
+    from facetopt.clients.llm.client import chat_text, make_sync_client
 
     client = make_sync_client(simulated_endpoint("labeller", "gpt-5.4"), timeout=10)
     messages = [*wrapper(BROKEN), {"role": "user", "content": TASK_PROMPT}]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from facetopt.clients import simulated_facet_model as sim
-from facetopt.clients.simulated import simulate
-from facetopt.sample.generate import PROMPTS
+from facetopt.simulation import facet_model as sim
+from facetopt.simulation.transport import simulate
+from tests.sample.generate import PROMPTS
 
 WELCOME = "Assistant: Hi! How can I help you today?"
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from facetopt.clients.sql_dialect import to_duckdb_query, to_duckdb_where
+from facetopt.clients.local.sql_dialect import to_duckdb_query, to_duckdb_where
 from facetopt.errors import InputError
 
 JSON_COLUMNS = {"input", "metadata", "scores", "span_attributes"}

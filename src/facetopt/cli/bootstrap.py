@@ -65,7 +65,7 @@ def bootstrap_command(
 ) -> None:
     """Promote a run's facet prompts to the prompt file you edit, and print the line for .env."""
     settings = load_settings(env_file, output_root=output_root)
-    from facetopt.clients.local_store import LocalStore
+    from facetopt.clients.local.store import LocalStore
 
     with LocalStore(settings.store_path) as store:
         result = bootstrap(

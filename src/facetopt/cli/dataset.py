@@ -15,7 +15,7 @@ from facetopt.cli.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
 
 if TYPE_CHECKING:
-    from facetopt.services.dataset_upload import DatasetUploadSummary
+    from facetopt.services.dataset.upload import DatasetUploadSummary
 
 app = typer.Typer(help="Build ground-truth datasets from production facet spans.", no_args_is_help=True)
 
@@ -142,7 +142,7 @@ def create_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Pull facet LLM spans, sample positives and negatives per facet, label them, split, and store the dataset."""
-    from facetopt.services.dataset_command import run_dataset_create
+    from facetopt.services.dataset.command import run_dataset_create
 
     summary = run_dataset_create(
         env_file=env_file,
@@ -216,7 +216,7 @@ def upload_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Upload (or re-upload) a run's dataset_rows.jsonl, then read the dataset back and verify every row."""
-    from facetopt.services.dataset_upload import run_dataset_upload
+    from facetopt.services.dataset.upload import run_dataset_upload
 
     summary = run_dataset_upload(
         env_file=env_file,

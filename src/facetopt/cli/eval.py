@@ -11,7 +11,7 @@ from facetopt.cli.inspect_render import rate
 from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
-from facetopt.services.eval_run import EvalSummary
+from facetopt.services.eval.run import EvalSummary
 
 _COLUMNS = (
     ("facet", None),
@@ -117,7 +117,7 @@ def eval_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run the facet model over the dataset (through `bt eval`), score it, and record the experiment."""
-    from facetopt.services.eval_run import EvalOptions, run_eval
+    from facetopt.services.eval.run import EvalOptions, run_eval
 
     summary = run_eval(
         env_file=env_file,

@@ -1,4 +1,4 @@
-"""The bundled sample of synthetic production facet traces (package data, made by `generate.py`)."""
+"""The bundled sample of synthetic production facet traces (package data, made by `python -m tests.sample.generate` in the repository)."""
 
 from __future__ import annotations
 

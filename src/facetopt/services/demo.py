@@ -118,12 +118,12 @@ def run_demo(
 def _run_demo(
     output_root: Path | None, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
 ) -> DemoSummary:
-    from facetopt.clients.local_store import LocalStore
+    from facetopt.clients.local.store import LocalStore
     from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file
     from facetopt.services.bootstrap import bootstrap
     from facetopt.services.compare import compare_experiments
-    from facetopt.services.dataset_command import run_dataset_create
-    from facetopt.services.eval_run import EvalOptions, run_eval
+    from facetopt.services.dataset.command import run_dataset_create
+    from facetopt.services.eval.run import EvalOptions, run_eval
     from facetopt.services.experiments import open_experiments
     from facetopt.services.inspect import inspect_failures
     from facetopt.services.progress import SilentProgress

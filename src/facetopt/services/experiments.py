@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facetopt.clients.local_store import LocalStore
+from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.errors import InputError, NotFoundError
 from facetopt.settings import Settings
@@ -221,7 +221,7 @@ def open_experiments(
     env_file: Path | None, flags: dict[str, Any], announce: Callable[[str], None]
 ) -> Iterator[Experiments]:
     """Settings, backend and the registry (read-only) for one command; the store is closed afterwards."""
-    from facetopt.services.dataset_command import build_settings, choose_backend
+    from facetopt.services.dataset.command import build_settings, choose_backend
 
     settings = build_settings(env_file, flags)
     backend = choose_backend(settings, announce)

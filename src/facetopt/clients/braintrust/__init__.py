@@ -1,0 +1,59 @@
+"""The Braintrust client: login per org, project/dataset/experiment lookups, SQL over `/btql`,
+verified dataset uploads, and the `bt eval` runner wrapper.
+
+Modules: api (login, the logged-in connection, `btql`), lookup (projects, datasets,
+experiments), sql (query text and paged fetches), datasets (upload and read-back), bt_runner
+(runs `bt eval`, or the SDK's runner without bt). Import the names below from this package;
+`bt_runner` is imported as its own module (it needs no SDK).
+May import: domain, facets, settings, errors, clients.artifacts, clients.redaction.
+"""
+
+from facetopt.clients.braintrust.api import BraintrustConnection, btql, connect
+from facetopt.clients.braintrust.datasets import (
+    UploadResult,
+    fetch_dataset_events,
+    read_dataset_rows,
+    upload_rows,
+    verify_rows,
+)
+from facetopt.clients.braintrust.lookup import (
+    UUID_RE,
+    Project,
+    list_experiments,
+    resolve_dataset_id,
+    resolve_experiment_id,
+    resolve_project,
+)
+from facetopt.clients.braintrust.sql import (
+    SourceSpanFetch,
+    fetch_experiment_rows,
+    fetch_final_facets,
+    fetch_source_spans,
+    final_facets_sql,
+    source_query_sql,
+    sql_string,
+)
+
+__all__ = [
+    "UUID_RE",
+    "BraintrustConnection",
+    "Project",
+    "SourceSpanFetch",
+    "UploadResult",
+    "btql",
+    "connect",
+    "fetch_dataset_events",
+    "fetch_experiment_rows",
+    "fetch_final_facets",
+    "fetch_source_spans",
+    "final_facets_sql",
+    "list_experiments",
+    "read_dataset_rows",
+    "resolve_dataset_id",
+    "resolve_experiment_id",
+    "resolve_project",
+    "source_query_sql",
+    "sql_string",
+    "upload_rows",
+    "verify_rows",
+]

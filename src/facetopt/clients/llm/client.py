@@ -1,0 +1,300 @@
+"""The one way facetopt talks to models: OpenAI-compatible endpoints through the openai SDK.
+
+Each role resolves to an `Endpoint` (endpoints.py); either way the caller gets an
+`openai.AsyncOpenAI`, and a simulated endpoint answers through `SimulatedTransport`, so services
+never special-case it.
+
+`run_chat_requests` runs many chat calls at a bounded concurrency, hands each result to a
+callback as it arrives, and never raises for a failed call: retries (429, 5xx, timeouts,
+connection errors, honouring Retry-After) are the openai client's own, bounded by `max_retries`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from facetopt.clients.llm.endpoints import (
+    CONNECTION_ERROR,
+    Endpoint,
+    mixed_simulation_warning,
+    probe_endpoint,
+    resolve_facet_model,
+    resolve_judge,
+    resolve_labeller,
+    simulated_endpoint,
+    simulated_roles,
+)
+from facetopt.clients.redaction import redact_credentials
+from facetopt.facets.text import content_text, strip_think
+
+__all__ = [
+    "CONNECTION_ERROR",
+    "UNREACHABLE_AFTER",
+    "ChatRequest",
+    "ChatResult",
+    "Endpoint",
+    "cache_key",
+    "chat_once",
+    "chat_text",
+    "endpoint_unreachable",
+    "is_connection_error",
+    "make_async_client",
+    "make_sync_client",
+    "mixed_simulation_warning",
+    "probe_endpoint",
+    "request_body",
+    "resolve_facet_model",
+    "resolve_judge",
+    "resolve_labeller",
+    "run_chat_requests",
+    "simulated_endpoint",
+    "simulated_roles",
+]
+
+if TYPE_CHECKING:
+    import openai
+
+UNREACHABLE_AFTER = 8  # connection failures, with no success yet, before unsent requests are skipped
+
+
+# -- clients ---------------------------------------------------------------------------------------
+
+
+def _api_key(endpoint: Endpoint) -> str:
+    # a keyless server (a local model) still needs a non-empty key for the SDK
+    secret = endpoint.secret()
+    return "no-key" if secret is None else secret
+
+
+def _limits(concurrency: int) -> Any:
+    import httpx2
+
+    # httpx-style clients cap the pool at 100 connections by default; a larger concurrency then
+    # queues for a connection, so size the pool (and keep-alive) to what is in flight
+    size = max(1, concurrency) + 8
+    return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
+
+
+def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[str, Any]:
+    if endpoint.simulated:
+        from facetopt.simulation.transport import SIMULATED_HTTP_BASE
+
+        base_url, api_key = SIMULATED_HTTP_BASE, "simulated"
+    else:
+        base_url, api_key = endpoint.base_url, _api_key(endpoint)
+    return {"base_url": base_url, "api_key": api_key, "timeout": timeout, "max_retries": max_retries}
+
+
+def _http_args(endpoint: Endpoint, timeout: float, concurrency: int) -> dict[str, Any]:
+    if endpoint.simulated:
+        from facetopt.simulation.transport import SimulatedTransport
+
+        return {"transport": SimulatedTransport(), "timeout": timeout}
+    return {"limits": _limits(concurrency), "timeout": timeout, "follow_redirects": True}
+
+
+def make_async_client(
+    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 128
+) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI for the endpoint; its connection pool fits `concurrency` requests in flight."""
+    import httpx2
+    import openai
+
+    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency))
+    return openai.AsyncOpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
+
+
+def make_sync_client(
+    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 16
+) -> openai.OpenAI:
+    import httpx2
+    import openai
+
+    http = httpx2.Client(**_http_args(endpoint, timeout, concurrency))
+    return openai.OpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
+
+
+# -- requests and results --------------------------------------------------------------------------
+
+
+class ChatRequest(BaseModel):
+    key: str  # the label cache key (see `cache_key`)
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    extra_body: dict[str, Any] | None = None
+    temperature: float | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"max_tokens": self.max_tokens, "extra_body": self.extra_body, "temperature": self.temperature}
+
+    @classmethod
+    def build(cls, endpoint: Endpoint, messages: list[dict[str, Any]], **params: Any) -> ChatRequest:
+        """A request to `endpoint.model` whose key covers the endpoint, model, messages and parameters."""
+        request = cls(key="", model=endpoint.model, messages=messages, **params)
+        request.key = cache_key(endpoint.label, endpoint.model, messages, request.params())
+        return request
+
+
+class ChatResult(BaseModel):
+    key: str
+    text: str | None = None
+    error: str | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def cache_key(endpoint_label: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    """sha256 over a canonical JSON of everything that decides the reply."""
+    document = {"endpoint": endpoint_label, "model": model, "messages": messages, "params": params}
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def chat_text(completion: Any) -> str:
+    """choices[0].message.content of a chat completion (object or dict); "" when absent."""
+    choices = (
+        completion.get("choices") if isinstance(completion, dict) else getattr(completion, "choices", None)
+    )
+    if not choices:
+        return ""
+    message = (
+        choices[0].get("message") if isinstance(choices[0], dict) else getattr(choices[0], "message", None)
+    )
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+    return content_text(content)
+
+
+def _max_tokens_param(model: str) -> str:
+    # OpenAI's reasoning models refuse `max_tokens`; most other OpenAI-compatible servers know only it
+    return "max_completion_tokens" if re.match(r"(?:gpt-5|o\d)", model) else "max_tokens"
+
+
+def _reason(exc: BaseException, timeout: Any) -> str:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return f"timeout: no reply within {timeout}s"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        return f"{CONNECTION_ERROR}: {detail}"[:300]
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        message = inner.get("message") if isinstance(inner, dict) else None
+        return f"HTTP {exc.status_code}: {message or exc.message}"[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _attempts(exc: BaseException, max_retries: int) -> int:
+    import openai
+
+    if (
+        isinstance(exc, openai.APIStatusError)
+        and exc.status_code not in (408, 409, 429)
+        and exc.status_code < 500
+    ):
+        return 1
+    return max_retries + 1 if isinstance(exc, openai.APIError) else 1
+
+
+def request_body(request: ChatRequest) -> dict[str, Any]:
+    """The JSON body of a chat completion request; `extra_body` merges at the top level, as in the SDK."""
+    body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+    if request.max_tokens is not None:
+        body[_max_tokens_param(request.model)] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.extra_body:
+        body.update(request.extra_body)
+    return body
+
+
+async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatResult:
+    """One chat call (with the client's retries) as a ChatResult; never raises for a failed call.
+
+    It goes through the SDK's generic `client.post` (auth, retries, Retry-After and timeouts are
+    the SDK's) with a plain JSON body: the typed `chat.completions.create` re-walks every message
+    through its parameter transformer, which tripled the client's CPU per request and cost about
+    6% of wall time at concurrency 128 (bench/bench_labelling.py).
+    """
+    import httpx2
+
+    try:
+        response = await client.post("/chat/completions", cast_to=httpx2.Response, body=request_body(request))
+        completion = response.json()
+    except Exception as exc:  # every failure becomes a result: one bad row never sinks a run
+        reason = redact_credentials(_reason(exc, client.timeout), [client.api_key])
+        return ChatResult(key=request.key, error=reason, attempts=_attempts(exc, client.max_retries))
+    attempts = int(response.request.headers.get("x-stainless-retry-count") or 0) + 1
+    text = strip_think(chat_text(completion))
+    if not text:
+        choices = completion.get("choices") if isinstance(completion, dict) else None
+        finish = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
+        hint = " (stopped at the token limit)" if finish == "length" else ""
+        return ChatResult(key=request.key, error=f"empty reply{hint}", attempts=attempts)
+    return ChatResult(key=request.key, text=text, attempts=attempts)
+
+
+def is_connection_error(result: ChatResult) -> bool:
+    return bool(result.error and result.error.startswith(CONNECTION_ERROR))
+
+
+def endpoint_unreachable(results: Iterable[ChatResult]) -> bool:
+    """True when there were results and every one failed to connect: say "model endpoint unreachable"."""
+    results = list(results)
+    return bool(results) and all(is_connection_error(r) for r in results)
+
+
+async def run_chat_requests(
+    client: openai.AsyncOpenAI,
+    requests: list[ChatRequest],
+    concurrency: int,
+    on_result: Callable[[ChatResult], None],
+) -> list[ChatResult]:
+    """Run `requests` with at most `concurrency` in flight; results come back in request order.
+
+    `on_result` is called once per request, as each result arrives (commit paid labels there).
+    When the first UNREACHABLE_AFTER results all failed to connect, the requests not yet sent are
+    not sent: they come back as connection errors too, so an unreachable endpoint fails fast.
+    An exception raised by `on_result` cancels the run and propagates.
+    """
+    results: list[ChatResult | None] = [None] * len(requests)
+    pending = iter(enumerate(requests))
+    state = {"ok": 0, "unreachable": 0}
+
+    async def worker() -> None:
+        for index, request in pending:
+            if state["ok"] == 0 and state["unreachable"] >= UNREACHABLE_AFTER:
+                result = ChatResult(
+                    key=request.key,
+                    error=f"{CONNECTION_ERROR}: endpoint unreachable, request not sent",
+                    attempts=0,
+                )
+            else:
+                result = await chat_once(client, request)
+                if result.ok:
+                    state["ok"] += 1
+                elif is_connection_error(result):
+                    state["unreachable"] += 1
+            results[index] = result
+            on_result(result)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(concurrency, len(requests)))):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:  # the caller's own error (from on_result), not a group of it
+        raise failed.exceptions[0] from None
+    return [r for r in results if r is not None]

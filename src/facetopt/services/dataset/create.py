@@ -1,0 +1,311 @@
+"""`facetopt dataset create`: facet LLM spans -> labelled, balanced, split ground-truth rows."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from facetopt.clients import artifacts
+from facetopt.clients.llm.client import Endpoint, resolve_labeller
+from facetopt.clients.local.store import LocalStore
+from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
+from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow, FailedRow
+from facetopt.domain.spans import FacetCall
+from facetopt.errors import FacetoptError, InputError, SourceError, UploadVerificationError
+from facetopt.facets.balance import balance_report, balance_warnings
+from facetopt.facets.buckets import assign_weak_buckets, newest_final_facets
+from facetopt.facets.parsing import parse_span, span_from_raw
+from facetopt.facets.rows import RowContext, build_row
+from facetopt.facets.sampling import sample_calls
+from facetopt.facets.split import assign_splits, split_seed
+from facetopt.facets.text import bucket_of
+from facetopt.services.dataset.labelling import call_key, label_calls
+from facetopt.services.dataset.sources import SourceQuery, SpanSource
+from facetopt.services.progress import Progress, SilentProgress
+from facetopt.settings import Settings
+
+SIMULATED_PREFIX = "simulated:"
+
+
+@dataclass
+class CreateRequest:
+    source: SpanSource
+    target_project: str
+    dataset: str
+    query: SourceQuery
+    facet_name: str | None = None
+    positive_limit: int = 100
+    negative_limit: int = 100
+    validation_fraction: float = 0.2
+    dry_run: bool = False
+    backend: str = "local"
+    uploader: object | None = None  # callable(rows) -> uploaded count, for the braintrust backend
+    notes: list[str] = field(default_factory=list)
+
+
+def validate_limits(positive: int, negative: int, limit: int | None, fraction: float) -> None:
+    if positive < 0 or negative < 0 or (limit is not None and limit < 0):
+        raise InputError(
+            "limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit"
+        )
+    if not 0 <= fraction < 1:
+        raise InputError(
+            f"--validation-fraction must be in [0, 1), got {fraction}",
+            hint="0.2 keeps a fifth of each facet and bucket for validation",
+        )
+
+
+def _parse(candidates: list[dict], explicit: str | None) -> tuple[list[FacetCall], list[dict], int]:
+    calls, failures, without_ids = [], [], 0
+    for raw in candidates:
+        span = span_from_raw(raw)
+        if span is None:
+            without_ids += 1
+            continue
+        try:
+            calls.extend(parse_span(span, explicit))
+        except ValueError as exc:
+            failures.append({"id": span.id, "reason": str(exc)})
+    return calls, failures, without_ids
+
+
+def _prompts(calls: list[FacetCall]) -> list[FacetPrompt]:
+    """One prompt per facet: the newest call's prompt (calls arrive newest first)."""
+    chosen: dict[str, FacetCall] = {}
+    for call in calls:
+        chosen.setdefault(call.facet_name.lower(), call)
+    return [
+        FacetPrompt(
+            facet_name=c.facet_name,
+            prompt_sha256=prompt_sha256(c.prompt_text),
+            messages=c.template_messages,
+            suffix_messages=[c.suffix_messages],
+        )
+        for c in chosen.values()
+    ]
+
+
+def _counts_by_facet(calls: list[FacetCall], attr: str) -> dict:
+    per = defaultdict(Counter)
+    for c in calls:
+        per[c.facet_name][getattr(c, attr) or "unknown"] += 1
+    overall = Counter()
+    for counter in per.values():
+        overall.update(counter)
+    return {"overall": dict(overall), "per_facet": {k: dict(v) for k, v in sorted(per.items())}}
+
+
+def create_dataset(
+    req: CreateRequest, settings: Settings, progress: Progress | None = None
+) -> DatasetCreateSummary:
+    progress = progress or SilentProgress()
+    validate_limits(req.positive_limit, req.negative_limit, req.query.limit, req.validation_fraction)
+    endpoint = resolve_labeller(settings)
+    run_dir = artifacts.new_run_dir(settings.output_root)
+    source = req.source
+    summary = DatasetCreateSummary(
+        run_id=run_dir.name,
+        run_dir=str(run_dir),
+        backend=req.backend,
+        dry_run=req.dry_run,
+        source_project=source.info.project_name,
+        target_project=req.target_project,
+        dataset=req.dataset,
+        ground_truth_model=endpoint.model,
+        ground_truth_endpoint=endpoint.label,
+        simulated_roles=["labeller"] if endpoint.simulated else [],
+    )
+    summary.warnings.extend(req.notes + source.info.notes)
+
+    progress.stage(f"querying {source.info.description or source.info.project_name}")
+    artifacts.write_text(run_dir / "query.sql", source.candidate_sql(req.query) + "\n")
+    try:
+        candidates = list(source.candidates(req.query))
+    finally:  # a paged source (Braintrust) reports every query it actually sent
+        _rewrite_sent_sql(run_dir / "query.sql", source, "sent_sql")
+    artifacts.write_jsonl(run_dir / "candidates.jsonl", candidates)
+    if not candidates:
+        raise SourceError(
+            "no facet spans matched the source query",
+            hint="widen --created-after-sql, check --source-model, or drop --extra-where-sql; the query is in "
+            + str(run_dir / "query.sql"),
+        )
+
+    calls, parse_failures, without_ids = _parse(candidates, req.facet_name)
+    summary.rows_without_ids = source.rows_without_ids + without_ids
+    summary.skipped_source_lines = source.skipped_lines
+    root_ids = list(dict.fromkeys(c.root_span_id for c in calls))
+    progress.stage(f"reading final facet values for {len(root_ids)} traces")
+    artifacts.write_text(run_dir / "facets_query.sql", source.final_facets_sql(root_ids) + "\n")
+    try:
+        final_rows = source.final_facets(root_ids) if root_ids else []
+    finally:
+        _rewrite_sent_sql(run_dir / "facets_query.sql", source, "sent_facets_sql")
+    artifacts.write_jsonl(run_dir / "final_facets.jsonl", final_rows)
+    summary.weak_bucket_sources = assign_weak_buckets(calls, newest_final_facets(final_rows))
+    artifacts.write_jsonl(run_dir / "parsed_calls.jsonl", calls)
+
+    apply_limits = req.query.root_span_ids is None
+    selected = sample_calls(calls, req.positive_limit, req.negative_limit, apply_limits)
+    prompts = _prompts(selected or calls)
+    write_new_prompt_file(run_dir / "facet_prompt.yaml", prompts)
+    summary.prompt_hashes = {p.facet_name: p.prompt_sha256 for p in prompts}
+    summary.counts = {
+        "candidates": len(candidates),
+        "final_facets": len(final_rows),
+        "parsed_calls": len(calls),
+        "parse_failures": len(parse_failures),
+        "selected_calls": len(selected),
+        "dataset_rows": 0,
+        "uploaded_rows": 0,
+    }
+    summary.weak_bucket_counts = _counts_by_facet(calls, "weak_bucket")
+    summary.failed_rows = [
+        FailedRow(id=f["id"], facet_name="", reason=f"parse: {f['reason']}") for f in parse_failures
+    ]
+    fallback = summary.weak_bucket_sources.get("production_output", 0)
+    if fallback:
+        summary.warnings.append(
+            f"{fallback} calls had no final facet value: their weak bucket came from the production output"
+        )
+    if summary.skipped_source_lines:
+        summary.warnings.append(f"{summary.skipped_source_lines} source lines were not JSON and were skipped")
+    if summary.rows_without_ids:
+        summary.warnings.append(
+            f"{summary.rows_without_ids} source rows had no string id/root_span_id and were skipped"
+        )
+    if parse_failures:
+        summary.warnings.append(f"{len(parse_failures)} spans could not be parsed (see failed_rows)")
+
+    if req.dry_run:
+        summary.would_label = {
+            k: dict(v) for k, v in _counts_by_facet(selected, "weak_bucket")["per_facet"].items()
+        }
+        artifacts.write_json(run_dir / "summary.json", summary)
+        return summary
+
+    if not selected:
+        raise SourceError(
+            "no facet calls were selected for labelling", hint="check --facet-name and the limits"
+        )
+
+    progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
+    with LocalStore(settings.store_path) as store:
+        outcome = label_calls(
+            selected,
+            endpoint,
+            store,
+            run_dir / "labels.jsonl",
+            concurrency=settings.ground_truth_concurrency,
+            max_tokens=settings.ground_truth_max_tokens,
+            timeout=settings.request_timeout,
+            progress=progress,
+        )
+        summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
+        rows = _build_rows(req, selected, outcome.labels, endpoint, source)
+        summary.failed_rows += [
+            FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
+            for key, reason in outcome.failures.items()
+        ]
+        artifacts.write_jsonl(run_dir / "dataset_rows.jsonl", rows)
+        summary.counts["dataset_rows"] = len(rows)
+        if req.uploader is None and req.backend == "local":
+            store.upsert_rows(req.target_project, req.dataset, rows)
+            summary.counts["uploaded_rows"] = len(rows)
+
+    _fill_bucket_and_split_counts(summary, rows)
+    report = balance_report(rows, req.dataset, req.target_project, req.backend)
+    report.warnings = balance_warnings(report, rows)
+    summary.balance = report
+    summary.warnings.extend(report.warnings)
+    if outcome.failures:
+        summary.warnings.append(
+            f"{len(outcome.failures)} rows failed labelling (see failed_rows); re-run to retry them"
+        )
+    if endpoint.simulated:
+        summary.warnings.insert(
+            0,
+            "labels come from the SIMULATED model (no model key configured, or simulated://): not ground truth",
+        )
+    if req.uploader is None and req.backend != "local":
+        summary.warnings.append(
+            f"--skip-upload: nothing was written to {req.backend}; the rows are only in "
+            f"{run_dir / 'dataset_rows.jsonl'} (upload them with `{_upload_command(run_dir, settings)}`)"
+        )
+    artifacts.write_json(run_dir / "summary.json", summary)  # before uploading: `dataset upload` reads it
+    if req.uploader is not None:
+        _upload(req, summary, rows, _upload_command(run_dir, settings))
+        artifacts.write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def _upload_command(run_dir: Path, settings: Settings) -> str:
+    """The `dataset upload` command that sends this run's rows where this run would have."""
+    org = f" --target-org {shlex.quote(settings.target_org)}" if settings.target_org else ""
+    return f"facetopt dataset upload --run-dir {shlex.quote(str(run_dir))}{org}"
+
+
+def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[DatasetRow], command: str) -> None:
+    """Hand the rows to the backend's uploader; when it fails they stay in the run folder, and the
+    error says how to upload them again."""
+    run_dir = Path(summary.run_dir)
+    try:
+        summary.counts["uploaded_rows"] = req.uploader(rows)  # type: ignore[misc]
+    except FacetoptError as error:
+        again = f"upload them again with `{command}`"
+        kept = f"the {len(rows)} rows are kept in {run_dir / 'dataset_rows.jsonl'}"
+        if isinstance(error, UploadVerificationError) or not error.hint:
+            error.hint = f"{kept}; {again}"
+        else:
+            error.hint = f"{error.hint}; then {again}"
+        summary.warnings.append(f"upload failed: {error.message}")
+        artifacts.write_json(run_dir / "summary.json", summary)
+        raise
+
+
+def _rewrite_sent_sql(path: Path, source: SpanSource, method: str) -> None:
+    sent = getattr(source, method, None)
+    text = sent() if callable(sent) else ""
+    if text:
+        artifacts.write_text(path, text + "\n")
+
+
+def _build_rows(
+    req: CreateRequest,
+    selected: list[FacetCall],
+    labels: dict[str, str],
+    endpoint: Endpoint,
+    source: SpanSource,
+) -> list[DatasetRow]:
+    info = source.info
+    model = f"{SIMULATED_PREFIX}{endpoint.model}" if endpoint.simulated else endpoint.model
+    ctx = RowContext(
+        source_project=info.project_name,
+        source_project_id=info.project_id,
+        source_org=info.org,
+        app_url=info.app_url,
+        ground_truth_model=model,
+        generated_at=datetime.now(UTC).isoformat(),
+    )
+    labelled = [c for c in selected if call_key(c) in labels]
+    seed = split_seed(info.project_name, req.target_project, req.dataset)
+    items = [(call_key(c), c.facet_name, bucket_of(labels[call_key(c)])) for c in labelled]
+    splits = assign_splits(items, seed, req.validation_fraction)
+    return [build_row(c, labels[call_key(c)], ctx, splits[call_key(c)]) for c in labelled]
+
+
+def _fill_bucket_and_split_counts(summary: DatasetCreateSummary, rows: list[DatasetRow]) -> None:
+    buckets, splits = defaultdict(Counter), defaultdict(Counter)
+    for row in rows:
+        buckets[row.facet_name][bucket_of(row.expected)] += 1
+        splits[row.facet_name][row.split or "train"] += 1
+    summary.final_bucket_counts = {k: dict(v) for k, v in sorted(buckets.items())}
+    summary.split_counts = {k: dict(v) for k, v in sorted(splits.items())}
+
+
+def load_summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))

@@ -1,0 +1,114 @@
+"""Span sources as the dataset service sees them: a query, candidates, and final facet values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from facetopt.errors import InputError
+
+
+@dataclass
+class SourceQuery:
+    source_models: list[str]
+    created_after_sql: str
+    created_before_sql: str
+    extra_where_sql: str | None
+    root_span_ids: list[str] | None
+    limit: int | None
+
+    def filters(self) -> dict:
+        """Which spans: everything but the limit, as keyword arguments of the source clients."""
+        return {
+            "source_models": self.source_models,
+            "created_after_sql": self.created_after_sql,
+            "created_before_sql": self.created_before_sql,
+            "extra_where_sql": self.extra_where_sql,
+            "root_span_ids": self.root_span_ids,
+        }
+
+
+@dataclass
+class SourceInfo:
+    project_name: str
+    project_id: str
+    org: str | None = None
+    app_url: str = "https://www.braintrust.dev"
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class SpanSource(Protocol):
+    """A source may also offer `sent_sql()` / `sent_facets_sql()`: every query it actually sent
+    (a paged source sends several); the run's query.sql / facets_query.sql then hold those."""
+
+    info: SourceInfo
+    skipped_lines: int
+    rows_without_ids: int
+
+    def candidate_sql(self, query: SourceQuery) -> str: ...
+
+    def candidates(self, query: SourceQuery) -> Iterator[dict]: ...
+
+    def final_facets_sql(self, root_span_ids: list[str]) -> str: ...
+
+    def final_facets(self, root_span_ids: list[str]) -> list[dict]: ...
+
+
+class LocalSpanSource:
+    """NDJSON exports (or the bundled sample) read with DuckDB."""
+
+    def __init__(self, paths: list[Path], project_name: str | None):
+        from facetopt.clients.local.source import SAMPLE_NAME, LocalSource, load_sample_spans
+
+        notes = []
+        if not paths:
+            paths = [load_sample_spans()]
+            notes.append("no --source-file given: reading the bundled sample traces")
+            project_name = project_name or SAMPLE_NAME
+        self._source = LocalSource(paths)
+        name = project_name or paths[0].stem
+        self.info = SourceInfo(
+            project_name=name,
+            project_id=name,
+            description=", ".join(str(p) for p in paths),
+            notes=notes,
+        )
+
+    @property
+    def skipped_lines(self) -> int:
+        return self._source.skipped_lines
+
+    @property
+    def rows_without_ids(self) -> int:
+        return self._source.rows_without_ids
+
+    def candidate_sql(self, query: SourceQuery) -> str:
+        return self._source.candidate_query(**query.filters(), limit=query.limit)
+
+    def candidates(self, query: SourceQuery) -> Iterator[dict]:
+        return self._source.fetch_candidates(**query.filters(), limit=query.limit)
+
+    def final_facets_sql(self, root_span_ids: list[str]) -> str:
+        return self._source.facets_query(root_span_ids)
+
+    def final_facets(self, root_span_ids: list[str]) -> list[dict]:
+        return self._source.fetch_final_facets(root_span_ids)
+
+
+def read_root_span_ids(values: list[str] | None, id_file: Path | None) -> list[str] | None:
+    ids = [v.strip() for v in values or [] if v.strip()]
+    if id_file is not None:
+        if not id_file.is_file():
+            raise InputError(
+                f"root span id file not found: {id_file}", hint="pass an existing file to --root-span-id-file"
+            )
+        text = id_file.read_text(encoding="utf-8")
+        ids += [
+            line.strip()
+            for line in text.replace(",", "\n").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+    return list(dict.fromkeys(ids)) or None

@@ -1,0 +1,174 @@
+"""`facetopt dataset upload`: (re)upload a run's dataset_rows.jsonl, and prove every row arrived.
+
+This is how rows kept after a failed upload reach Braintrust, and how a dataset built on the
+local backend is promoted to Braintrust.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from facetopt.domain.dataset import DatasetRow
+from facetopt.errors import ConfigError, InputError, NotFoundError, UploadVerificationError
+from facetopt.services.dataset.command import build_settings, choose_backend
+from facetopt.services.dataset.create import SIMULATED_PREFIX
+from facetopt.settings import Settings
+
+ROWS_FILE = "dataset_rows.jsonl"
+
+
+class DatasetUploadSummary(BaseModel):
+    run_dir: str
+    backend: str
+    target_org: str | None = None
+    target_project: str
+    dataset: str
+    dataset_id: str | None = None
+    rows: int = 0  # rows in the run's dataset_rows.jsonl
+    written: int = 0
+    verified: int = 0  # read back with the written id and expected
+    simulated_rows: int = 0
+    warnings: list[str] = Field(default_factory=list)
+
+
+def find_run_dir(run_dir: Path, output_root: Path) -> Path:
+    """The folder as given, else a run id under the output root."""
+    for candidate in (run_dir, output_root / run_dir):
+        if candidate.is_dir():
+            return candidate
+    raise NotFoundError(
+        f"run folder not found: {run_dir}",
+        hint="pass the folder `facetopt dataset create` printed after `artifacts:` "
+        "(or a run id under --output-root)",
+    )
+
+
+def read_run_rows(run_dir: Path) -> list[DatasetRow]:
+    path = run_dir / ROWS_FILE
+    if not path.is_file():
+        raise NotFoundError(
+            f"no {ROWS_FILE} in {run_dir}",
+            hint="that run was a dry run or stopped before labelling; "
+            "run `facetopt dataset create` without --dry-run",
+        )
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(DatasetRow.model_validate(json.loads(line)))
+            except (ValueError, ValidationError) as exc:
+                first = str(exc).splitlines()[0]
+                raise InputError(
+                    f"{path} line {number} is not a dataset row: {first}",
+                    hint="the file must hold the rows `facetopt dataset create` wrote, one per line",
+                ) from None
+    if not rows:
+        raise InputError(f"{path} holds no rows", hint="re-run `facetopt dataset create` for that dataset")
+    return rows
+
+
+def _run_summary(run_dir: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _target(flag: str | None, run_value: Any, setting: str | None, name: str, env: str) -> str:
+    value = flag or (run_value if isinstance(run_value, str) else None) or setting
+    if not value:
+        raise ConfigError(
+            f"--{name} is required: the run folder's summary.json does not name one",
+            hint=f"pass --{name} or set {env}",
+        )
+    return value
+
+
+def _simulated(rows: list[DatasetRow]) -> int:
+    return sum(str(r.metadata.get("ground_truth_model") or "").startswith(SIMULATED_PREFIX) for r in rows)
+
+
+def run_dataset_upload(
+    *,
+    env_file: Path | None,
+    flags: dict[str, Any],
+    run_dir: Path,
+    target_project: str | None,
+    dataset: str | None,
+    allow_simulated: bool,
+    announce: Callable[[str], None],
+) -> DatasetUploadSummary:
+    settings = build_settings(env_file, flags)
+    folder = find_run_dir(run_dir, settings.output_root)
+    rows = read_run_rows(folder)
+    backend = choose_backend(settings, announce)
+    run = _run_summary(folder)
+    summary = DatasetUploadSummary(
+        run_dir=str(folder),
+        backend=backend,
+        target_project=_target(
+            target_project, run.get("target_project"), settings.target_project,
+            "target-project", "FACET_OPTIMIZER_TARGET_PROJECT",
+        ),
+        dataset=_target(dataset, run.get("dataset"), settings.dataset, "dataset", "FACET_OPTIMIZER_DATASET"),
+        rows=len(rows),
+        simulated_rows=_simulated(rows),
+    )  # fmt: skip
+    if summary.simulated_rows:
+        if not allow_simulated:
+            raise InputError(
+                f"{summary.simulated_rows} of {len(rows)} rows in {folder / ROWS_FILE} have SIMULATED labels "
+                "(ground_truth_model starts with 'simulated:'): they are not ground truth",
+                hint="label with a real model (set FACET_OPTIMIZER_GROUND_TRUTH_API_KEY, OPENAI_API_KEY or "
+                "BRAINTRUST_API_KEY and run `facetopt dataset create` again), or pass --allow-simulated",
+            )
+        summary.warnings.append(
+            f"uploading {summary.simulated_rows} rows with SIMULATED labels (--allow-simulated): "
+            "not ground truth"
+        )
+    if backend == "local":
+        _upload_local(settings, rows, summary)
+    else:
+        _upload_braintrust(settings, rows, summary)
+    return summary
+
+
+def _upload_braintrust(settings: Settings, rows: list[DatasetRow], summary: DatasetUploadSummary) -> None:
+    from facetopt.clients.braintrust import upload_rows
+    from facetopt.services.dataset.braintrust import target_connection
+
+    conn = target_connection(settings)
+    summary.target_org = conn.org_name
+    try:
+        result = upload_rows(conn, summary.target_project, summary.dataset, rows)
+    except UploadVerificationError as error:
+        error.hint = (
+            f"the rows are still in {Path(summary.run_dir) / ROWS_FILE}; "
+            "run the same `facetopt dataset upload` command again"
+        )
+        raise
+    summary.dataset_id, summary.written, summary.verified = result.dataset_id, result.written, result.verified
+
+
+def _upload_local(settings: Settings, rows: list[DatasetRow], summary: DatasetUploadSummary) -> None:
+    from facetopt.clients.local.store import LocalStore
+
+    with LocalStore(settings.store_path) as store:
+        summary.written = store.upsert_rows(summary.target_project, summary.dataset, rows)
+        stored = {r.id: r.expected for r in store.read_rows(summary.target_project, summary.dataset)}
+    written = {r.id: r.expected for r in rows}
+    bad = [i for i, expected in written.items() if stored.get(i) != expected]
+    summary.verified = len(written) - len(bad)
+    if bad:
+        raise UploadVerificationError(
+            f"{len(bad)} of {len(written)} rows did not arrive in the local dataset {summary.dataset!r}",
+            hint=f"check that nothing else writes {settings.store_path}, then run the upload again",
+        )

@@ -1,0 +1,10 @@
+"""`facetopt eval`: the facet model over the dataset, through `bt eval` or the SDK runner.
+
+In the parent process (`facetopt eval`): `run` (entry point `run_eval`), `plan` (rows, prompts,
+endpoints), `launch` (the runner's environment and process), `record` (registry, local
+experiment, per-facet metrics from the results file), `results` (reading the results file).
+Inside the eval runner (imported by `facetopt/eval_facet.py`, which bt runs): `task` (the task,
+`eval_arguments`), `scorers` (the three scorer functions), `config` (the config the parent
+wrote, read from the environment), `results` (the results file writer).
+May import: clients, facets, domain, settings, errors, services.progress, services.experiments.
+"""

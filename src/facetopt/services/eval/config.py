@@ -1,0 +1,71 @@
+"""What `facetopt eval` hands the runner process: a config file (no secret in it: it is written to
+disk) and environment variables with that file's path, the results file's path and the keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+
+from facetopt.clients.llm.endpoints import Endpoint
+from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.errors import ConfigError
+
+CONFIG_ENV = "FACETOPT_EVAL_CONFIG"
+RESULTS_ENV = "FACETOPT_EVAL_RESULTS"
+MODEL_KEY_ENV = "FACETOPT_EVAL_MODEL_API_KEY"
+JUDGE_KEY_ENV = "FACETOPT_EVAL_JUDGE_API_KEY"
+
+
+class EndpointSpec(BaseModel):
+    """An endpoint without its key (the key travels in an environment variable)."""
+
+    role: str
+    model: str
+    base_url: str | None = None
+    simulated: bool = False
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointSpec:
+        return cls(
+            role=endpoint.role, model=endpoint.model, base_url=endpoint.base_url, simulated=endpoint.simulated
+        )
+
+    def endpoint(self, key: str | None) -> Endpoint:
+        secret = SecretStr(key) if key else None
+        return Endpoint(self.role, self.model, self.base_url, secret, simulated=self.simulated)  # type: ignore[arg-type]
+
+
+class EvalConfig(BaseModel):
+    """What the parent hands the eval process (no secret in here: it is written to disk)."""
+
+    project: str
+    project_id: str | None = None
+    experiment_name: str
+    facet_model: EndpointSpec
+    judge: EndpointSpec
+    max_tokens: int
+    request_timeout: float
+    max_retries: int = 2
+    concurrency: int
+    trials: int = 1
+    no_send_logs: bool = True
+    rows_file: str
+    facets: list[FacetPrompt]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def facet(self, name: str) -> FacetPrompt | None:
+        folded = name.casefold()
+        return next((f for f in self.facets if f.facet_name.casefold() == folded), None)
+
+
+def load_config(environ: Mapping[str, str]) -> EvalConfig:
+    path = environ.get(CONFIG_ENV)
+    if not path:
+        raise ConfigError(
+            f"{CONFIG_ENV} is not set",
+            hint="run the eval with `facetopt eval`; it prepares the rows and configuration",
+        )
+    return EvalConfig.model_validate_json(Path(path).read_text(encoding="utf-8"))

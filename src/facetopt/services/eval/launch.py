@@ -1,0 +1,125 @@
+"""Starting the eval runner: the run folder's snapshot (rows, config), the runner's environment
+(keys only there, never on its command line), progress drawn from the results file, the kept log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from facetopt.clients import artifacts
+from facetopt.clients.braintrust.bt_runner import (
+    SDK_FALLBACK_NOTE,
+    LineCounter,
+    RunnerOutcome,
+    find_bt,
+    run_runner,
+    runner_command,
+)
+from facetopt.clients.llm.endpoints import Endpoint
+from facetopt.clients.redaction import redact
+from facetopt.errors import EvalRunError
+from facetopt.services.eval.config import CONFIG_ENV, JUDGE_KEY_ENV, MODEL_KEY_ENV, RESULTS_ENV
+from facetopt.services.eval.plan import EvalPlan
+from facetopt.services.progress import Progress
+from facetopt.settings import Settings
+
+EVAL_TASK = "eval"
+PACKAGED_EVAL_FILE = Path(__file__).resolve().parents[2] / "eval_facet.py"
+
+
+def runner_environment(
+    base: Mapping[str, str],
+    settings: Settings,
+    *,
+    config_path: Path,
+    results_path: Path,
+    model: Endpoint,
+    judge: Endpoint,
+    send_logs: bool,
+    log_rows: int,
+) -> dict[str, str]:
+    """The runner's environment: paths, keys (never on the command line), Braintrust logging setup."""
+    env = {k: v for k, v in base.items() if not k.startswith("FACETOPT_EVAL_")}
+    env[CONFIG_ENV] = str(config_path)
+    env[RESULTS_ENV] = str(results_path)
+    for name, endpoint in ((MODEL_KEY_ENV, model), (JUDGE_KEY_ENV, judge)):
+        if (secret := endpoint.secret()) is not None:
+            env[name] = secret
+    if not send_logs:
+        env.pop("BRAINTRUST_API_KEY", None)
+        return env
+    if settings.braintrust_api_key is not None:
+        env["BRAINTRUST_API_KEY"] = settings.braintrust_api_key.get_secret_value()
+    env["BRAINTRUST_APP_URL"] = settings.braintrust_app_url
+    if settings.braintrust_api_url:
+        env["BRAINTRUST_API_URL"] = settings.braintrust_api_url
+    if settings.target_org:
+        env["BRAINTRUST_ORG_NAME"] = settings.target_org
+    # the SDK drops a log batch it cannot send with only a printed warning; synchronous flushing
+    # makes that a runner failure instead, and the queue must then hold every span until the end
+    env["BRAINTRUST_SYNC_FLUSH"] = "1"
+    env["BRAINTRUST_QUEUE_SIZE"] = str(max(25_000, log_rows * 60))
+    return env
+
+
+def runner_failure(
+    outcome: RunnerOutcome, runner: str, run_dir: Path, secrets: list[str | None]
+) -> EvalRunError:
+    tail = redact(outcome.tail_text(), secrets) or "(no output)"
+    hint = f"the runner's output is in {run_dir / 'runner.log'}"
+    if runner == "bt" and outcome.returncode == 2:
+        hint = "bt could not authenticate: check BRAINTRUST_API_KEY (or pass --no-send-logs); " + hint
+    return EvalRunError(
+        f"the eval runner ({runner}) exited with code {outcome.returncode}:\n{tail}", hint=hint
+    )
+
+
+def launch(
+    plan: EvalPlan,
+    run_dir: Path,
+    progress: Progress,
+    announce: Callable[[str], None],
+    environ: Mapping[str, str],
+) -> tuple[str, RunnerOutcome]:
+    """Snapshot rows and config into the run folder, run the runner, keep its log: (runner, outcome)."""
+    rows_path, config_path, results_path = (
+        run_dir / "rows.jsonl",
+        run_dir / "config.json",
+        run_dir / "results.jsonl",
+    )
+    artifacts.write_jsonl(rows_path, plan.rows)
+    artifacts.write_text(config_path, plan.config(rows_path).model_dump_json(indent=2) + "\n")
+    results_path.touch()
+    bt = find_bt(environ.get("PATH"))
+    command = runner_command(PACKAGED_EVAL_FILE, no_send_logs=not plan.send_logs, bt=bt)
+    if bt is None:
+        announce(SDK_FALLBACK_NOTE)
+    env = runner_environment(
+        environ,
+        plan.settings,
+        config_path=config_path.resolve(),
+        results_path=results_path.resolve(),
+        model=plan.model,
+        judge=plan.judge,
+        send_logs=plan.send_logs,
+        log_rows=len(plan.rows) * plan.settings.trials,
+    )
+    progress.stage(
+        f"evaluating {len(plan.rows)} rows x {plan.settings.trials} trial(s) with {plan.model.model} "
+        f"({plan.model.label}), judge {plan.judge.model} ({plan.judge.label}), via {command.runner}"
+    )
+    counter = LineCounter(results_path)
+    progress.start(EVAL_TASK, len(plan.rows) * plan.settings.trials)
+
+    def tick() -> None:
+        if (new := counter.new_lines()) > 0:
+            progress.advance(EVAL_TASK, new)
+
+    try:
+        outcome = run_runner(command, env, on_tick=tick)
+    finally:
+        progress.finish(EVAL_TASK)
+    artifacts.write_text(run_dir / "runner.log", redact(outcome.log_text(command), plan.secrets()))
+    if not outcome.ok:
+        raise runner_failure(outcome, command.runner, run_dir, plan.secrets())
+    return command.runner, outcome

@@ -1,0 +1,207 @@
+"""Everything `facetopt eval` decides before the runner starts: the dataset rows (read, then
+filtered), the facet prompts they need, the endpoints, the experiment name and project."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facetopt.clients.llm.endpoints import (
+    Endpoint,
+    mixed_simulation_warning,
+    resolve_facet_model,
+    resolve_judge,
+    simulated_roles,
+)
+from facetopt.clients.local.store import LocalStore
+from facetopt.clients.prompt_file import FacetPrompt, load_prompt_file
+from facetopt.domain.dataset import DatasetRow
+from facetopt.errors import InputError, NotFoundError
+from facetopt.facets.selection import parse_splits, select_rows
+from facetopt.services.eval.config import EndpointSpec, EvalConfig
+from facetopt.services.experiments import braintrust_connection
+from facetopt.services.progress import Progress
+from facetopt.settings import Settings
+
+
+@dataclass
+class EvalOptions:
+    """What the command line asks beyond settings."""
+
+    facets: list[str] = field(default_factory=list)
+    row_ids: list[str] = field(default_factory=list)
+    no_send_logs: bool = False
+    experiment_name: str | None = None
+
+
+def prompts_for(rows: list[DatasetRow], facets: list[FacetPrompt], prompt_path: Path) -> list[FacetPrompt]:
+    """The prompt of every facet the rows need (names compared case-insensitively)."""
+    by_name = {f.facet_name.casefold(): f for f in facets}
+    needed = list(dict.fromkeys(r.facet_name for r in rows))
+    missing = [name for name in needed if name.casefold() not in by_name]
+    if missing:
+        raise InputError(
+            f"facet {', '.join(repr(m) for m in missing)} of the dataset "
+            f"is not in the prompt file {prompt_path}",
+            hint=f"known facets: {', '.join(f.facet_name for f in facets) or 'none'}; "
+            "add the facet with `facetopt bootstrap`, or pass --facet to evaluate only known facets",
+        )
+    return list({by_name[name.casefold()].facet_name: by_name[name.casefold()] for name in needed}.values())
+
+
+def read_local_rows(settings: Settings, dataset_project: str, dataset: str) -> list[DatasetRow]:
+    # DuckDB allows one writer: open read-only and close before the runner (which does not open it)
+    with LocalStore(settings.store_path, read_only=True) as store:
+        return store.read_rows(dataset_project, dataset)
+
+
+def read_braintrust_rows(
+    settings: Settings, dataset_project: str, dataset: str, project: str | None
+) -> tuple[list[DatasetRow], str | None]:
+    """(rows, the id of the experiment project `project`, created when missing; None when not asked)."""
+    from facetopt.clients import braintrust
+
+    conn = braintrust_connection(settings)
+    rows = braintrust.read_dataset_rows(conn, dataset_project, dataset)
+    return rows, braintrust.resolve_project(conn, project, create=True).id if project else None
+
+
+@dataclass
+class EvalPlan:
+    """Everything decided before the runner starts."""
+
+    settings: Settings
+    backend: str
+    dataset: str
+    dataset_project: str
+    project: str
+    project_id: str | None
+    model: Endpoint
+    judge: Endpoint
+    send_logs: bool
+    rows: list[DatasetRow]
+    facets: list[FacetPrompt]
+    prompt_file: str
+    filters: dict[str, Any]
+    split: str | None
+    name: str
+    roles: list[str]
+    warnings: list[str]
+
+    @property
+    def prompt_hashes(self) -> dict[str, str]:
+        return {f.facet_name: f.prompt_sha256 for f in self.facets}
+
+    def config(self, rows_file: Path) -> EvalConfig:
+        return EvalConfig(
+            project=self.project,
+            project_id=self.project_id,
+            experiment_name=self.name,
+            facet_model=EndpointSpec.of(self.model),
+            judge=EndpointSpec.of(self.judge),
+            max_tokens=self.settings.max_tokens,
+            request_timeout=self.settings.request_timeout,
+            concurrency=self.settings.concurrency,
+            trials=self.settings.trials,
+            no_send_logs=not self.send_logs,
+            rows_file=str(rows_file.resolve()),
+            facets=self.facets,
+            metadata={
+                "dataset": self.dataset,
+                "dataset_project": self.dataset_project,
+                "model": self.model.model,
+                "judge_model": self.judge.model,
+                "prompt_file": self.prompt_file,
+                "prompt_hashes": self.prompt_hashes,
+                "split": self.split,
+                "filters": self.filters,
+                "simulated_roles": self.roles,
+            },
+        )
+
+    def secrets(self) -> list[str | None]:
+        key = self.settings.braintrust_api_key
+        return [self.model.secret(), self.judge.secret(), key.get_secret_value() if key else None]
+
+
+def plan_eval(
+    settings: Settings,
+    backend: str,
+    options: EvalOptions,
+    progress: Progress,
+    warn: Callable[[str], None],
+) -> EvalPlan:
+    dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
+    dataset_project = settings.dataset_project or settings.require(
+        "target_project",
+        "--dataset-project",
+        "FACET_OPTIMIZER_DATASET_PROJECT (or FACET_OPTIMIZER_TARGET_PROJECT)",
+    )
+    project = settings.project or settings.target_project or dataset_project
+    if settings.concurrency < 1 or settings.trials < 1:
+        raise InputError("--concurrency and --trials must be at least 1", hint="the defaults are 16 and 1")
+    splits = parse_splits(settings.split)
+    document = load_prompt_file(settings.prompt_path)
+    model, judge = resolve_facet_model(settings), resolve_judge(settings)
+    send_logs = backend == "braintrust" and not options.no_send_logs
+    warnings: list[str] = []
+
+    def warned(message: str) -> None:
+        warnings.append(message)
+        warn(message)
+
+    progress.stage(f"reading dataset {dataset!r} of project {dataset_project!r} ({backend})")
+    project_id = None
+    if backend == "local":
+        rows = read_local_rows(settings, dataset_project, dataset)
+    else:
+        rows, project_id = read_braintrust_rows(
+            settings, dataset_project, dataset, project if send_logs else None
+        )
+    if not rows:
+        raise NotFoundError(
+            f"dataset {dataset!r} in project {dataset_project!r} has no rows ({backend} backend)",
+            hint="create it with `facetopt dataset create`; check --dataset, --dataset-project, --backend",
+        )
+    selected = select_rows(
+        rows,
+        splits=splits,
+        facets=options.facets,
+        row_ids=options.row_ids,
+        max_rows=settings.max_rows,
+        warn=warned,
+    )
+    roles = simulated_roles(model, judge)
+    if roles:
+        warned(
+            mixed_simulation_warning(model, judge)
+            or "SIMULATED facet model and judge (no key or base URL configured, or simulated://): the scores come from "
+            "facetopt's deterministic simulation, not a real model"
+        )
+    given = {
+        "split": splits,
+        "facet": options.facets,
+        "row_id": options.row_ids,
+        "max_rows": settings.max_rows,
+    }
+    return EvalPlan(
+        settings=settings,
+        backend=backend,
+        dataset=dataset,
+        dataset_project=dataset_project,
+        project=project,
+        project_id=project_id,
+        model=model,
+        judge=judge,
+        send_logs=send_logs,
+        rows=selected,
+        facets=prompts_for(selected, document.facets, document.path),
+        prompt_file=str(document.path),
+        filters={k: v for k, v in given.items() if v not in (None, [])},
+        split=",".join(splits) if splits else None,
+        name=options.experiment_name or f"{settings.experiment_prefix}-{settings.model}",
+        roles=roles,
+        warnings=warnings,
+    )

@@ -1,0 +1,141 @@
+"""Recording a finished eval: per-row results from the results file, the experiment registry entry
+(with its prompt hashes and filters), the rows when kept locally, and the command's summary."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from facetopt.clients import artifacts
+from facetopt.clients.braintrust.bt_runner import RunnerOutcome
+from facetopt.clients.local.store import LocalStore
+from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
+from facetopt.errors import EvalRunError
+from facetopt.facets.metrics import metrics_by_facet
+from facetopt.services.eval.plan import EvalPlan
+from facetopt.services.eval.results import eval_rows, read_results
+from facetopt.settings import Settings
+
+
+class EvalSummary(BaseModel):
+    """What `facetopt eval` reports (and `--json` prints)."""
+
+    experiment_id: str
+    experiment_name: str
+    url: str | None = None
+    backend: str
+    runner: str
+    project: str
+    model: str
+    model_endpoint: str  # base URL or "simulated", never a key
+    judge_model: str
+    judge_endpoint: str
+    simulated_roles: list[str] = Field(default_factory=list)
+    dataset: str
+    dataset_project: str
+    split: str | None = None
+    filters: dict[str, Any] = Field(default_factory=dict)
+    prompt_file: str
+    prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    rows: int = 0
+    trials: int = 1
+    errors: int = 0
+    factuality_errors: int = 0
+    stored_locally: bool = True
+    run_dir: str
+    seconds: float = 0.0
+    metrics: list[FacetMetrics] = Field(default_factory=list)
+    failed_rows: list[dict[str, str]] = Field(default_factory=list)  # first few {id, error}
+    warnings: list[str] = Field(default_factory=list)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def record_run(
+    plan: EvalPlan, runner: str, outcome: RunnerOutcome, run_dir: Path, warn: Callable[[str], None]
+) -> EvalSummary:
+    """EvalRows from the results file; the registry entry, local rows and prompt history; the summary."""
+
+    def warned(message: str) -> None:
+        plan.warnings.append(message)
+        warn(message)
+
+    rows = eval_rows(plan.rows, read_results(run_dir / "results.jsonl"), plan.settings.trials)
+    line = outcome.summaries[-1] if outcome.summaries else None
+    experiment_id, name, url, stored_locally = str(uuid.uuid4()), plan.name, None, True
+    if plan.send_logs:
+        if line and line.experiment_id:
+            experiment_id, url, stored_locally = line.experiment_id, line.experiment_url, False
+            name = line.experiment_name or name
+        else:
+            warned("the runner printed no experiment id: the run is stored locally under a facetopt id")
+    errors = [r for r in rows if r.error]
+    judged = [r for r in rows if "Factuality" in (r.metadata.get("scorer_errors") or {})]
+    if judged:
+        example = str(judged[0].metadata["scorer_errors"]["Factuality"])[:200]
+        warned(f"Factuality failed on {len(judged)} row(s) (score left empty), e.g. {example}")
+    common = dict(
+        experiment_name=name,
+        url=url,
+        backend=plan.backend,
+        project=plan.project,
+        model=plan.model.model,
+        dataset=plan.dataset,
+        dataset_project=plan.dataset_project,
+        split=plan.split,
+        filters=plan.filters,
+        prompt_file=plan.prompt_file,
+        prompt_hashes=plan.prompt_hashes,
+        simulated_roles=plan.roles,
+        stored_locally=stored_locally,
+        runner=runner,
+    )
+    record = ExperimentRecord(
+        experiment_id=experiment_id,
+        row_count=len(rows),
+        error_count=len(errors),
+        created=_now_iso(),
+        **common,
+    )
+    store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets)
+    summary = EvalSummary(
+        experiment_id=experiment_id,
+        model_endpoint=plan.model.label,
+        judge_model=plan.judge.model,
+        judge_endpoint=plan.judge.label,
+        rows=len(rows),
+        trials=plan.settings.trials,
+        errors=len(errors),
+        factuality_errors=len(judged),
+        run_dir=str(run_dir),
+        seconds=round(outcome.seconds, 2),
+        metrics=metrics_by_facet(rows),
+        failed_rows=[{"id": r.id, "error": r.error or ""} for r in errors[:5]],
+        warnings=plan.warnings,
+        **common,
+    )
+    artifacts.write_json(run_dir / "summary.json", summary)
+    if rows and len(errors) == len(rows):
+        raise EvalRunError(
+            f"every row failed ({len(errors)} rows), e.g. {errors[0].id}: {errors[0].error}",
+            hint=f"check the facet model endpoint (--api-base, its key); the run is in {run_dir}",
+        )
+    return summary
+
+
+def store_experiment(
+    settings: Settings, record: ExperimentRecord, rows: list[EvalRow] | None, facets: list[FacetPrompt]
+) -> None:
+    """The registry entry (always), the rows (when kept locally) and each facet prompt's text."""
+    with LocalStore(settings.store_path) as store:
+        store.add_experiment(record, rows)
+        for facet in facets:
+            store.remember_prompt(facet.prompt_sha256, facet.facet_name, facet.prompt_text)

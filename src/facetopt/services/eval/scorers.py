@@ -1,0 +1,109 @@
+"""The eval's scorers: the rules of facets/scorers.py, and autoevals `Factuality` bounded in time.
+
+A row whose model call failed (`metadata.eval_error`) scores None everywhere. Every scorer reports
+its value (or its error) to the results writer, which completes the row's line in the results file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.clients.redaction import redact_credentials
+from facetopt.facets import scorers as rules
+from facetopt.services.eval.config import EvalConfig
+from facetopt.services.eval.results import ERROR_KEY, ResultsWriter, result_key
+
+FACTUALITY = "Factuality"
+RuleCompute = Callable[[str, str | None, str | None, FacetPrompt | None], float | None]
+
+
+def judge_question(facet_name: str, text: str) -> str:
+    """The [Question] Factuality shows its judge: which facet, of which conversation."""
+    return f"What is the {facet_name!r} facet value of this conversation?\n\n{text}"
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def rule_scorer(name: str, compute: RuleCompute, config: EvalConfig, writer: ResultsWriter) -> Any:
+    """An async scorer named `name`: `compute(facet name, output, expected, facet prompt)`."""
+
+    async def scorer(
+        output: Any, expected: Any = None, input: Any = None, metadata: Any = None, **_: Any
+    ) -> float | None:
+        value = None
+        if not (metadata or {}).get(ERROR_KEY):
+            facet_name = str((input or {}).get("facet_name", ""))
+            try:
+                value = compute(facet_name, output, expected, config.facet(facet_name))
+            except Exception as exc:  # e.g. a facet's invalid no_match_pattern: keep the row
+                writer.scored(result_key(metadata), name, None, error=_failure(exc))
+                raise
+        writer.scored(result_key(metadata), name, value)
+        return value
+
+    scorer.__name__ = name
+    scorer.__qualname__ = name
+    return scorer
+
+
+def rule_scorers(config: EvalConfig, writer: ResultsWriter) -> list[Any]:
+    def pattern(facet: FacetPrompt | None) -> str | None:
+        return facet.no_match_pattern if facet else None
+
+    computes: dict[str, RuleCompute] = {
+        "binary_decision_match": lambda n, o, e, f: rules.binary_decision_match(o, e, pattern(f)),
+        "positive_recall": lambda n, o, e, f: rules.positive_recall(o, e, pattern(f)),
+        "negative_specificity": lambda n, o, e, f: rules.negative_specificity(o, e, pattern(f)),
+        "sentiment_label_correct": lambda n, o, e, f: rules.sentiment_label_correct(n, o, e),
+    }
+    return [rule_scorer(name, compute, config, writer) for name, compute in computes.items()]
+
+
+class JudgeFailed(RuntimeError):
+    """A Factuality judgement that failed, its message cleared of the judge's key."""
+
+
+class FactualityScorer:
+    """autoevals Factuality, skipped (None) on rows whose model call failed, recorded in the results file.
+
+    A failed judgement is re-raised as `JudgeFailed` with the judge's key (and anything shaped like
+    a key) masked: some providers echo the key in their error, and the runner logs the exception
+    to Braintrust and facetopt shows it in its warnings.
+    """
+
+    def __init__(
+        self, factuality: Any, writer: ResultsWriter, deadline: float, secrets: list[str | None] | None = None
+    ):
+        self.factuality = factuality
+        self.writer = writer
+        self.deadline = deadline
+        self.secrets = list(secrets or [])
+
+    def _name(self) -> str:
+        return FACTUALITY
+
+    async def eval_async(
+        self, output: Any, expected: Any = None, input: Any = None, metadata: Any = None, **_: Any
+    ) -> Any:
+        key = result_key(metadata)
+        if (metadata or {}).get(ERROR_KEY) or expected is None:
+            self.writer.scored(key, FACTUALITY, None)
+            return None
+        facet_name = str((input or {}).get("facet_name", ""))
+        question = judge_question(facet_name, str((input or {}).get("preprocessed_text") or ""))
+        try:
+            score = await asyncio.wait_for(
+                self.factuality.eval_async(output=output or "", expected=str(expected), input=question),
+                timeout=self.deadline,
+            )
+        except Exception as exc:
+            reason = redact_credentials(f"{type(exc).__name__}: {exc}", self.secrets)[:300]
+            self.writer.scored(key, FACTUALITY, None, error=reason)
+            raise JudgeFailed(reason) from None
+        self.writer.scored(key, FACTUALITY, getattr(score, "score", None))
+        return score

@@ -1,0 +1,223 @@
+"""The eval as it runs inside the runner process (`bt eval` or the SDK's `braintrust eval`).
+
+facetopt writes a config file and the selected rows into the eval run folder and passes their
+paths in environment variables (bt passes no arguments to Python eval files); keys arrive in
+their own environment variables and are never written anywhere (config.py). This module
+turns that into the arguments of `braintrust.Eval`:
+
+- the task renders the facet's wrapper messages with the row's text and calls the facet model
+  (`brain-facet-*` models get the facet prompt in `extra_body.suffix_messages`, any other model
+  gets it appended to the messages); it never raises: a failed call is recorded on the row
+  (`metadata.eval_error`, output "") and every score of that row is None;
+- the scorers are the rules of facets/scorers.py plus autoevals `Factuality` on an async client
+  (scorers.py);
+- every (row, trial) is appended to the results file once its task and all its scorers have
+  reported, so facetopt reads per-row results from that file, whatever runner ran the eval
+  (results.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from facetopt.clients.llm.client import ChatRequest, chat_once, make_async_client
+from facetopt.clients.prompt_file import FacetPrompt, render_messages
+from facetopt.domain.dataset import DatasetRow
+from facetopt.errors import ConfigError
+from facetopt.services.eval.config import (
+    CONFIG_ENV,
+    JUDGE_KEY_ENV,
+    MODEL_KEY_ENV,
+    RESULTS_ENV,
+    EndpointSpec,
+    EvalConfig,
+    load_config,
+)
+from facetopt.services.eval.results import (
+    ERROR_KEY,
+    NO_RESULT,
+    ResultsWriter,
+    eval_rows,
+    read_results,
+    result_key,
+)
+from facetopt.services.eval.scorers import FactualityScorer, rule_scorers
+
+__all__ = [
+    "CONFIG_ENV",
+    "JUDGE_KEY_ENV",
+    "MODEL_KEY_ENV",
+    "NO_RESULT",
+    "RESULTS_ENV",
+    "SUFFIX_MODEL_PREFIX",
+    "EndpointSpec",
+    "EvalConfig",
+    "FacetEval",
+    "ResultsWriter",
+    "eval_arguments",
+    "eval_cases",
+    "eval_rows",
+    "facet_request",
+    "quiet_http_logs",
+    "read_results",
+    "read_rows",
+    "uses_suffix_messages",
+]
+
+SUFFIX_MODEL_PREFIX = "brain-facet"
+
+
+def uses_suffix_messages(model: str) -> bool:
+    return model.startswith(SUFFIX_MODEL_PREFIX)
+
+
+def facet_request(facet: FacetPrompt, text: str, model: str, max_tokens: int, key: str) -> ChatRequest:
+    """The chat request for one row: wrapper messages with the text, then the facet prompt."""
+    messages = render_messages(facet, text)
+    if uses_suffix_messages(model):
+        return ChatRequest(
+            key=key,
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            extra_body={"suffix_messages": facet.suffix_messages},
+        )
+    appended = [dict(m) for group in facet.suffix_messages for m in group]
+    return ChatRequest(key=key, model=model, messages=[*messages, *appended], max_tokens=max_tokens)
+
+
+class FacetEval:
+    """The task and scorers of one eval run, sharing the model clients and the results writer."""
+
+    def __init__(
+        self, config: EvalConfig, writer: ResultsWriter, model_key: str | None, judge_key: str | None
+    ):
+        from autoevals import Factuality
+        from autoevals.oai import LLMClient
+
+        self.config = config
+        self.writer = writer
+        self.judge_key = judge_key
+        # made before the runner starts its event loop (httpx binds to a loop on first use only), so
+        # the first rows do not wait for imports and client set-up
+        self.model_client = make_async_client(
+            config.facet_model.endpoint(model_key),
+            timeout=config.request_timeout,
+            max_retries=config.max_retries,
+            concurrency=config.concurrency,
+        )
+        judge_client = make_async_client(
+            config.judge.endpoint(judge_key),
+            timeout=config.request_timeout,
+            max_retries=config.max_retries,
+            concurrency=config.concurrency,
+        )
+        # an instance, not Factuality.partial (which fails on a second `client` keyword); the async
+        # client is wrapped once here instead of by autoevals on every call
+        self.factuality = Factuality(
+            model=config.judge.model, client=LLMClient(openai=judge_client, is_async=True)
+        )
+
+    async def task(self, input: dict[str, Any], hooks: Any) -> str:
+        metadata = hooks.metadata if isinstance(getattr(hooks, "metadata", None), dict) else {}
+        metadata["trial"] = int(getattr(hooks, "trial_index", 0) or 0)
+        row_id = str(metadata.get("dataset_row_id"))
+        facet_name = str((input or {}).get("facet_name", ""))
+        output, error = "", None
+        try:
+            facet = self.config.facet(facet_name)
+            if facet is None:
+                error = f"facet {facet_name!r} is not in the prompt file"
+            else:
+                metadata["eval_prompt_sha256"] = facet.prompt_sha256
+                text = str((input or {}).get("preprocessed_text") or "")
+                request = facet_request(
+                    facet, text, self.config.facet_model.model, self.config.max_tokens, row_id
+                )
+                result = await chat_once(self.model_client, request)
+                output, error = result.text or "", result.error
+        except Exception as exc:  # the task never raises: one bad row must not sink the run
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        if error:
+            metadata[ERROR_KEY] = error
+        self.writer.task_done(
+            result_key(metadata),
+            {
+                "id": row_id,
+                "trial": metadata["trial"],
+                "facet_name": facet_name,
+                "split": metadata.get("split"),
+                "input": input,
+                "output": output,
+                "expected": hooks.expected if hasattr(hooks, "expected") else None,
+                "metadata": metadata,
+                "error": error,
+            },
+        )
+        return output
+
+    def scorers(self) -> list[Any]:
+        factuality = FactualityScorer(self.factuality, self.writer, self.judge_deadline, [self.judge_key])
+        return [*rule_scorers(self.config, self.writer), factuality]
+
+    @property
+    def judge_deadline(self) -> float:
+        # autoevals retries rate limits up to 100 times by itself: bound the whole judgement
+        return self.config.request_timeout * (self.config.max_retries + 1) + 30.0
+
+
+# -- the Eval arguments ----------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[DatasetRow]:
+    with path.open(encoding="utf-8") as handle:
+        return [DatasetRow.model_validate_json(line) for line in handle if line.strip()]
+
+
+def eval_cases(rows: list[DatasetRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "input": row.input,
+            "expected": row.expected,
+            "metadata": {**row.metadata, "dataset_row_id": row.id, "facet_name": row.facet_name},
+            "tags": list(row.tags) or None,
+            "id": row.id,
+        }
+        for row in rows
+    ]
+
+
+def quiet_http_logs() -> None:
+    """The SDK runner logs at INFO: one line per HTTP request would bury the runner's real messages."""
+    import logging
+
+    for name in ("httpx2", "httpx", "httpcore", "openai"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for `braintrust.Eval`, from the environment facetopt set for the runner."""
+    environ = os.environ if environ is None else environ
+    quiet_http_logs()
+    config = load_config(environ)
+    results = environ.get(RESULTS_ENV)
+    if not results:
+        raise ConfigError(f"{RESULTS_ENV} is not set", hint="run the eval with `facetopt eval`")
+    runtime = FacetEval(
+        config, ResultsWriter(Path(results)), environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV)
+    )
+    return {
+        "name": config.project,
+        "data": eval_cases(read_rows(Path(config.rows_file))),
+        "task": runtime.task,
+        "scores": runtime.scorers(),
+        "experiment_name": config.experiment_name,
+        "metadata": config.metadata,
+        "max_concurrency": config.concurrency,
+        "trial_count": config.trials,
+        "project_id": config.project_id,
+        "no_send_logs": config.no_send_logs,
+    }
