@@ -12,7 +12,7 @@ import pytest
 from tests.cli_commands import CliCommand, all_commands
 
 COMMANDS = all_commands()
-HEAVY = ("braintrust", "openai", "autoevals", "duckdb", "sqlglot")
+HEAVY = ("braintrust", "openai", "autoevals", "duckdb", "sqlglot", "httpx", "httpx2", "ruamel")
 
 _RENDER_EVERY_HELP = """
 import json, sys

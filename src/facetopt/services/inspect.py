@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from facetopt.domain.dataset import BalanceReport
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
+from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError, NotFoundError
 from facetopt.facets.balance import balance_report
 from facetopt.facets.metrics import decision_outcome, metrics_by_facet, row_score
@@ -60,16 +61,6 @@ class FailuresReport(BaseModel):
 
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
-
-
-class SqlResult(BaseModel):
-    backend: str
-    query: str
-    executed: str | None = None  # the DuckDB query run locally
-    columns: list[str] = Field(default_factory=list)
-    rows: list[dict[str, Any]] = Field(default_factory=list)
-    cursor: str | None = None  # Braintrust: more rows exist (page with OFFSET '<cursor>')
-    notes: list[str] = Field(default_factory=list)
 
 
 def split_notes(record: ExperimentRecord, all_rows: list[EvalRow], split: str | None) -> list[str]:
@@ -242,32 +233,10 @@ SQL_HINT = (
 
 
 def with_braintrust_ids(experiments: Experiments, sql: str) -> str:
-    """The SQL with each table function's name (or latest / previous) replaced by the object's id.
+    """The SQL with each table function's name (or latest / previous) replaced by the object's id."""
+    from facetopt.clients.braintrust import with_object_ids
 
-    Only the string literal is spliced, at the position the SQL tokenizer reports, so the rest of
-    the text reaches Braintrust exactly as written."""
-    from sqlglot.errors import TokenError
-    from sqlglot.tokens import Tokenizer, TokenType
-
-    try:
-        tokens = Tokenizer().tokenize(sql)
-    except TokenError:
-        return sql  # let the server report the syntax error
-    pieces, last = [], 0
-    for i in range(len(tokens) - 3):
-        name, opening, argument, closing = tokens[i : i + 4]
-        kind = name.text.lower()
-        if (
-            kind in ("project_logs", "dataset", "experiment")
-            and opening.token_type == TokenType.L_PAREN
-            and argument.token_type == TokenType.STRING
-            and closing.token_type == TokenType.R_PAREN
-        ):
-            object_id = braintrust_object_id(experiments, kind, argument.text)
-            if object_id != argument.text:
-                pieces += [sql[last : argument.start], "'" + object_id.replace("'", "''") + "'"]
-                last = argument.end + 1
-    return "".join(pieces) + sql[last:]
+    return with_object_ids(sql, lambda kind, name: braintrust_object_id(experiments, kind, name))
 
 
 def braintrust_object_id(experiments: Experiments, kind: str, name: str) -> str:

@@ -9,9 +9,9 @@ error (input, metadata, scores and tags are JSON), so `input.facet_name`, `metad
 from __future__ import annotations
 
 from facetopt.clients.local.sql import MAX_ROWS, dataset_view, experiment_view, run_store_sql
+from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError, NotFoundError
 from facetopt.services.experiments import Experiments, resolve_reference
-from facetopt.services.inspect import SqlResult
 
 
 class LocalTables:
