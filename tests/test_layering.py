@@ -346,6 +346,7 @@ def test_the_module_list_is_the_package_itself(project_graph: dict[str, list[Imp
     assert "facetopt.cli.main" in help_closure(project_graph)
 
 
+@pytest.mark.slow
 def test_the_help_closure_is_what_python_imports(project_graph: dict[str, list[Import]]):
     """The static walk agrees with a fresh interpreter on which modules loading the CLI imports."""
     shown = subprocess.run(

@@ -23,7 +23,9 @@ from facetopt.services.demo import (
     PromptChange,
 )
 from facetopt.services.experiments import open_experiments
-from tests.e2e.conftest import DemoRun, run_facetopt
+from tests.e2e.helpers import DemoRun, run_facetopt
+
+pytestmark = pytest.mark.e2e
 
 VERDICTS = {"KEEP", "REJECT", "INCONCLUSIVE"}
 STEP_COMMANDS = [

@@ -167,6 +167,7 @@ def test_judge_choice_rules(expected: str, submission: str, choice: str) -> None
     assert factuality_choice(expected, submission)[0] == choice
 
 
+@pytest.mark.slow
 def test_autoevals_factuality_scores_through_the_simulated_judge_on_both_apis() -> None:
     from autoevals import Factuality
 

@@ -19,7 +19,7 @@ from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.progress import SilentProgress
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.services.eval_helpers import (
+from tests.services.eval.helpers import (
     DATASET,
     FACETS,
     PROJECT,
@@ -28,6 +28,8 @@ from tests.services.eval_helpers import (
     path_without_bt,
     seed_local_state,
 )
+
+pytestmark = pytest.mark.slow
 
 MODEL_KEY = "sk-model-key-0123456789abcdef"
 JUDGE_KEY = "sk-judge-key-fedcba9876543210"
