@@ -23,6 +23,7 @@ test-fast: setup
 lint: setup
 	$(UV) run --frozen ruff check src tests bench evals
 	$(UV) run --frozen ruff format --check src tests bench evals
+	$(UV) run --frozen mypy
 
 bench: setup
 	$(UV) run --frozen python bench/run_all.py

@@ -9,6 +9,7 @@ error (input, metadata, scores and tags are JSON), so `input.facet_name`, `metad
 from __future__ import annotations
 
 from facetopt.clients.local.sql import MAX_ROWS, dataset_view, experiment_view, run_store_sql
+from facetopt.clients.local.store import LocalStore
 from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError, NotFoundError
 from facetopt.services.experiments import Experiments, resolve_reference
@@ -17,9 +18,9 @@ from facetopt.services.experiments import Experiments, resolve_reference
 class LocalTables:
     """Resolves the table functions of a query to subqueries over the local store."""
 
-    def __init__(self, experiments: Experiments):
+    def __init__(self, experiments: Experiments, store: LocalStore):
         self.experiments = experiments
-        self.store = experiments.store
+        self.store = store
 
     def __call__(self, kind: str, argument: str) -> str:
         if kind == "dataset":
@@ -61,7 +62,7 @@ def run_local_sql(experiments: Experiments, sql: str) -> SqlResult:
             "no local store yet",
             hint="run `facetopt dataset create` or `facetopt eval`, or pass --output-root",
         )
-    found = run_store_sql(experiments.store, sql, LocalTables(experiments))
+    found = run_store_sql(experiments.store, sql, LocalTables(experiments, experiments.store))
     result = SqlResult(
         backend="local", query=sql, executed=found.executed, columns=found.columns, rows=found.rows
     )

@@ -96,7 +96,7 @@ def _judge_tool(body: dict) -> dict | None:
     for tool in body.get("tools") or []:
         if not isinstance(tool, dict):
             continue
-        function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        function = tool["function"] if isinstance(tool.get("function"), dict) else tool
         if function.get("name") == "select_choice":
             return function
     return None

@@ -83,6 +83,7 @@ def _limits(concurrency: int) -> Any:
 
 
 def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[str, Any]:
+    base_url: str | None
     if endpoint.simulated:
         from facetopt.simulation.transport import SIMULATED_HTTP_BASE
 

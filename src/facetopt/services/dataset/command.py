@@ -9,7 +9,7 @@ from typing import Any
 from facetopt.domain.dataset import DatasetCreateSummary
 from facetopt.errors import InputError
 from facetopt.services.dataset.create import CreateRequest, create_dataset
-from facetopt.services.dataset.sources import LocalSpanSource, SourceQuery, read_root_span_ids
+from facetopt.services.dataset.sources import LocalSpanSource, SourceQuery, SpanSource, read_root_span_ids
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings, load_settings
 
@@ -62,6 +62,7 @@ def run_dataset_create(
         root_span_ids=ids,
         limit=None if ids else limit,
     )
+    source: SpanSource
     uploader = None
     if backend == "local":
         files = [Path(p) for p in (settings.source_files or "").split(",") if p.strip()]

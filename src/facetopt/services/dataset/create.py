@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,7 @@ class CreateRequest:
     validation_fraction: float = 0.2
     dry_run: bool = False
     backend: str = "local"
-    uploader: object | None = None  # callable(rows) -> uploaded count, for the braintrust backend
+    uploader: Callable[[list[DatasetRow]], int] | None = None  # the braintrust backend's upload
     notes: list[str] = field(default_factory=list)
 
 
@@ -90,10 +91,10 @@ def _prompts(calls: list[FacetCall]) -> list[FacetPrompt]:
 
 
 def _counts_by_facet(calls: list[FacetCall], attr: str) -> dict:
-    per = defaultdict(Counter)
+    per: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for c in calls:
         per[c.facet_name][getattr(c, attr) or "unknown"] += 1
-    overall = Counter()
+    overall: Counter[str] = Counter()
     for counter in per.values():
         overall.update(counter)
     return {"overall": dict(overall), "per_facet": {k: dict(v) for k, v in sorted(per.items())}}
@@ -238,7 +239,7 @@ def create_dataset(
         )
     artifacts.write_json(run_dir / "summary.json", summary)  # before uploading: `dataset upload` reads it
     if req.uploader is not None:
-        _upload(req, summary, rows, _upload_command(run_dir, settings))
+        _upload(req.uploader, summary, rows, _upload_command(run_dir, settings))
         artifacts.write_json(run_dir / "summary.json", summary)
     return summary
 
@@ -249,12 +250,17 @@ def _upload_command(run_dir: Path, settings: Settings) -> str:
     return f"facetopt dataset upload --run-dir {shlex.quote(str(run_dir))}{org}"
 
 
-def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[DatasetRow], command: str) -> None:
+def _upload(
+    uploader: Callable[[list[DatasetRow]], int],
+    summary: DatasetCreateSummary,
+    rows: list[DatasetRow],
+    command: str,
+) -> None:
     """Hand the rows to the backend's uploader; when it fails they stay in the run folder, and the
     error says how to upload them again."""
     run_dir = Path(summary.run_dir)
     try:
-        summary.counts["uploaded_rows"] = req.uploader(rows)  # type: ignore[misc]
+        summary.counts["uploaded_rows"] = uploader(rows)
     except FacetoptError as error:
         again = f"upload them again with `{command}`"
         kept = f"the {len(rows)} rows are kept in {run_dir / 'dataset_rows.jsonl'}"
@@ -299,7 +305,8 @@ def _build_rows(
 
 
 def _fill_bucket_and_split_counts(summary: DatasetCreateSummary, rows: list[DatasetRow]) -> None:
-    buckets, splits = defaultdict(Counter), defaultdict(Counter)
+    buckets: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    splits: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         buckets[row.facet_name][bucket_of(row.expected)] += 1
         splits[row.facet_name][row.split or "train"] += 1

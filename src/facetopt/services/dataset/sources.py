@@ -45,8 +45,12 @@ class SpanSource(Protocol):
     (a paged source sends several); the run's query.sql / facets_query.sql then hold those."""
 
     info: SourceInfo
-    skipped_lines: int
-    rows_without_ids: int
+
+    @property
+    def skipped_lines(self) -> int: ...
+
+    @property
+    def rows_without_ids(self) -> int: ...
 
     def candidate_sql(self, query: SourceQuery) -> str: ...
 
