@@ -73,6 +73,7 @@ class Import:
     target: str  # a dotted module name, facetopt's or a library's
     line: int
     at_import_time: bool  # runs when the importer is imported (not in a function, not TYPE_CHECKING)
+    type_checking: bool = False  # only for the type checker: never runs
 
 
 Graph = Mapping[str, list[Import]]
@@ -96,6 +97,7 @@ class _Collector(ast.NodeVisitor):
         self.module, self.is_package, self.known = module, is_package, known
         self.imports: list[Import] = []
         self.deferred = 0  # > 0 inside a function body or a TYPE_CHECKING block
+        self.type_checking = 0  # > 0 inside a TYPE_CHECKING block
         self.called_at_import: set[str] = set()  # module functions the module body calls
 
     def visit_Module(self, node: ast.Module) -> None:
@@ -109,7 +111,7 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _add(self, target: str, node: ast.stmt) -> None:
-        found = Import(self.module, target, node.lineno, self.deferred == 0)
+        found = Import(self.module, target, node.lineno, self.deferred == 0, self.type_checking > 0)
         if found not in self.imports:  # `from x import a, b` is one import of x
             self.imports.append(found)
 
@@ -126,7 +128,9 @@ class _Collector(ast.NodeVisitor):
             else:
                 self._deferred(ast.iter_child_nodes(node))
         elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            self.type_checking += 1
             self._deferred(node.body)
+            self.type_checking -= 1
             for child in node.orelse:
                 self.visit(child)
         else:
@@ -249,9 +253,21 @@ def _library_violation(imp: Import, importer_layer: str, library: str, in_help: 
 
 
 def _cycles(graph: Graph) -> list[list[str]]:
-    """Strongly connected components of more than one facetopt module (every import counts)."""
+    """Strongly connected components of more than one facetopt module. Every import that runs
+    counts, in a function too; a TYPE_CHECKING import never runs, and is how a module names a type
+    of a module above it in annotations. A package's __init__ importing its own submodules (to
+    name its entry points, or to pick an implementation) is how a package is built, not a cycle."""
     edges = {
-        m: sorted({t for imp in imps if (t := _own_module(imp.target, graph)) and t != m and t in graph})
+        m: sorted(
+            {
+                t
+                for imp in imps
+                if not imp.type_checking
+                and (t := _own_module(imp.target, graph))
+                and t in graph
+                and not _is_within(t, m)
+            }
+        )
         for m, imps in graph.items()
     }
     index: dict[str, int] = {}
@@ -287,11 +303,6 @@ def _cycles(graph: Graph) -> list[list[str]]:
     return found
 
 
-def _is_package_reexport(importer: str, target: str) -> bool:
-    """A package's __init__ importing its own submodules to name its entry points is not a cycle."""
-    return _is_within(target, importer)
-
-
 def violations(graph: Graph) -> list[str]:
     """One line per import that crosses the layering: importer, line, imported module, rule."""
     found: list[str] = []
@@ -317,11 +328,9 @@ def violations(graph: Graph) -> list[str]:
             if rule:
                 found.append(f"{where}: {rule}")
     for component in _cycles(graph):
-        members = [m for m in component if not any(_is_package_reexport(m, o) for o in component if o != m)]
-        if len(members) > 1:
-            found.append(
-                f"import cycle between {', '.join(component)}: move what they share down a layer (to domain)"
-            )
+        found.append(
+            f"import cycle between {', '.join(component)}: move what they share down a layer (to domain)"
+        )
     return found
 
 
@@ -459,6 +468,16 @@ def test_a_cycle_between_modules_is_reported():
     assert len(found) == 1 and found[0].startswith(
         "import cycle between facetopt.services.other, facetopt.services.run"
     )
+    # an import for annotations only (TYPE_CHECKING) never runs: no cycle
+    graph = _graph(edges)
+    graph["facetopt.services.run"][-1] = Import(
+        "facetopt.services.run", "facetopt.services.other", 3, False, True
+    )
+    assert violations(graph) == []
+    # nor is a package's __init__ importing its own submodule, which imports the package
+    edges = {**_CLEAN, "facetopt.services.pkg": [("facetopt.services.pkg.impl", False)]}
+    edges["facetopt.services.pkg.impl"] = [("facetopt.services.pkg", True)]
+    assert violations(_graph(edges)) == []
 
 
 def test_the_collector_sees_imports_in_functions_and_type_checking_blocks(tmp_path: Path):
@@ -484,13 +503,16 @@ def test_the_collector_sees_imports_in_functions_and_type_checking_blocks(tmp_pa
     graph = collect_imports(tmp_path)
     assert set(graph) == {"facetopt", "facetopt.services", "facetopt.services.run"}
     assert graph["facetopt.services"] == [Import("facetopt.services", "facetopt.services.run", 1, True)]
-    seen = {(imp.target, imp.line, imp.at_import_time) for imp in graph["facetopt.services.run"]}
+    seen = {
+        (imp.target, imp.line, imp.at_import_time, imp.type_checking)
+        for imp in graph["facetopt.services.run"]
+    }
     assert seen == {
-        ("typing", 1, True),
-        ("facetopt.cli.main", 3, False),
-        ("json", 5, True),
-        ("duckdb", 7, False),
-        ("facetopt.services.run", 8, False),
-        ("sqlglot", 10, True),
-        ("ruamel.yaml", 12, True),
+        ("typing", 1, True, False),
+        ("facetopt.cli.main", 3, False, True),
+        ("json", 5, True, False),
+        ("duckdb", 7, False, False),
+        ("facetopt.services.run", 8, False, False),
+        ("sqlglot", 10, True, False),
+        ("ruamel.yaml", 12, True, False),
     }

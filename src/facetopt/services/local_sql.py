@@ -8,11 +8,15 @@ error (input, metadata, scores and tags are JSON), so `input.facet_name`, `metad
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from facetopt.clients.local.sql import MAX_ROWS, dataset_view, experiment_view, run_store_sql
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError, NotFoundError
-from facetopt.services.experiments import Experiments, resolve_reference
+
+if TYPE_CHECKING:  # Experiments reaches this module through its backend: no import at run time
+    from facetopt.services.experiments import Experiments
 
 
 class LocalTables:
@@ -27,7 +31,7 @@ class LocalTables:
             project, name = self.dataset(argument)
             return dataset_view(project, name)
         if kind == "experiment":
-            record = resolve_reference(self.experiments.records(), argument, self.experiments.scope())
+            record = self.experiments.resolve(argument)
             return experiment_view(record.experiment_id)
         raise InputError(
             f"{kind}('{argument}') is not available on the local backend",
