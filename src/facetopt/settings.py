@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facetopt.errors import ConfigError, FacetoptError, InputError
@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     )
     extra_where_sql: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_EXTRA_WHERE_SQL"))
     validation_fraction: float = Field(0.2, validation_alias=_env("FACET_OPTIMIZER_VALIDATION_FRACTION"))
+    test_fraction: float = Field(0.0, validation_alias=_env("FACET_OPTIMIZER_TEST_FRACTION"))
     source_files: str | None = Field(
         None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_FILE", "FACET_OPTIMIZER_SOURCE_FILES")
     )
@@ -139,6 +140,27 @@ class Settings(BaseSettings):
                 hint="0.2 keeps a fifth of each facet and bucket for validation",
             )
         return value
+
+    @field_validator("test_fraction")
+    @classmethod
+    def _test_fraction_in_range(cls, value: float) -> float:
+        if not 0 <= value < 1:
+            raise InputError(
+                f"--test-fraction must be in [0, 1), got {value}",
+                hint="0 (the default) keeps no test split; 0.1 holds out a tenth of each facet and bucket",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fractions_leave_train(self) -> Settings:
+        if self.validation_fraction + self.test_fraction >= 1:
+            raise InputError(
+                f"--validation-fraction {self.validation_fraction} and --test-fraction {self.test_fraction} "
+                "leave nothing for train",
+                hint="keep their sum below 1 (e.g. 0.2 and 0.1); each group of more than one row "
+                "keeps at least one train row anyway",
+            )
+        return self
 
     @field_validator("concurrency", "trials")
     @classmethod

@@ -120,3 +120,37 @@ def test_root_span_ids_select_only_those_traces(first_run: tuple[Path, dict], tm
         json.loads(line) for line in (Path(picked["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
     ]
     assert {r["metadata"]["source_root_span_id"] for r in got} == set(wanted)
+
+
+@pytest.mark.slow
+def test_a_test_fraction_holds_out_rows_without_moving_validation(
+    first_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    _, plain = first_run
+    result = run_cli(*create_args(tmp_path, *SMALL, "--test-fraction", "0.25", "--json"))
+    assert result.exit_code == 0, result.stderr
+    summary = json_out(result)
+
+    def splits(run: dict) -> dict[str, str]:
+        lines = (Path(run["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
+        return {row["id"]: row["metadata"]["split"] for row in map(json.loads, lines)}
+
+    before, after = splits(plain), splits(summary)
+    assert before.keys() == after.keys()
+    # validation is exactly the test-fraction-0 validation; test only takes rows that were train
+    assert {i for i, s in after.items() if s == "validation"} == {
+        i for i, s in before.items() if s == "validation"
+    }
+    assert all(before[i] == "train" for i, s in after.items() if s == "test")
+    assert summary["balance"]["total"]["test"] == sum(s == "test" for s in after.values()) > 0
+    assert summary["balance"]["total"]["train"] > 0
+
+
+def test_fractions_that_leave_no_train_are_refused(tmp_path: Path) -> None:
+    result = run_cli(
+        *create_args(tmp_path, "--validation-fraction", "0.5", "--test-fraction", "0.5", "--json")
+    )
+    assert result.exit_code == 1
+    assert "leave nothing for train" in json_out(result)["error"]["message"]
+    bad = run_cli(*create_args(tmp_path, "--test-fraction", "1.2", "--json"))
+    assert bad.exit_code == 1 and "--test-fraction must be in [0, 1)" in json_out(bad)["error"]["message"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.facets.split import assign_splits, split_seed, validation_count
+from facetopt.facets.split import assign_splits, count_test_rows, split_seed, validation_count
 from facetopt.facets.text import bucket_of
 
 VECTORS = json.loads((Path(__file__).parent.parent / "fixtures" / "split_vectors.json").read_text())
@@ -62,3 +62,60 @@ def test_groups_are_stratified_by_facet_case_insensitively_and_bucket():
 def test_split_does_not_depend_on_input_order():
     items = [(f"row-{i}:task", "task", "positive" if i % 3 else "negative") for i in range(30)]
     assert assign_splits(items, "seed", 0.2) == assign_splits(list(reversed(items)), "seed", 0.2)
+
+
+@pytest.mark.parametrize("case", VECTORS["cases"], ids=lambda c: f"fraction-{c['validation_fraction']}")
+def test_golden_vectors_hold_with_an_explicit_test_fraction_of_zero(case):
+    items = [(r["id"], r["facet_name"], bucket_of(r["expected"])) for r in case["rows"]]
+    splits = assign_splits(items, case["seed"], case["validation_fraction"], test_fraction=0.0)
+    assert splits == {r["id"]: r["split"] for r in case["rows"]}
+
+
+@pytest.mark.parametrize("case", VECTORS["cases"], ids=lambda c: f"fraction-{c['validation_fraction']}")
+def test_a_test_fraction_only_moves_train_rows_to_test(case):
+    """Validation is taken first in the same seeded order, so adding test never changes validation."""
+    items = [(r["id"], r["facet_name"], bucket_of(r["expected"])) for r in case["rows"]]
+    golden = {r["id"]: r["split"] for r in case["rows"]}
+    splits = assign_splits(items, case["seed"], case["validation_fraction"], test_fraction=0.2)
+    for row_id, split in splits.items():
+        if golden[row_id] == "validation":
+            assert split == "validation"
+        else:
+            assert split in ("train", "test")
+    assert "test" in splits.values()
+
+
+def test_seeded_order_gives_validation_then_test_then_train():
+    seed = "s"
+    ids = [f"r{i}:task" for i in range(10)]
+    ordered = sorted(ids, key=lambda r: hashlib.sha256(f"{seed}:{r}".encode()).hexdigest())
+    splits = assign_splits([(r, "task", "positive") for r in ids], seed, 0.2, test_fraction=0.3)
+    assert [splits[r] for r in ordered] == ["validation"] * 2 + ["test"] * 3 + ["train"] * 5
+
+
+@pytest.mark.parametrize(
+    ("n", "validation", "test", "expected"),
+    [
+        (1, 0.2, 0.2, 0),  # a lone row is train
+        (2, 0.2, 0.2, 0),  # validation takes the one held-out row; one train row stays
+        (3, 0.2, 0.2, 1),  # at least one when there is room
+        (10, 0.2, 0.2, 2),
+        (10, 0.5, 0.5, 4),  # clamped: one train row always stays
+        (10, 0.2, 0.0, 0),
+    ],
+)
+def test_count_test_rows_clamps_so_every_group_keeps_a_train_row(n, validation, test, expected):
+    assert count_test_rows(n, validation, test) == expected
+    assert n <= 1 or validation_count(n, validation) + count_test_rows(n, validation, test) <= n - 1
+
+
+def test_new_rows_fill_validation_then_test_then_train_around_sticky_rows():
+    seed = "s"
+    old = [
+        (f"o{i}:task", "task", "positive", split) for i, split in enumerate(["validation", "train", "train"])
+    ]
+    new = [(f"n{i}:task", "task", "positive") for i in range(7)]
+    splits = assign_splits(new, seed, 0.2, existing=old, test_fraction=0.2)
+    # 10 rows: 2 validation (one held), 2 test, 6 train; old rows keep theirs
+    counts = {s: list(splits.values()).count(s) for s in ("validation", "test", "train")}
+    assert counts == {"validation": 1, "test": 2, "train": 4}

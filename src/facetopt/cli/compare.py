@@ -150,6 +150,8 @@ def render_compare(console: Console, report: "CompareReport") -> None:
             f"tolerance {report.tolerance:g}, bootstrap {report.iterations} resamples, seed {report.seed}"
         )
     )
+    for line in report.notes:
+        console.print(Text(line, style="bold"))
     render_summary(console, report)
     for comparison in report.facets:
         render_detail(console, comparison)
@@ -173,7 +175,9 @@ def compare_command(
     split: Annotated[
         str,
         typer.Option(
-            "--split", help="Rows compared, and the split latest/previous choose by; all for every."
+            "--split",
+            help="Rows compared, and the split latest/previous choose by; all for every; test for the "
+            "one final check (the verdict without advice to iterate).",
         ),
     ] = "validation",
     facet: FacetFilter = None,

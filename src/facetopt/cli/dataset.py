@@ -22,19 +22,14 @@ app = typer.Typer(help="Build ground-truth datasets from production facet spans.
 
 def render_balance(console: Console, report: BalanceReport, title: str | None = None) -> None:
     table = Table(title=title or f"{report.target_project} / {report.dataset} ({report.backend})")
-    for column in ("facet", "rows", "positive", "negative", "train", "validation"):
-        table.add_column(column, justify="left" if column == "facet" else "right")
+    with_test = report.total.test > 0  # the test column only for datasets that hold one
+    for column in ("facet", "rows", "positive", "negative", "train", "validation", "test"):
+        if column != "test" or with_test:
+            table.add_column(column, justify="left" if column == "facet" else "right")
     for f in [*report.facets, report.total]:
         style = "bold" if f is report.total else None
-        table.add_row(
-            f.facet_name,
-            str(f.rows),
-            str(f.positive),
-            str(f.negative),
-            str(f.train),
-            str(f.validation),
-            style=style,
-        )
+        cells = [f.facet_name, str(f.rows), str(f.positive), str(f.negative), str(f.train), str(f.validation)]
+        table.add_row(*cells, *([str(f.test)] if with_test else []), style=style)
     console.print(table)
 
 
@@ -123,6 +118,13 @@ def create_command(
     validation_fraction: Annotated[
         float | None, typer.Option(help="Share of each facet/bucket for validation (0.2).")
     ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of each facet/bucket held out as a test split, read only by `eval --split test` "
+            "(default 0). Env FACET_OPTIMIZER_TEST_FRACTION."
+        ),
+    ] = None,
     skip_upload: Annotated[
         bool, typer.Option("--skip-upload", help="Write artifacts only; do not upload to Braintrust.")
     ] = False,
@@ -164,6 +166,7 @@ def create_command(
         extra_where_sql=extra_where_sql,
         ground_truth_concurrency=concurrency,
         validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
         output_root=output_root,
         backend=backend,
         source_files=",".join(str(p) for p in source_file) if source_file else None,

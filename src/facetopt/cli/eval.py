@@ -65,7 +65,10 @@ def eval_command(
     ] = None,
     split: Annotated[
         str | None,
-        typer.Option(help="train or validation (default: every split). Env FACET_OPTIMIZER_SPLIT."),
+        typer.Option(
+            help="train, validation or test (default: train and validation; the test split is read only "
+            "when named). Env FACET_OPTIMIZER_SPLIT."
+        ),
     ] = None,
     facet: Annotated[list[str] | None, typer.Option(help="Only this facet (repeatable).")] = None,
     max_rows: Annotated[
@@ -111,6 +114,10 @@ def eval_command(
     no_send_logs: Annotated[
         bool, typer.Option("--no-send-logs", help="Do not log to Braintrust; store the experiment locally.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Read the test split for a third prompt version of a facet (recorded)."),
+    ] = False,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
@@ -147,6 +154,7 @@ def eval_command(
             row_ids=list(row_id or []),
             no_send_logs=no_send_logs,
             experiment_name=experiment_name,
+            force=force,
         ),
         progress=RichProgress(enabled=True),
         announce=note,

@@ -120,6 +120,10 @@ def failures_command(
         ),
     ] = "validation",
     limit: Annotated[int, typer.Option("--limit", help="Failures to list (0 for all).")] = 20,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="List test rows for a third prompt version of the facet (recorded)."),
+    ] = False,
     model: RunsModel = None,
     dataset: RunsDataset = None,
     target_project: RunsTargetProject = None,
@@ -129,12 +133,15 @@ def failures_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Failing rows of one facet: id, split, expected, output, Factuality and the source trace permalink."""
+    from facetopt.services.holdout import failures_touch
     from facetopt.services.inspect import inspect_failures
 
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = inspect_failures(
             experiments, experiment, facet, kind=kind, split=split, limit=limit, model=model
         )
+        settings = experiments.settings
+    report.notes += failures_touch(settings, report.experiment, facet, report.test_rows, force)
     print_notes(report.notes)
     emit(report, as_json, lambda console: render_failures(console, report))
 

@@ -177,6 +177,9 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
             prompts or "-",
         )
     console.print(table)
+    for status in report.test_splits:
+        flag = " (over the two allowed: baseline and final candidate)" if status.overused else ""
+        console.print(f"{status.describe()}{flag}", highlight=False)
 
 
 def cell(value: Any) -> str:

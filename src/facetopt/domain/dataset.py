@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Split = Literal["train", "validation"]
+Split = Literal["train", "validation", "test"]
 
 METADATA_KEYS = (
     "source_project",
@@ -59,6 +59,7 @@ class FacetBalance(BaseModel):
     negative: int = 0
     train: int = 0
     validation: int = 0
+    test: int = 0
 
 
 class BalanceReport(BaseModel):

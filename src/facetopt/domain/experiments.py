@@ -52,6 +52,18 @@ class ExperimentRecord(BaseModel):
     stored_locally: bool = True
 
 
+class HoldoutTouch(BaseModel):
+    """One look at a dataset's test rows by one facet prompt version."""
+
+    dataset_project: str
+    dataset: str
+    facet_name: str
+    prompt_sha: str
+    experiment_id: str
+    command: str  # "eval", "inspect failures"
+    forced: bool = False
+
+
 class FacetMetrics(BaseModel):
     facet_name: str  # "overall" for all facets
     n: int = 0

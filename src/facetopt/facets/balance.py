@@ -35,6 +35,8 @@ def balance_report(
                 counts.train += 1
             elif row.split == "validation":
                 counts.validation += 1
+            elif row.split == "test":
+                counts.test += 1
     report = BalanceReport(
         dataset=dataset,
         target_project=target_project,

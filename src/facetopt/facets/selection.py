@@ -11,20 +11,28 @@ from collections.abc import Callable
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError
 
-SPLITS = ("train", "validation")
+SPLITS = ("train", "validation", "test")
+TEST_SPLIT = "test"
 
 
 def parse_splits(value: str | None) -> list[str]:
-    """`train`, `validation`, a comma list of them, or nothing / `all` for every split."""
+    """`train`, `validation`, `test`, a comma list of them, or nothing / `all` for every split but test.
+
+    The test split is a holdout: it is read only when named."""
     if not value or value.strip().lower() == "all":
         return []
     splits = [s.strip().lower() for s in value.split(",") if s.strip()]
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise InputError(
-            f"unknown split {', '.join(unknown)}", hint="use --split train or --split validation"
+            f"unknown split {', '.join(unknown)}",
+            hint="use --split train, --split validation or --split test (the holdout)",
         )
     return list(dict.fromkeys(splits))
+
+
+def reads_test(splits: list[str]) -> bool:
+    return TEST_SPLIT in splits
 
 
 def _counts(values: list[str | None]) -> str:
@@ -43,8 +51,17 @@ def select_rows(
     max_rows: int | None,
     warn: Callable[[str], None] = lambda _: None,
 ) -> list[DatasetRow]:
-    """Filters in order split, facet, row id, then the first --max-rows rows in row-id order."""
+    """Filters in order split, facet, row id, then the first --max-rows rows in row-id order.
+    No split asked means every split but test."""
     selected = sorted(rows, key=lambda r: r.id)
+    if not splits:
+        kept = [r for r in selected if (r.split or "").lower() != TEST_SPLIT]
+        if selected and not kept:
+            raise InputError(
+                "every row of the dataset is in the test split, which is read only when named",
+                hint="pass --split test for the final check, or re-create the dataset with a smaller --test-fraction",
+            )
+        selected = kept
     if splits:
         kept = [r for r in selected if (r.split or "").lower() in splits]
         if not kept:

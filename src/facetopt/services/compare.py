@@ -8,8 +8,10 @@ from pydantic import BaseModel, Field
 
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetComparison
 from facetopt.errors import InputError
+from facetopt.facets.selection import TEST_SPLIT
 from facetopt.facets.verdict import compare_by_facet, target_rule
 from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
+from facetopt.services.holdout import all_statuses
 
 # Validation runs of one prompt version on one dataset from which repeated tuning likely overfits.
 MANY_VALIDATION_RUNS = 5
@@ -41,6 +43,8 @@ class CompareReport(BaseModel):
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    final_check: bool = False  # compared on the test split: the verdict stands, no further iteration
+    notes: list[str] = Field(default_factory=list)
 
 
 def pair_rows(
@@ -97,6 +101,15 @@ def compare_experiments(
     per_facet, overall = comparisons[:-1], comparisons[-1]
     if len(per_facet) == 1:
         overall = per_facet[0].model_copy(update={"facet_name": "overall"})
+    final_check = (split or "").strip().casefold() == TEST_SPLIT
+    warnings = comparison_warnings(
+        experiments, baseline, candidate, baseline_only, candidate_only, facet, split
+    )
+    notes = []
+    if final_check:
+        per_facet, overall = [_as_final(c) for c in per_facet], _as_final(overall)
+        notes.append(FINAL_CHECK_NOTE)
+        warnings.extend(holdout_warnings(experiments, candidate, facet))
     return CompareReport(
         baseline=baseline,
         candidate=candidate,
@@ -112,8 +125,35 @@ def compare_experiments(
         facets=per_facet,
         overall=overall,
         prompt_diffs=prompt_diffs(experiments, baseline, candidate, facet),
-        warnings=comparison_warnings(experiments, baseline, candidate, baseline_only, candidate_only, facet),
+        warnings=warnings,
+        final_check=final_check,
+        notes=notes,
     )
+
+
+FINAL_CHECK_NOTE = (
+    "test split: this is the final check of the chosen prompt against the baseline; "
+    "the verdict below stands as it is"
+)
+
+
+def _as_final(comparison: FacetComparison) -> FacetComparison:
+    """A verdict on test without advice to iterate: no rows-needed estimate, no call for more rows."""
+    reasons = [r.split(": about ")[0] if "more paired rows needed" in r else r for r in comparison.reasons]
+    return comparison.model_copy(update={"rows_needed": None, "reasons": reasons})
+
+
+def holdout_warnings(experiments: Experiments, candidate: ExperimentRecord, facet: str | None) -> list[str]:
+    """Say so when more prompt versions than the baseline and the final candidate read the test split."""
+    return [
+        f"{status.describe()}: more than the baseline and one final candidate, so this check is no longer "
+        "a clean holdout"
+        for status in all_statuses(experiments.store)
+        if status.overused
+        and status.dataset == candidate.dataset
+        and status.dataset_project == (candidate.dataset_project or "")
+        and (not facet or status.facet_name.casefold() == facet.casefold())
+    ]
 
 
 def _no_common_rows(baseline: ExperimentRecord, candidate: ExperimentRecord, split: str | None) -> str:
@@ -187,6 +227,7 @@ def comparison_warnings(
     baseline_only: int,
     candidate_only: int,
     facet: str | None = None,
+    split: str | None = "validation",
 ) -> list[str]:
     warnings = []
     if baseline.model != candidate.model:
@@ -213,7 +254,8 @@ def comparison_warnings(
             f"{baseline_only} baseline-only and {candidate_only} candidate-only rows "
             "were left out of the comparison"
         )
-    warnings.extend(validation_reuse_warnings(experiments, baseline, candidate, facet))
+    if (split or "").strip().casefold() != TEST_SPLIT:
+        warnings.extend(validation_reuse_warnings(experiments, baseline, candidate, facet))
     return warnings
 
 

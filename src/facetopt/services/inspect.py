@@ -13,7 +13,9 @@ from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError
 from facetopt.facets.balance import balance_report
 from facetopt.facets.metrics import decision_outcome, metrics_by_facet, row_score
+from facetopt.facets.selection import TEST_SPLIT
 from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
+from facetopt.services.holdout import HoldoutStatus, all_statuses
 
 FailureKind = Literal["fp", "fn", "label", "error"]
 KINDS = ("fp", "fn", "label", "any")
@@ -54,12 +56,14 @@ class FailuresReport(BaseModel):
     rows: int = 0  # rows of the facet on the split
     matching: int = 0  # failures of the asked kind before --limit
     counts: dict[str, int] = Field(default_factory=dict)  # failures per kind
+    test_rows: int = 0  # rows of the test split among `rows` (listing them is a look at the holdout)
     failures: list[Failure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
 
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
+    test_splits: list[HoldoutStatus] = Field(default_factory=list)  # who read each test split
 
 
 def split_notes(record: ExperimentRecord, all_rows: list[EvalRow], split: str | None) -> list[str]:
@@ -143,6 +147,7 @@ def inspect_failures(
         kind=kind,
         split=split,
         rows=len(rows),
+        test_rows=sum((row.split or "").lower() == TEST_SPLIT for row in rows),
         matching=len(failures),
         counts=dict(counts),
         failures=failures[:limit] if limit else failures,
@@ -168,7 +173,10 @@ def _failure(row: EvalRow, kind: FailureKind) -> Failure:
 def inspect_experiments(experiments: Experiments, backend: str | None = None) -> ExperimentsReport:
     """The registry, newest first; only one backend's runs when `backend` is given."""
     records = experiments.records()
-    return ExperimentsReport(experiments=[r for r in records if backend is None or r.backend == backend])
+    return ExperimentsReport(
+        experiments=[r for r in records if backend is None or r.backend == backend],
+        test_splits=all_statuses(experiments.store),
+    )
 
 
 def inspect_dataset(experiments: Experiments) -> BalanceReport:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.domain.dataset import DatasetRow
-from facetopt.domain.experiments import EvalRow, ExperimentRecord
+from facetopt.domain.experiments import EvalRow, ExperimentRecord, HoldoutTouch
 from facetopt.errors import FacetoptError
 
 _SCHEMA = """
@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS experiments (
 CREATE TABLE IF NOT EXISTS experiment_rows (
     experiment_id VARCHAR, id VARCHAR, facet_name VARCHAR, split VARCHAR, row JSON,
     PRIMARY KEY (experiment_id, id));
+CREATE TABLE IF NOT EXISTS test_touches (
+    dataset_project VARCHAR, dataset VARCHAR, facet_name VARCHAR, prompt_sha VARCHAR,
+    experiment_id VARCHAR, command VARCHAR, forced BOOLEAN, created TIMESTAMPTZ);
 """
 
 
@@ -195,6 +198,54 @@ class LocalStore:
             [dataset, up_to, up_to],
         ).fetchall()
         return [json.loads(r[0]) if r[0] else {} for r in found]
+
+    # test split touches -------------------------------------------------------
+    def add_test_touches(self, touches: Iterable[HoldoutTouch]) -> None:
+        """Record looks at a dataset's test rows (eval --split test, inspect failures on test rows)."""
+        values = [
+            (
+                t.dataset_project,
+                t.dataset,
+                t.facet_name,
+                t.prompt_sha,
+                t.experiment_id,
+                t.command,
+                t.forced,
+                _now(),
+            )
+            for t in touches
+        ]
+        if values:
+            insert_many(self.conn, "INSERT INTO test_touches", values)
+
+    def test_touches(
+        self, dataset_project: str | None = None, dataset: str | None = None
+    ) -> list[HoldoutTouch]:
+        """Every recorded look at the dataset's test rows (None: every dataset's), oldest first."""
+        if not self._has_table("test_touches"):
+            return []
+        found = self.conn.execute(
+            """SELECT dataset_project, dataset, facet_name, prompt_sha, experiment_id, command, forced
+               FROM test_touches WHERE (? IS NULL OR dataset_project = ?) AND (? IS NULL OR dataset = ?)
+               ORDER BY created, experiment_id""",
+            [dataset_project, dataset_project, dataset, dataset],
+        ).fetchall()
+        fields = (
+            "dataset_project",
+            "dataset",
+            "facet_name",
+            "prompt_sha",
+            "experiment_id",
+            "command",
+            "forced",
+        )
+        return [HoldoutTouch(**dict(zip(fields, row, strict=True))) for row in found]
+
+    def _has_table(self, name: str) -> bool:
+        found = self.conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()
+        return bool(found and found[0])
 
     def has_experiment_rows(self, experiment_id: str) -> bool:
         found = self.conn.execute(

@@ -55,6 +55,7 @@ def run_dataset_create(
         positive_limit=positive,
         negative_limit=negative,
         validation_fraction=settings.validation_fraction,
+        test_fraction=settings.test_fraction,
         dry_run=dry_run,
         upload=not keep_local,
     )

@@ -43,6 +43,7 @@ class CreateRequest:
     positive_limit: int = 100
     negative_limit: int = 100
     validation_fraction: float = 0.2
+    test_fraction: float = 0.0
     dry_run: bool = False
     upload: bool = True  # write the rows to the backend's dataset (False: --skip-upload on Braintrust)
     notes: list[str] = field(default_factory=list)
@@ -340,7 +341,7 @@ def _build_rows(
     labelled = [c for c in selected if call_key(c) in labels]
     seed = split_seed(info.project_name, req.target_project, req.dataset)
     items = [(call_key(c), c.facet_name, bucket_of(labels[call_key(c)])) for c in labelled]
-    splits = assign_splits(items, seed, req.validation_fraction)
+    splits = assign_splits(items, seed, req.validation_fraction, test_fraction=req.test_fraction)
     return [build_row(c, labels[call_key(c)], ctx, splits[call_key(c)]) for c in labelled]
 
 

@@ -18,9 +18,10 @@ from facetopt.clients.llm.endpoints import (
 from facetopt.clients.prompt_file import FacetPrompt, load_prompt_file
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError, NotFoundError
-from facetopt.facets.selection import parse_splits, select_rows
+from facetopt.facets.selection import TEST_SPLIT, parse_splits, select_rows
 from facetopt.services.backends import Backend
 from facetopt.services.eval.config import EndpointSpec, EvalConfig
+from facetopt.services.holdout import check_test_touch
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 
@@ -33,6 +34,7 @@ class EvalOptions:
     row_ids: list[str] = field(default_factory=list)
     no_send_logs: bool = False
     experiment_name: str | None = None
+    force: bool = False  # read the test split for a third prompt version of a facet
 
 
 def prompts_for(rows: list[DatasetRow], facets: list[FacetPrompt], prompt_path: Path) -> list[FacetPrompt]:
@@ -71,6 +73,8 @@ class EvalPlan:
     name: str
     roles: list[str]
     warnings: list[str]
+    test_hashes: dict[str, str] = field(default_factory=dict)  # facets whose test rows this run reads
+    force: bool = False
 
     @property
     def prompt_hashes(self) -> dict[str, str]:
@@ -155,6 +159,13 @@ def plan_eval(
             or "SIMULATED facet model and judge (no key or base URL configured, or simulated://): the scores come from "
             "facetopt's deterministic simulation, not a real model"
         )
+    facets = prompts_for(selected, document.facets, document.path)
+    test_hashes = _test_hashes(selected, facets)
+    if test_hashes:
+        for message in check_test_touch(
+            settings, dataset_project, dataset, test_hashes, options.force, "eval --split test"
+        ):
+            warned(message)
     given = {
         "split": splits,
         "facet": options.facets,
@@ -172,11 +183,19 @@ def plan_eval(
         judge=judge,
         send_logs=send_logs,
         rows=selected,
-        facets=prompts_for(selected, document.facets, document.path),
+        facets=facets,
         prompt_file=str(document.path),
         filters={k: v for k, v in given.items() if v not in (None, [])},
         split=",".join(splits) if splits else None,
         name=options.experiment_name or f"{settings.experiment_prefix}-{settings.model}",
         roles=roles,
         warnings=warnings,
+        test_hashes=test_hashes,
+        force=options.force,
     )
+
+
+def _test_hashes(rows: list[DatasetRow], facets: list[FacetPrompt]) -> dict[str, str]:
+    """{facet: prompt sha} of the facets with test rows among `rows`."""
+    on_test = {r.facet_name.casefold() for r in rows if (r.split or "").lower() == TEST_SPLIT}
+    return {f.facet_name: f.prompt_sha256 for f in facets if f.facet_name.casefold() in on_test}

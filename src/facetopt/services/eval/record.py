@@ -20,6 +20,7 @@ from facetopt.errors import EvalRunError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.results import eval_rows, read_results
+from facetopt.services.holdout import record_test_touch
 from facetopt.settings import Settings
 
 
@@ -106,6 +107,16 @@ def record_run(
         **common,
     )
     store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets)
+    if plan.test_hashes:
+        record_test_touch(
+            plan.settings,
+            plan.dataset_project,
+            plan.dataset,
+            plan.test_hashes,
+            experiment_id,
+            "eval",
+            plan.force,
+        )
     summary = EvalSummary(
         experiment_id=experiment_id,
         model_endpoint=plan.model.label,
