@@ -191,7 +191,7 @@ def test_warnings_for_different_model_dataset_and_filters(output_root: Path):
     assert "different filters (max_rows: None vs 6)" in text
 
 
-def test_many_validation_runs_of_a_tuned_prompt_warn(output_root: Path):
+def test_the_sixth_validation_eval_of_a_tuned_facet_warns_naming_the_guidance(output_root: Path):
     earlier = [
         (
             record(
@@ -201,16 +201,18 @@ def test_many_validation_runs_of_a_tuned_prompt_warn(output_root: Path):
             ),
             None,
         )
-        for i in range(3)
+        for i in range(4)
     ]
     train_only = [(record("tr", "2023-12-09T00:00:00Z", split="train"), None)]
     report = compare(output_root, rows([True], [True]), rows([True], [True]), extra=earlier + train_only)
-    # 3 earlier + baseline + candidate = 5 validation looks at the issues prompt (not the train run)
-    (warning,) = [w for w in report.warnings if "evaluated on the validation rows" in w]
-    assert "facet issues has been evaluated on the validation rows of 'demo' 5 times" in warning
-    assert "5 prompt versions" in warning
-    fewer = compare(output_root / "few", rows([True], [True]), rows([True], [True]), extra=earlier[:2])
-    assert not [w for w in fewer.warnings if "validation rows" in w]
+    # 4 earlier + baseline + candidate = 6 validation looks at the issues facet (not the train run)
+    (warning,) = [w for w in report.warnings if "validation eval number" in w]
+    assert "facet issues: validation eval number 6 on dataset 'demo'" in warning
+    assert "Braintrust's facet guidance: about five experiments" in warning
+    assert report.validation_evals["issues"] == 6
+    fifth = compare(output_root / "few", rows([True], [True]), rows([True], [True]), extra=earlier[:3])
+    assert fifth.validation_evals["issues"] == 5
+    assert not [w for w in fifth.warnings if "validation eval number" in w]
 
 
 def test_no_common_rows_across_datasets_is_an_error(output_root: Path):

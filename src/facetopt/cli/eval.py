@@ -50,6 +50,11 @@ def render_eval(console: Console, summary: EvalSummary) -> None:
         f"{summary.seconds:.1f}s; experiment {summary.experiment_id}",
         highlight=False,
     )
+    if summary.validation_evals:
+        looks = ", ".join(f"{facet} {n}" for facet, n in sorted(summary.validation_evals.items()))
+        console.print(
+            f"validation evals of {summary.dataset!r} so far: {looks} (budget about 5)", highlight=False
+        )
     for failed in summary.failed_rows:
         console.print(f"  failed {failed['id']}: {failed['error']}", highlight=False)
     if summary.url:

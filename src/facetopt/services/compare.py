@@ -10,11 +10,10 @@ from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetComparis
 from facetopt.errors import InputError
 from facetopt.facets.selection import TEST_SPLIT
 from facetopt.facets.verdict import compare_by_facet, target_rule
+from facetopt.services.budget import budget_warnings, validation_evals
 from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
 from facetopt.services.holdout import all_statuses
 
-# Validation runs of one prompt version on one dataset from which repeated tuning likely overfits.
-MANY_VALIDATION_RUNS = 5
 BOOTSTRAP_ITERATIONS = 2000
 
 
@@ -43,6 +42,7 @@ class CompareReport(BaseModel):
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    validation_evals: dict[str, int] = Field(default_factory=dict)  # per facet compared, up to the candidate
     final_check: bool = False  # compared on the test split: the verdict stands, no further iteration
     notes: list[str] = Field(default_factory=list)
 
@@ -126,6 +126,10 @@ def compare_experiments(
         overall=overall,
         prompt_diffs=prompt_diffs(experiments, baseline, candidate, facet),
         warnings=warnings,
+        validation_evals=validation_evals(
+            experiments.validation_runs(candidate.dataset, candidate.created),
+            [n for n in candidate.prompt_hashes if not facet or n.casefold() == facet.casefold()],
+        ),
         final_check=final_check,
         notes=notes,
     )
@@ -262,7 +266,7 @@ def comparison_warnings(
 def validation_reuse_warnings(
     experiments: Experiments, baseline: ExperimentRecord, candidate: ExperimentRecord, facet: str | None
 ) -> list[str]:
-    """Warn when a tuned facet's validation rows have been looked at many times (up to the candidate run).
+    """The experiment budget of each tuned facet, counting validation evals up to the candidate run.
 
     Only facets whose prompt changed between the runs are being tuned; when none changed, every facet
     compared is checked."""
@@ -273,19 +277,7 @@ def validation_reuse_warnings(
         if not facet or name.casefold() == facet.casefold()
     }
     changed = {name: sha for name, sha in facets.items() if baseline.prompt_hashes.get(name) != sha}
-    warnings = []
-    for name, sha in sorted((changed or facets).items()):
-        shas = [hashes[name] for hashes in runs if name in hashes]
-        if len(shas) < MANY_VALIDATION_RUNS:
-            continue
-        warnings.append(
-            f"facet {name} has been evaluated on the validation rows of {candidate.dataset!r} "
-            f"{len(shas)} times "
-            f"({len(set(shas))} prompt versions; the candidate's {sha[:12]} {shas.count(sha)} times): "
-            "repeated tuning against validation overfits it; edit against train failures "
-            "and confirm on fresh rows"
-        )
-    return warnings
+    return budget_warnings(validation_evals(runs, changed or facets), candidate.dataset)
 
 
 def _dataset_label(record: ExperimentRecord) -> str:

@@ -18,6 +18,7 @@ from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
 from facetopt.errors import EvalRunError
 from facetopt.facets.metrics import metrics_by_facet
+from facetopt.services.budget import budget_warnings, validation_evals
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.results import eval_rows, read_results
 from facetopt.services.holdout import record_test_touch
@@ -53,6 +54,7 @@ class EvalSummary(BaseModel):
     seconds: float = 0.0
     metrics: list[FacetMetrics] = Field(default_factory=list)
     failed_rows: list[dict[str, str]] = Field(default_factory=list)  # first few {id, error}
+    validation_evals: dict[str, int] = Field(default_factory=dict)  # lifetime, per facet (this run included)
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -107,6 +109,9 @@ def record_run(
         **common,
     )
     store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets)
+    counts = validation_evals_of(plan) if reads_validation(plan.split) else {}
+    for message in budget_warnings(counts, plan.dataset):
+        warned(message)
     if plan.test_hashes:
         record_test_touch(
             plan.settings,
@@ -130,6 +135,7 @@ def record_run(
         seconds=round(outcome.seconds, 2),
         metrics=metrics_by_facet(rows),
         failed_rows=[{"id": r.id, "error": r.error or ""} for r in errors[:5]],
+        validation_evals=counts,
         warnings=plan.warnings,
         **common,
     )
@@ -140,6 +146,18 @@ def record_run(
             hint=f"check the facet model endpoint (--api-base, its key); the run is in {run_dir}",
         )
     return summary
+
+
+def reads_validation(split: str | None) -> bool:
+    """No split asked (train and validation) or validation among those asked."""
+    return not split or "validation" in [s.strip().casefold() for s in split.split(",")]
+
+
+def validation_evals_of(plan: EvalPlan) -> dict[str, int]:
+    """Lifetime validation evals of each facet of the run on its dataset, this run included."""
+    with LocalStore(plan.settings.store_path, read_only=True) as store:
+        runs = store.validation_runs(plan.dataset)
+    return validation_evals(runs, [f.facet_name for f in plan.facets])
 
 
 def store_experiment(

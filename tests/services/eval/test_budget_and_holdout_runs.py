@@ -1,0 +1,65 @@
+"""Real offline eval runs (SDK runner, simulated models): the sixth validation eval warns, and a run
+on the test split is recorded as a look at the holdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from facetopt.cli.main import app
+from facetopt.clients.local.store import LocalStore
+from tests.services.eval.helpers import (
+    DATASET,
+    PROJECT,
+    isolated_env,
+    make_rows,
+    path_without_bt,
+    seed_local_state,
+)
+from tests.services.experiment_fixtures import record
+
+
+def run_eval(root: Path, *args: str):
+    base = ["eval", "--output-root", str(root), "--target-project", PROJECT, "--dataset", DATASET, "--json"]
+    return CliRunner().invoke(app, [*base, *args])
+
+
+@pytest.mark.slow
+def test_the_sixth_validation_eval_warns_and_reports_validation_evals(tmp_path: Path):
+    root = seed_local_state(tmp_path / "state", make_rows(6))
+    with LocalStore(root / "store.duckdb") as store:
+        for i in range(5):
+            hashes = {"Issues": f"{i}" * 64, "Sentiment": "s" * 64}
+            earlier = record(f"old{i}", f"2026-01-0{i + 1}T00:00:00Z", dataset=DATASET, prompt_hashes=hashes)
+            store.add_experiment(earlier.model_copy(update={"split": "validation" if i else None}))
+        store.add_experiment(record("tr", "2026-01-08T00:00:00Z", dataset=DATASET, split="train"))
+    with isolated_env(tmp_path, path_without_bt()):
+        result = run_eval(root, "--split", "validation")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["validation_evals"] == {"Issues": 6, "Sentiment": 6}
+    stderr = " ".join(result.stderr.split())  # rich wraps long warnings
+    assert "facet Issues: validation eval number 6" in stderr and "about five experiments" in stderr
+
+
+@pytest.mark.slow
+def test_an_eval_on_test_reads_only_test_rows_and_is_recorded(tmp_path: Path):
+    rows = make_rows(8)
+    rows[0] = rows[0].model_copy(update={"metadata": {**rows[0].metadata, "split": "test"}})
+    root = seed_local_state(tmp_path / "state", rows)
+    with isolated_env(tmp_path, path_without_bt()):
+        result = run_eval(root, "--split", "test")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == 1 and summary["validation_evals"] == {}
+    with LocalStore(root / "store.duckdb", read_only=True) as store:
+        [touch] = store.test_touches(PROJECT, DATASET)
+    assert (touch.facet_name, touch.experiment_id, touch.command) == (
+        "Issues",
+        summary["experiment_id"],
+        "eval",
+    )
+    assert touch.prompt_sha == summary["prompt_hashes"]["Issues"] and not touch.forced
