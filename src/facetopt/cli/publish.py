@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from facetopt.cli.inspect import experiments_for
 from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetOrg
 from facetopt.cli.output import emit, handles_errors, note, warn
 
@@ -22,34 +20,29 @@ STATUS_STYLE = {"evaluated": "green", "simulated_only": "yellow", "never_evaluat
 
 
 def render_publish(console: Console, result: "PublishResult") -> None:
-    plain = {"markup": False, "highlight": False, "soft_wrap": True}
-    table = Table(title=f"facet functions ({result.backend}, project {result.project})")
-    table.add_column("facet", overflow="fold")
-    table.add_column("slug", overflow="fold")
-    table.add_column("prompt", no_wrap=True)
-    table.add_column("evidence", overflow="fold")
-    table.add_column("status", overflow="fold")
+    """One block per facet (reads at 80 columns): function, evidence, outcome."""
+    plain = {"highlight": False, "soft_wrap": True}
+    console.print(f"facet functions ({result.backend}, project {result.project}):", markup=False, **plain)
     for function, evidence in zip(result.functions, result.evidence, strict=True):
         style = STATUS_STYLE[evidence.status]
-        table.add_row(
-            function.facet_name,
-            function.slug,
-            function.prompt_sha256[:12],
-            f"[{style}]{evidence.status}[/]",
-            function.status + (f" {function.function_id}" if function.function_id else ""),
+        outcome = function.status.replace("_", " ")
+        if function.function_id:
+            outcome += f", id {function.function_id}"
+        console.print(
+            f"[bold]{function.facet_name}[/] -> {function.slug} (prompt {function.prompt_sha256[:12]})",
+            **plain,
         )
-    console.print(table)
-    for evidence in result.evidence:
-        if evidence.sufficient:  # the others are warnings, already on stderr
-            console.print(f"{evidence.facet_name}: {evidence.message}", **plain)
+        console.print(f"  evidence: [{style}]{evidence.status}[/]: {evidence.message}", **plain)
+        console.print(f"  {outcome}", markup=False, **plain)
     if result.dry_run:
-        console.print("dry run: nothing was sent. The function definitions:", **plain)
         import json
 
-        console.print(json.dumps({"functions": result.definitions}, indent=2), **plain)
+        console.print("dry run: nothing was sent. The function definitions:", markup=False, **plain)
+        console.print(json.dumps({"functions": result.definitions}, indent=2), markup=False, **plain)
     elif result.output_file:
         console.print(
             f"local backend: nothing goes to production; wrote what would be sent to {result.output_file}",
+            markup=False,
             **plain,
         )
 
@@ -121,43 +114,39 @@ def publish_command(
     from facetopt.clients.local.store import LocalStore
     from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.errors import InputError
-    from facetopt.services.experiments import braintrust_connection
-    from facetopt.services.publish import BraintrustPublisher, LocalPublisher, PublishRequest, run_publish
+    from facetopt.services.experiments import open_experiments
+    from facetopt.services.publish import PublishRequest, run_publish
+    from facetopt.settings import load_settings
 
     if if_exists not in ("error", "replace", "ignore"):
         raise InputError(f"unknown --if-exists {if_exists!r}", hint="use error, replace or ignore")
-    recorded = []
-    with experiments_for(env_file, backend, output_root, target_project=None) as experiments:
-        settings = experiments.settings
-        if target_org:
-            settings.target_org = target_org
-        request = PublishRequest(
-            facets=facet or [],
-            facet_name=facet_name,
-            slug=slug or settings.facet_slug,
-            slug_prefix=slug_prefix,
-            model=model or settings.model,
-            if_exists=if_exists,  # type: ignore[arg-type]
-            project=project
-            or settings.facet_project
-            or settings.target_project
-            or settings.project
-            or DEFAULT_PROJECT,
-            version=settings.facet_version,
-            dry_run=dry_run,
-            force=force,
-        )
-        doc = load_prompt_file(prompt or settings.prompt_path)
-        publisher = (
-            BraintrustPublisher(lambda: braintrust_connection(settings))
-            if experiments.backend == "braintrust"
-            else LocalPublisher(settings.output_root)
-        )
+    settings = load_settings(
+        env_file, backend=backend, output_root=output_root, target_org=target_org, model=model
+    )
+    request = PublishRequest(
+        facets=facet or [],
+        facet_name=facet_name,
+        slug=slug or settings.facet_slug,
+        slug_prefix=slug_prefix,
+        model=settings.model,
+        if_exists=if_exists,  # type: ignore[arg-type]
+        project=project
+        or settings.facet_project
+        or settings.target_project
+        or settings.project
+        or DEFAULT_PROJECT,
+        version=settings.facet_version,
+        dry_run=dry_run,
+        force=force,
+    )
+    doc = load_prompt_file(prompt or settings.prompt_path)
+    recorded: list = []
+    with open_experiments(settings, note) as experiments:
         result = run_publish(
             doc,
             request,
             experiments,
-            publisher,
+            experiments.backend.publisher(),
             record=lambda function, backend_name, project_name: recorded.append(
                 (function, backend_name, project_name)
             ),
