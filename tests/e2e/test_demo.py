@@ -36,6 +36,7 @@ STEP_COMMANDS = [
     "facetopt eval",
     "facetopt eval",
     "facetopt compare",
+    "facetopt publish",
 ]
 
 
@@ -55,6 +56,10 @@ def test_demo_prints_one_summary_document_with_a_computed_verdict(demo_run: Demo
     assert set(summary["simulated_roles"]) == {"labeller", "facet_model", "judge"}
     assert summary["deltas"]["binary_decision_match"] is not None
     assert summary["facet_deltas"]["binary_decision_match"] is not None
+    # the last step is a publish dry run of the edited facet; simulated runs are no evidence
+    assert summary["publish_slug"] == f"facet-optimizer-{summary['weakest_facet']}"
+    assert summary["publish_evidence"] == "simulated_only"
+    assert not (demo_run.output_root / "published").exists()
 
 
 def test_each_step_is_announced_with_its_command_after_its_numbered_title(demo_run: DemoRun):
