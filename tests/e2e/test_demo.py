@@ -170,7 +170,7 @@ def test_compare_recomputed_from_the_stored_rows_gives_the_demo_verdict_and_delt
 
 
 def test_the_announced_compare_command_repeats_the_verdict_by_hand(demo_run: DemoRun):
-    command = demo_run.announced_commands[-1]
+    command = next(c for c in demo_run.announced_commands if c.startswith("facetopt compare"))
     result = run_facetopt([*shlex.split(command)[1:], "--json"], demo_run.cwd)
     assert result.returncode == 0, result.explain()
     report = result.json()
