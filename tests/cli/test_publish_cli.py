@@ -15,7 +15,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file, write_new_prompt_file
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from tests.fakes.braintrust_server import FakeBraintrust
-from tests.services.eval_helpers import DATASET, FACETS, PROJECT
+from tests.services.eval.helpers import DATASET, FACETS, PROJECT
 
 runner = CliRunner()
 

@@ -3,11 +3,13 @@
 # No `from __future__ import annotations` here: handles_errors copies the signature as is,
 # and Typer needs real (evaluated) Annotated types to see the option names and help.
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetOrg
 from facetopt.cli.output import emit, handles_errors, note, warn
@@ -21,30 +23,26 @@ STATUS_STYLE = {"evaluated": "green", "simulated_only": "yellow", "never_evaluat
 
 def render_publish(console: Console, result: "PublishResult") -> None:
     """One block per facet (reads at 80 columns): function, evidence, outcome."""
-    plain = {"highlight": False, "soft_wrap": True}
-    console.print(f"facet functions ({result.backend}, project {result.project}):", markup=False, **plain)
+
+    def line(text: str, markup: bool = False) -> None:
+        console.print(text, markup=markup, highlight=False, soft_wrap=True)
+
+    line(f"facet functions ({result.backend}, project {result.project}):")
     for function, evidence in zip(result.functions, result.evidence, strict=True):
         style = STATUS_STYLE[evidence.status]
         outcome = function.status.replace("_", " ")
         if function.function_id:
             outcome += f", id {function.function_id}"
-        console.print(
-            f"[bold]{function.facet_name}[/] -> {function.slug} (prompt {function.prompt_sha256[:12]})",
-            **plain,
+        line(
+            f"[bold]{function.facet_name}[/] -> {function.slug} (prompt {function.prompt_sha256[:12]})", True
         )
-        console.print(f"  evidence: [{style}]{evidence.status}[/]: {evidence.message}", **plain)
-        console.print(f"  {outcome}", markup=False, **plain)
+        line(f"  evidence: [{style}]{evidence.status}[/]: {escape(evidence.message)}", True)
+        line(f"  {outcome}")
     if result.dry_run:
-        import json
-
-        console.print("dry run: nothing was sent. The function definitions:", markup=False, **plain)
-        console.print(json.dumps({"functions": result.definitions}, indent=2), markup=False, **plain)
+        line("dry run: nothing was sent. The function definitions:")
+        line(json.dumps({"functions": result.definitions}, indent=2))
     elif result.output_file:
-        console.print(
-            f"local backend: nothing goes to production; wrote what would be sent to {result.output_file}",
-            markup=False,
-            **plain,
-        )
+        line(f"local backend: nothing goes to production; wrote what would be sent to {result.output_file}")
 
 
 @handles_errors
@@ -129,7 +127,7 @@ def publish_command(
         slug=slug or settings.facet_slug,
         slug_prefix=slug_prefix,
         model=settings.model,
-        if_exists=if_exists,  # type: ignore[arg-type]
+        if_exists=if_exists,
         project=project
         or settings.facet_project
         or settings.target_project
