@@ -58,7 +58,7 @@ def test_a_split_the_dataset_lacks_is_named_with_the_splits_it_has():
     ):
         select_rows(rows, splits=["validation"], facets=[], row_ids=[], max_rows=None)
     with pytest.raises(InputError, match="unknown split"):
-        parse_splits("test")
+        parse_splits("tset")
     with pytest.raises(InputError, match="--max-rows must be at least 1"):
         select_rows(rows, splits=[], facets=[], row_ids=[], max_rows=0)
 
