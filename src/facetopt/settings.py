@@ -6,6 +6,7 @@ keeps working. Secrets are `SecretStr`: they never reach output, logs or artifac
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,6 +109,10 @@ class Settings(BaseSettings):
     judge_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_BASE"))
     judge_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_KEY"))
 
+    # cost: prices in dollars per million tokens (`model=input/output,...`); a limit per command
+    prices: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PRICES"))
+    max_cost: float | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_MAX_COST"))
+
     request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
 
     # Braintrust and provider credentials
@@ -144,6 +149,25 @@ class Settings(BaseSettings):
                 f"--validation-fraction must be in [0, 1), got {value}",
                 hint="0.2 keeps a fifth of each facet and bucket for validation",
             )
+        return value
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_parse(cls, value: str | None) -> str | None:
+        try:
+            parse_prices(value)
+        except ValueError as exc:
+            raise InputError(
+                f"FACET_OPTIMIZER_PRICES: {exc}",
+                hint="dollars per million tokens, e.g. FACET_OPTIMIZER_PRICES='gpt-5.4=1.25/10,*=1/4'",
+            ) from None
+        return value
+
+    @field_validator("max_cost")
+    @classmethod
+    def _max_cost_positive(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise InputError(f"--max-cost must be above 0 dollars, got {value}", hint="e.g. --max-cost 5")
         return value
 
     @field_validator("test_fraction")
@@ -209,6 +233,24 @@ class Settings(BaseSettings):
                 hint=f"pass {flag} or set {env} in the environment or .env",
             )
         return value
+
+
+def parse_prices(text: str | None) -> dict[str, tuple[float, float]]:
+    """`model=input/output,...` (dollars per million tokens) -> {model: (input, output)}."""
+    prices: dict[str, tuple[float, float]] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        model, _, pair = part.partition("=")
+        given, _, out = pair.partition("/")
+        try:
+            values = (float(given), float(out))
+        except ValueError:
+            raise ValueError(f"price {part.strip()!r} is not model=input/output") from None
+        if not model.strip() or min(values) < 0 or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"price {part.strip()!r} is not model=input/output with non-negative numbers")
+        prices[model.strip()] = values
+    return prices
 
 
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:

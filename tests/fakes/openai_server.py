@@ -12,6 +12,8 @@
   `api_key` is set) -> 401; a body without `model` and `messages` (`input` for /responses) -> 400.
 - `script`: the first len(script) requests, in arrival order, get the scripted failure instead.
   `fail_when(body) -> Failure | None` injects failures by content (e.g. one row always 500).
+- `usage(body, reply) -> (prompt, completion)` sets the reply's token usage (default: the
+  simulation's count).
 - `latency` seconds of sleep per request (interrupted at shutdown); `request_queue_size` is 1024
   so a burst of 128 connections is not reset (socketserver's default backlog is 5).
 - Every request is recorded (path, headers including Authorization, JSON body) under a lock.
@@ -67,7 +69,9 @@ class FakeOpenAIServer:
         reply: Callable[[dict], str] | None = None,
         fail_when: Callable[[dict], Failure | None] | None = None,
         api_key: str | None = None,
+        usage: Callable[[dict, str], tuple[int, int]] | None = None,
     ):
+        self.usage = usage  # (body, reply text) -> (prompt tokens, completion tokens) in chat replies
         self.latency = latency
         self.script = list(script)
         self.reply = reply
@@ -174,6 +178,14 @@ class FakeOpenAIServer:
                 message = payload["choices"][0]["message"]
                 if not message.get("tool_calls"):
                     message["content"] = self.reply(body)
+            if status == 200 and self.usage is not None and path.endswith("/chat/completions"):
+                message = payload["choices"][0]["message"]
+                prompt, completion = self.usage(body, str(message.get("content") or ""))
+                payload["usage"] = {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                }
             return status, payload, {}
         finally:
             self._done(failed=injected_by_content)

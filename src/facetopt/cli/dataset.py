@@ -13,6 +13,7 @@ from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetO
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
+from facetopt.facets.cost import describe_usage
 
 if TYPE_CHECKING:
     from facetopt.services.dataset.upload import DatasetUploadSummary
@@ -63,6 +64,8 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
         )
         if summary.balance:
             render_balance(console, summary.balance)
+    for usage in summary.usage:
+        console.print(describe_usage(usage), highlight=False)
     for message in summary.warnings:
         console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
     console.print(f"artifacts: {summary.run_dir}", highlight=False)
@@ -132,10 +135,19 @@ def create_command(
         list[Path] | None,
         typer.Option(help="NDJSON span export or `bt sync pull` folder (repeatable; local backend)."),
     ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop sending labelling calls once spent plus in flight would pass this many US dollars "
+            "(estimated; paid labels are kept, a re-run resumes). Env FACET_OPTIMIZER_MAX_COST."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Fetch, parse and sample; report what would be labelled; no model call."
+            "--dry-run",
+            help="Fetch, parse and sample; report what would be labelled and its estimated tokens and "
+            "cost; no model call.",
         ),
     ] = False,
     backend: Backend = None,
@@ -167,6 +179,7 @@ def create_command(
         ground_truth_concurrency=concurrency,
         validation_fraction=validation_fraction,
         test_fraction=test_fraction,
+        max_cost=max_cost,
         output_root=output_root,
         backend=backend,
         source_files=",".join(str(p) for p in source_file) if source_file else None,

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from facetopt.domain.cost import RoleUsage
+
 Split = Literal["train", "validation", "test"]
 
 METADATA_KEYS = (
@@ -109,3 +111,5 @@ class DatasetCreateSummary(BaseModel):
     balance: BalanceReport | None = None
     warnings: list[str] = Field(default_factory=list)
     would_label: dict[str, dict[str, int]] = Field(default_factory=dict)
+    usage: list[RoleUsage] = Field(default_factory=list)  # per role; estimated on --dry-run
+    max_cost: float | None = None

@@ -149,6 +149,8 @@ class ChatResult(BaseModel):
     text: str | None = None
     error: str | None = None
     attempts: int = 1
+    prompt_tokens: int = 0  # as the reply's `usage` reports them (0 when it has none)
+    completion_tokens: int = 0
 
     @property
     def ok(self) -> bool:
@@ -239,13 +241,33 @@ async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatRes
         reason = redact_credentials(_reason(exc, client.timeout), [client.api_key])
         return ChatResult(key=request.key, error=reason, attempts=_attempts(exc, client.max_retries))
     attempts = int(response.request.headers.get("x-stainless-retry-count") or 0) + 1
+    used = reply_usage(completion)
     text = strip_think(chat_text(completion))
     if not text:
         choices = completion.get("choices") if isinstance(completion, dict) else None
         finish = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
         hint = " (stopped at the token limit)" if finish == "length" else ""
-        return ChatResult(key=request.key, error=f"empty reply{hint}", attempts=attempts)
-    return ChatResult(key=request.key, text=text, attempts=attempts)
+        return ChatResult(key=request.key, error=f"empty reply{hint}", attempts=attempts, **used)
+    return ChatResult(key=request.key, text=text, attempts=attempts, **used)
+
+
+def reply_usage(completion: Any) -> dict[str, int]:
+    """Prompt and completion tokens from a chat or Responses reply's `usage` (zeros when absent)."""
+    usage = completion.get("usage") if isinstance(completion, dict) else None
+    if not isinstance(usage, dict):
+        return {"prompt_tokens": 0, "completion_tokens": 0}
+
+    def number(*names: str) -> int:
+        value = next((usage[n] for n in names if isinstance(usage.get(n), int)), 0)
+        return max(0, value)
+
+    return {
+        "prompt_tokens": number("prompt_tokens", "input_tokens"),
+        "completion_tokens": number("completion_tokens", "output_tokens"),
+    }
+
+
+NOT_SENT_COST = "not sent: --max-cost reached"
 
 
 def is_connection_error(result: ChatResult) -> bool:
@@ -263,13 +285,15 @@ async def run_chat_requests(
     requests: list[ChatRequest],
     concurrency: int,
     on_result: Callable[[ChatResult], None],
+    admit: Callable[[ChatRequest], bool] | None = None,
 ) -> list[ChatResult]:
     """Run `requests` with at most `concurrency` in flight; results come back in request order.
 
     `on_result` is called once per request, as each result arrives (commit paid labels there).
     When the first UNREACHABLE_AFTER results all failed to connect, the requests not yet sent are
     not sent: they come back as connection errors too, so an unreachable endpoint fails fast.
-    An exception raised by `on_result` cancels the run and propagates.
+    An exception raised by `on_result` cancels the run and propagates. `admit(request)` is asked
+    just before each request is sent; False leaves it unsent (a result with NOT_SENT_COST).
     """
     results: list[ChatResult | None] = [None] * len(requests)
     pending = iter(enumerate(requests))
@@ -283,6 +307,8 @@ async def run_chat_requests(
                     error=f"{CONNECTION_ERROR}: endpoint unreachable, request not sent",
                     attempts=0,
                 )
+            elif admit is not None and not admit(request):
+                result = ChatResult(key=request.key, error=NOT_SENT_COST, attempts=0)
             else:
                 result = await chat_once(client, request)
                 if result.ok:

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from facetopt.clients import artifacts
-from facetopt.clients.llm.client import Endpoint, resolve_labeller
+from facetopt.clients.llm.client import ChatRequest, Endpoint, resolve_labeller
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
+from facetopt.domain.cost import RoleUsage
 from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import FacetoptError, SourceError, UploadVerificationError
@@ -24,7 +25,8 @@ from facetopt.facets.sampling import sample_calls
 from facetopt.facets.split import assign_splits, split_seed
 from facetopt.facets.text import bucket_of
 from facetopt.services.backends import Backend
-from facetopt.services.dataset.labelling import call_key, label_calls
+from facetopt.services.cost import UsageMeter, estimate_labelling
+from facetopt.services.dataset.labelling import call_key, label_calls, label_request
 from facetopt.services.dataset.sources import SourceQuery, SpanSource
 from facetopt.services.progress import Progress, SilentProgress
 from facetopt.settings import Settings
@@ -111,7 +113,9 @@ def create_dataset(
         selected_calls=len(selected),
     )
     _report_source_problems(summary, parse_failures)
+    summary.max_cost = settings.max_cost
     if req.dry_run:
+        summary.usage = [_labelling_estimate(settings, selected, endpoint)]
         return _finish_dry_run(summary, selected, run_dir)
     if not selected:
         raise SourceError(
@@ -224,6 +228,20 @@ def _report_source_problems(summary: DatasetCreateSummary, parse_failures: list[
         summary.warnings.append(f"{len(parse_failures)} spans could not be parsed (see failed_rows)")
 
 
+def _labelling_estimate(settings: Settings, selected: list[FacetCall], endpoint: Endpoint) -> RoleUsage:
+    """What labelling `selected` would cost: cached labels are free, the rest estimated from their text."""
+    requests: dict[str, ChatRequest] = {}
+    for call in selected:
+        request = label_request(call, endpoint, settings.ground_truth_max_tokens)
+        requests.setdefault(request.key, request)
+    cached: dict[str, str] = {}
+    if settings.store_path.exists():
+        with LocalStore(settings.store_path, read_only=True) as store:
+            cached = store.cached_labels(list(requests))
+    to_pay = [r.messages for key, r in requests.items() if key not in cached]
+    return estimate_labelling("labeller", endpoint.model, settings, to_pay, len(requests) - len(to_pay))
+
+
 def _finish_dry_run(
     summary: DatasetCreateSummary, selected: list[FacetCall], run_dir: Path
 ) -> DatasetCreateSummary:
@@ -246,6 +264,7 @@ def _label_and_build_rows(
     (dataset_rows.jsonl). Returns the rows and the failed calls with why they failed."""
     run_dir = Path(summary.run_dir)
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
+    meter = UsageMeter("labeller", endpoint.model, settings, settings.max_cost)
     with LocalStore(settings.store_path) as store:
         outcome = label_calls(
             selected,
@@ -256,8 +275,16 @@ def _label_and_build_rows(
             max_tokens=settings.ground_truth_max_tokens,
             timeout=settings.request_timeout,
             progress=progress,
+            meter=meter,
         )
     summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
+    summary.usage = [meter.usage]
+    if outcome.not_sent:
+        summary.warnings.append(
+            f"--max-cost ${settings.max_cost:g} reached: {outcome.not_sent} labelling calls were not sent "
+            f"(about ${meter.usage.cost_usd:.4f} spent); the paid labels are kept, and a re-run resumes "
+            "paying only for the rest"
+        )
     rows = _build_rows(req, selected, outcome.labels, endpoint, req.source)
     summary.failed_rows += [
         FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)

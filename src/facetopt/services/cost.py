@@ -1,0 +1,88 @@
+"""Tokens and dollars of one command's paid calls, per role, and the `--max-cost` guard.
+
+Prices come from facets/cost.py (defaults are assumptions; FACET_OPTIMIZER_PRICES overrides them).
+Cached calls are free. The guard admits a call only while what is spent plus the estimate of what
+is in flight, plus this call's estimate, stays within the limit: a run overshoots by at most the
+calls in flight, keeps what was paid, and a re-run resumes from the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from facetopt.domain.cost import RoleUsage
+from facetopt.facets.cost import (
+    EXPECTED_LABEL_TOKENS,
+    cost_of,
+    estimate_prompt_tokens,
+    parse_prices,
+    price_for,
+)
+from facetopt.settings import Settings
+
+
+def prices(settings: Settings) -> dict[str, tuple[float, float]]:
+    return parse_prices(settings.prices)
+
+
+class UsageMeter:
+    """Usage of one role, updated as replies arrive (thread-safe), with an optional cost limit."""
+
+    def __init__(self, role: str, model: str, settings: Settings, max_cost: float | None = None):
+        price, source = price_for(model, prices(settings))
+        self.usage = RoleUsage(role=role, model=model, price_source=source)
+        self.price = price
+        self.max_cost = max_cost
+        self.in_flight = 0.0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def estimate(self, messages: Iterable[Mapping[str, Any]], completion_tokens: int) -> float:
+        return cost_of(estimate_prompt_tokens(messages), completion_tokens, self.price)
+
+    def admit(self, estimate: float) -> bool:
+        """Reserve `estimate` dollars for a call about to be sent, unless that would pass the limit."""
+        with self._lock:
+            if self.max_cost is not None and self.usage.cost_usd + self.in_flight + estimate > self.max_cost:
+                self.refused += 1
+                return False
+            self.in_flight += estimate
+            return True
+
+    def settle(self, estimate: float, prompt_tokens: int, completion_tokens: int, replied: bool) -> None:
+        """A call came back: release its reservation and add what the reply says was used."""
+        with self._lock:
+            self.in_flight = max(0.0, self.in_flight - estimate)
+            self.usage.calls += int(replied)
+            self.usage.prompt_tokens += prompt_tokens
+            self.usage.completion_tokens += completion_tokens
+            self.usage.cost_usd = cost_of(self.usage.prompt_tokens, self.usage.completion_tokens, self.price)
+
+    def cached(self, calls: int) -> None:
+        with self._lock:
+            self.usage.cached_calls += calls
+
+
+def estimate_labelling(
+    role: str, model: str, settings: Settings, requests: Iterable[Iterable[Mapping[str, Any]]], cached: int
+) -> RoleUsage:
+    """A dry-run estimate: each request's prompt from its text, and a short label as the reply."""
+    price, source = price_for(model, prices(settings))
+    prompt = completion = calls = 0
+    for messages in requests:
+        calls += 1
+        prompt += estimate_prompt_tokens(messages)
+        completion += EXPECTED_LABEL_TOKENS
+    return RoleUsage(
+        role=role,
+        model=model,
+        calls=calls,
+        cached_calls=cached,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost_of(prompt, completion, price),
+        price_source=source,
+        estimated=True,
+    )
