@@ -11,6 +11,7 @@ from facetopt.cli.inspect_render import rate
 from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
+from facetopt.facets.cost import describe_usage
 from facetopt.services.eval.run import EvalSummary
 
 _COLUMNS = (
@@ -50,6 +51,8 @@ def render_eval(console: Console, summary: EvalSummary) -> None:
         f"{summary.seconds:.1f}s; experiment {summary.experiment_id}",
         highlight=False,
     )
+    for usage in summary.usage:
+        console.print(describe_usage(usage), highlight=False)
     if summary.validation_evals:
         looks = ", ".join(f"{facet} {n}" for facet, n in sorted(summary.validation_evals.items()))
         console.print(

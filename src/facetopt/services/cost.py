@@ -86,3 +86,17 @@ def estimate_labelling(
         price_source=source,
         estimated=True,
     )
+
+
+def reported_usage(
+    role: str, model: str, settings: Settings, usages: Iterable[Mapping[str, Any]]
+) -> RoleUsage:
+    """A role's usage summed from the replies' reports ({prompt_tokens, completion_tokens} each)."""
+    price, source = price_for(model, prices(settings))
+    usage = RoleUsage(role=role, model=model, price_source=source)
+    for one in usages:
+        usage.calls += 1
+        usage.prompt_tokens += int(one.get("prompt_tokens") or 0)
+        usage.completion_tokens += int(one.get("completion_tokens") or 0)
+    usage.cost_usd = cost_of(usage.prompt_tokens, usage.completion_tokens, price)
+    return usage

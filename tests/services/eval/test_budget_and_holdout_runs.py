@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from facetopt.cli.main import app
 from facetopt.clients.local.store import LocalStore
+from facetopt.facets.cost import cost_of, price_for
 from tests.services.eval.helpers import (
     DATASET,
     PROJECT,
@@ -41,6 +42,19 @@ def test_the_sixth_validation_eval_warns_and_reports_validation_evals(tmp_path: 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["validation_evals"] == {"Issues": 6, "Sentiment": 6}
+    # every paid call's usage as its reply reported it (the simulation reports tokens), the judge's too
+    usage = {u["role"]: u for u in summary["usage"]}
+    assert set(usage) == {"facet model", "judge"}
+    for role in usage.values():
+        assert (
+            role["calls"] == summary["rows"] > 0
+            and role["prompt_tokens"] > 0
+            and role["completion_tokens"] > 0
+        )
+        price = price_for(role["model"], {})[0]
+        assert role["cost_usd"] == pytest.approx(
+            cost_of(role["prompt_tokens"], role["completion_tokens"], price)
+        )
     stderr = " ".join(result.stderr.split())  # rich wraps long warnings
     assert "facet Issues: validation eval number 6" in stderr and "about five experiments" in stderr
 

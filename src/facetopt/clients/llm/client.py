@@ -102,13 +102,31 @@ def _http_args(endpoint: Endpoint, timeout: float, concurrency: int) -> dict[str
 
 
 def make_async_client(
-    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 128
+    endpoint: Endpoint,
+    timeout: float,
+    max_retries: int = 2,
+    concurrency: int = 128,
+    on_usage: Callable[[dict[str, int]], None] | None = None,
 ) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI for the endpoint; its connection pool fits `concurrency` requests in flight."""
+    """An AsyncOpenAI for the endpoint; its connection pool fits `concurrency` requests in flight.
+    `on_usage` gets the token usage of every successful reply (for callers that never see the reply,
+    such as autoevals' judge)."""
     import httpx2
     import openai
 
-    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency))
+    args = _http_args(endpoint, timeout, concurrency)
+    if on_usage is not None:
+
+        async def report_usage(response: Any) -> None:
+            if response.status_code == 200:
+                await response.aread()
+                try:
+                    on_usage(reply_usage(response.json()))
+                except ValueError:
+                    pass
+
+        args["event_hooks"] = {"response": [report_usage]}
+    http = httpx2.AsyncClient(**args)
     return openai.AsyncOpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
 
 

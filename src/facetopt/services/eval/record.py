@@ -15,10 +15,12 @@ from facetopt.clients import artifacts
 from facetopt.clients.braintrust.bt_runner import RunnerOutcome
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.domain.cost import RoleUsage
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
 from facetopt.errors import EvalRunError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.budget import budget_warnings, validation_evals
+from facetopt.services.cost import reported_usage
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.results import eval_rows, read_results
 from facetopt.services.holdout import record_test_touch
@@ -55,6 +57,7 @@ class EvalSummary(BaseModel):
     metrics: list[FacetMetrics] = Field(default_factory=list)
     failed_rows: list[dict[str, str]] = Field(default_factory=list)  # first few {id, error}
     validation_evals: dict[str, int] = Field(default_factory=dict)  # lifetime, per facet (this run included)
+    usage: list[RoleUsage] = Field(default_factory=list)  # tokens and estimated dollars per role
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -71,7 +74,22 @@ def record_run(
         plan.warnings.append(message)
         warn(message)
 
-    rows = eval_rows(plan.rows, read_results(run_dir / "results.jsonl"), plan.settings.trials)
+    records = read_results(run_dir / "results.jsonl")
+    rows = eval_rows(plan.rows, records, plan.settings.trials)
+    usage = [
+        reported_usage(
+            "facet model",
+            plan.model.model,
+            plan.settings,
+            [r["model_usage"] for r in records if r.get("model_usage")],
+        ),
+        reported_usage(
+            "judge",
+            plan.judge.model,
+            plan.settings,
+            [r["judge_usage"] for r in records if r.get("judge_usage")],
+        ),
+    ]
     line = outcome.summaries[-1] if outcome.summaries else None
     experiment_id, name, url, stored_locally = str(uuid.uuid4()), plan.name, None, True
     if plan.send_logs:
@@ -136,6 +154,7 @@ def record_run(
         metrics=metrics_by_facet(rows),
         failed_rows=[{"id": r.id, "error": r.error or ""} for r in errors[:5]],
         validation_evals=counts,
+        usage=usage,
         warnings=plan.warnings,
         **common,
     )

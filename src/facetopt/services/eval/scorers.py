@@ -7,6 +7,7 @@ its value (or its error) to the results writer, which completes the row's line i
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,19 @@ def rule_scorers(config: EvalConfig, writer: ResultsWriter) -> list[Any]:
     return [rule_scorer(name, compute, config, writer) for name, compute in computes.items()]
 
 
+JUDGE_USAGE: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
+    "judge_usage", default=None
+)
+
+
+def add_judge_usage(usage: dict[str, int]) -> None:
+    """The judge client's usage hook: add a reply's tokens to the judgement in progress."""
+    current = JUDGE_USAGE.get()
+    if current is not None:
+        for name, value in usage.items():
+            current[name] = current.get(name, 0) + value
+
+
 class JudgeFailed(RuntimeError):
     """A Factuality judgement that failed, its message cleared of the judge's key."""
 
@@ -96,6 +110,8 @@ class FactualityScorer:
             return None
         facet_name = str((input or {}).get("facet_name", ""))
         question = judge_question(facet_name, str((input or {}).get("preprocessed_text") or ""))
+        used = {"prompt_tokens": 0, "completion_tokens": 0}
+        token = JUDGE_USAGE.set(used)  # the judge client's usage hook adds to it (tasks copy the context)
         try:
             score = await asyncio.wait_for(
                 self.factuality.eval_async(output=output or "", expected=str(expected), input=question),
@@ -103,7 +119,9 @@ class FactualityScorer:
             )
         except Exception as exc:
             reason = redact_credentials(f"{type(exc).__name__}: {exc}", self.secrets)[:300]
-            self.writer.scored(key, FACTUALITY, None, error=reason)
+            self.writer.scored(key, FACTUALITY, None, error=reason, usage=used)
             raise JudgeFailed(reason) from None
-        self.writer.scored(key, FACTUALITY, getattr(score, "score", None))
+        finally:
+            JUDGE_USAGE.reset(token)
+        self.writer.scored(key, FACTUALITY, getattr(score, "score", None), usage=used)
         return score

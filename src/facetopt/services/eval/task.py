@@ -44,7 +44,7 @@ from facetopt.services.eval.results import (
     read_results,
     result_key,
 )
-from facetopt.services.eval.scorers import FactualityScorer, rule_scorers
+from facetopt.services.eval.scorers import FactualityScorer, add_judge_usage, rule_scorers
 
 __all__ = [
     "CONFIG_ENV",
@@ -114,6 +114,7 @@ class FacetEval:
             timeout=config.request_timeout,
             max_retries=config.max_retries,
             concurrency=config.concurrency,
+            on_usage=add_judge_usage,
         )
         # an instance, not Factuality.partial (which fails on a second `client` keyword); the async
         # client is wrapped once here instead of by autoevals on every call
@@ -127,6 +128,7 @@ class FacetEval:
         row_id = str(metadata.get("dataset_row_id"))
         facet_name = str((input or {}).get("facet_name", ""))
         output, error = "", None
+        used = {"prompt_tokens": 0, "completion_tokens": 0}
         try:
             facet = self.config.facet(facet_name)
             if facet is None:
@@ -139,6 +141,7 @@ class FacetEval:
                 )
                 result = await chat_once(self.model_client, request)
                 output, error = result.text or "", result.error
+                used = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
         except Exception as exc:  # the task never raises: one bad row must not sink the run
             error = f"{type(exc).__name__}: {exc}"[:300]
         if error:
@@ -155,6 +158,7 @@ class FacetEval:
                 "expected": hooks.expected if hasattr(hooks, "expected") else None,
                 "metadata": metadata,
                 "error": error,
+                "model_usage": used,
             },
         )
         return output
