@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.clients.braintrust import api as braintrust_api
 from facetopt.clients.braintrust import datasets as braintrust_datasets
 from tests.fakes.braintrust_server import FakeBraintrust
 
@@ -29,7 +28,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
         "for_mode",
         classmethod(lambda cls, mode: dataclasses.replace(original(mode), backoff_factor=0.0)),
     )
-    monkeypatch.setattr(braintrust_api, "BTQL_BACKOFF_S", 0.0)
+    monkeypatch.setenv("FACETOPT_BT_RETRY_BACKOFF", "0")
     monkeypatch.setattr(braintrust_datasets, "VERIFY_DELAY_S", 0.0)
 
 
