@@ -66,7 +66,9 @@ def _eval(root, messages, **flags):
 
 def _records(root):
     with LocalStore(root / "store.duckdb", read_only=True) as store:
-        return {r.experiment_id: (r, len(store.experiment_rows(r.experiment_id))) for r in store.experiments()}
+        return {
+            r.experiment_id: (r, len(store.experiment_rows(r.experiment_id))) for r in store.experiments()
+        }
 
 
 def _cases(fake, experiment_id):

@@ -66,6 +66,14 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
             f"{c.get('dataset_rows', 0)} rows written, {stored}",
             highlight=False,
         )
+        if "dataset_total_rows" in c:
+            merged = c.get("duplicate_rows_merged", 0)
+            console.print(
+                f"dataset {summary.dataset!r} now holds {c['dataset_total_rows']} rows, "
+                f"{c.get('rows_from_earlier_runs', 0)} of them from earlier runs"
+                + (f"; {merged} repeated row(s) with the same label merged" if merged else ""),
+                highlight=False,
+            )
         if summary.balance:
             render_balance(console, summary.balance)
     for message in summary.warnings:

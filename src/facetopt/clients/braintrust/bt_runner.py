@@ -34,9 +34,7 @@ BT_PYTHON_ENV = "BT_EVAL_PYTHON_RUNNER"
 SDK_FALLBACK_NOTE = "bt not found: using the braintrust SDK's eval runner (python -m braintrust.cli eval)"
 STDERR_TAIL_LINES = 40
 INTERRUPT_GRACE_SECONDS = 10.0
-FORWARDED_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
+FORWARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 STOPPED_BY_DEADLINE = "deadline"
 _LIVE_GROUPS: set[int] = set()  # process groups of runners still running (killed at exit)
 

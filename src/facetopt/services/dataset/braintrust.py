@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
 
 FACETS_BATCH = 100
-Uploader = Callable[[Sequence["DatasetRow"]], int]
+Uploader = Callable[[Sequence["DatasetRow"]], tuple[int, int]]  # (verified rows, rows the dataset holds)
 
 
 def joined_sql(texts: Sequence[str]) -> str:
@@ -120,8 +120,9 @@ def make_uploader(conn: BraintrustConnection, target_project: str, dataset: str)
     (the target project is created when missing)."""
     from facetopt.clients.braintrust import upload_rows
 
-    def upload(rows: Sequence[DatasetRow]) -> int:
-        return upload_rows(conn, target_project, dataset, rows).verified
+    def upload(rows: Sequence[DatasetRow]) -> tuple[int, int]:
+        result = upload_rows(conn, target_project, dataset, rows)
+        return result.verified, result.dataset_rows
 
     return upload
 

@@ -206,7 +206,10 @@ def create_dataset(
             progress=progress,
         )
         summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
-        rows = _build_rows(req, selected, outcome.labels, endpoint, source)
+        rows, merged = deduplicated(
+            _build_rows(req, selected, outcome.labels, endpoint, source), run_dir / "duplicate_ids.jsonl"
+        )
+        summary.counts["duplicate_rows_merged"] = merged
         summary.failed_rows += [
             FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
             for key, reason in outcome.failures.items()
@@ -216,6 +219,7 @@ def create_dataset(
         if req.uploader is None and req.backend == "local":
             store.upsert_rows(req.target_project, req.dataset, rows)
             summary.counts["uploaded_rows"] = len(rows)
+            _count_dataset(summary, rows, len(store.read_rows(req.target_project, req.dataset)))
 
     _fill_bucket_and_split_counts(summary, rows)
     report = balance_report(rows, req.dataset, req.target_project, req.backend)
@@ -254,7 +258,9 @@ def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[Datase
     error says how to upload them again."""
     run_dir = Path(summary.run_dir)
     try:
-        summary.counts["uploaded_rows"] = req.uploader(rows)  # type: ignore[misc]
+        uploaded, held = req.uploader(rows)  # type: ignore[misc]
+        summary.counts["uploaded_rows"] = uploaded
+        _count_dataset(summary, rows, held)
     except FacetoptError as error:
         again = f"upload them again with `{command}`"
         kept = f"the {len(rows)} rows are kept in {run_dir / 'dataset_rows.jsonl'}"
@@ -265,6 +271,33 @@ def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[Datase
         summary.warnings.append(f"upload failed: {error.message}")
         artifacts.write_json(run_dir / "summary.json", summary)
         raise
+
+
+def _count_dataset(summary: DatasetCreateSummary, rows: list[DatasetRow], held: int) -> None:
+    """How many rows the dataset holds after this run, and how many of them earlier runs wrote."""
+    summary.counts["dataset_total_rows"] = held
+    summary.counts["rows_from_earlier_runs"] = max(0, held - len({r.id for r in rows}))
+
+
+def deduplicated(rows: list[DatasetRow], conflicts_path: Path) -> tuple[list[DatasetRow], int]:
+    """Rows with one row per id, and how many exact repeats (same id, same label) were dropped.
+    The same id with different labels is an InputError listing the ids (kept in `conflicts_path`):
+    an upsert would silently keep whichever came last."""
+    first: dict[str, DatasetRow] = {}
+    conflicts: dict[str, list[str]] = {}
+    for row in rows:
+        kept = first.setdefault(row.id, row)
+        if kept is not row and kept.expected != row.expected:
+            conflicts.setdefault(row.id, [str(kept.expected)]).append(str(row.expected))
+    if conflicts:
+        artifacts.write_jsonl(conflicts_path, [{"id": k, "labels": v} for k, v in conflicts.items()])
+        shown = ", ".join(list(conflicts)[:10]) + (" ..." if len(conflicts) > 10 else "")
+        raise InputError(
+            f"{len(conflicts)} row id(s) appear more than once with different labels: {shown}",
+            hint=f"the labels are cached (a re-run pays nothing for them); the conflicting rows are in "
+            f"{conflicts_path}; check the source for repeated span ids",
+        )
+    return list(first.values()), len(rows) - len(first)
 
 
 def _rewrite_sent_sql(path: Path, source: SpanSource, method: str) -> None:

@@ -63,7 +63,9 @@ def run_eval(
         supersedes = unfinished_namesake(settings, plan)
     if supersedes is not None:
         plan.supersedes_id = supersedes.experiment_id
-        held = f", {supersedes.logged_rows} of its rows in Braintrust" if supersedes.status == "partial" else ""
+        held = (
+            f", {supersedes.logged_rows} of its rows in Braintrust" if supersedes.status == "partial" else ""
+        )
         announce(
             f"this run supersedes the unfinished ({supersedes.status.replace('_', ' ')}) experiment "
             f"{supersedes.experiment_name!r} ({supersedes.experiment_id}{held}); "
