@@ -16,6 +16,7 @@ from pathlib import Path
 
 from facetopt.clients.braintrust.activity import ACTIVITY_FILE, BraintrustActivity, read_activity
 from facetopt.clients.braintrust.bt_runner import STOPPED_BY_DEADLINE, RunnerOutcome
+from facetopt.clients.redaction import redact
 from facetopt.domain.experiments import ExperimentRecord
 from facetopt.errors import BraintrustError, FacetoptError, Interrupted
 from facetopt.services.eval.launch import runner_failure
@@ -40,7 +41,7 @@ def conclude(
     activity = read_activity(run_dir / ACTIVITY_FILE)
     scored = read_results(run_dir / "results.jsonl")
     record = None
-    if scored or activity.created:
+    if plan.send_logs and (scored or activity.created):
         record = keep_unfinished(plan, runner, run_dir, activity, supersedes)
     raise unfinished_error(plan, runner, outcome, run_dir, activity, record, len(scored))
 
@@ -119,7 +120,9 @@ def unfinished_error(
     elif plan.send_logs:
         where.append("no experiment was created in Braintrust")
     if record is None:
-        hint = "re-run the same command; nothing was scored or logged for this run"
+        hint = "re-run the same command; nothing was recorded for this run"
+        if scored and not plan.send_logs:
+            hint += f" (the {scored} scored row(s) are in {run_dir / 'results.jsonl'})"
         if cause is None:
             return runner_failure(outcome, runner, run_dir, plan.secrets())
     else:
@@ -132,7 +135,7 @@ def unfinished_error(
     if cause is None:
         failure = runner_failure(outcome, runner, run_dir, plan.secrets())
         return type(failure)("; ".join([failure.message, *where]), hint=hint)
-    message = "; ".join([cause, *where])
+    message = redact("; ".join([cause, *where]), plan.secrets())
     if outcome.interrupted:
         return Interrupted(message, hint=hint, exit_code=SIGNAL_EXIT_CODES.get(outcome.stopped_by or "", 130))
     return BraintrustError(message, hint=hint)
