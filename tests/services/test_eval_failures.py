@@ -48,15 +48,15 @@ def braintrust(tmp_path, monkeypatch):
 def _eval(root, messages, **flags):
     resume = flags.pop("resume", None)
     return run_eval(
-        env_file=None,
-        flags={
-            "output_root": root,
-            "target_project": PROJECT,
-            "dataset": DATASET,
-            "api_base": "simulated://",
-            "judge_api_base": "simulated://",
+        load_settings(
+            None,
+            output_root=root,
+            target_project=PROJECT,
+            dataset=DATASET,
+            api_base="simulated://",
+            judge_api_base="simulated://",
             **flags,
-        },
+        ),
         options=EvalOptions(resume=resume),
         progress=SilentProgress(),
         announce=messages.append,

@@ -13,14 +13,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
 
 from facetopt.clients import artifacts
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import ExperimentRecord
 from facetopt.facets.selection import parse_splits, select_rows
-from facetopt.services.dataset.command import build_settings, choose_backend
+from facetopt.services.backends import Backend, open_backend
 from facetopt.services.eval.launch import launch, runner_environment
 from facetopt.services.eval.plan import EvalOptions, EvalPlan, plan_eval, prompts_for
 from facetopt.services.eval.record import EvalSummary
@@ -41,24 +39,23 @@ __all__ = [
 
 
 def run_eval(
+    settings: Settings,
     *,
-    env_file: Path | None,
-    flags: dict[str, Any],
     options: EvalOptions,
     progress: Progress,
     announce: Callable[[str], None],
     warn: Callable[[str], None],
     environ: Mapping[str, str] | None = None,
+    backend: Backend | None = None,
 ) -> EvalSummary:
     """The whole command; `environ` is the runner's base environment (default: this process's)."""
-    settings = build_settings(env_file, flags)
     replay = None
     if options.resume:
         plan, replay, supersedes = plan_resume(settings, options.resume)
         for message in plan.warnings:
             warn(message)
     else:
-        backend = choose_backend(settings, announce)
+        backend = backend if backend is not None else open_backend(settings, announce)
         plan = plan_eval(settings, backend, options, progress, warn)
         supersedes = unfinished_namesake(settings, plan)
     if supersedes is not None:
