@@ -19,7 +19,7 @@ from facetopt.services.eval.task import REPLAYED_KEY
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
-from tests.services.eval_helpers import DATASET, FACETS, PROJECT, make_rows, path_without_bt
+from tests.services.eval.helpers import DATASET, FACETS, PROJECT, make_rows, path_without_bt
 
 ROWS = 6
 NAME = "facet-optimizer-brain-facet-1"

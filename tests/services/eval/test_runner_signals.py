@@ -58,7 +58,7 @@ def _start(tmp_path: Path, mode: str) -> tuple[subprocess.Popen, Path]:
         [sys.executable, "-c", script, str(pid_file), mode],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "runner started"
