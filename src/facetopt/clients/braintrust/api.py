@@ -241,18 +241,42 @@ def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
     """POST the SQL to `/btql` through the SDK's logged-in transport; retry 408/429/5xx and dropped
     connections honouring Retry-After. A rejected query (4xx) raises BraintrustError carrying the
     server's message and `hint`."""
+    return request_json(
+        conn,
+        "POST",
+        "/btql",
+        json={"query": sql, "fmt": "json"},
+        what="running a SQL query",
+        on_error=lambda exc, attempts: _btql_error(exc, conn, attempts, hint),
+    )
+
+
+def request_json(
+    conn: BraintrustConnection,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+    app: bool = False,
+    what: str,
+    on_error: Callable[[Any, int], FacetoptError] | None = None,
+) -> Any:
+    """One REST call on the API (or, with `app`, the app) URL through the SDK's logged-in
+    transport, retried on 408/429/5xx and connection failures honouring Retry-After (retry.py);
+    any other failure becomes a FacetoptError (`on_error(exc, attempts)` may word an HTTP error)."""
     from braintrust.api import BraintrustHTTPError, BraintrustTransportError, RequestTarget, RetryMode
 
     client = conn.state.api_client()
-    url = client.router.resolve(RequestTarget.API, "/btql")
+    url = client.router.resolve(RequestTarget.APP if app else RequestTarget.API, path)
     headers = {"Authorization": f"Bearer {client.api_key}"}
     attempts = 0
 
-    def send() -> dict:
+    def send() -> Any:
         nonlocal attempts
         attempts += 1
         response = client.transport.request(
-            "POST", url, json={"query": sql, "fmt": "json"}, headers=headers, retry_mode=RetryMode.NONE
+            method, url, json=json, params=params, headers=headers, retry_mode=RetryMode.NONE
         )
         return response.json()
 
@@ -262,13 +286,15 @@ def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
         return (None, None) if isinstance(exc, BraintrustTransportError) else None
 
     try:
-        return with_retries(send, classify, what="a SQL query")
+        return with_retries(send, classify, what=f"{method} {path}")
     except BraintrustHTTPError as exc:
-        raise _btql_error(exc, conn, attempts, hint) from None
+        if on_error is not None:
+            raise on_error(exc, attempts) from None
+        raise api_error(exc, conn, what) from None
     except BraintrustTransportError as exc:
-        raise api_error(exc, conn, "running a SQL query") from None
+        raise api_error(exc, conn, what) from None
     except ValueError:
-        raise BraintrustError("Braintrust answered a SQL query with something that is not JSON") from None
+        raise BraintrustError(f"Braintrust answered {what} with something that is not JSON") from None
 
 
 def _btql_error(exc: Any, conn: BraintrustConnection, attempts: int, hint: str | None) -> FacetoptError:
