@@ -230,10 +230,12 @@ class LocalStore:
 
     def validation_runs(self, dataset: str, up_to: str | None = None) -> list[dict[str, str]]:
         """The prompt hashes ({facet: sha}) of each registry run on `dataset` that evaluated validation
-        rows (split validation, or every split), created at or before `up_to`, newest first."""
+        rows (split validation, or every split), created at or before `up_to`, newest first. A run
+        another replaced (resumed) is not counted twice."""
         found = self.conn.execute(
             """SELECT json_extract(record, '$.prompt_hashes') FROM experiments
                WHERE dataset = ? AND (? IS NULL OR created <= ?)
+                 AND json_extract_string(record, '$.superseded_by') IS NULL
                  AND (coalesce(split, '') = ''
                       OR list_contains(string_split(replace(lower(split), ' ', ''), ','), 'validation'))
                ORDER BY created DESC""",

@@ -35,6 +35,7 @@ class EvalOptions:
     no_send_logs: bool = False
     experiment_name: str | None = None
     force: bool = False  # read the test split for a third prompt version of a facet
+    resume: str | None = None  # an unfinished eval run folder whose scored rows are logged
 
 
 def prompts_for(rows: list[DatasetRow], facets: list[FacetPrompt], prompt_path: Path) -> list[FacetPrompt]:
@@ -75,6 +76,7 @@ class EvalPlan:
     warnings: list[str]
     test_hashes: dict[str, str] = field(default_factory=dict)  # facets whose test rows this run reads
     force: bool = False
+    supersedes_id: str | None = None  # an unfinished earlier experiment this run replaces
 
     @property
     def prompt_hashes(self) -> dict[str, str]:
@@ -104,6 +106,7 @@ class EvalPlan:
                 "split": self.split,
                 "filters": self.filters,
                 "simulated_roles": self.roles,
+                **({"supersedes": self.supersedes_id} if self.supersedes_id else {}),
             },
         )
 

@@ -59,6 +59,7 @@ class EvalSummary(BaseModel):
     validation_evals: dict[str, int] = Field(default_factory=dict)  # lifetime, per facet (this run included)
     usage: list[RoleUsage] = Field(default_factory=list)  # tokens and estimated dollars per role
     warnings: list[str] = Field(default_factory=list)
+    supersedes: str | None = None  # id of an unfinished earlier experiment this run replaces
 
 
 def _now_iso() -> str:
@@ -66,9 +67,15 @@ def _now_iso() -> str:
 
 
 def record_run(
-    plan: EvalPlan, runner: str, outcome: RunnerOutcome, run_dir: Path, warn: Callable[[str], None]
+    plan: EvalPlan,
+    runner: str,
+    outcome: RunnerOutcome,
+    run_dir: Path,
+    warn: Callable[[str], None],
+    supersedes: ExperimentRecord | None = None,
 ) -> EvalSummary:
-    """EvalRows from the results file; the registry entry, local rows and prompt history; the summary."""
+    """EvalRows from the results file; the registry entry, local rows and prompt history; the summary.
+    `supersedes`: an unfinished earlier run this one replaces (marked so in the registry)."""
 
     def warned(message: str) -> None:
         plan.warnings.append(message)
@@ -124,9 +131,10 @@ def record_run(
         row_count=len(rows),
         error_count=len(errors),
         created=_now_iso(),
+        run_dir=str(run_dir),
         **common,
     )
-    store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets)
+    store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets, supersedes)
     counts = validation_evals_of(plan) if reads_validation(plan.split) else {}
     for message in budget_warnings(counts, plan.dataset):
         warned(message)
@@ -156,6 +164,7 @@ def record_run(
         validation_evals=counts,
         usage=usage,
         warnings=plan.warnings,
+        supersedes=supersedes.experiment_id if supersedes else None,
         **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
@@ -180,10 +189,16 @@ def validation_evals_of(plan: EvalPlan) -> dict[str, int]:
 
 
 def store_experiment(
-    settings: Settings, record: ExperimentRecord, rows: list[EvalRow] | None, facets: list[FacetPrompt]
+    settings: Settings,
+    record: ExperimentRecord,
+    rows: list[EvalRow] | None,
+    facets: list[FacetPrompt],
+    supersedes: ExperimentRecord | None = None,
 ) -> None:
     """The registry entry (always), the rows (when kept locally) and each facet prompt's text."""
     with LocalStore(settings.store_path) as store:
         store.add_experiment(record, rows)
+        if supersedes is not None and supersedes.experiment_id != record.experiment_id:
+            store.add_experiment(supersedes.model_copy(update={"superseded_by": record.experiment_id}))
         for facet in facets:
             store.remember_prompt(facet.prompt_sha256, facet.facet_name, facet.prompt_text)
