@@ -6,7 +6,8 @@ never special-case it.
 
 `run_chat_requests` runs many chat calls at a bounded concurrency, hands each result to a
 callback as it arrives, and never raises for a failed call: retries (429, 5xx, timeouts,
-connection errors, honouring Retry-After) are the openai client's own, bounded by `max_retries`.
+connection resets, honouring Retry-After) are the rate-limit policy's (rate_limit.py), per
+(endpoint, model), until a per-call deadline; the SDK's own retries are off.
 """
 
 from __future__ import annotations
@@ -31,11 +32,19 @@ from facetopt.clients.llm.endpoints import (
     simulated_endpoint,
     simulated_roles,
 )
+from facetopt.clients.llm.rate_limit import (
+    ATTEMPTS_HEADER,
+    DEFAULT_DEADLINE,
+    CallDeadlineExceeded,
+    PolicyStats,
+    policy_for,
+)
 from facetopt.clients.redaction import redact_credentials
 from facetopt.facets.text import content_text, strip_think
 
 __all__ = [
     "CONNECTION_ERROR",
+    "DEFAULT_DEADLINE",
     "UNREACHABLE_AFTER",
     "ChatRequest",
     "ChatResult",
@@ -48,6 +57,8 @@ __all__ = [
     "make_async_client",
     "make_sync_client",
     "mixed_simulation_warning",
+    "policy_for",
+    "policy_stats",
     "probe_endpoint",
     "request_body",
     "resolve_facet_model",
@@ -82,43 +93,72 @@ def _limits(concurrency: int) -> Any:
     return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
 
 
-def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[str, Any]:
+def _openai_args(endpoint: Endpoint, timeout: float) -> dict[str, Any]:
     if endpoint.simulated:
         from facetopt.simulation.transport import SIMULATED_HTTP_BASE
 
         base_url, api_key = SIMULATED_HTTP_BASE, "simulated"
     else:
         base_url, api_key = endpoint.base_url, _api_key(endpoint)
-    return {"base_url": base_url, "api_key": api_key, "timeout": timeout, "max_retries": max_retries}
+    # the SDK's own retries are off: every retry is the rate-limit policy's (rate_limit.py)
+    return {"base_url": base_url, "api_key": api_key, "timeout": timeout, "max_retries": 0}
 
 
-def _http_args(endpoint: Endpoint, timeout: float, concurrency: int) -> dict[str, Any]:
+def _http_args(
+    endpoint: Endpoint, timeout: float, concurrency: int, deadline: float, max_retries: int | None, sync: bool
+) -> dict[str, Any]:
     if endpoint.simulated:
         from facetopt.simulation.transport import SimulatedTransport
 
         return {"transport": SimulatedTransport(), "timeout": timeout}
-    return {"limits": _limits(concurrency), "timeout": timeout, "follow_redirects": True}
+    import httpx2
+
+    from facetopt.clients.llm.transport import PolicyTransport, SyncPolicyTransport
+
+    policy = policy_for(endpoint.label, endpoint.model)
+    if sync:
+        inner: Any = httpx2.HTTPTransport(limits=_limits(concurrency))
+        transport: Any = SyncPolicyTransport(inner, policy, deadline, max_retries)
+    else:
+        inner = httpx2.AsyncHTTPTransport(limits=_limits(concurrency))
+        transport = PolicyTransport(inner, policy, deadline, max_retries)
+    return {"transport": transport, "timeout": timeout, "follow_redirects": True}
 
 
 def make_async_client(
-    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 128
+    endpoint: Endpoint,
+    timeout: float,
+    max_retries: int | None = None,
+    concurrency: int = 128,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI for the endpoint; its connection pool fits `concurrency` requests in flight."""
+    """An AsyncOpenAI for the endpoint whose every request goes through the endpoint's and model's
+    rate-limit policy (`policy_for`): retries until `deadline` seconds per call (at most
+    `max_retries` retries when given); its connection pool fits `concurrency` requests in flight."""
     import httpx2
     import openai
 
-    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency))
-    return openai.AsyncOpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
+    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency, deadline, max_retries, sync=False))
+    return openai.AsyncOpenAI(**_openai_args(endpoint, timeout), http_client=http)
 
 
 def make_sync_client(
-    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 16
+    endpoint: Endpoint,
+    timeout: float,
+    max_retries: int | None = None,
+    concurrency: int = 16,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> openai.OpenAI:
     import httpx2
     import openai
 
-    http = httpx2.Client(**_http_args(endpoint, timeout, concurrency))
-    return openai.OpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
+    http = httpx2.Client(**_http_args(endpoint, timeout, concurrency, deadline, max_retries, sync=True))
+    return openai.OpenAI(**_openai_args(endpoint, timeout), http_client=http)
+
+
+def policy_stats(endpoint: Endpoint) -> PolicyStats | None:
+    """What the progress line shows for the endpoint's calls (None when simulated)."""
+    return None if endpoint.simulated else policy_for(endpoint.label, endpoint.model).stats()
 
 
 # -- requests and results --------------------------------------------------------------------------
@@ -183,6 +223,9 @@ def _max_tokens_param(model: str) -> str:
 def _reason(exc: BaseException, timeout: Any) -> str:
     import openai
 
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, CallDeadlineExceeded):
+        return str(cause)[:300]
     if isinstance(exc, openai.APITimeoutError):
         return f"timeout: no reply within {timeout}s"
     if isinstance(exc, openai.APIConnectionError):
@@ -197,16 +240,12 @@ def _reason(exc: BaseException, timeout: Any) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _attempts(exc: BaseException, max_retries: int) -> int:
-    import openai
-
-    if (
-        isinstance(exc, openai.APIStatusError)
-        and exc.status_code not in (408, 409, 429)
-        and exc.status_code < 500
-    ):
-        return 1
-    return max_retries + 1 if isinstance(exc, openai.APIError) else 1
+def _attempts(exc: BaseException) -> int:
+    response = getattr(exc, "response", None)
+    if response is not None and response.headers.get(ATTEMPTS_HEADER):
+        return int(response.headers[ATTEMPTS_HEADER])
+    cause = exc.__cause__ or exc.__context__
+    return int(getattr(cause, "facetopt_attempts", 1) or 1)
 
 
 def request_body(request: ChatRequest) -> dict[str, Any]:
@@ -222,7 +261,7 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
 
 
 async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatResult:
-    """One chat call (with the client's retries) as a ChatResult; never raises for a failed call.
+    """One chat call (the policy's retries included) as a ChatResult; never raises for a failed call.
 
     It goes through the SDK's generic `client.post` (auth, retries, Retry-After and timeouts are
     the SDK's) with a plain JSON body: the typed `chat.completions.create` re-walks every message
@@ -236,8 +275,8 @@ async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatRes
         completion = response.json()
     except Exception as exc:  # every failure becomes a result: one bad row never sinks a run
         reason = redact_credentials(_reason(exc, client.timeout), [client.api_key])
-        return ChatResult(key=request.key, error=reason, attempts=_attempts(exc, client.max_retries))
-    attempts = int(response.request.headers.get("x-stainless-retry-count") or 0) + 1
+        return ChatResult(key=request.key, error=reason, attempts=_attempts(exc))
+    attempts = int(response.headers.get(ATTEMPTS_HEADER) or 1)
     text = strip_think(chat_text(completion))
     if not text:
         choices = completion.get("choices") if isinstance(completion, dict) else None
