@@ -28,13 +28,13 @@ def test_a_429_storm_ends_with_every_row_labelled() -> None:
 
 def test_a_capped_endpoint_is_paced_to_its_cap_without_a_flood_of_429s() -> None:
     cap = 40.0
-    with FakeOpenAIServer(rate_cap=cap, burst=10, latency=0.02) as server:
+    with FakeOpenAIServer(rate_cap=cap, latency=0.02) as server:
         endpoint = endpoint_for(server.url)
         results, _ = run(endpoint, requests_for(endpoint, 70), concurrency=32)
         throttled = server.throttled
     assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
     # a client that keeps 32 in flight and retries blindly is refused several times per call
-    assert throttled < 70
+    assert throttled < 35
     rate = policy_for(endpoint.label, endpoint.model).rate
     assert rate is not None and 0.4 * cap <= rate <= 1.5 * cap
 

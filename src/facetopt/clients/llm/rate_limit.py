@@ -15,7 +15,9 @@ What the policy does:
   it learns the allowed rate: from `x-ratelimit-limit-requests` (requests per minute, as OpenAI
   sends it) when present, else from the replies that succeeded in the last window (what the
   server actually admitted). It cuts at most once per window (plain AIMD, which halves on every
-  refusal, averages about 0.75 of a cap), then grows 5% per window without a refusal.
+  refusal, averages about 0.75 of a cap), then grows per window without a refusal: by half
+  until the second cut (a first estimate taken during the server's burst allowance can be
+  low), then by 5%.
 - Retries 429, 408, 5xx, timeouts and connection resets until the call's deadline (default 10
   minutes, `--call-deadline` / FACET_OPTIMIZER_CALL_DEADLINE), waiting Retry-After /
   retry-after-ms when given, else exponential backoff with jitter (0.5 s doubling, 30 s cap). A
@@ -37,7 +39,8 @@ from typing import Any
 DEFAULT_DEADLINE = 600.0
 ATTEMPTS_HEADER = "x-facetopt-attempts"  # set on the final response: how many sends it took
 SLOW_AFTER = 30.0  # a call in flight longer than this is "slow" in the progress line
-_GROWTH = 1.05
+_GROWTH = 1.05  # per window without a refusal, once the rate was cut twice
+_PROBE_GROWTH = 1.5  # per window after the first cut, whose estimate a burst allowance can skew
 _MIN_RATE = 0.2
 _CONNECT_TRIES_BEFORE_SUCCESS = 2
 
@@ -106,6 +109,7 @@ class RateLimitPolicy:
         self._started: dict[int, float] = {}
         self._ids = 0
         self.ever_succeeded = False
+        self._cuts = 0
         self.throttled = 0
         self.retries = 0
 
@@ -149,7 +153,7 @@ class RateLimitPolicy:
             while self._successes and self._successes[0] < now - self.window:
                 self._successes.popleft()
             if self.rate is not None and now >= self._cut_until and now - self._grown_at >= self.window:
-                self.rate *= _GROWTH
+                self.rate *= _PROBE_GROWTH if self._cuts < 2 else _GROWTH
                 self._grown_at = now
 
     def refused(self, headers: Any) -> float:
@@ -168,10 +172,11 @@ class RateLimitPolicy:
                     new = hinted
                 elif observed > 0:
                     new = observed if self.rate is None else min(self.rate, observed)
-                else:  # nothing got through lately: halve, and hold every send until Retry-After
-                    new = (self.rate or max(1.0, len(self._started))) / 2
+                else:  # nothing got through lately (a storm): hold every send until Retry-After
+                    new = self.rate / 2 if self.rate is not None else None
                     self._paused_until = max(self._paused_until, now + (wait or self.window))
-                self.rate = max(_MIN_RATE, new)
+                self.rate = max(_MIN_RATE, new) if new is not None else None
+                self._cuts += new is not None
                 self._next_send = max(self._next_send, now)
                 self._cut_until = self._grown_at = now + max(self.window, wait or 0.0)
         return wait if wait is not None else 1.0 / (self.rate or 1.0)
