@@ -6,6 +6,7 @@ keeps working. Secrets are `SecretStr`: they never reach output, logs or artifac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,20 @@ DEFAULT_OUTPUT_ROOT = Path(".local/facet-optimizer")
 DEFAULT_SOURCE_MODELS = ("brain-facet-latest", "brain-facet-1")
 DEFAULT_PROXY_URL = "https://braintrustproxy.com/v1"
 SIMULATED_BASE_URL = "simulated://"
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    request_timeout: float  # seconds per request
+    concurrency: int  # eval rows in flight
+
+
+# per-model defaults, used when --request-timeout / --concurrency (or their variables) are not
+# given; docs/models.md documents them. brain-facet-2 is slow and unstable.
+MODEL_DEFAULTS: dict[str, ModelDefaults] = {
+    "brain-facet-1": ModelDefaults(request_timeout=120.0, concurrency=16),
+    "brain-facet-2": ModelDefaults(request_timeout=300.0, concurrency=4),
+}
 
 
 def _env(name: str, *more: str) -> Any:
@@ -102,6 +117,9 @@ class Settings(BaseSettings):
     judge_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_KEY"))
 
     request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
+    # how long one paid call may keep being retried (429s, 5xx, timeouts, resets), in seconds
+    call_deadline: float = Field(600.0, validation_alias=_env("FACET_OPTIMIZER_CALL_DEADLINE"))
+    use_cache: bool = Field(True, validation_alias=_env("FACET_OPTIMIZER_USE_CACHE"))
 
     # Braintrust and provider credentials
     braintrust_api_key: SecretStr | None = Field(None, validation_alias=_env("BRAINTRUST_API_KEY"))
@@ -126,6 +144,18 @@ class Settings(BaseSettings):
         if self.backend:
             return self.backend
         return "braintrust" if self.braintrust_api_key else "local"
+
+    def timeout_for(self, model: str) -> float:
+        """The request timeout for `model`: the setting when given, else the model's default."""
+        if "request_timeout" in self.model_fields_set or model not in MODEL_DEFAULTS:
+            return self.request_timeout
+        return MODEL_DEFAULTS[model].request_timeout
+
+    def eval_concurrency_for(self, model: str) -> int:
+        """Rows in flight for an eval of `model`: the setting when given, else the model's default."""
+        if "concurrency" in self.model_fields_set or model not in MODEL_DEFAULTS:
+            return self.concurrency
+        return MODEL_DEFAULTS[model].concurrency
 
     def require(self, field: str, flag: str, env: str) -> Any:
         value = getattr(self, field)

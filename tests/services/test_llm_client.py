@@ -15,7 +15,7 @@ from facetopt.clients.llm.client import (
     ChatResult,
     Endpoint,
     endpoint_unreachable,
-    make_async_client,
+    make_chat_client,
     probe_endpoint,
     run_chat_requests,
 )
@@ -51,7 +51,7 @@ def run(
 ) -> tuple[list[ChatResult], list[ChatResult]]:
     delivered: list[ChatResult] = []
     client_args.setdefault("timeout", 10)
-    client = make_async_client(endpoint, concurrency=concurrency, **client_args)  # type: ignore[arg-type]
+    client = make_chat_client(endpoint, concurrency=concurrency, **client_args)  # type: ignore[arg-type]
     results = asyncio.run(run_chat_requests(client, requests, concurrency, delivered.append))
     return results, delivered
 
@@ -175,7 +175,7 @@ def test_an_exception_in_on_result_stops_the_run() -> None:
 
     with FakeOpenAIServer() as server:
         endpoint = endpoint_for(server.url)
-        client = make_async_client(endpoint, timeout=10)
+        client = make_chat_client(endpoint, timeout=10)
         with pytest.raises(RuntimeError, match="store is gone"):
             asyncio.run(run_chat_requests(client, requests_for(endpoint, 5), 2, explode))
 

@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from facetopt.clients.llm.client import ChatRequest, make_async_client, run_chat_requests, simulated_endpoint
+from facetopt.clients.llm.client import (
+    ChatRequest,
+    make_async_client,
+    make_chat_client,
+    run_chat_requests,
+    simulated_endpoint,
+)
 from facetopt.simulation import facet_model as sim
 from facetopt.simulation.judge import factuality_choice
 from facetopt.simulation.transport import SimulatedTransport, simulate
@@ -192,7 +198,7 @@ def test_fail_hook_makes_matching_requests_fail(monkeypatch: pytest.MonkeyPatch)
         )
         for trace in (CLEAN, BROKEN)
     ]
-    client = make_async_client(endpoint, timeout=10, max_retries=0)
+    client = make_chat_client(endpoint, timeout=10, max_retries=0)
     results = asyncio.run(run_chat_requests(client, requests, 2, lambda r: None))
     assert results[0].error is not None and results[0].error.startswith("HTTP 500")
     assert results[1].text == "User wants to reset their password"

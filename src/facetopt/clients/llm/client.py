@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from facetopt.clients.llm.endpoints import (
     CONNECTION_ERROR,
+    OPENAI_DEFAULT_URL,
     Endpoint,
     mixed_simulation_warning,
     probe_endpoint,
@@ -33,9 +34,7 @@ from facetopt.clients.llm.endpoints import (
     simulated_roles,
 )
 from facetopt.clients.llm.rate_limit import (
-    ATTEMPTS_HEADER,
     DEFAULT_DEADLINE,
-    CallDeadlineExceeded,
     PolicyStats,
     policy_for,
 )
@@ -55,6 +54,7 @@ __all__ = [
     "endpoint_unreachable",
     "is_connection_error",
     "make_async_client",
+    "make_chat_client",
     "make_sync_client",
     "mixed_simulation_warning",
     "policy_for",
@@ -71,6 +71,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     import openai
+
+    from facetopt.clients.llm.chat_http import ChatClient
 
 UNREACHABLE_AFTER = 8  # connection failures, with no success yet, before unsent requests are skipped
 
@@ -156,6 +158,27 @@ def make_sync_client(
     return openai.OpenAI(**_openai_args(endpoint, timeout), http_client=http)
 
 
+def make_chat_client(
+    endpoint: Endpoint,
+    timeout: float,
+    max_retries: int | None = None,
+    concurrency: int = 128,
+    deadline: float = DEFAULT_DEADLINE,
+) -> ChatClient:
+    """A plain-HTTP chat client (chat_http.py) for `chat_once` / `run_chat_requests`, sending through
+    the endpoint's and model's rate-limit policy like `make_async_client`."""
+    import httpx2
+
+    from facetopt.clients.llm.chat_http import ChatClient
+
+    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency, deadline, max_retries, sync=False))
+    base_url, api_key = (
+        _openai_args(endpoint, timeout)["base_url"],
+        _openai_args(endpoint, timeout)["api_key"],
+    )
+    return ChatClient(http, base_url or OPENAI_DEFAULT_URL, api_key, timeout)
+
+
 def policy_stats(endpoint: Endpoint) -> PolicyStats | None:
     """What the progress line shows for the endpoint's calls (None when simulated)."""
     return None if endpoint.simulated else policy_for(endpoint.label, endpoint.model).stats()
@@ -220,34 +243,6 @@ def _max_tokens_param(model: str) -> str:
     return "max_completion_tokens" if re.match(r"(?:gpt-5|o\d)", model) else "max_tokens"
 
 
-def _reason(exc: BaseException, timeout: Any) -> str:
-    import openai
-
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, CallDeadlineExceeded):
-        return str(cause)[:300]
-    if isinstance(exc, openai.APITimeoutError):
-        return f"timeout: no reply within {timeout}s"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        return f"{CONNECTION_ERROR}: {detail}"[:300]
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        message = inner.get("message") if isinstance(inner, dict) else None
-        return f"HTTP {exc.status_code}: {message or exc.message}"[:300]
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _attempts(exc: BaseException) -> int:
-    response = getattr(exc, "response", None)
-    if response is not None and response.headers.get(ATTEMPTS_HEADER):
-        return int(response.headers[ATTEMPTS_HEADER])
-    cause = exc.__cause__ or exc.__context__
-    return int(getattr(cause, "facetopt_attempts", 1) or 1)
-
-
 def request_body(request: ChatRequest) -> dict[str, Any]:
     """The JSON body of a chat completion request; `extra_body` merges at the top level, as in the SDK."""
     body: dict[str, Any] = {"model": request.model, "messages": request.messages}
@@ -260,23 +255,18 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     return body
 
 
-async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatResult:
-    """One chat call (the policy's retries included) as a ChatResult; never raises for a failed call.
-
-    It goes through the SDK's generic `client.post` (auth, retries, Retry-After and timeouts are
-    the SDK's) with a plain JSON body: the typed `chat.completions.create` re-walks every message
-    through its parameter transformer, which tripled the client's CPU per request and cost about
-    6% of wall time at concurrency 128 (bench/bench_labelling.py).
-    """
-    import httpx2
+async def chat_once(client: ChatClient, request: ChatRequest) -> ChatResult:
+    """One chat call (the policy's retries included) as a ChatResult; never raises for a failed call."""
+    from facetopt.clients.llm.chat_http import ChatCallError
 
     try:
-        response = await client.post("/chat/completions", cast_to=httpx2.Response, body=request_body(request))
-        completion = response.json()
-    except Exception as exc:  # every failure becomes a result: one bad row never sinks a run
-        reason = redact_credentials(_reason(exc, client.timeout), [client.api_key])
-        return ChatResult(key=request.key, error=reason, attempts=_attempts(exc))
-    attempts = int(response.headers.get(ATTEMPTS_HEADER) or 1)
+        completion, attempts = await client.complete(request_body(request))
+    except ChatCallError as exc:  # every failure becomes a result: one bad row never sinks a run
+        reason = redact_credentials(exc.reason, [client.api_key])
+        return ChatResult(key=request.key, error=reason, attempts=exc.attempts)
+    except Exception as exc:
+        reason = redact_credentials(f"{type(exc).__name__}: {exc}"[:300], [client.api_key])
+        return ChatResult(key=request.key, error=reason)
     text = strip_think(chat_text(completion))
     if not text:
         choices = completion.get("choices") if isinstance(completion, dict) else None
@@ -297,7 +287,7 @@ def endpoint_unreachable(results: Iterable[ChatResult]) -> bool:
 
 
 async def run_chat_requests(
-    client: openai.AsyncOpenAI,
+    client: ChatClient,
     requests: list[ChatRequest],
     concurrency: int,
     on_result: Callable[[ChatResult], None],

@@ -55,10 +55,12 @@ class _Attempts:
             if self._room(wait):
                 return wait
             if self.max_retries is None or self.count <= self.max_retries:
-                raise CallDeadlineExceeded(
+                exc = CallDeadlineExceeded(
                     f"rate limited (HTTP {response.status_code}) for {self.deadline:.0f}s: "
                     "gave up at the per-call deadline (--call-deadline)"
                 )
+                exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
+                raise exc
             return None
         if _retryable_status(response.status_code):
             self.policy.failed()

@@ -194,28 +194,31 @@ def create_dataset(
         )
 
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
-    with LocalStore(settings.store_path) as store:
-        outcome = label_calls(
-            selected,
-            endpoint,
-            store,
-            run_dir / "labels.jsonl",
-            concurrency=settings.ground_truth_concurrency,
-            max_tokens=settings.ground_truth_max_tokens,
-            timeout=settings.request_timeout,
-            progress=progress,
-        )
-        summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
-        rows = _build_rows(req, selected, outcome.labels, endpoint, source)
-        summary.failed_rows += [
-            FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
-            for key, reason in outcome.failures.items()
-        ]
-        artifacts.write_jsonl(run_dir / "dataset_rows.jsonl", rows)
-        summary.counts["dataset_rows"] = len(rows)
-        if req.uploader is None and req.backend == "local":
+    outcome = label_calls(
+        selected,
+        endpoint,
+        settings.store_path,
+        run_dir / "labels.jsonl",
+        concurrency=settings.ground_truth_concurrency,
+        max_tokens=settings.ground_truth_max_tokens,
+        timeout=settings.timeout_for(endpoint.model),
+        deadline=settings.call_deadline,
+        progress=progress,
+    )
+    summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
+    if outcome.store_error:
+        summary.warnings.append(outcome.store_error)
+    rows = _build_rows(req, selected, outcome.labels, endpoint, source)
+    summary.failed_rows += [
+        FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
+        for key, reason in outcome.failures.items()
+    ]
+    artifacts.write_jsonl(run_dir / "dataset_rows.jsonl", rows)
+    summary.counts["dataset_rows"] = len(rows)
+    if req.uploader is None and req.backend == "local":
+        with LocalStore(settings.store_path) as store:  # a short transaction, after labelling
             store.upsert_rows(req.target_project, req.dataset, rows)
-            summary.counts["uploaded_rows"] = len(rows)
+        summary.counts["uploaded_rows"] = len(rows)
 
     _fill_bucket_and_split_counts(summary, rows)
     report = balance_report(rows, req.dataset, req.target_project, req.backend)

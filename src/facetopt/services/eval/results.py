@@ -45,10 +45,19 @@ class ResultsWriter:
             self._entry(key).update(record)
             self._maybe_write(key)
 
-    def scored(self, key: ResultKey, name: str, value: float | None, error: str | None = None) -> None:
+    def scored(
+        self,
+        key: ResultKey,
+        name: str,
+        value: float | None,
+        error: str | None = None,
+        from_cache: bool = False,
+    ) -> None:
         with self._lock:
             entry = self._entry(key)
             entry["scores"][name] = value
+            if from_cache:
+                entry["judge_from_cache"] = True
             if error:
                 entry["scorer_errors"][name] = error
             self._maybe_write(key)

@@ -77,12 +77,20 @@ class FactualityScorer:
     """
 
     def __init__(
-        self, factuality: Any, writer: ResultsWriter, deadline: float, secrets: list[str | None] | None = None
+        self,
+        factuality: Any,
+        writer: ResultsWriter,
+        deadline: float,
+        secrets: list[str | None] | None = None,
+        cache: Any = None,
+        cache_key: Callable[[str, str, str, int], str] | None = None,
+        endpoint: Any = None,
     ):
         self.factuality = factuality
         self.writer = writer
         self.deadline = deadline
         self.secrets = list(secrets or [])
+        self.cache, self.cache_key, self.endpoint = cache, cache_key, endpoint
 
     def _name(self) -> str:
         return FACTUALITY
@@ -96,14 +104,29 @@ class FactualityScorer:
             return None
         facet_name = str((input or {}).get("facet_name", ""))
         question = judge_question(facet_name, str((input or {}).get("preprocessed_text") or ""))
+        cache_key = None
+        if self.cache is not None and self.cache_key is not None:
+            cache_key = self.cache_key(question, output or "", str(expected), key[1])
+            cached = self.cache.get(cache_key)
+            if isinstance(cached, dict) and cached.get("score") is not None:
+                from autoevals import Score
+
+                self.writer.scored(key, FACTUALITY, cached["score"], from_cache=True)
+                return Score(name=FACTUALITY, score=cached["score"], metadata=cached.get("metadata") or {})
         try:
             score = await asyncio.wait_for(
                 self.factuality.eval_async(output=output or "", expected=str(expected), input=question),
                 timeout=self.deadline,
             )
         except Exception as exc:
-            reason = redact_credentials(f"{type(exc).__name__}: {exc}", self.secrets)[:300]
+            cause = exc.__cause__
+            shown = cause if type(cause).__name__ == "CallDeadlineExceeded" else exc
+            reason = redact_credentials(f"{type(shown).__name__}: {shown}", self.secrets)[:300]
             self.writer.scored(key, FACTUALITY, None, error=reason)
             raise JudgeFailed(reason) from None
-        self.writer.scored(key, FACTUALITY, getattr(score, "score", None))
+        value = getattr(score, "score", None)
+        if cache_key is not None and value is not None:
+            metadata = getattr(score, "metadata", None) or {}
+            self.cache.put(cache_key, "judge", {"score": value, "metadata": metadata}, self.endpoint)
+        self.writer.scored(key, FACTUALITY, value)
         return score
