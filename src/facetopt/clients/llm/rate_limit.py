@@ -15,7 +15,7 @@ What the policy does:
   it learns the allowed rate: from `x-ratelimit-limit-requests` (requests per minute, as OpenAI
   sends it) when present, else from the replies that succeeded in the last window (what the
   server actually admitted). It cuts at most once per window (plain AIMD, which halves on every
-  refusal, averages about 0.75 of a cap), then grows per window without a refusal: by half
+  refusal, averages about 0.75 of a cap), then grows per window without a refusal: by a tenth
   until the second cut (a first estimate taken during the server's burst allowance can be
   low), then by 5%.
 - Retries 429, 408, 5xx, timeouts and connection resets until the call's deadline (default 10
@@ -40,7 +40,7 @@ DEFAULT_DEADLINE = 600.0
 ATTEMPTS_HEADER = "x-facetopt-attempts"  # set on the final response: how many sends it took
 SLOW_AFTER = 30.0  # a call in flight longer than this is "slow" in the progress line
 _GROWTH = 1.05  # per window without a refusal, once the rate was cut twice
-_PROBE_GROWTH = 1.5  # per window after the first cut, whose estimate a burst allowance can skew
+_PROBE_GROWTH = 1.1  # per window after the first cut, whose estimate a burst allowance can skew
 _MIN_RATE = 0.2
 _CONNECT_TRIES_BEFORE_SUCCESS = 2
 
@@ -168,17 +168,20 @@ class RateLimitPolicy:
                     self._successes.popleft()
                 observed = len(self._successes) / self.window
                 hinted = header_rate(headers)
+                new: float | None = None
                 if hinted:
                     new = hinted
                 elif observed > 0:
                     new = observed if self.rate is None else min(self.rate, observed)
-                else:  # nothing got through lately (a storm): hold every send until Retry-After
+                elif not self._started:  # nothing got through and nothing is out: a storm
                     new = self.rate / 2 if self.rate is not None else None
                     self._paused_until = max(self._paused_until, now + (wait or self.window))
-                self.rate = max(_MIN_RATE, new) if new is not None else None
-                self._cuts += new is not None
-                self._next_send = max(self._next_send, now)
-                self._cut_until = self._grown_at = now + max(self.window, wait or 0.0)
+                # else: refusals come back before the admitted replies; learn on a later refusal
+                if new is not None:
+                    self.rate = max(_MIN_RATE, new)
+                    self._cuts += 1
+                    self._next_send = max(self._next_send, now)
+                    self._cut_until = self._grown_at = now + max(self.window, wait or 0.0)
         return wait if wait is not None else 1.0 / (self.rate or 1.0)
 
     def failed(self) -> None:
