@@ -85,6 +85,15 @@ class _Attempts:
         return wait
 
 
+async def _drain(response: httpx2.Response) -> None:
+    """Read a refused reply's (small) body, so its connection goes back to the pool, not closed."""
+    try:
+        await response.aread()
+    except httpx2.HTTPError:
+        pass
+    await response.aclose()
+
+
 class PolicyTransport(httpx2.AsyncBaseTransport):
     def __init__(
         self,
@@ -111,7 +120,7 @@ class PolicyTransport(httpx2.AsyncBaseTransport):
             wait = attempts.after_response(response)
             if wait is None:
                 return response
-            await response.aclose()
+            await _drain(response)
             await asyncio.sleep(wait)
 
     async def aclose(self) -> None:
@@ -144,6 +153,10 @@ class SyncPolicyTransport(httpx2.BaseTransport):
             wait = attempts.after_response(response)
             if wait is None:
                 return response
+            try:
+                response.read()  # read, so the connection goes back to the pool
+            except httpx2.HTTPError:
+                pass
             response.close()
             time.sleep(wait)
 

@@ -303,6 +303,7 @@ class BatchWriter:
     def __init__(self, path: Path, write: Any, interval: float = 0.5):
         self._path, self._write, self._interval = Path(path), write, interval
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self.error: BaseException | None = None
         self.written = 0
@@ -316,7 +317,7 @@ class BatchWriter:
         while not stop:
             if not items:
                 items.append(self._queue.get())
-            time.sleep(self._interval)  # let a batch gather: one short transaction per interval
+            self._closing.wait(self._interval)  # let a batch gather: one short transaction per interval
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
             stop = stop or any(item is None for item in items)
@@ -337,6 +338,7 @@ class BatchWriter:
 
     def close(self) -> None:
         self._queue.put(None)
+        self._closing.set()
         self._thread.join()
 
 
