@@ -92,7 +92,9 @@ def eval_command(
     prompt: Annotated[
         Path | None, typer.Option(help="Prompt file (default <output-root>/facet_definitions.yaml).")
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Rows in flight (default 16; brain-facet-2 4).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Rows in flight (default 16; brain-facet-2 4).")
+    ] = None,
     trials: Annotated[
         int | None, typer.Option(help="Runs per row; a row's score is the mean (default 1).")
     ] = None,
