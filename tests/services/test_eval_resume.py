@@ -109,6 +109,9 @@ def test_a_ctrl_c_eval_rerun_pays_only_for_what_it_lacks(tmp_path: Path) -> None
 
     summary = json.loads((Path(resumed.run_dir) / "summary.json").read_text())
     assert summary["model_outputs_from_cache"] == paid["model"]
+    # what the parent's progress line shows: the runner's rate-limit policies
+    policy = (Path(resumed.run_dir) / "results.policy.txt").read_text()
+    assert "model: rate " in policy and "judge: rate " in policy and "429s 0" in policy
 
 
 def test_no_cache_reads_nothing_but_still_keeps_fresh_results(tmp_path: Path) -> None:

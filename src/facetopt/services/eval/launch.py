@@ -20,7 +20,7 @@ from facetopt.clients.redaction import redact
 from facetopt.errors import EvalRunError
 from facetopt.services.eval.config import CONFIG_ENV, JUDGE_KEY_ENV, MODEL_KEY_ENV, RESULTS_ENV
 from facetopt.services.eval.plan import EvalPlan
-from facetopt.services.progress import Progress
+from facetopt.services.progress import Progress, show_detail
 from facetopt.settings import Settings
 
 EVAL_TASK = "eval"
@@ -111,9 +111,15 @@ def launch(
     counter = LineCounter(results_path)
     progress.start(EVAL_TASK, len(plan.rows) * plan.settings.trials)
 
+    policy_file = results_path.with_suffix(".policy.txt")
+
     def tick() -> None:
         if (new := counter.new_lines()) > 0:
             progress.advance(EVAL_TASK, new)
+        try:
+            show_detail(progress, EVAL_TASK, policy_file.read_text(encoding="utf-8"))
+        except OSError:
+            pass
 
     try:
         outcome = run_runner(command, env, on_tick=tick)

@@ -139,6 +139,26 @@ class FacetEval:
         if rows:
             self.preload(rows)
 
+    def report_policy(self, path: Path, every: float = 1.0) -> None:
+        """Write the rate-limit policies' state (rate, in flight, 429s, slow calls) to `path` every
+        second, for the parent's progress line (the runner's own output is not shown)."""
+        import threading
+        import time
+
+        from facetopt.clients.llm.client import policy_stats
+
+        def loop() -> None:
+            while True:
+                parts = []
+                for role, endpoint in (("model", self.model_endpoint), ("judge", self.judge_endpoint)):
+                    if (stats := policy_stats(endpoint)) is not None:
+                        parts.append(f"{role}: {stats.describe()}")
+                if parts:
+                    path.write_text("; ".join(parts), encoding="utf-8")
+                time.sleep(every)
+
+        threading.Thread(target=loop, name="policy-report", daemon=True).start()
+
     def model_request(self, facet: FacetPrompt, text: str, row_id: str) -> ChatRequest:
         return facet_request(facet, text, self.config.facet_model.model, self.config.max_tokens, row_id)
 
@@ -274,6 +294,7 @@ def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         config, ResultsWriter(Path(results)), environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV), rows
     )
     atexit.register(runtime.cache.close)  # commit what is still queued, also after Ctrl-C
+    runtime.report_policy(Path(results).with_suffix(".policy.txt"))
     return {
         "name": config.project,
         "data": eval_cases(rows),
