@@ -14,6 +14,7 @@ from pathlib import Path
 from facetopt.clients.local.store import LocalStore
 from facetopt.services.eval.run import EvalOptions, run_eval
 from facetopt.services.progress import SilentProgress
+from facetopt.settings import load_settings
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.services.eval_helpers import (
     DATASET,
@@ -81,17 +82,13 @@ def test_a_ctrl_c_eval_rerun_pays_only_for_what_it_lacks(tmp_path: Path) -> None
         def again(**flags: object):
             with isolated_env(tmp_path, path_without_bt(), FACET_OPTIMIZER_API_KEY=MODEL_KEY,
                               FACET_OPTIMIZER_JUDGE_API_KEY=JUDGE_KEY):  # fmt: skip
+                settings = load_settings(
+                    None,
+                    **{"output_root": root, "target_project": PROJECT, "dataset": DATASET,
+                       "api_base": model.url, "judge_api_base": judge.url, "concurrency": 4, **flags},
+                )  # fmt: skip
                 return run_eval(
-                    env_file=None,
-                    flags={
-                        "output_root": root,
-                        "target_project": PROJECT,
-                        "dataset": DATASET,
-                        "api_base": model.url,
-                        "judge_api_base": judge.url,
-                        "concurrency": 4,
-                        **flags,
-                    },  # fmt: skip
+                    settings,
                     options=EvalOptions(no_send_logs=True),
                     progress=SilentProgress(),
                     announce=lambda m: None,

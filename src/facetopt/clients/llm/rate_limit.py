@@ -13,11 +13,11 @@ Entry points (also for audit, cost tracking and the optimiser's proposer):
 What the policy does:
 - Paces sends to a learned rate (no limit until the first 429). On 429 (or 503 with Retry-After)
   it learns the allowed rate: from `x-ratelimit-limit-requests` (requests per minute, as OpenAI
-  sends it) when present, else from the replies that succeeded in the last window (what the
-  server actually admitted). It cuts at most once per window (plain AIMD, which halves on every
+  sends it) when present, else the larger of the replies that succeeded in the last window
+  (what the server admitted) and 0.85 of what was sent in it. It cuts at most once per window (plain AIMD, which halves on every
   refusal, averages about 0.75 of a cap), then grows per window without a refusal: by a tenth
   until the second cut (a first estimate taken during the server's burst allowance can be
-  low), then by 5%.
+  low), then by 5%; by half once three windows passed without a refusal.
 - Retries 429, 408, 5xx, timeouts and connection resets until the call's deadline (default 10
   minutes, `--call-deadline` / FACET_OPTIMIZER_CALL_DEADLINE), waiting Retry-After /
   retry-after-ms when given, else exponential backoff with jitter (0.5 s doubling, 30 s cap). A
@@ -40,7 +40,11 @@ DEFAULT_DEADLINE = 600.0
 ATTEMPTS_HEADER = "x-facetopt-attempts"  # set on the final response: how many sends it took
 SLOW_AFTER = 30.0  # a call in flight longer than this is "slow" in the progress line
 _GROWTH = 1.05  # per window without a refusal, once the rate was cut twice
-_PROBE_GROWTH = 1.1  # per window after the first cut, whose estimate a burst allowance can skew
+_PROBE_GROWTH = 1.1
+_FAST_GROWTH = 1.5  # per window once no refusal came for _FAR_WINDOWS windows after the last cut
+_FAR_WINDOWS = 3
+_CUT = 0.85
+_AHEAD = 0.5  # seconds: how far ahead a send slot may be reserved  # a cut keeps at least this share of the rate sent in the last window  # per window after the first cut, whose estimate a burst allowance can skew
 _MIN_RATE = 0.2
 _CONNECT_TRIES_BEFORE_SUCCESS = 2
 
@@ -106,6 +110,7 @@ class RateLimitPolicy:
         self._cut_until = 0.0
         self._grown_at = 0.0
         self._successes: deque[float] = deque()
+        self._sends: deque[float] = deque()
         self._started: dict[int, float] = {}
         self._ids = 0
         self.ever_succeeded = False
@@ -115,23 +120,36 @@ class RateLimitPolicy:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def _slot(self) -> float:
-        """When the next send may go (and reserve it)."""
+    def _slot(self) -> tuple[float, bool]:
+        """(seconds to wait, whether a send slot was reserved). Slots are reserved at most
+        _AHEAD seconds ahead; a caller further back waits and asks again, so a rate that changes
+        (grows after a low estimate) applies to everyone still waiting."""
         with self._lock:
             now = time.monotonic()
             start = max(now, self._paused_until)
             if self.rate is not None:
                 start = max(start, self._next_send)
+                if start - now > _AHEAD:
+                    return min(start - now - _AHEAD, _AHEAD) + random.random() * 0.05, False
                 self._next_send = start + 1.0 / self.rate
-            return start - now
+            self._sends.append(start)
+            return start - now, True
 
     async def wait_turn(self) -> None:
-        if (delay := self._slot()) > 0:
-            await asyncio.sleep(delay)
+        while True:
+            delay, reserved = self._slot()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if reserved:
+                return
 
     def wait_turn_sync(self) -> None:
-        if (delay := self._slot()) > 0:
-            time.sleep(delay)
+        while True:
+            delay, reserved = self._slot()
+            if delay > 0:
+                time.sleep(delay)
+            if reserved:
+                return
 
     def begin(self) -> int:
         with self._lock:
@@ -153,7 +171,10 @@ class RateLimitPolicy:
             while self._successes and self._successes[0] < now - self.window:
                 self._successes.popleft()
             if self.rate is not None and now >= self._cut_until and now - self._grown_at >= self.window:
-                self.rate *= _PROBE_GROWTH if self._cuts < 2 else _GROWTH
+                # well past the last refusal the rate was set too low (replies were slow to come
+                # back when it was learned): climb back fast
+                far = now - self._cut_until > _FAR_WINDOWS * self.window
+                self.rate *= _FAST_GROWTH if far else _PROBE_GROWTH if self._cuts < 2 else _GROWTH
                 self._grown_at = now
 
     def refused(self, headers: Any) -> float:
@@ -164,17 +185,23 @@ class RateLimitPolicy:
             self.throttled += 1
             self.retries += 1
             if now >= self._cut_until:
-                while self._successes and self._successes[0] < now - self.window:
-                    self._successes.popleft()
+                for times in (self._successes, self._sends):
+                    while times and times[0] < now - self.window:
+                        times.popleft()
                 observed = len(self._successes) / self.window
+                sent = len(self._sends) / self.window
                 hinted = header_rate(headers)
                 new: float | None = None
                 if hinted:
                     new = hinted
                 elif observed > 0:
-                    new = observed if self.rate is None else min(self.rate, observed)
+                    # what got through is the cap only once the server refuses; while replies are
+                    # slow to come back it reads low, and pacing below the cap costs more than a few
+                    # more refusals: never cut below 0.85 of what was sent
+                    new = max(observed, _CUT * sent)
+                    if self.rate is not None:
+                        new = min(self.rate, new)
                 elif not self._started:  # nothing got through and nothing is out: a storm
-                    new = self.rate / 2 if self.rate is not None else None
                     self._paused_until = max(self._paused_until, now + (wait or self.window))
                 # else: refusals come back before the admitted replies; learn on a later refusal
                 if new is not None:
