@@ -96,6 +96,7 @@ def _limits(concurrency: int) -> Any:
 
 
 def _openai_args(endpoint: Endpoint, timeout: float) -> dict[str, Any]:
+    base_url: str | None
     if endpoint.simulated:
         from facetopt.simulation.transport import SIMULATED_HTTP_BASE
 
@@ -110,7 +111,7 @@ def _http_args(
     endpoint: Endpoint, timeout: float, concurrency: int, deadline: float, max_retries: int | None, sync: bool
 ) -> dict[str, Any]:
     if endpoint.simulated:
-        from facetopt.simulation.transport import SimulatedTransport
+        from facetopt.clients.llm.simulated_transport import SimulatedTransport
 
         return {"transport": SimulatedTransport(), "timeout": timeout}
     import httpx2

@@ -313,7 +313,8 @@ class BatchWriter:
         self._queue.put(item)
 
     def _run(self) -> None:
-        stop, items = False, []
+        stop = False
+        items: list[Any] = []
         while not stop:
             if not items:
                 items.append(self._queue.get())

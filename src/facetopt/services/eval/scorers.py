@@ -85,12 +85,14 @@ class FactualityScorer:
         cache: Any = None,
         cache_key: Callable[[str, str, str, int], str] | None = None,
         endpoint: Any = None,
+        make_score: Callable[[float, dict], Any] | None = None,
     ):
         self.factuality = factuality
         self.writer = writer
         self.deadline = deadline
         self.secrets = list(secrets or [])
         self.cache, self.cache_key, self.endpoint = cache, cache_key, endpoint
+        self.make_score = make_score  # (score, metadata) -> the autoevals Score a cache hit returns
 
     def _name(self) -> str:
         return FACTUALITY
@@ -108,11 +110,9 @@ class FactualityScorer:
         if self.cache is not None and self.cache_key is not None:
             cache_key = self.cache_key(question, output or "", str(expected), key[1])
             cached = self.cache.get(cache_key)
-            if isinstance(cached, dict) and cached.get("score") is not None:
-                from autoevals import Score
-
+            if isinstance(cached, dict) and cached.get("score") is not None and self.make_score is not None:
                 self.writer.scored(key, FACTUALITY, cached["score"], from_cache=True)
-                return Score(name=FACTUALITY, score=cached["score"], metadata=cached.get("metadata") or {})
+                return self.make_score(cached["score"], cached.get("metadata") or {})
         try:
             score = await asyncio.wait_for(
                 self.factuality.eval_async(output=output or "", expected=str(expected), input=question),

@@ -243,6 +243,7 @@ class FacetEval:
             cache=self.cache,
             cache_key=self.judge_cache_key,
             endpoint=self.judge_endpoint,
+            make_score=_factuality_score,
         )
         return [*rule_scorers(self.config, self.writer), factuality]
 
@@ -250,6 +251,12 @@ class FacetEval:
     def judge_deadline(self) -> float:
         # the policy gives up at the call deadline; this bounds a judgement whatever happens inside
         return self.config.call_deadline + self.config.request_timeout + 30.0
+
+
+def _factuality_score(value: float, metadata: dict) -> Any:
+    from autoevals import Score
+
+    return Score(name=FACTUALITY, score=value, metadata=metadata)
 
 
 # -- the Eval arguments ----------------------------------------------------------------------------

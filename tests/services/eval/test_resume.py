@@ -16,7 +16,7 @@ from facetopt.services.eval.run import EvalOptions, run_eval
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.services.eval_helpers import (
+from tests.services.eval.helpers import (
     DATASET,
     PROJECT,
     isolated_env,

@@ -10,8 +10,8 @@ import pytest
 
 from facetopt.clients.llm.client import make_async_client, policy_for, policy_stats
 from facetopt.clients.llm.rate_limit import header_rate, retry_after
+from tests.clients.llm.test_client import endpoint_for, requests_for, run
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.services.test_llm_client import endpoint_for, requests_for, run
 
 
 def test_a_429_storm_ends_with_every_row_labelled() -> None:
