@@ -8,6 +8,7 @@ it before starting an eval subprocess.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import re
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS prompt_publications (
 CREATE TABLE IF NOT EXISTS experiments (
     experiment_id VARCHAR PRIMARY KEY, name VARCHAR, created VARCHAR, backend VARCHAR,
     dataset VARCHAR, dataset_project VARCHAR, split VARCHAR, model VARCHAR, record JSON);
-CREATE TABLE IF NOT EXISTS store_meta (version INTEGER);
+CREATE TABLE IF NOT EXISTS store_meta (version INTEGER, schema_sha VARCHAR);
 CREATE TABLE IF NOT EXISTS call_cache (
     key VARCHAR PRIMARY KEY, kind VARCHAR, value JSON, model VARCHAR, endpoint VARCHAR,
     created TIMESTAMPTZ);
@@ -58,6 +59,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_SCHEMA_SHA = hashlib.sha256(_SCHEMA.encode()).hexdigest()[:16]
 SCHEMA_VERSION = 2  # facetopt's own layout of the tables above; a newer store is refused
 OPEN_WAIT = 10.0  # seconds to retry while another process holds the store
 
@@ -139,17 +141,18 @@ class LocalStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = connect(self.path, read_only, wait)
         try:
-            version = self._version()
+            version, schema_sha = self._version()
             if version is not None and version > SCHEMA_VERSION:
                 raise StoreUnusableError(
                     f"the local store {self.path} comes from a newer facetopt (store version {version}, "
                     f"this facetopt reads up to {SCHEMA_VERSION})",
                     hint="upgrade facetopt, or pass another --output-root",
                 )
-            if not read_only and version != SCHEMA_VERSION:
+            # the CREATE statements run only when the tables changed since the store last saw them
+            if not read_only and (version != SCHEMA_VERSION or schema_sha != _SCHEMA_SHA):
                 self.conn.execute(_SCHEMA)
                 self.conn.execute("DELETE FROM store_meta")
-                self.conn.execute("INSERT INTO store_meta VALUES (?)", [SCHEMA_VERSION])
+                self.conn.execute("INSERT INTO store_meta VALUES (?, ?)", [SCHEMA_VERSION, _SCHEMA_SHA])
         except FacetoptError:
             self.conn.close()
             raise
@@ -157,15 +160,16 @@ class LocalStore:
             self.conn.close()
             raise _unusable(self.path, str(exc)) or StoreUnusableError(str(exc)[:200]) from None
 
-    def _version(self) -> int | None:
-        """The store's layout version; None for a new (or pre-versioned) store."""
+    def _version(self) -> tuple[int | None, str | None]:
+        """(layout version, fingerprint of the CREATE statements) the store records; Nones for a
+        new (or older) store."""
         import duckdb
 
         try:
-            found = self.conn.execute("SELECT max(version) FROM store_meta").fetchone()
-        except duckdb.CatalogException:
-            return None
-        return found[0] if found else None
+            found = self.conn.execute("SELECT max(version), max(schema_sha) FROM store_meta").fetchone()
+        except (duckdb.CatalogException, duckdb.BinderException):
+            return None, None
+        return (found[0], found[1]) if found else (None, None)
 
     def close(self) -> None:
         self.conn.close()
