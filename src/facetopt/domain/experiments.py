@@ -79,7 +79,12 @@ class MetricDelta(BaseModel):
     delta: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
-    n: int = 0
+    n: int = 0  # paired rows that have this score on both sides
+    worse: int = 0  # paired rows where the candidate scored lower than the baseline
+    better: int = 0  # paired rows where the candidate scored higher
+    method: str | None = None  # "newcombe" (0/1 scores) or "bootstrap"
+    rows_needed: int | None = None  # more paired rows (of this metric's kind) to settle its change
+    note: str | None = None
 
 
 class FacetComparison(BaseModel):
@@ -90,5 +95,9 @@ class FacetComparison(BaseModel):
     mcnemar_c: int = 0  # baseline wrong, candidate right
     mcnemar_p: float | None = None
     verdict: Verdict
+    # too_few_rows, target_above_zero, target_below_zero, guard_worse or unsettled
+    rule: str = "unsettled"
     reasons: list[str] = Field(default_factory=list)
-    rows_needed: int | None = None
+    rows_needed: int | None = None  # the target metric's (INCONCLUSIVE only)
+    # INCONCLUSIVE only: more paired rows to settle the target and each unsettled guard
+    rows_needed_by_metric: dict[str, int] = Field(default_factory=dict)
