@@ -101,3 +101,55 @@ class FacetComparison(BaseModel):
     rows_needed: int | None = None  # the target metric's (INCONCLUSIVE only)
     # INCONCLUSIVE only: more paired rows to settle the target and each unsettled guard
     rows_needed_by_metric: dict[str, int] = Field(default_factory=dict)
+
+
+class FacetDecision(BaseModel):
+    """One facet's verdict in a recorded comparison, with the prompt versions it judged."""
+
+    facet_name: str  # "overall" for all facets together
+    verdict: Verdict
+    rule: str
+    paired_rows: int
+    baseline_sha: str | None = None
+    candidate_sha: str | None = None
+    rows_needed: int | None = None
+
+
+class ComparisonRecord(BaseModel):
+    """A `facetopt compare` as kept in the store: what was compared and what was decided."""
+
+    comparison_id: str
+    created: str  # ISO 8601 UTC
+    backend: str
+    dataset: str
+    dataset_project: str | None = None
+    baseline_experiment_id: str
+    baseline_experiment_name: str
+    candidate_experiment_id: str
+    candidate_experiment_name: str
+    baseline_prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    candidate_prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    split: str | None = None
+    facet: str | None = None
+    target: str
+    tolerance: float
+    overall_verdict: Verdict
+    decisions: list[FacetDecision] = Field(default_factory=list)
+
+
+class PromptDecision(BaseModel):
+    """What a comparison decided about one prompt version (its hash was the candidate's)."""
+
+    prompt_sha256: str
+    facet_name: str
+    verdict: Verdict
+    rule: str
+    paired_rows: int
+    comparison_id: str
+    created: str
+    target: str
+    split: str | None = None
+    dataset: str
+    baseline_experiment_id: str
+    candidate_experiment_id: str
+    baseline_sha: str | None = None

@@ -122,6 +122,7 @@ def _run_demo(
     from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file
     from facetopt.services.bootstrap import bootstrap
     from facetopt.services.compare import compare_experiments
+    from facetopt.services.decisions import record_comparison
     from facetopt.services.dataset.command import run_dataset_create
     from facetopt.services.eval.run import EvalOptions, run_eval
     from facetopt.services.experiments import open_experiments
@@ -268,6 +269,8 @@ def _run_demo(
     )
     with open_experiments(env_file, common, announce) as experiments:
         report = compare_experiments(experiments, "previous", "latest", split="validation")
+        store_path = experiments.settings.store_path
+    report = record_comparison(store_path, report)
     if (report.baseline.experiment_id, report.candidate.experiment_id) != (
         baseline.experiment_id,
         candidate.experiment_id,

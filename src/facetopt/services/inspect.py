@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from facetopt.domain.dataset import BalanceReport
-from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
+from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRecord, FacetMetrics
 from facetopt.errors import InputError, NotFoundError
 from facetopt.facets.balance import balance_report
 from facetopt.facets.metrics import decision_outcome, metrics_by_facet, row_score
@@ -60,6 +60,7 @@ class FailuresReport(BaseModel):
 
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
+    comparisons: list[ComparisonRecord] = Field(default_factory=list)  # recorded compares, newest first
 
 
 class SqlResult(BaseModel):
@@ -176,9 +177,13 @@ def _failure(row: EvalRow, kind: FailureKind) -> Failure:
 
 
 def inspect_experiments(experiments: Experiments, backend: str | None = None) -> ExperimentsReport:
-    """The registry, newest first; only one backend's runs when `backend` is given."""
+    """The registry and the recorded comparisons, newest first; only one backend's when `backend` is given."""
     records = experiments.records()
-    return ExperimentsReport(experiments=[r for r in records if backend is None or r.backend == backend])
+    comparisons = experiments.store.comparisons() if experiments.store is not None else []
+    return ExperimentsReport(
+        experiments=[r for r in records if backend is None or r.backend == backend],
+        comparisons=[c for c in comparisons if backend is None or c.backend == backend],
+    )
 
 
 def inspect_dataset(experiments: Experiments) -> BalanceReport:
