@@ -95,7 +95,7 @@ def trimmed(text: str, width: int) -> str:
 
 
 def render_failures(console: Console, report: FailuresReport) -> None:
-    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items())) or "none"
+    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items()) if count) or "none"
     shown = len(report.failures)
     console.print(Text(describe_experiment(report.experiment), style="bold"))
     console.print(
