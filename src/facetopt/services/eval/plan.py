@@ -89,6 +89,7 @@ class EvalPlan:
     name: str
     roles: list[str]
     warnings: list[str]
+    notes: list[str] = field(default_factory=list)  # said once per output root, e.g. the runner fallback
 
     @property
     def prompt_hashes(self) -> dict[str, str]:

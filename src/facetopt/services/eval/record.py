@@ -53,6 +53,7 @@ class EvalSummary(BaseModel):
     metrics: list[FacetMetrics] = Field(default_factory=list)
     failed_rows: list[dict[str, str]] = Field(default_factory=list)  # first few {id, error}
     warnings: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # said once per output root (e.g. bt not found)
 
 
 def _now_iso() -> str:
@@ -120,6 +121,7 @@ def record_run(
         metrics=metrics_by_facet(rows),
         failed_rows=[{"id": r.id, "error": r.error or ""} for r in errors[:5]],
         warnings=plan.warnings,
+        notes=plan.notes,
         **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
