@@ -261,6 +261,8 @@ def test_following_agents_md_offline_completes_with_json_at_every_step(steps: li
     # the registry remembers the decision, as `inspect experiments` shows
     listed = run_facetopt(["inspect", "experiments", "--json"], tmp_path, env)
     assert listed.returncode == 0, listed.explain()
-    recorded = next(c for c in listed.json()["comparisons"] if c["comparison_id"] == comparison["comparison_id"])
+    recorded = next(
+        c for c in listed.json()["comparisons"] if c["comparison_id"] == comparison["comparison_id"]
+    )
     assert recorded["candidate_prompt_hashes"][facet] == smoke["prompt_hashes"][facet]
     assert {d["facet_name"]: d["verdict"] for d in recorded["decisions"]}[facet] == edited["verdict"]

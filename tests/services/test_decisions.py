@@ -15,7 +15,9 @@ FLAGS = {"backend": "local", "dataset": "demo"}
 
 
 def test_a_kept_prompt_is_found_by_its_candidate_hash(output_root: Path):
-    report = compare(output_root, rows([True] * 20, [False] * 10 + [True] * 10), rows([True] * 20, [True] * 20))
+    report = compare(
+        output_root, rows([True] * 20, [False] * 10 + [True] * 10), rows([True] * 20, [True] * 20)
+    )
     assert report.overall.verdict == "KEEP" and report.comparison_id is None
     recorded = record_comparison(output_root / "store.duckdb", report)
     assert recorded.comparison_id and recorded.overall == report.overall
@@ -39,7 +41,10 @@ def test_a_kept_prompt_is_found_by_its_candidate_hash(output_root: Path):
     assert comparison.comparison_id == recorded.comparison_id
     assert (comparison.baseline_experiment_id, comparison.candidate_experiment_id) == ("base", "cand")
     assert comparison.candidate_prompt_hashes == {"issues": SHA_V2}
-    assert [(d.facet_name, d.verdict) for d in comparison.decisions] == [("issues", "KEEP"), ("overall", "KEEP")]
+    assert [(d.facet_name, d.verdict) for d in comparison.decisions] == [
+        ("issues", "KEEP"),
+        ("overall", "KEEP"),
+    ]
     assert comparison.split == "validation" and comparison.target == "balanced"
 
 

@@ -187,7 +187,9 @@ def test_a_failure_without_a_permalink_says_why(output_root: Path):
     with open_local(output_root) as experiments:
         (failure,) = inspect_failures(experiments, "x1", "issues").failures
     assert failure.permalink is None
-    assert failure.permalink_note.startswith("no permalink: the source span has no Braintrust org, project id")
+    assert failure.permalink_note.startswith(
+        "no permalink: the source span has no Braintrust org, project id"
+    )
 
 
 def test_failures_limit_keeps_the_total(registry: Path):

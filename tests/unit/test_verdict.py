@@ -104,7 +104,9 @@ def test_a_one_row_guard_flip_on_a_small_facet_does_not_reject_a_clear_fix():
     specificity = delta_of(result, "negative_specificity")
     assert specificity.n == 12 and specificity.ci_low > 0  # 7 of 12 fixed, none broken
     assert (result.verdict, result.rule) == ("KEEP", "target_above_zero")
-    assert any(r.startswith("guard positive_recall -0.056 [") and "not shown worse" in r for r in result.reasons)
+    assert any(
+        r.startswith("guard positive_recall -0.056 [") and "not shown worse" in r for r in result.reasons
+    )
     assert "positive_recall not settled" in result.reasons[-1]
 
 
@@ -137,7 +139,12 @@ def test_a_guard_shown_worse_past_the_tolerance_rejects_despite_a_target_win():
 def test_a_guard_lower_within_the_tolerance_does_not_reject():
     # 30 of 3000 positives lost (-0.010, interval below zero) while 200 of 400 false positives are fixed.
     baseline, candidate = paired(
-        [(200, False, False, True), (200, False, True, True), (30, True, True, False), (2970, True, True, True)]
+        [
+            (200, False, False, True),
+            (200, False, True, True),
+            (30, True, True, False),
+            (2970, True, True, True),
+        ]
     )
     result = compare_rows(baseline, candidate, "task", target="precision")
     recall = delta_of(result, "positive_recall")

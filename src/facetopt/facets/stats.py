@@ -110,9 +110,7 @@ def newcombe_paired_ci(
     return max(-1.0, lower), min(1.0, upper)
 
 
-def paired_mean_rows_needed(
-    deltas: Sequence[float], alpha: float = 0.05, power: float = 0.8
-) -> int | None:
+def paired_mean_rows_needed(deltas: Sequence[float], alpha: float = 0.05, power: float = 0.8) -> int | None:
     """Paired rows still needed to detect the observed mean change of a continuous score
     (normal approximation: N = ((z_{alpha/2} + z_power) * sd / mean)^2). None without a change."""
     n = len(deltas)

@@ -14,7 +14,7 @@ The last reason names the rule that decided.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from facetopt.domain.experiments import SCORE_NAMES, EvalRow, FacetComparison, MetricDelta, Verdict
 from facetopt.errors import InputError
@@ -26,6 +26,15 @@ MIN_PAIRED_ROWS = 10
 # A drop of exactly the tolerance (e.g. one row lost out of 50) is within it, whatever the rounding.
 _ROUNDING_SLACK = 1e-9
 ROWS_OF = {"positive_recall": "expected-positive", "negative_specificity": "expected-negative"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    rule: str  # too_few_rows, target_below_zero, guard_worse, target_above_zero or unsettled
+    reasons: list[str]
+    rows_needed: int | None = None
+    rows_needed_by_metric: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,11 @@ def compare_rows(
         mcnemar_b=match_b,
         mcnemar_c=match_c,
         mcnemar_p=mcnemar_exact_p(match_b, match_c) if deltas["binary_decision_match"].n else None,
-        **decision,
+        verdict=decision.verdict,
+        rule=decision.rule,
+        reasons=decision.reasons,
+        rows_needed=decision.rows_needed,
+        rows_needed_by_metric=decision.rows_needed_by_metric,
     )
 
 
@@ -137,8 +150,8 @@ def rows_text(metric: str, rows: int) -> str:
     return f"about {rows} more {ROWS_OF.get(metric, 'paired')} rows"
 
 
-def decide(rule: TargetRule, deltas: Mapping[str, MetricDelta], tolerance: float) -> dict[str, object]:
-    """verdict, rule, reasons, rows_needed and rows_needed_by_metric for one comparison."""
+def decide(rule: TargetRule, deltas: Mapping[str, MetricDelta], tolerance: float) -> Decision:
+    """The verdict for one comparison, the rule that decided it, its reasons and the rows needed."""
     judged = deltas[rule.metric]
     reasons = [describe(judged)] + [describe(deltas[name]) for name in rule.shown_beside]
     worse: list[str] = []
@@ -172,41 +185,25 @@ def decide(rule: TargetRule, deltas: Mapping[str, MetricDelta], tolerance: float
             f"INCONCLUSIVE (too few rows): {judged.n} paired rows have {rule.metric}, "
             f"at least {MIN_PAIRED_ROWS} are needed for any verdict; {rows_text(rule.metric, rows)} needed"
         )
-        return _decision("INCONCLUSIVE", "too_few_rows", reasons, rows, {**needed(), rule.metric: rows})
+        return Decision("INCONCLUSIVE", "too_few_rows", reasons, rows, {**needed(), rule.metric: rows})
     if judged.ci_high is not None and judged.ci_high < 0:
         reasons.append(f"REJECT (target below zero): the 95% interval of {rule.metric} is below zero")
-        return _decision("REJECT", "target_below_zero", reasons)
+        return Decision("REJECT", "target_below_zero", reasons)
     if worse:
         reasons.append(
             f"REJECT (guard worse): {', '.join(worse)} shown worse by more than the tolerance {tolerance:g}"
         )
-        return _decision("REJECT", "guard_worse", reasons)
+        return Decision("REJECT", "guard_worse", reasons)
     if judged.ci_low is not None and judged.ci_low > 0:
         open_guards = f" ({', '.join(unsettled)} not settled)" if unsettled else ""
         reasons.append(
             f"KEEP (target above zero): the 95% interval of {rule.metric} is above zero "
             f"and no guard is shown worse{open_guards}"
         )
-        return _decision("KEEP", "target_above_zero", reasons)
+        return Decision("KEEP", "target_above_zero", reasons)
     if judged.rows_needed:
         settle = f"{rows_text(rule.metric, judged.rows_needed)} needed to settle it"
     else:
         settle = f"no difference in {rule.metric} on {judged.n} paired rows"
     reasons.append(f"INCONCLUSIVE (unsettled): the 95% interval of {rule.metric} includes zero; {settle}")
-    return _decision("INCONCLUSIVE", "unsettled", reasons, judged.rows_needed, needed())
-
-
-def _decision(
-    verdict: Verdict,
-    rule: str,
-    reasons: list[str],
-    rows_needed: int | None = None,
-    by_metric: dict[str, int] | None = None,
-) -> dict[str, object]:
-    return {
-        "verdict": verdict,
-        "rule": rule,
-        "reasons": reasons,
-        "rows_needed": rows_needed,
-        "rows_needed_by_metric": by_metric or {},
-    }
+    return Decision("INCONCLUSIVE", "unsettled", reasons, judged.rows_needed, needed())

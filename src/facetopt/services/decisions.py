@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facetopt.clients.local.store import LocalStore, StoreBusyError
-from facetopt.domain.experiments import ComparisonRecord, FacetDecision, FacetComparison, PromptDecision
+from facetopt.domain.experiments import ComparisonRecord, FacetComparison, FacetDecision, PromptDecision
 
 if TYPE_CHECKING:
     from facetopt.services.compare import CompareReport

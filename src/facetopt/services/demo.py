@@ -122,8 +122,8 @@ def _run_demo(
     from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file
     from facetopt.services.bootstrap import bootstrap
     from facetopt.services.compare import compare_experiments
-    from facetopt.services.decisions import record_comparison
     from facetopt.services.dataset.command import run_dataset_create
+    from facetopt.services.decisions import record_comparison
     from facetopt.services.eval.run import EvalOptions, run_eval
     from facetopt.services.experiments import open_experiments
     from facetopt.services.inspect import inspect_failures

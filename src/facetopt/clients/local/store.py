@@ -223,7 +223,14 @@ class LocalStore:
                 self.conn,
                 "INSERT OR REPLACE INTO comparison_decisions",
                 [
-                    (record.comparison_id, d.facet_name, d.verdict, d.candidate_sha, d.baseline_sha, record.created)
+                    (
+                        record.comparison_id,
+                        d.facet_name,
+                        d.verdict,
+                        d.candidate_sha,
+                        d.baseline_sha,
+                        record.created,
+                    )
                     for d in record.decisions
                 ],
             )
