@@ -8,6 +8,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.services.decisions import prompt_decisions, prompt_kept, record_comparison
 from facetopt.services.experiments import open_experiments
 from facetopt.services.inspect import inspect_experiments
+from facetopt.settings import load_settings
 from tests.services.experiment_fixtures import SHA_V1, SHA_V2, record
 from tests.services.test_compare import compare, rows
 
@@ -35,7 +36,7 @@ def test_a_kept_prompt_is_found_by_its_candidate_hash(output_root: Path):
         assert prompt_kept(store, SHA_V2, split="train") is None
         assert prompt_decisions(store, SHA_V2, facet="task") == []
 
-    with open_experiments(None, {"output_root": output_root, **FLAGS}, lambda _: None) as experiments:
+    with open_experiments(load_settings(None, output_root=output_root, **FLAGS)) as experiments:
         listed = inspect_experiments(experiments)
     (comparison,) = listed.comparisons
     assert comparison.comparison_id == recorded.comparison_id

@@ -1,6 +1,6 @@
 """Compare two experiments' paired rows and decide KEEP / REJECT / INCONCLUSIVE from intervals.
 
-Rules (DECISIONS.md, "Experiments, inspect and compare"; they replace the fixed point-drop guard):
+Rules (docs/compare.md; they replace the fixed point-drop guard of the first version):
 each target judges one score; guards are the opposite error direction(s) and Factuality.
 - fewer than `MIN_PAIRED_ROWS` paired rows for the target's score: INCONCLUSIVE (too few rows);
 - the target's 95% interval below zero: REJECT;
