@@ -82,9 +82,10 @@ def score_delta(
             }
         )
     deltas = [after - before for before, after in pairs]
-    update: dict[str, object] = {"method": BOOTSTRAP, "rows_needed": paired_mean_rows_needed(deltas)}
+    rows_needed = paired_mean_rows_needed(deltas)
+    update: dict[str, object] = {"method": BOOTSTRAP, "rows_needed": rows_needed}
     if n < MIN_BOOTSTRAP_ROWS:
-        update["rows_needed"] = max(MIN_BOOTSTRAP_ROWS - n, update["rows_needed"] or 0)
+        update["rows_needed"] = max(MIN_BOOTSTRAP_ROWS - n, rows_needed or 0)
         update["note"] = f"no interval on {n} paired rows (the bootstrap needs {MIN_BOOTSTRAP_ROWS})"
         return delta.model_copy(update=update)
     if len(set(deltas)) == 1:
@@ -105,9 +106,9 @@ def precision_delta(
     resamples the paired outcome types (from `MIN_BOOTSTRAP_ROWS` pairs)."""
     paired_outcomes: Counter[tuple[Outcome, Outcome]] = Counter()
     for left, right in zip(baseline, candidate, strict=True):
-        before, after = decision_outcome(left), decision_outcome(right)
-        if before is not None and after is not None:
-            paired_outcomes[(before, after)] += 1
+        left_outcome, right_outcome = decision_outcome(left), decision_outcome(right)
+        if left_outcome is not None and right_outcome is not None:
+            paired_outcomes[(left_outcome, right_outcome)] += 1
     if not paired_outcomes:
         return MetricDelta(metric=PRECISION)
 
