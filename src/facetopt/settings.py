@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     # how long one paid call may keep being retried (429s, 5xx, timeouts, resets), in seconds
     call_deadline: float = Field(600.0, validation_alias=_env("FACET_OPTIMIZER_CALL_DEADLINE"))
     use_cache: bool = Field(True, validation_alias=_env("FACET_OPTIMIZER_USE_CACHE"))
+    # seconds the eval runner has to send its logs to Braintrust once every row is scored
+    flush_deadline: float = Field(300.0, validation_alias=_env("FACET_OPTIMIZER_FLUSH_DEADLINE"))
 
     # Braintrust and provider credentials
     braintrust_api_key: SecretStr | None = Field(None, validation_alias=_env("BRAINTRUST_API_KEY"))
