@@ -27,7 +27,7 @@ from tests.services.eval.helpers import (
 
 MODEL_KEY = "sk-model-resume-0123456789"
 JUDGE_KEY = "sk-judge-resume-0123456789"
-ROWS = 12
+ROWS = 16
 
 
 def _cached(root: Path) -> dict[str, int]:
@@ -61,7 +61,7 @@ def _interrupted_run(root: Path, model: FakeOpenAIServer, judge: FakeOpenAIServe
         if results and len(results[0].read_text().splitlines()) >= 3:
             break
         time.sleep(0.05)
-    time.sleep(0.8)  # the runner commits paid results in batches at most every half second
+    time.sleep(0.6)  # the runner commits paid results in batches at most every half second
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err.decode()[-2000:]
@@ -70,7 +70,7 @@ def _interrupted_run(root: Path, model: FakeOpenAIServer, judge: FakeOpenAIServe
 def test_a_ctrl_c_eval_rerun_pays_only_for_what_it_lacks(tmp_path: Path) -> None:
     root = seed_local_state(tmp_path / "state", make_rows(ROWS))
     with (
-        FakeOpenAIServer(api_key=MODEL_KEY, latency=0.3) as model,
+        FakeOpenAIServer(api_key=MODEL_KEY, latency=0.5) as model,
         FakeOpenAIServer(api_key=JUDGE_KEY, latency=0.05) as judge,
     ):
         _interrupted_run(root, model, judge, tmp_path)
