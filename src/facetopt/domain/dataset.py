@@ -25,6 +25,7 @@ METADATA_KEYS = (
     "ground_truth_model",
     "ground_truth_generated_at",
     "split",
+    "split_seed",  # the seed this row was split with (sticky: a later run keeps its split)
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from facetopt.errors import ConfigError
+from facetopt.errors import ConfigError, NotFoundError
 from facetopt.services.dataset.sources import SourceInfo, SourceQuery
 from facetopt.settings import Settings
 
@@ -115,20 +115,35 @@ def target_connection(settings: Settings, source: BraintrustConnection | None = 
     return connect_with(settings, settings.target_org)
 
 
-def make_uploader(conn: BraintrustConnection, target_project: str, dataset: str) -> Uploader:
+class DatasetUploader:
     """rows -> rows verified by read-back; raises UploadVerificationError when some did not arrive
-    (the target project is created when missing)."""
-    from facetopt.clients.braintrust import upload_rows
+    (the target project is created when missing). `existing_rows` reads what the dataset holds now."""
 
-    def upload(rows: Sequence[DatasetRow]) -> int:
-        return upload_rows(conn, target_project, dataset, rows).verified
+    def __init__(self, conn: BraintrustConnection, target_project: str, dataset: str):
+        self.conn, self.target_project, self.dataset = conn, target_project, dataset
 
-    return upload
+    def __call__(self, rows: Sequence[DatasetRow]) -> int:
+        from facetopt.clients.braintrust import upload_rows
+
+        return upload_rows(self.conn, self.target_project, self.dataset, rows).verified
+
+    def existing_rows(self) -> list[DatasetRow]:
+        """The dataset's rows, so rows it already holds keep their split; none when it does not exist yet."""
+        from facetopt.clients.braintrust.datasets import read_dataset_rows
+
+        try:
+            return read_dataset_rows(self.conn, self.target_project, self.dataset)
+        except NotFoundError:
+            return []
+
+
+def make_uploader(conn: BraintrustConnection, target_project: str, dataset: str) -> DatasetUploader:
+    return DatasetUploader(conn, target_project, dataset)
 
 
 def braintrust_source_and_uploader(
     settings: Settings, target_project: str, dataset: str, no_writes: bool
-) -> tuple[BraintrustSpanSource, Uploader | None]:
+) -> tuple[BraintrustSpanSource, DatasetUploader | None]:
     """Log in (per org), resolve the source project, and build the uploader; with `no_writes`
     (dry run or --skip-upload) there is no uploader and the target org is not contacted."""
     from facetopt.clients.braintrust import resolve_project

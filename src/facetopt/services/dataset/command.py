@@ -86,6 +86,7 @@ def run_dataset_create(
         dry_run=dry_run,
         backend=backend,
         uploader=uploader,
+        existing_rows=getattr(uploader, "existing_rows", None),
     )
     source.info.notes = []
     return create_dataset(request, settings, progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ class CreateRequest:
     dry_run: bool = False
     backend: str = "local"
     uploader: object | None = None  # callable(rows) -> uploaded count, for the braintrust backend
+    existing_rows: Callable[[], list[DatasetRow]] | None = None  # the dataset's rows (Braintrust read-back)
     notes: list[str] = field(default_factory=list)
 
 
@@ -206,7 +208,18 @@ def create_dataset(
             progress=progress,
         )
         summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
-        rows = _build_rows(req, selected, outcome.labels, endpoint, source)
+        if req.existing_rows is not None:
+            existing = req.existing_rows()
+        elif req.backend == "local" and req.uploader is None:
+            existing = store.read_rows(req.target_project, req.dataset)
+        else:
+            existing = []
+        rows = _build_rows(req, selected, outcome.labels, endpoint, source, existing)
+        summary.warnings.extend(
+            _seed_notes(
+                req, split_seed(source.info.project_name, req.target_project, req.dataset), existing, rows
+            )
+        )
         summary.failed_rows += [
             FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
             for key, reason in outcome.failures.items()
@@ -280,8 +293,11 @@ def _build_rows(
     labels: dict[str, str],
     endpoint: Endpoint,
     source: SpanSource,
+    existing: list[DatasetRow],
 ) -> list[DatasetRow]:
+    """Rows with their split: rows the dataset already holds keep theirs (sticky splits)."""
     info = source.info
+    seed = split_seed(info.project_name, req.target_project, req.dataset)
     model = f"{SIMULATED_PREFIX}{endpoint.model}" if endpoint.simulated else endpoint.model
     ctx = RowContext(
         source_project=info.project_name,
@@ -290,12 +306,43 @@ def _build_rows(
         app_url=info.app_url,
         ground_truth_model=model,
         generated_at=datetime.now(UTC).isoformat(),
+        split_seed=seed,
     )
     labelled = [c for c in selected if call_key(c) in labels]
-    seed = split_seed(info.project_name, req.target_project, req.dataset)
     items = [(call_key(c), c.facet_name, bucket_of(labels[call_key(c)])) for c in labelled]
-    splits = assign_splits(items, seed, req.validation_fraction)
-    return [build_row(c, labels[call_key(c)], ctx, splits[call_key(c)]) for c in labelled]
+    held = [(r.id, r.facet_name, bucket_of(r.expected), r.split) for r in existing if r.split]
+    splits = assign_splits(items, seed, req.validation_fraction, held)
+    rows = [build_row(c, labels[call_key(c)], ctx, splits[call_key(c)]) for c in labelled]
+    placed_by = {r.id: _seed_of(req, r) for r in existing if r.split}
+    for row in rows:  # a kept split keeps the seed that placed it
+        if placed_by.get(row.id):
+            row.metadata["split_seed"] = placed_by[row.id]
+    return rows
+
+
+def _seed_of(req: CreateRequest, row: DatasetRow) -> str | None:
+    """The seed a stored row was split with (rows written before `split_seed` was recorded: the seed
+    their source project gave)."""
+    recorded, source = row.metadata.get("split_seed"), row.metadata.get("source_project")
+    if isinstance(recorded, str):
+        return recorded
+    return split_seed(source, req.target_project, req.dataset) if isinstance(source, str) else None
+
+
+def _seed_notes(
+    req: CreateRequest, seed: str, existing: list[DatasetRow], rows: list[DatasetRow]
+) -> list[str]:
+    """Say so when this run's split seed differs from the one the dataset's rows were split with."""
+    theirs = Counter(s for s in (_seed_of(req, row) for row in existing) if s and s != seed)
+    if not theirs or not rows:
+        return []
+    known = {r.id for r in existing}
+    kept = sum(1 for row in rows if row.id in known)
+    described = ", ".join(f"{s!r} ({n} rows)" for s, n in sorted(theirs.items()))
+    return [
+        f"this run's split seed {seed!r} differs from the dataset's ({described}): the {kept} rows "
+        "of this run already in the dataset kept their split; only new rows were placed by this seed"
+    ]
 
 
 def _fill_bucket_and_split_counts(summary: DatasetCreateSummary, rows: list[DatasetRow]) -> None:
