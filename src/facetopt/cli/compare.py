@@ -135,7 +135,7 @@ def render_prompt_diffs(console: Console, report: "CompareReport") -> None:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
             if line.startswith(("+++", "---", "@@")):
                 style = "cyan"
-            console.print(Text(line, style=style or ""))
+            console.print(Text(line, style=style or ""), soft_wrap=True)  # one line per diff line
 
 
 def render_compare(console: Console, report: "CompareReport") -> None:

@@ -60,9 +60,11 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
                 if c.get("uploaded_rows")
                 else "none uploaded"
             )
+        shared = summary.labels_paid - summary.label_requests_paid
+        bought = f" ({summary.label_requests_paid} requests paid, {shared} calls shared one)" if shared else ""
         console.print(
-            f"labels: {summary.labels_paid} new, {summary.labels_from_cache} from cache, "
-            f"{len([f for f in summary.failed_rows if not f.reason.startswith('parse:')])} failed; "
+            f"labels for {summary.label_calls} calls: {summary.labels_from_cache} from cache, "
+            f"{summary.labels_paid} paid{bought}, {summary.labels_failed} failed; "
             f"{c.get('dataset_rows', 0)} rows written, {stored}",
             highlight=False,
         )

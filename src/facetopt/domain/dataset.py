@@ -88,8 +88,12 @@ class DatasetCreateSummary(BaseModel):
     final_bucket_counts: dict[str, Any] = Field(default_factory=dict)
     split_counts: dict[str, Any] = Field(default_factory=dict)
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    # label counts are in calls and add up: label_calls = labels_from_cache + labels_paid + labels_failed
+    label_calls: int = 0
     labels_from_cache: int = 0
     labels_paid: int = 0
+    labels_failed: int = 0
+    label_requests_paid: int = 0  # identical calls share one paid request
     failed_rows: list[FailedRow] = Field(default_factory=list)
     skipped_source_lines: int = 0
     rows_without_ids: int = 0

@@ -159,12 +159,13 @@ def prompt_diffs(
         if missing:
             note = f"prompt text of {', '.join(missing)} is not in the prompt history"
         else:
-            diff = "".join(
+            diff = "\n".join(  # one diff line per line, whether or not a text ends in a newline
                 difflib.unified_diff(
-                    (old_text or "").splitlines(keepends=True),
-                    (new_text or "").splitlines(keepends=True),
+                    (old_text or "").splitlines(),
+                    (new_text or "").splitlines(),
                     fromfile=f"baseline {before[:12] if before else '(none)'}",
                     tofile=f"candidate {after[:12] if after else '(none)'}",
+                    lineterm="",
                 )
             )
         diffs.append(

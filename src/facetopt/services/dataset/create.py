@@ -207,7 +207,9 @@ def create_dataset(
             timeout=settings.request_timeout,
             progress=progress,
         )
+        summary.label_calls = len(selected)
         summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
+        summary.labels_failed, summary.label_requests_paid = len(outcome.failures), outcome.requests_paid
         if req.existing_rows is not None:
             existing = req.existing_rows()
         elif req.backend == "local" and req.uploader is None:
@@ -237,7 +239,7 @@ def create_dataset(
     summary.warnings.extend(report.warnings)
     if outcome.failures:
         summary.warnings.append(
-            f"{len(outcome.failures)} rows failed labelling (see failed_rows); re-run to retry them"
+            f"{len(outcome.failures)} calls failed labelling (see failed_rows); re-run to retry them"
         )
     if endpoint.simulated:
         summary.warnings.insert(
