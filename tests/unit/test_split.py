@@ -74,8 +74,10 @@ def test_sticky_split_vectors_old_rows_keep_their_split_and_new_rows_fill_the_gr
     splits = assign_splits(items, case["seed"], case["validation_fraction"], existing)
     assert splits == {r["id"]: r["split"] for r in case["new"]}
     # the hand-checkable order printed in the fixture is the real one
-    assert all(hashlib.sha256(f"{case['seed']}:{r['id']}".encode()).hexdigest().startswith(r["sha256_prefix"])
-               for r in case["new"])
+    assert all(
+        hashlib.sha256(f"{case['seed']}:{r['id']}".encode()).hexdigest().startswith(r["sha256_prefix"])
+        for r in case["new"]
+    )
 
 
 @pytest.mark.parametrize("case", VECTORS["cases"], ids=lambda c: f"fraction-{c['validation_fraction']}")

@@ -61,7 +61,9 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
                 else "none uploaded"
             )
         shared = summary.labels_paid - summary.label_requests_paid
-        bought = f" ({summary.label_requests_paid} requests paid, {shared} calls shared one)" if shared else ""
+        bought = (
+            f" ({summary.label_requests_paid} requests paid, {shared} calls shared one)" if shared else ""
+        )
         console.print(
             f"labels for {summary.label_calls} calls: {summary.labels_from_cache} from cache, "
             f"{summary.labels_paid} paid{bought}, {summary.labels_failed} failed; "

@@ -11,12 +11,15 @@ from typer import _click
 from typer.core import TyperGroup
 
 
-def usage_error_document(error: _click.ClickException) -> dict:
+def usage_error_document(error: _click.ClickException, argv: Sequence[str] = ()) -> dict:
     """The JSON error document facetopt prints for any error: message, hint and exit code."""
-    hint = None
     ctx = getattr(error, "ctx", None)
     if ctx is not None:
-        hint = f"see `{ctx.command_path} --help`"
+        command = ctx.command_path
+    else:
+        words = [arg for arg in argv[: next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))]]
+        command = " ".join(["facetopt", *words])
+    hint = f"see `{command} --help`"
     return {"error": {"message": error.format_message(), "hint": hint, "exit_code": error.exit_code}}
 
 
@@ -38,7 +41,7 @@ class JsonUsageErrors(TyperGroup):
         try:
             result = super().main(argv, prog_name, complete_var, False, **extra)
         except _click.exceptions.ClickException as error:
-            document = usage_error_document(error)
+            document = usage_error_document(error, argv)
             sys.stdout.write(json.dumps(document) + "\n")
             sys.stdout.flush()
             sys.stderr.write(f"error: {document['error']['message']}\n")

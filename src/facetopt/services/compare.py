@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 
 from pydantic import BaseModel, Field
 
@@ -72,10 +73,7 @@ def compare_experiments(
 ) -> CompareReport:
     target = target.lower()
     target_rule(target)  # an unknown target fails before any rows are read
-    if tolerance < 0:
-        raise InputError(
-            f"--tolerance must not be negative (got {tolerance})", hint="for example --tolerance 0.02"
-        )
+    check_tolerance(tolerance)
     baseline = experiments.resolve(baseline_ref, split=split, model=model)
     candidate = experiments.resolve(candidate_ref, split=split, model=model)
     if baseline.experiment_id == candidate.experiment_id:
@@ -131,6 +129,15 @@ def _no_common_rows_hint(baseline: ExperimentRecord, candidate: ExperimentRecord
         "compare runs over the same dataset rows (check --split and --facet: "
         f"baseline split {baseline.split or 'all'}, candidate split {candidate.split or 'all'})"
     )
+
+
+def check_tolerance(tolerance: float) -> None:
+    """nan or inf would switch every guard off without a word."""
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise InputError(
+            f"--tolerance must be a finite number, zero or more (got {tolerance})",
+            hint="for example --tolerance 0.02 (a guard breaks when its delta falls below -0.02)",
+        )
 
 
 def prompt_diffs(

@@ -16,7 +16,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
 from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
-from facetopt.errors import FacetoptError, InputError, SourceError, UploadVerificationError
+from facetopt.errors import FacetoptError, InputError, ModelError, SourceError, UploadVerificationError
 from facetopt.facets.balance import balance_report, balance_warnings
 from facetopt.facets.buckets import assign_weak_buckets, newest_final_facets
 from facetopt.facets.parsing import parse_span, span_from_raw
@@ -49,7 +49,14 @@ class CreateRequest:
     notes: list[str] = field(default_factory=list)
 
 
-def validate_limits(positive: int, negative: int, limit: int | None, fraction: float) -> None:
+def validate_limits(
+    positive: int, negative: int, limit: int | None, fraction: float, concurrency: int = 1
+) -> None:
+    if concurrency < 1:
+        raise InputError(
+            f"--concurrency must be at least 1 (got {concurrency})",
+            hint="the default is 128 labelling requests in flight (FACET_OPTIMIZER_CONCURRENCY)",
+        )
     if positive < 0 or negative < 0 or (limit is not None and limit < 0):
         raise InputError(
             "limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit"
@@ -73,6 +80,18 @@ def _parse(candidates: list[dict], explicit: str | None) -> tuple[list[FacetCall
         except ValueError as exc:
             failures.append({"id": span.id, "reason": str(exc)})
     return calls, failures, without_ids
+
+
+def _one_prompt_per_name(calls: list[FacetCall], facet_name: str) -> None:
+    """--facet-name names every call; calls of different facet prompts under one name would mix facets."""
+    hashes = Counter(prompt_sha256(c.prompt_text) for c in calls)
+    if len(hashes) > 1:
+        shown = ", ".join(f"{sha[:12]} ({n} calls)" for sha, n in hashes.most_common(4))
+        raise InputError(
+            f"--facet-name {facet_name!r} would name calls of {len(hashes)} different facet prompts: {shown}",
+            hint="drop --facet-name (each call is named by its own prompt), or narrow the spans to one facet "
+            "with --extra-where-sql or --root-span-id",
+        )
 
 
 def _prompts(calls: list[FacetCall]) -> list[FacetPrompt]:
@@ -105,7 +124,13 @@ def create_dataset(
     req: CreateRequest, settings: Settings, progress: Progress | None = None
 ) -> DatasetCreateSummary:
     progress = progress or SilentProgress()
-    validate_limits(req.positive_limit, req.negative_limit, req.query.limit, req.validation_fraction)
+    validate_limits(
+        req.positive_limit,
+        req.negative_limit,
+        req.query.limit,
+        req.validation_fraction,
+        settings.ground_truth_concurrency,
+    )
     endpoint = resolve_labeller(settings)
     run_dir = artifacts.new_run_dir(settings.output_root)
     source = req.source
@@ -138,6 +163,8 @@ def create_dataset(
         )
 
     calls, parse_failures, without_ids = _parse(candidates, req.facet_name)
+    if req.facet_name:
+        _one_prompt_per_name(calls, req.facet_name)
     summary.rows_without_ids = source.rows_without_ids + without_ids
     summary.skipped_source_lines = source.skipped_lines
     root_ids = list(dict.fromkeys(c.root_span_id for c in calls))
@@ -210,6 +237,8 @@ def create_dataset(
         summary.label_calls = len(selected)
         summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
         summary.labels_failed, summary.label_requests_paid = len(outcome.failures), outcome.requests_paid
+        if outcome.failures and not outcome.labels:
+            raise _every_label_failed(outcome.failures, endpoint, run_dir)
         if req.existing_rows is not None:
             existing = req.existing_rows()
         elif req.backend == "local" and req.uploader is None:
@@ -256,6 +285,16 @@ def create_dataset(
         _upload(req, summary, rows, _upload_command(run_dir, settings))
         artifacts.write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def _every_label_failed(failures: dict[str, str], endpoint: Endpoint, run_dir: Path) -> ModelError:
+    reason, count = Counter(failures.values()).most_common(1)[0]
+    others = f" ({len(failures) - count} others failed otherwise)" if count < len(failures) else ""
+    return ModelError(
+        f"every label failed ({len(failures)} calls to {endpoint.model} at {endpoint.label}): {reason}{others}",
+        hint="check the labeller's key and base URL (FACET_OPTIMIZER_GROUND_TRUTH_API_KEY, "
+        f"--ground-truth-api-base); nothing was written to the dataset; details in {run_dir}",
+    )
 
 
 def _upload_command(run_dir: Path, settings: Settings) -> str:
