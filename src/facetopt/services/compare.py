@@ -135,7 +135,7 @@ def check_tolerance(tolerance: float) -> None:
     """nan or inf would switch every guard off without a word."""
     if not math.isfinite(tolerance) or tolerance < 0:
         raise InputError(
-            f"--tolerance must be a finite number, zero or more (got {tolerance})",
+            f"--tolerance must not be negative and must be a finite number (got {tolerance})",
             hint="for example --tolerance 0.02 (a guard breaks when its delta falls below -0.02)",
         )
 

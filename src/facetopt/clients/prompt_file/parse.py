@@ -146,6 +146,7 @@ def _facet_from_tree(item: Any, line: int | None, path: Path, top_level: bool) -
             path, where, f"facet {name!r}: messages (the wrapper around the trace) must be a non-empty list"
         )
     _check_messages(messages, path, f"facet {name!r}: messages")
+    groups = _suffix_groups(item, name, line, path)
     if not _uses_placeholder(messages, placeholder):
         _fail(
             path,
@@ -153,7 +154,6 @@ def _facet_from_tree(item: Any, line: int | None, path: Path, top_level: bool) -
             f"facet {name!r}: the wrapper messages never use {{{{{placeholder}}}}}, so the trace would never "
             "be sent to the model",
         )
-    groups = _suffix_groups(item, name, line, path)
     pattern = item.get("no_match_pattern")
     if pattern is not None:
         pattern_line = _line(item, "no_match_pattern", value=True)
