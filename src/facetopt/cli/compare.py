@@ -191,9 +191,11 @@ def compare_command(
 ) -> None:
     """Pair two experiments' rows by dataset row id; per facet and overall: deltas, 95% intervals, McNemar,
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
+    from facetopt.facets.selection import parse_splits
     from facetopt.services.compare import check_tolerance, compare_experiments
 
     check_tolerance(tolerance)
+    parse_splits(split)  # "unknown split" before anything is opened
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = compare_experiments(
             experiments,
