@@ -52,6 +52,12 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
         for facet, buckets in summary.would_label.items():
             table.add_row(facet, str(buckets.get("positive", 0)), str(buckets.get("negative", 0)))
         console.print(table)
+        console.print(
+            f"dry run: no model call; nothing written to the dataset, the label cache or the store. "
+            f"The run folder keeps what was read and sampled, to check it (and for `facetopt bootstrap`): "
+            f"{', '.join(summary.dry_run_wrote)}",
+            highlight=False,
+        )
     else:
         stored = f"{c.get('uploaded_rows', 0)} stored"
         if summary.backend == "braintrust":
@@ -137,7 +143,9 @@ def create_command(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Fetch, parse and sample; report what would be labelled; no model call."
+            "--dry-run",
+            help="Fetch, parse and sample; report what would be labelled. No model call; nothing written "
+            "to the dataset, label cache or store; only the run folder (the spans read and sampled).",
         ),
     ] = False,
     backend: Backend = None,

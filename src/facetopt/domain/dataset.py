@@ -100,3 +100,5 @@ class DatasetCreateSummary(BaseModel):
     balance: BalanceReport | None = None
     warnings: list[str] = Field(default_factory=list)
     would_label: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # --dry-run: the run folder's files (what was read and sampled); nothing else is written
+    dry_run_wrote: list[str] = Field(default_factory=list)

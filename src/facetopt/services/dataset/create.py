@@ -214,6 +214,7 @@ def create_dataset(
         summary.would_label = {
             k: dict(v) for k, v in _counts_by_facet(selected, "weak_bucket")["per_facet"].items()
         }
+        summary.dry_run_wrote = sorted([*(p.name for p in run_dir.iterdir()), "summary.json"])
         artifacts.write_json(run_dir / "summary.json", summary)
         return summary
 
