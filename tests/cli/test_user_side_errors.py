@@ -81,3 +81,17 @@ def test_bootstrap_run_dir_accepts_a_run_id(tmp_path: Path) -> None:
     result = run_cli("bootstrap", "--output-root", str(root), "--run-dir", summary["run_id"], "--json")
     assert result.exit_code == 0, result.stderr
     assert (root / "facet_definitions.yaml").is_file()
+
+
+def test_zero_limits_have_their_own_messages(tmp_path: Path) -> None:
+    both = run_cli(*create_args(tmp_path / "s", "--positive-limit", "0", "--negative-limit", "0"))
+    _assert_one_error(both, "both 0")
+    spans = run_cli(*create_args(tmp_path / "s", "--limit", "0"))
+    _assert_one_error(spans, "--limit 0")
+    assert "widen" not in both.stderr + spans.stderr
+
+
+def test_unknown_root_span_ids_are_named_not_a_window_problem(tmp_path: Path) -> None:
+    result = run_cli(*create_args(tmp_path / "s", *SMALL, "--root-span-id", "no-such-trace"))
+    _assert_one_error(result, "root span id", "no-such-trace")
+    assert "widen" not in result.stderr

@@ -61,6 +61,15 @@ def validate_limits(
         raise InputError(
             "limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit"
         )
+    if positive == 0 and negative == 0:
+        raise InputError(
+            "--positive-limit and --negative-limit are both 0: nothing would be labelled",
+            hint="the defaults are 100 each; set at least one above 0",
+        )
+    if limit == 0:
+        raise InputError(
+            "--limit 0 reads no source span", hint="drop --limit (default 5 x (positive + negative))"
+        )
     if not 0 <= fraction < 1:
         raise InputError(
             f"--validation-fraction must be in [0, 1), got {fraction}",
@@ -155,6 +164,15 @@ def create_dataset(
     finally:  # a paged source (Braintrust) reports every query it actually sent
         _rewrite_sent_sql(run_dir / "query.sql", source, "sent_sql")
     artifacts.write_jsonl(run_dir / "candidates.jsonl", candidates)
+    if not candidates and req.query.root_span_ids:
+        ids = req.query.root_span_ids
+        raise SourceError(
+            f"none of the {len(ids)} root span ids given matched a facet span of the source "
+            f"(first: {ids[0]!r})",
+            hint="check the ids (root span ids of traces holding facet LLM spans of --source-model); "
+            "with root span ids the time window is not applied; the query is in "
+            + str(run_dir / "query.sql"),
+        )
     if not candidates:
         raise SourceError(
             "no facet spans matched the source query",
