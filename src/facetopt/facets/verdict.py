@@ -1,6 +1,6 @@
 """Compare two experiments' paired rows and decide KEEP / REJECT / INCONCLUSIVE.
 
-Rules (DECISIONS.md, "Experiments, inspect and compare"): each target judges one score;
+Rules (docs/commands.md, "facetopt compare"): each target judges one score;
 guards are the opposite error direction(s) and Factuality. A guard breaks when its delta
 is below -tolerance. KEEP needs the target's 95% bootstrap interval above zero and no broken
 guard; REJECT when that interval is below zero or a guard breaks; otherwise INCONCLUSIVE,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 SAMPLE_FILE_NAME = "sample_traces.jsonl"
-# DECISIONS.md: the newest row is two hours old once loaded, so the default 7-day window selects it
+# The newest row is two hours old once loaded, so the default 7-day window selects it
 NEWEST_AGE = timedelta(hours=2)
 
 

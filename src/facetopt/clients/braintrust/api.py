@@ -266,5 +266,5 @@ def _btql_error(exc: Any, conn: BraintrustConnection, attempts: int, hint: str |
     detail = _scrub(server_message(exc.response_body), conn._secret())
     return BraintrustError(
         f"Braintrust rejected the SQL query (HTTP {status}): {detail}",
-        hint=hint or "check the SQL against Braintrust's dialect (see the README's SQL section)",
+        hint=hint or "check the SQL against Braintrust's dialect (see docs/backends.md)",
     )

@@ -3,7 +3,7 @@
 Braintrust writes `metadata.model = 'x'`; on a DuckDB JSON column that compares JSON with a string
 and fails, so dotted paths become `json_extract_string(metadata, '$.model')`, cast by context
 (`scores.Factuality > 0.5` compares as DOUBLE). The rewrite works on sqlglot's syntax tree, never on
-the SQL text. The supported subset is documented in the README ("Local span source").
+the SQL text. The supported subset is documented in docs/backends.md ("Supported SQL").
 """
 
 from __future__ import annotations
