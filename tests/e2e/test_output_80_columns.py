@@ -17,7 +17,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.domain.dataset import DatasetCreateSummary
 from facetopt.services.demo import DEMO_DATASET, DEMO_PROJECT
 from facetopt.services.eval.record import EvalSummary
-from tests.e2e.conftest import DemoRun, facetopt_env, run_facetopt
+from tests.e2e.helpers import DemoRun, facetopt_env, run_facetopt
 
 ELLIPSIS = "…"
 

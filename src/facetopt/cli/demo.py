@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,14 +39,16 @@ class ConsoleSteps:
         from facetopt.cli.dataset import render_create
         from facetopt.cli.eval import render_eval
         from facetopt.cli.inspect import render_failures
+        from facetopt.cli.publish import render_publish
 
-        renderers = {
+        renderers: dict[str, Callable[[Console, Any], None]] = {
             "dataset": render_create,
             "bootstrap": render_bootstrap,
             "eval": render_eval,
             "failures": render_failures,
             "compare": render_compare,
             "edit": render_edit,
+            "publish": render_publish,
         }
         renderers[kind](self.console, document)
 

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.text import Text
 
 from facetopt.cli.inspect_render import rate
-from facetopt.cli.layout import Column, print_fitted
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
@@ -29,9 +29,9 @@ _COLUMNS = (
 
 def render_eval(console: Console, summary: EvalSummary) -> None:
     title = f"{summary.experiment_name} ({summary.backend}, {summary.runner})"
-    rows = []
+    rows: list[list[Cell]] = []
     for m in summary.metrics:
-        cells = [Text(m.facet_name), str(m.n)]
+        cells: list[Cell] = [Text(m.facet_name), str(m.n)]
         cells += [rate(getattr(m, attr)) for _, attr in _COLUMNS[2:-1]]
         cells.append(str(m.errored))
         rows.append(cells)

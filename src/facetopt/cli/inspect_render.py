@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from facetopt.cli.layout import Column, print_fitted
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.domain.experiments import ExperimentRecord
 
 if TYPE_CHECKING:
-    from facetopt.services.inspect import ExperimentsReport, FailuresReport, MetricsReport, SqlResult
+    from facetopt.domain.sql import SqlResult
+    from facetopt.services.inspect import ExperimentsReport, FailuresReport, MetricsReport
 
 
 def rate(value: float | None) -> str:
@@ -65,7 +66,7 @@ def render_metrics(console: Console, report: MetricsReport) -> None:
     console.print(Text(f"{scope}, {report.rows} rows"))
     if not report.metrics:
         return
-    rows = [
+    rows: list[list[Cell]] = [
         [
             Text(m.facet_name),
             str(m.n),
@@ -169,7 +170,7 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
     if not report.experiments:
         console.print("no experiments yet: run `facetopt eval`", highlight=False)
         return
-    rows = []
+    rows: list[list[Cell]] = []
     for r in report.experiments:
         prompts = ", ".join(f"{name} {sha[:8]}" for name, sha in sorted(r.prompt_hashes.items()))
         rows.append(

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from typer import _click
+from typer import Abort, _click
 from typer.core import TyperGroup
 
 
@@ -48,6 +48,6 @@ class JsonUsageErrors(TyperGroup):
             if document["error"]["hint"]:
                 sys.stderr.write(f"hint: {document['error']['hint']}\n")
             sys.exit(error.exit_code)
-        except _click.exceptions.Abort:
+        except Abort:
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)

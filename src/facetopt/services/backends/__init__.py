@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     from facetopt.clients.local.store import LocalStore
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
+    from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.sources import SpanSource
     from facetopt.services.experiments import Experiments
-    from facetopt.services.inspect import SqlResult
+    from facetopt.services.publish import Publisher
 
 
 @dataclass
@@ -79,6 +80,11 @@ class Backend(Protocol):
     # SQL
     def sql(self, experiments: Experiments, sql: str) -> SqlResult:
         """`inspect sql`: Braintrust-dialect SQL over this backend's datasets and experiments."""
+        ...
+
+    # publishing
+    def publisher(self) -> Publisher:
+        """Where `facetopt publish` sends facet functions (locally: a file under the output root)."""
         ...
 
 

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from facetopt.clients.local.store import LocalStore
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
+    from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.sources import LocalSpanSource
     from facetopt.services.experiments import Experiments
-    from facetopt.services.inspect import SqlResult
+    from facetopt.services.publish import LocalPublisher
 
 
 def not_stored(record: ExperimentRecord) -> NotFoundError:
@@ -94,3 +95,8 @@ class LocalBackend:
         from facetopt.services.local_sql import run_local_sql
 
         return run_local_sql(experiments, sql)
+
+    def publisher(self) -> LocalPublisher:
+        from facetopt.services.publish import LocalPublisher
+
+        return LocalPublisher(self.settings.output_root)

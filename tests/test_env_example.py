@@ -8,7 +8,7 @@ from pathlib import Path
 
 from facetopt.settings import Settings
 
-EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
 LINE = re.compile(r"^#\s*([A-Z][A-Z0-9_]*)=(\S[^#]*?)?\s*(#.*)?$")
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.cli_commands import CliCommand, all_commands
 
 COMMANDS = all_commands()
-HEAVY = ("braintrust", "openai", "autoevals", "duckdb", "sqlglot")
+HEAVY = ("braintrust", "openai", "autoevals", "duckdb", "sqlglot", "httpx", "httpx2", "ruamel")
 
 _RENDER_EVERY_HELP = """
 import json, sys
@@ -40,6 +39,7 @@ def test_every_option_and_argument_has_help_text(command: CliCommand):
     assert not undocumented, f"`{command.name}`: no help text for {undocumented}"
 
 
+@pytest.mark.slow
 def test_help_for_every_command_renders_without_loading_heavy_libraries():
     """In a fresh interpreter: import the CLI and render every command's --help."""
     paths = [list(c.path) for c in COMMANDS]
@@ -55,13 +55,12 @@ def test_help_for_every_command_renders_without_loading_heavy_libraries():
     assert report["heavy"] == [], f"--help imported {report['heavy']}; import them inside the functions"
 
 
-def test_facetopt_help_exits_0_quickly():
-    started = time.monotonic()
+@pytest.mark.slow
+def test_facetopt_help_exits_0_in_a_fresh_interpreter():
+    # Its speed is what the heavy-import test above guards; a wall-clock bound here would only
+    # measure how busy the machine is.
     result = subprocess.run(
-        [sys.executable, "-m", "facetopt.cli", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "facetopt.cli", "--help"], capture_output=True, text=True, timeout=120
     )
-    seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert "dataset" in result.stdout and "compare" in result.stdout
-    # about 0.7 s on the 2-core machine; importing braintrust, openai and duckdb adds 1.5 s more
-    assert seconds < 5, f"facetopt --help took {seconds:.1f} s"
+    assert "dataset" in result.stdout and "compare" in result.stdout and "publish" in result.stdout
