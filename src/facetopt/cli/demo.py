@@ -28,7 +28,7 @@ class ConsoleSteps:
             self.console.print(Rule(title, align="left"))
         else:  # a rule cuts a long title; print it whole under a bare rule
             self.console.print(Rule())
-            self.console.print(Text(title, style="bold"))
+            self.console.print(Text(title, style="bold"), soft_wrap=True)
         self.console.print(f"[bold cyan]$ {command_line(argv)}[/]", highlight=False, soft_wrap=True)
 
     def show(self, kind: str, document: Any) -> None:
