@@ -77,7 +77,9 @@ def default_output_root(now: datetime | None = None) -> Path:
 def _fresh(root: Path) -> Path:
     if root.exists() and any(root.iterdir()):
         raise InputError(
-            f"{root} is not empty", hint="the demo runs in a fresh folder: pass a new --output-root"
+            f"{root} is not empty",
+            hint="the demo runs in a fresh folder: pass a new --output-root (or, if it holds only an "
+            f"interrupted demo, delete it: rm -r {root}) and run `facetopt demo` again",
         )
     root.mkdir(parents=True, exist_ok=True)
     return root
