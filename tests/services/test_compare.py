@@ -172,7 +172,10 @@ def test_prompt_missing_from_history_is_noted(output_root: Path):
     )
     (diff,) = report.prompt_diffs
     assert diff.diff is None
-    assert diff.note == "prompt text of ffffffffffff is not in the prompt history"
+    assert diff.note == (
+        "prompt diff unavailable: the text of the candidate's prompt ffffffffffff is neither in the "
+        "prompt history nor in its experiment"
+    )
 
 
 def test_warnings_for_different_model_dataset_and_filters(output_root: Path):

@@ -143,23 +143,21 @@ def render_failures(console: Console, report: FailuresReport) -> None:
         )
 
 
+def ran_by(record: ExperimentRecord) -> str:
+    """Who ran it: this machine's facetopt (in the registry), facetopt elsewhere, or something else."""
+    if record.in_registry:
+        return "facetopt here"
+    return "facetopt" if record.by_facetopt else "other"
+
+
 def render_experiments(console: Console, report: ExperimentsReport) -> None:
+    if report.project:
+        console.print(Text(f"project {report.project!r} (Braintrust) and this machine's registry", style="dim"))
     if not report.experiments:
         console.print("no experiments yet: run `facetopt eval`", highlight=False)
         return
     table = compact_table(title="experiments, newest first")
-    for header in (
-        "created",
-        "name",
-        "id",
-        "backend",
-        "model",
-        "dataset",
-        "split",
-        "rows",
-        "errors",
-        "prompts",
-    ):
+    for header in ("created", "name", "id", "backend", "ran by", "model", "dataset", "split", "rows", "errors", "prompts"):
         table.add_column(header, justify="right" if header in ("rows", "errors") else "left")
     for r in report.experiments:
         prompts = ", ".join(f"{name} {sha[:8]}" for name, sha in sorted(r.prompt_hashes.items()))
@@ -168,14 +166,19 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
             Text(r.experiment_name),
             r.experiment_id,
             r.backend,
+            ran_by(r),
             r.model,
             r.dataset,
             r.split or "all",
-            str(r.row_count),
-            str(r.error_count),
+            "-" if r.row_count is None else str(r.row_count),
+            "-" if r.error_count is None else str(r.error_count),
             prompts or "-",
         )
     console.print(table)
+    if report.more:
+        console.print(
+            Text(f"older experiments exist: raise --limit (now {report.limit}) or pass --limit 0 for all", style="dim")
+        )
 
 
 def cell(value: Any) -> str:

@@ -60,6 +60,10 @@ class FailuresReport(BaseModel):
 
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
+    project: str | None = None  # the Braintrust project listed (None: the registry alone)
+    limit: int | None = None
+    more: bool = False  # older experiments exist beyond --limit
+    notes: list[str] = Field(default_factory=list)
 
 
 class SqlResult(BaseModel):
@@ -175,10 +179,36 @@ def _failure(row: EvalRow, kind: FailureKind) -> Failure:
     )
 
 
-def inspect_experiments(experiments: Experiments, backend: str | None = None) -> ExperimentsReport:
-    """The registry, newest first; only one backend's runs when `backend` is given."""
-    records = experiments.records()
-    return ExperimentsReport(experiments=[r for r in records if backend is None or r.backend == backend])
+def inspect_experiments(
+    experiments: Experiments, backend: str | None = None, mine: bool = False, limit: int | None = None
+) -> ExperimentsReport:
+    """Newest first. On Braintrust the project's experiments (whoever ran them) merged with the
+    registry; on the local backend the registry. `backend` keeps one backend's runs, `mine` the
+    registry's, `limit` the newest so many (None or 0: all)."""
+    if limit is not None and limit < 0:
+        raise InputError(f"--limit must not be negative (got {limit})", hint="0 lists every experiment")
+    limit = limit or None
+
+    def kept(record: ExperimentRecord) -> bool:
+        return (backend is None or record.backend == backend) and (not mine or record.in_registry)
+
+    if experiments.backend == "braintrust" and not mine:
+        listing = experiments.listing(limit)
+        return ExperimentsReport(
+            experiments=[r for r in listing.records if kept(r)],
+            project=listing.project,
+            limit=limit,
+            more=listing.more,
+            notes=listing.notes,
+        )
+    # the registry's runs (on Braintrust enriched by the project's listing)
+    records = [r for r in experiments.records() if kept(r)]
+    return ExperimentsReport(
+        experiments=records[:limit],
+        project=experiments.project_name(),
+        limit=limit,
+        more=limit is not None and len(records) > limit,
+    )
 
 
 def inspect_dataset(experiments: Experiments) -> BalanceReport:
