@@ -12,6 +12,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import write_new_prompt_file
 from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.progress import SilentProgress
+from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.services.eval_helpers import DATASET, FACETS, PROJECT, isolated_env, make_rows, path_without_bt
@@ -43,14 +44,16 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedRun:
         with isolated_env(tmp, f"{bin_dir}:{path_without_bt()}", **env):
             upload_rows(connect(fake.api_key, app_url=fake.url), PROJECT, DATASET, make_rows(ROWS))
             summary = run_eval(
-                env_file=None,
-                flags={
-                    "output_root": root,
-                    "target_project": PROJECT,
-                    "dataset": DATASET,
-                    "api_base": "simulated://",
-                    "judge_api_base": "simulated://",
-                },
+                load_settings(
+                    None,
+                    **{
+                        "output_root": root,
+                        "target_project": PROJECT,
+                        "dataset": DATASET,
+                        "api_base": "simulated://",
+                        "judge_api_base": "simulated://",
+                    },
+                ),
                 options=EvalOptions(),
                 progress=SilentProgress(),
                 announce=messages.append,

@@ -17,6 +17,7 @@ import pytest
 from facetopt.clients.local.store import LocalStore
 from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.progress import SilentProgress
+from facetopt.settings import load_settings
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.services.eval_helpers import (
@@ -58,16 +59,18 @@ def _run(tmp: Path, *, rows: int, flags: dict, with_bt: bool, options: EvalOptio
         isolated_env(tmp, path, **env),
     ):
         summary = run_eval(
-            env_file=None,
-            flags={
-                "output_root": root,
-                "target_project": PROJECT,
-                "dataset": DATASET,
-                "api_base": model_server.url,
-                "judge_api_base": judge_server.url,
-                "concurrency": 4,
-                **flags,
-            },
+            load_settings(
+                None,
+                **{
+                    "output_root": root,
+                    "target_project": PROJECT,
+                    "dataset": DATASET,
+                    "api_base": model_server.url,
+                    "judge_api_base": judge_server.url,
+                    "concurrency": 4,
+                    **flags,
+                },
+            ),
             options=options or EvalOptions(),
             progress=SilentProgress(),
             announce=messages.append,

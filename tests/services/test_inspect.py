@@ -16,6 +16,7 @@ from facetopt.services.inspect import (
     inspect_metrics,
     inspect_sql,
 )
+from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.experiment_fixtures import (
     baseline_rows,
@@ -27,7 +28,7 @@ from tests.services.experiment_fixtures import (
 
 
 def open_local(root: Path, **flags) -> Experiments:
-    context = open_experiments(None, {"output_root": root, "backend": "local", **flags}, lambda _: None)
+    context = open_experiments(load_settings(None, **{"output_root": root, "backend": "local", **flags}))
     return context
 
 

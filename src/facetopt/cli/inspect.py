@@ -52,9 +52,16 @@ def experiments_for(
 ) -> "AbstractContextManager[Experiments]":
     """The experiments (and dataset) these flags point at, open for one `with` block."""
     from facetopt.services.experiments import open_experiments
+    from facetopt.settings import load_settings
 
-    flags = dict(backend=backend, output_root=output_root, dataset=dataset, target_project=target_project)
-    return open_experiments(env_file, flags, announce)
+    settings = load_settings(
+        env_file,
+        backend=backend,
+        output_root=output_root,
+        dataset=dataset,
+        target_project=target_project,
+    )
+    return open_experiments(settings, announce)
 
 
 def print_notes(notes: list[str]) -> None:
@@ -176,9 +183,7 @@ def experiments_command(
     mine: Annotated[
         bool, typer.Option("--mine", help="Only runs from this machine's registry (this --output-root).")
     ] = False,
-    limit: Annotated[
-        int, typer.Option("--limit", help="The newest so many experiments (0 for all).")
-    ] = 50,
+    limit: Annotated[int, typer.Option("--limit", help="The newest so many experiments (0 for all).")] = 50,
     target_project: Annotated[
         str | None,
         typer.Option(

@@ -152,12 +152,26 @@ def ran_by(record: ExperimentRecord) -> str:
 
 def render_experiments(console: Console, report: ExperimentsReport) -> None:
     if report.project:
-        console.print(Text(f"project {report.project!r} (Braintrust) and this machine's registry", style="dim"))
+        console.print(
+            Text(f"project {report.project!r} (Braintrust) and this machine's registry", style="dim")
+        )
     if not report.experiments:
         console.print("no experiments yet: run `facetopt eval`", highlight=False)
         return
     table = compact_table(title="experiments, newest first")
-    for header in ("created", "name", "id", "backend", "ran by", "model", "dataset", "split", "rows", "errors", "prompts"):
+    for header in (
+        "created",
+        "name",
+        "id",
+        "backend",
+        "ran by",
+        "model",
+        "dataset",
+        "split",
+        "rows",
+        "errors",
+        "prompts",
+    ):
         table.add_column(header, justify="right" if header in ("rows", "errors") else "left")
     for r in report.experiments:
         prompts = ", ".join(f"{name} {sha[:8]}" for name, sha in sorted(r.prompt_hashes.items()))
@@ -177,7 +191,10 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
     console.print(table)
     if report.more:
         console.print(
-            Text(f"older experiments exist: raise --limit (now {report.limit}) or pass --limit 0 for all", style="dim")
+            Text(
+                f"older experiments exist: raise --limit (now {report.limit}) or pass --limit 0 for all",
+                style="dim",
+            )
         )
 
 

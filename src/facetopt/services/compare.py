@@ -193,7 +193,9 @@ def _missing_text(side: str, sha: str, record: ExperimentRecord) -> str:
             f"the {side} {record.experiment_name!r} was not logged by facetopt and carries no prompt "
             f"texts; {sha[:12]} is not in this machine's prompt history"
         )
-    return f"the text of the {side}'s prompt {sha[:12]} is neither in the prompt history nor in its experiment"
+    return (
+        f"the text of the {side}'s prompt {sha[:12]} is neither in the prompt history nor in its experiment"
+    )
 
 
 def comparison_warnings(

@@ -1,10 +1,12 @@
 """Name an experiment (id, name, `latest`, `previous`) and load its rows.
 
-`latest` and `previous` choose among registry runs with the same backend and dataset as the
-command (and, for compare, the same split; a run over all splits counts for every split). A name
-matches the newest experiment of that name, preferring runs in the command's scope. Rows come
-from the local store; a Braintrust experiment whose rows were not stored locally is read
-through `/btql`.
+The experiments come from the command's backend: on Braintrust every experiment of the project
+(whoever ran it) merged with the registry, on the local backend the registry. `latest` and
+`previous` choose among those with the same backend and dataset as the command (and, for compare,
+the same split; a run over all splits counts for every split). A name matches the newest
+experiment of that name, preferring runs in the command's scope; an id or id prefix any of them
+(on Braintrust any id of the org). Rows come from the local store, else from the command's
+backend (a Braintrust experiment whose rows were not stored locally is read through `/btql`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.errors import InputError, NotFoundError
+from facetopt.services.backends import Backend, ExperimentListing, open_backend
 from facetopt.settings import Settings
 
 LATEST = "latest"
@@ -159,25 +161,17 @@ def check_facet(rows: list[EvalRow], facet: str | None, record: ExperimentRecord
 
 
 class Experiments:
-    """The registry of one output root plus the way to each experiment's rows."""
+    """The registry of one output root plus the way to each experiment's rows, on one backend."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        backend: str,
-        store: LocalStore | None,
-        remote: Callable[[], Any] | None = None,
-    ):
+    def __init__(self, settings: Settings, backend: Backend, store: LocalStore | None):
         self.settings = settings
         self.backend = backend
         self.store = store
-        self._remote_factory = remote
-        self._remote: Any = None
         self._records: list[ExperimentRecord] | None = None
 
     def scope(self, split: str | None = None, model: str | None = None) -> Scope:
         return Scope(
-            backend=self.backend,
+            backend=self.backend.name,
             dataset=self.settings.dataset,
             dataset_project=self.settings.dataset_project or self.settings.target_project,
             split=None if split == ALL_SPLITS else split,
@@ -188,68 +182,31 @@ class Experiments:
         """What names, ids and latest / previous choose among, newest first: on Braintrust the
         project's experiments merged with the registry; on the local backend the registry."""
         if self._records is None:
-            registry = self.store.experiments() if self.store is not None else []
-            if self.backend == "braintrust":
-                self._records = self.listing(registry=registry).records
-            else:
-                self._records = registry
+            self._records = self.backend.experiments(self.store)
         return self._records
 
-    def listing(self, limit: int | None = None, registry: list[ExperimentRecord] | None = None) -> Any:
-        """The Braintrust project's experiments (up to `limit`) merged with the registry's runs."""
-        from facetopt.services.project_experiments import list_project_experiments
-
-        if registry is None:
-            registry = self.store.experiments() if self.store is not None else []
-        return list_project_experiments(self.remote(), self.settings, registry, limit)
-
-    def project_name(self) -> str | None:
-        """The Braintrust project whose experiments count (None on the local backend)."""
-        if self.backend != "braintrust":
-            return None
-        from facetopt.services.project_experiments import experiments_project
-
-        return experiments_project(self.settings)
-
-    def where(self) -> str:
-        project = self.project_name()
-        return "the registry" if project is None else f"project {project!r} and the registry"
+    def listing(self, limit: int | None = None) -> ExperimentListing:
+        """`inspect experiments`: the newest `limit` experiments (None: all) of the backend."""
+        return self.backend.experiment_listing(self.store, limit)
 
     def resolve(self, reference: str, split: str | None = None, model: str | None = None) -> ExperimentRecord:
         try:
-            return resolve_reference(self.records(), reference, self.scope(split, model), self.where())
+            return resolve_reference(
+                self.records(), reference, self.scope(split, model), self.backend.experiments_where()
+            )
         except NotFoundError:
-            if self.backend != "braintrust" or not _UUID_RE.match(reference.strip()):
+            if not _UUID_RE.match(reference.strip()):
                 raise
-        # an id of another project of the org (or one created since the listing was read)
-        from facetopt.services.project_experiments import project_experiment
-
-        return project_experiment(self.remote(), reference.strip())
+            # an id of another project of the org (or one created since the listing was read)
+            found = self.backend.experiment_by_id(reference.strip())
+            if found is None:
+                raise
+            return found
 
     def rows(self, record: ExperimentRecord) -> list[EvalRow]:
         if self.store is not None and self.store.has_experiment_rows(record.experiment_id):
             return self.store.experiment_rows(record.experiment_id)
-        if record.backend != "braintrust":
-            raise NotFoundError(
-                f"the rows of experiment {record.experiment_name!r} ({record.experiment_id}) "
-                "are not in the local store",
-                hint="re-run `facetopt eval`; the local store may have been replaced",
-            )
-        from facetopt.clients.braintrust import fetch_experiment_rows
-
-        spans = fetch_experiment_rows(self.remote(), record.experiment_id)
-        return [eval_row_from_span(span) for span in spans]
-
-    def remote(self) -> Any:
-        """A Braintrust connection, opened on first use."""
-        if self._remote is None:
-            if self._remote_factory is None:
-                raise InputError(
-                    "this command needs Braintrust",
-                    hint="set BRAINTRUST_API_KEY or pass --backend braintrust",
-                )
-            self._remote = self._remote_factory()
-        return self._remote
+        return self.backend.experiment_rows(record)
 
     def prompt_text(self, sha: str, *records: ExperimentRecord) -> str | None:
         """A prompt's text: from this machine's prompt history, else from the experiments that carry
@@ -261,10 +218,9 @@ class Experiments:
         return next((r.prompt_texts[sha] for r in known if sha in r.prompt_texts), None)
 
     def validation_runs(self, dataset: str, up_to: str | None = None) -> list[dict[str, str]]:
-        """Prompt hashes of the runs that evaluated `dataset`'s validation rows (created at or before
-        `up_to`, newest first): on Braintrust every experiment of the project, else the registry's."""
-        if self.backend != "braintrust":
-            return self.store.validation_runs(dataset, up_to) if self.store is not None else []
+        """Prompt hashes ({facet: sha}) of the runs that evaluated `dataset`'s validation rows (split
+        validation, or every split), created at or before `up_to`, newest first: on Braintrust every
+        experiment of the project, whoever ran it; on the local backend the registry's runs."""
         return [
             dict(r.prompt_hashes)
             for r in self.records()
@@ -276,31 +232,16 @@ class Experiments:
 
 @contextmanager
 def open_experiments(
-    env_file: Path | None, flags: dict[str, Any], announce: Callable[[str], None]
+    settings: Settings, announce: Callable[[str], None] | None = None, backend: Backend | None = None
 ) -> Iterator[Experiments]:
-    """Settings, backend and the registry (read-only) for one command; the store is closed afterwards."""
-    from facetopt.services.dataset.command import build_settings, choose_backend
-
-    settings = build_settings(env_file, flags)
-    backend = choose_backend(settings, announce)
+    """The registry (read-only) on the settings' backend for one command; the store is closed afterwards."""
+    backend = backend if backend is not None else open_backend(settings, announce)
     store = LocalStore(settings.store_path, read_only=True) if settings.store_path.exists() else None
     try:
-        yield Experiments(settings, backend, store, remote=lambda: braintrust_connection(settings))
+        yield Experiments(settings, backend, store)
     finally:
         if store is not None:
             store.close()
-
-
-def braintrust_connection(settings: Settings) -> Any:
-    """A login to the org holding the experiments and datasets (the target org)."""
-    from facetopt.clients.braintrust import connect
-
-    return connect(
-        settings.braintrust_api_key,
-        app_url=settings.braintrust_app_url,
-        org_name=settings.target_org,
-        api_url_override=settings.braintrust_api_url,
-    )
 
 
 def eval_row_from_span(span: dict[str, Any]) -> EvalRow:

@@ -11,12 +11,12 @@ used only when the text hashes to its key.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY, ExperimentRecord
 from facetopt.errors import FacetoptError, NotFoundError
 from facetopt.facets.rows import prompt_sha256
+from facetopt.services.backends import ExperimentListing
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,14 +28,6 @@ UNKNOWN = "(unknown)"
 def experiments_project(settings: Settings) -> str:
     """The project experiments are logged to: --project, else the target project, else the dataset's."""
     return settings.project or settings.target_project or settings.dataset_project or "Facet Optimizer"
-
-
-@dataclass
-class ProjectListing:
-    project: str
-    records: list[ExperimentRecord] = field(default_factory=list)  # newest first
-    more: bool = False  # the project holds older experiments than those listed
-    notes: list[str] = field(default_factory=list)
 
 
 def _str_list(value: Any) -> list[str] | None:
@@ -92,7 +84,9 @@ def record_from_experiment(experiment: dict[str, Any], project: str) -> Experime
         project=project,
         model=str(metadata.get("model") or UNKNOWN),
         dataset=str(metadata.get("dataset") or experiment.get("dataset_id") or UNKNOWN),
-        dataset_project=metadata.get("dataset_project") if isinstance(metadata.get("dataset_project"), str) else None,
+        dataset_project=metadata.get("dataset_project")
+        if isinstance(metadata.get("dataset_project"), str)
+        else None,
         dataset_id=experiment.get("dataset_id") if isinstance(experiment.get("dataset_id"), str) else None,
         split=_split_of(metadata, by_facetopt),
         filters=_filters_of(metadata, by_facetopt),
@@ -136,7 +130,7 @@ def list_project_experiments(
     settings: Settings,
     registry: list[ExperimentRecord],
     limit: int | None = None,
-) -> ProjectListing:
+) -> ExperimentListing:
     """The project's experiments (up to `limit`, newest first) merged with the registry's runs."""
     from facetopt.clients.braintrust import list_experiments, resolve_project
 
@@ -146,7 +140,7 @@ def list_project_experiments(
     except NotFoundError:  # no such project yet: it holds no experiments
         records = merge_records([], registry)
         note = f"Braintrust project {name!r} does not exist (yet): only the registry's runs are listed"
-        return ProjectListing(name, records[:limit], limit is not None and len(records) > limit, [note])
+        return ExperimentListing(records[:limit], name, limit is not None and len(records) > limit, [note])
     found = list_experiments(conn, project.id, limit=None if limit is None else limit + 1)
     more = limit is not None and len(found) > limit
     listed = [record_from_experiment(e, project.name) for e in found[:limit] if isinstance(e.get("id"), str)]
@@ -154,7 +148,7 @@ def list_project_experiments(
     if limit is not None:
         more = more or len(records) > limit
         records = records[:limit]
-    return ProjectListing(project=project.name, records=records, more=more)
+    return ExperimentListing(records=records, project=project.name, more=more)
 
 
 def project_experiment(conn: BraintrustConnection, experiment_id: str) -> ExperimentRecord:
