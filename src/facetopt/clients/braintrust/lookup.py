@@ -125,10 +125,11 @@ EXPERIMENT_PAGE = 100
 
 
 def list_experiments(
-    conn: BraintrustConnection, project_id: str, limit: int | None = None, page_size: int = EXPERIMENT_PAGE
+    conn: BraintrustConnection, project_id: str, limit: int | None = None, page_size: int | None = None
 ) -> list[dict]:
     """The project's experiments, newest first, read page by page (`GET /v1/experiment` returns the
     newest first; the next page starts after the last id of the previous one) until `limit` or the end."""
+    page_size = page_size or EXPERIMENT_PAGE
     found: list[dict] = []
     after: str | None = None
     while limit is None or len(found) < limit:
