@@ -25,7 +25,7 @@ from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.bt_standin import install_bt
-from tests.services.eval_helpers import (
+from tests.services.eval.helpers import (
     DATASET,
     FACETS,
     PROJECT,
@@ -34,6 +34,8 @@ from tests.services.eval_helpers import (
     make_rows,
     path_without_bt,
 )
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_retries")]
 
 ROWS = 12  # rows 0, 3, 6 and 9 are the validation split
 VALIDATION = [r.id for r in make_rows(ROWS) if r.metadata["split"] == "validation"]

@@ -134,16 +134,12 @@ def list_experiments(
     after: str | None = None
     while limit is None or len(found) < limit:
         size = page_size if limit is None else max(1, min(page_size, limit - len(found)))
-        page = call(
-            conn,
-            "listing experiments",
-            lambda c, size=size, after=after: (
-                c.experiments.get_experiment(project_id=project_id, limit=size, starting_after=after).get(
-                    "objects"
-                )
-                or []
-            ),
-        )
+
+        def read_page(client: Any, size: int = size, after: str | None = after) -> list[dict]:
+            reply = client.experiments.get_experiment(project_id=project_id, limit=size, starting_after=after)
+            return list(reply.get("objects") or [])
+
+        page = call(conn, "listing experiments", read_page)
         found.extend(page)
         if len(page) < size or not isinstance(page[-1].get("id"), str) or page[-1]["id"] == after:
             break
