@@ -147,7 +147,7 @@ def render_failures(console: Console, report: FailuresReport) -> None:
 def ran_by(record: ExperimentRecord) -> str:
     """Who ran it: this machine's facetopt (in the registry), facetopt elsewhere, or something else."""
     if record.in_registry:
-        return "facetopt here"
+        return "mine"
     return "facetopt" if record.by_facetopt else "other"
 
 
