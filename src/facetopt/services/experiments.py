@@ -183,6 +183,10 @@ class Experiments:
             self._records = self.backend.experiments(self.store)
         return self._records
 
+    def registry(self) -> list[ExperimentRecord]:
+        """This machine's runs alone, newest first, without contacting any backend (dry runs)."""
+        return self.store.experiments() if self.store is not None else []
+
     def listing(self, limit: int | None = None) -> ExperimentListing:
         """`inspect experiments`: the newest `limit` experiments (None: all) of the backend."""
         return self.backend.experiment_listing(self.store, limit)
