@@ -63,6 +63,12 @@ class ExperimentRecord(BaseModel):
     stored_locally: bool = True
     by_facetopt: bool = True  # False: logged by something else (the original scripts, the UI, ...)
     in_registry: bool = True  # False: known only from the Braintrust project's listing
+    # "complete"; "partial": created in Braintrust but not every row reached it (the rows are kept
+    # locally); "not_logged": never reached Braintrust (kept locally under a facetopt id)
+    status: Literal["complete", "partial", "not_logged"] = "complete"
+    logged_rows: int | None = None  # rows that reached Braintrust, when not every one did
+    superseded_by: str | None = None  # the experiment id of the run that replaced this one
+    run_dir: str | None = None
 
 
 class FacetMetrics(BaseModel):
