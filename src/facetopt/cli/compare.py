@@ -192,8 +192,10 @@ def compare_command(
     """Pair two experiments' rows by dataset row id; per facet and overall: deltas, 95% intervals, McNemar,
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
     from facetopt.services.compare import compare_experiments
+    from facetopt.services.decisions import record_comparison
 
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
+        store_path = experiments.settings.store_path
         report = compare_experiments(
             experiments,
             baseline,
@@ -205,6 +207,7 @@ def compare_command(
             seed=seed,
             model=model,
         )
+    report = record_comparison(store_path, report)
     for message in report.warnings:
         warn(message)
     emit(report, as_json, lambda console: render_compare(console, report))

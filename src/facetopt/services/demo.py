@@ -309,6 +309,7 @@ def _compare(
     settings: Settings, steps: DemoSteps, baseline: EvalSummary, candidate: EvalSummary
 ) -> CompareReport:
     from facetopt.services.compare import compare_experiments
+    from facetopt.services.decisions import record_comparison
     from facetopt.services.experiments import open_experiments
 
     steps.step(
@@ -317,6 +318,7 @@ def _compare(
     )
     with open_experiments(settings) as experiments:
         report = compare_experiments(experiments, "previous", "latest", split="validation")
+    report = record_comparison(settings.store_path, report)
     if (report.baseline.experiment_id, report.candidate.experiment_id) != (
         baseline.experiment_id,
         candidate.experiment_id,
