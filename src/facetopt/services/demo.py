@@ -334,6 +334,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
     from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.services.experiments import open_experiments
     from facetopt.services.publish import PublishRequest, run_publish
+    from facetopt.services.publish_evidence import recorded_decisions
 
     steps.step(
         f"9. Publish the {facet} prompt ({verdict}): a dry run",
@@ -347,6 +348,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
             experiments,
             experiments.backend.publisher(),
             record=lambda *_: None,
+            decision_for=recorded_decisions(experiments.store),
         )
     steps.show("publish", result)
     return result
