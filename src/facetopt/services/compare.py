@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 
 from pydantic import BaseModel, Field
 
@@ -73,10 +74,7 @@ def compare_experiments(
 ) -> CompareReport:
     target = target.lower()
     target_rule(target)  # an unknown target fails before any rows are read
-    if tolerance < 0:
-        raise InputError(
-            f"--tolerance must not be negative (got {tolerance})", hint="for example --tolerance 0.02"
-        )
+    check_tolerance(tolerance)
     baseline = experiments.resolve(baseline_ref, split=split, model=model)
     candidate = experiments.resolve(candidate_ref, split=split, model=model)
     if baseline.experiment_id == candidate.experiment_id:
@@ -134,6 +132,15 @@ def _no_common_rows_hint(baseline: ExperimentRecord, candidate: ExperimentRecord
     )
 
 
+def check_tolerance(tolerance: float) -> None:
+    """nan or inf would switch every guard off without a word."""
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise InputError(
+            f"--tolerance must not be negative and must be a finite number (got {tolerance})",
+            hint="for example --tolerance 0.02 (a guard breaks when its delta falls below -0.02)",
+        )
+
+
 def prompt_diffs(
     experiments: Experiments, baseline: ExperimentRecord, candidate: ExperimentRecord, facet: str | None
 ) -> list[PromptDiff]:
@@ -152,20 +159,28 @@ def prompt_diffs(
                 PromptDiff(facet_name=facet_name, baseline_sha=before, candidate_sha=after, changed=False)
             )
             continue
-        old_text = experiments.prompt_text(before) if before else ""
-        new_text = experiments.prompt_text(after) if after else ""
-        missing = [sha[:12] for sha, text in ((before, old_text), (after, new_text)) if sha and text is None]
+        old_text = experiments.prompt_text(before, baseline) if before else ""
+        new_text = experiments.prompt_text(after, candidate) if after else ""
+        missing = [
+            (side, sha, record)
+            for side, sha, text, record in (
+                ("baseline", before, old_text, baseline),
+                ("candidate", after, new_text, candidate),
+            )
+            if sha and text is None
+        ]
         diff = None
         note = None
         if missing:
-            note = f"prompt text of {', '.join(missing)} is not in the prompt history"
+            note = "prompt diff unavailable: " + "; ".join(_missing_text(*m) for m in missing)
         else:
-            diff = "".join(
+            diff = "\n".join(  # one diff line per line, whether or not a text ends in a newline
                 difflib.unified_diff(
-                    (old_text or "").splitlines(keepends=True),
-                    (new_text or "").splitlines(keepends=True),
+                    (old_text or "").splitlines(),
+                    (new_text or "").splitlines(),
                     fromfile=f"baseline {before[:12] if before else '(none)'}",
                     tofile=f"candidate {after[:12] if after else '(none)'}",
+                    lineterm="",
                 )
             )
         diffs.append(
@@ -179,6 +194,17 @@ def prompt_diffs(
             )
         )
     return diffs
+
+
+def _missing_text(side: str, sha: str, record: ExperimentRecord) -> str:
+    if not record.by_facetopt:
+        return (
+            f"the {side} {record.experiment_name!r} was not logged by facetopt and carries no prompt "
+            f"texts; {sha[:12]} is not in this machine's prompt history"
+        )
+    return (
+        f"the text of the {side}'s prompt {sha[:12]} is neither in the prompt history nor in its experiment"
+    )
 
 
 def comparison_warnings(

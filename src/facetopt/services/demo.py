@@ -77,7 +77,9 @@ def default_output_root(now: datetime | None = None) -> Path:
 def _fresh(root: Path) -> Path:
     if root.exists() and any(root.iterdir()):
         raise InputError(
-            f"{root} is not empty", hint="the demo runs in a fresh folder: pass a new --output-root"
+            f"{root} is not empty",
+            hint="the demo runs in a fresh folder: pass a new --output-root (or, if it holds only an "
+            f"interrupted demo, delete it: rm -r {root}) and run `facetopt demo` again",
         )
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -334,6 +336,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
     from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.services.experiments import open_experiments
     from facetopt.services.publish import PublishRequest, run_publish
+    from facetopt.services.publish_evidence import recorded_decisions
 
     steps.step(
         f"9. Publish the {facet} prompt ({verdict}): a dry run",
@@ -347,6 +350,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
             experiments,
             experiments.backend.publisher(),
             record=lambda *_: None,
+            decision_for=recorded_decisions(experiments.store),
         )
     steps.show("publish", result)
     return result

@@ -29,9 +29,12 @@ DETAIL_EVERY = 0.5  # seconds between updates of the progress line's rate / 429s
 class LabelOutcome:
     labels: dict[str, str] = field(default_factory=dict)  # call key -> label
     failures: dict[str, str] = field(default_factory=dict)  # call key -> reason
+    # every count is in calls (dataset rows), so calls = from_cache + paid + len(failures);
+    # identical calls share one request, so requests_paid (what was bought) can be fewer than paid
     from_cache: int = 0
     paid: int = 0
     store_error: str | None = None
+    requests_paid: int = 0
 
 
 def call_key(call: FacetCall) -> str:
@@ -78,7 +81,7 @@ def label_calls(
     if not pending:
         return outcome
 
-    progress.start("labelling", len(pending))
+    progress.start("labelling", sum(len(keys) for keys in owners.values()))
     journal = JsonlJournal(journal_path)
     writer = BatchWriter(store_path, write_labels)
     connection_failures = 0
@@ -93,13 +96,14 @@ def label_calls(
                 journal.append({"cache_key": result.key, "rows": keys, "label": result.text})
                 for key in keys:
                     outcome.labels[key] = result.text
-                outcome.paid += 1
+                outcome.paid += len(keys)
+                outcome.requests_paid += 1
             else:
                 reason = result.error or "empty reply"
                 connection_failures += is_connection_error(result)
                 for key in keys:
                     outcome.failures[key] = reason
-            progress.advance("labelling")
+            progress.advance("labelling", len(keys))
             if (now := time.monotonic()) - shown >= DETAIL_EVERY:
                 shown = now
                 stats = policy_stats(endpoint)
