@@ -53,8 +53,27 @@ def label_calls(
     timeout: float,
     progress: Progress,
 ) -> LabelOutcome:
-    outcome = LabelOutcome()
     requests = {call_key(c): label_request(c, endpoint, max_tokens) for c in calls}
+    return label_requests(
+        requests, endpoint, store, journal_path, concurrency=concurrency, timeout=timeout, progress=progress
+    )
+
+
+def label_requests(
+    requests: dict[str, ChatRequest],
+    endpoint: Endpoint,
+    store: LocalStore,
+    journal_path: Path,
+    *,
+    concurrency: int,
+    timeout: float,
+    progress: Progress,
+    stage: str = "labelling",
+) -> LabelOutcome:
+    """Answer `requests` (row key -> request): cached answers first, the rest paid for through the
+    shared client, each answer committed to the label cache and the journal as it arrives. Used by
+    `dataset create` and by `dataset audit` (whose requests differ, so they share no cache entry)."""
+    outcome = LabelOutcome()
     cached = store.cached_labels([r.key for r in requests.values()])
     pending: list[ChatRequest] = []
     owners: dict[str, list[str]] = {}
@@ -69,7 +88,7 @@ def label_calls(
     if not pending:
         return outcome
 
-    progress.start("labelling", len(pending))
+    progress.start(stage, len(pending))
     journal = JsonlJournal(journal_path)
     connection_failures = 0
     try:
@@ -89,16 +108,22 @@ def label_calls(
                     connection_failures += is_connection_error(result)
                     for key in keys:
                         outcome.failures[key] = reason
-                progress.advance("labelling")
+                progress.advance(stage)
 
             client = make_async_client(endpoint, timeout=timeout, concurrency=concurrency)
             asyncio.run(run_chat_requests(client, pending, concurrency=concurrency, on_result=on_result))
     finally:
         journal.close()
-        progress.finish("labelling")
+        progress.finish(stage)
     if connection_failures == len(pending):
+        flag = (
+            "--audit-api-base / FACET_OPTIMIZER_AUDIT_API_BASE"
+            if endpoint.role == "auditor"
+            else ("--ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE")
+        )
         raise ModelError(
-            f"the ground-truth model endpoint is unreachable ({endpoint.label})",
-            hint="check --ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE and your network",
+            f"the {'audit' if endpoint.role == 'auditor' else 'ground-truth'} model endpoint is unreachable "
+            f"({endpoint.label})",
+            hint=f"check {flag} and your network",
         )
     return outcome
