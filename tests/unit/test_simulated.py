@@ -48,7 +48,10 @@ def label(trace: str, prompt: str, model: str = "gpt-5.4", layout: str = "audit"
     if layout == "create" or model.startswith("brain-facet"):
         messages = [*wrapper(trace), {"role": "user", "content": prompt}]
     else:
-        messages = [{"role": "user", "content": f"<facet_prompt>\n{prompt}\n</facet_prompt>"}, *wrapper(trace)]
+        messages = [
+            {"role": "user", "content": f"<facet_prompt>\n{prompt}\n</facet_prompt>"},
+            *wrapper(trace),
+        ]
     status, body = simulate("POST", "/v1/chat/completions", {"model": model, "messages": messages})
     assert status == 200
     return body["choices"][0]["message"]["content"]

@@ -163,7 +163,6 @@ def audit_command(
     emit(outcome.report, as_json, lambda console: render_audit(console, outcome.report))
 
 
-
 def render_export(console: Console, export: ReviewExport) -> None:
     console.print(
         f"wrote {export.entries} rows to {export.path}: {export.disagreements} disagreements, "

@@ -15,17 +15,18 @@ It is an approximation for large n: under MIN_KAPPA_ROWS rows no kappa is report
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from facetopt.domain.dataset import expected_sha256
 from facetopt.facets.stats import normal_ppf
 from facetopt.facets.text import normalise_value
 
 MIN_KAPPA_ROWS = 10
 KAPPA_WARN_BELOW = 0.6
+__all__ = ["Kappa", "cohen_kappa", "decision_table", "expected_sha256", "kappa_too_low", "same_text"]
 INTERVAL_METHOD = "Fleiss-Cohen-Everitt asymptotic variance, normal 95% interval"
 
 
@@ -79,11 +80,6 @@ def cohen_kappa(table: list[list[int]], confidence: float = 0.95) -> Kappa:
 def kappa_too_low(kappa: Kappa | None) -> bool:
     """True when the whole interval lies under KAPPA_WARN_BELOW."""
     return kappa is not None and kappa.ci_high is not None and kappa.ci_high < KAPPA_WARN_BELOW
-
-
-def expected_sha256(expected: str | None) -> str:
-    """The hash a review file and an experiment record of a row's expected value (its exact text)."""
-    return hashlib.sha256((expected or "").encode("utf-8")).hexdigest()
 
 
 def same_text(a: str | None, b: str | None) -> bool:

@@ -22,6 +22,7 @@ from facetopt.errors import InputError
 from facetopt.settings import SIMULATED_BASE_URL, Settings
 
 if TYPE_CHECKING:
+    from facetopt.domain.audit import AuditReport
     from facetopt.services.compare import CompareReport
     from facetopt.services.eval.record import EvalSummary
 
@@ -65,6 +66,8 @@ class DemoSummary(BaseModel):
     deltas: dict[str, float | None] = Field(default_factory=dict)
     facet_deltas: dict[str, float | None] = Field(default_factory=dict)
     simulated_roles: list[str] = Field(default_factory=list)
+    audited_rows: int = 0  # validation rows given a second opinion (step 9)
+    label_disagreements: int = 0  # of them, rows whose label the second opinion doubts
 
 
 def default_output_root(now: datetime | None = None) -> Path:
@@ -151,7 +154,8 @@ SCOPE = ["--target-project", DEMO_PROJECT, "--dataset", DEMO_DATASET]
 def run_demo(
     settings: Settings, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
 ) -> DemoSummary:
-    """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare.
+    """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare,
+    then an audit of the validation labels.
     `settings` come from `prepare_demo`'s flags (local backend, simulated models)."""
     created = _create_dataset(settings, steps, announce, warn)
     _bootstrap_prompts(settings, steps)
@@ -172,6 +176,7 @@ def run_demo(
         ["--split", "validation"], {"split": "validation"},
     )  # fmt: skip
     report = _compare(settings, steps, baseline, candidate)
+    audit = _audit_labels(settings, steps)
     facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
     return DemoSummary(
         output_root=str(settings.output_root),
@@ -187,6 +192,8 @@ def run_demo(
         deltas={d.metric: d.delta for d in report.overall.deltas},
         facet_deltas={d.metric: d.delta for d in facet_report.deltas},
         simulated_roles=sorted(set(created.simulated_roles) | set(baseline.simulated_roles)),
+        audited_rows=sum(f.rows for f in audit.facets),
+        label_disagreements=len(audit.disagreeing),
     )
 
 
@@ -320,6 +327,25 @@ def _compare(
         )
     steps.show("compare", report)
     return report
+
+
+def _audit_labels(settings: Settings, steps: DemoSteps) -> AuditReport:
+    """A second opinion on the validation labels: the simulated labeller's planted mistakes show up
+    as disagreements (review them with `dataset review export|apply`; the demo leaves that to you)."""
+    from facetopt.services.dataset.audit import audit_dataset
+
+    steps.step(
+        "9. Audit the ground truth: a second opinion on every validation label",
+        _cmd(
+            "dataset", "audit", "--split", "validation", *SCOPE, *_where(settings),
+            "--audit-api-base", SIMULATED_BASE_URL,
+        ),
+    )  # fmt: skip
+    audit = audit_dataset(
+        settings.model_copy(update={"audit_api_base": SIMULATED_BASE_URL}), split="validation"
+    )
+    steps.show("audit", audit.report)
+    return audit.report
 
 
 def command_line(argv: list[str]) -> str:
