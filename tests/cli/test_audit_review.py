@@ -139,7 +139,9 @@ def test_a_row_changed_since_the_export_is_a_conflict_and_is_not_overwritten(tmp
     root = tmp_path / "state"
     monkeypatch.chdir(tmp_path)
     where = [*SCOPE, "--backend", "local", "--output-root", str(root)]
-    assert run_cli("dataset", "create", *where, *LIMITS, "--json").exit_code == 0
+    assert (
+        run_cli("dataset", "create", *where, "--positive-limit", "5", "--negative-limit", "5").exit_code == 0
+    )
     review = tmp_path / "review.yaml"
     assert (
         run_cli("dataset", "review", "export", str(review), *where, "--only", "all", "--json").exit_code == 0
