@@ -151,8 +151,9 @@ def parse_entries(path: Path, raw: list[dict[str, Any]]) -> list[ReviewEntry]:
     """Validated entries; one InputError naming every bad entry before anything is written."""
     entries, problems = [], []
     for number, item in enumerate(raw, start=1):
-        decision = item.get("decision")
-        decision = decision.strip().lower() if isinstance(decision, str) and decision.strip() else None
+        raw_decision = item.get("decision")
+        decision = raw_decision.strip().lower() if isinstance(raw_decision, str) else raw_decision
+        decision = decision or None
         new_value = item.get("new_value")
         new_value = str(new_value).strip() if new_value is not None and str(new_value).strip() else None
         where = f"entry {number} ({item.get('id')})"
