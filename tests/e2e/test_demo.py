@@ -24,7 +24,9 @@ from facetopt.services.demo import (
 )
 from facetopt.services.experiments import open_experiments
 from facetopt.settings import load_settings
-from tests.e2e.conftest import DemoRun, run_facetopt
+from tests.e2e.helpers import DemoRun, run_facetopt
+
+pytestmark = pytest.mark.e2e
 
 VERDICTS = {"KEEP", "REJECT", "INCONCLUSIVE"}
 STEP_COMMANDS = [

@@ -21,7 +21,7 @@ from facetopt.services.experiments import open_experiments
 from facetopt.services.inspect import SqlResult, inspect_dataset, inspect_sql
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
-from tests.services.eval_helpers import DATASET, PROJECT, make_rows, seed_local_state
+from tests.services.eval.helpers import DATASET, PROJECT, make_rows, seed_local_state
 
 # -- the chooser ------------------------------------------------------------------------------------
 
@@ -103,6 +103,7 @@ def _settings(root: Path, **flags):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_dataset_create_stores_its_rows_through_the_backend_it_is_given(tmp_path: Path):
     backend = Elsewhere()
     summary = run_dataset_create(

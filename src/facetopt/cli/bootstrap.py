@@ -24,17 +24,20 @@ def render_bootstrap(console: Console, result: BootstrapResult) -> None:
         status = f"[{STATUS_STYLE[facet.status]}]{facet.status}[/]"
         table.add_row(facet.facet_name, facet.prompt_sha256[:12], status)
     console.print(table)
-    # soft_wrap: paths, diff lines and the .env line must stay whole to be copied
-    plain = {"markup": False, "highlight": False, "soft_wrap": True}
+
+    def plain(text: str) -> None:
+        # soft_wrap: paths, diff lines and the .env line must stay whole to be copied
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     if result.unchanged:
-        console.print(f"{result.output} already matches {result.source}; nothing written.", **plain)
+        plain(f"{result.output} already matches {result.source}; nothing written.")
     else:
-        console.print(f"wrote {result.output} from {result.source}", **plain)
+        plain(f"wrote {result.output} from {result.source}")
     if result.diff:
-        console.print("prompt changes:", **plain)
-        console.print(result.diff, **plain)
-    console.print("put this line in .env:", **plain)
-    console.print(result.env_line, **plain)
+        plain("prompt changes:")
+        plain(result.diff)
+    plain("put this line in .env:")
+    plain(result.env_line)
 
 
 @handles_errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +36,7 @@ class ConsoleSteps:
         from facetopt.cli.eval import render_eval
         from facetopt.cli.inspect import render_failures
 
-        renderers = {
+        renderers: dict[str, Callable[[Console, Any], None]] = {
             "dataset": render_create,
             "bootstrap": render_bootstrap,
             "eval": render_eval,

@@ -10,11 +10,9 @@ not stored locally is read through `/btql`).
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
@@ -200,41 +198,3 @@ def open_experiments(
     finally:
         if store is not None:
             store.close()
-
-
-def eval_row_from_span(span: dict[str, Any]) -> EvalRow:
-    """A row of `fetch_experiment_rows` (root eval span with its scores joined on) as an EvalRow;
-    its `id` is already the dataset row id."""
-    metadata = _as_dict(span.get("metadata"))
-    inputs = _as_dict(span.get("input"))
-    scores = {
-        str(name): (None if value is None else float(value))
-        for name, value in _as_dict(span.get("scores")).items()
-        if value is None or isinstance(value, int | float)
-    }
-    return EvalRow(
-        id=str(span.get("id")),
-        facet_name=str(inputs.get("facet_name") or metadata.get("facet_name") or ""),
-        split=metadata.get("split"),
-        input=inputs,
-        output=_as_text(span.get("output")),
-        expected=_as_text(span.get("expected")),
-        scores=scores,
-        metadata=metadata,
-        error=_as_text(span.get("error")),
-    )
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, str) and value.lstrip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)

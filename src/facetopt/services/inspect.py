@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from facetopt.domain.dataset import BalanceReport
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
+from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError
 from facetopt.facets.balance import balance_report
 from facetopt.facets.metrics import decision_outcome, metrics_by_facet, row_score
@@ -60,16 +61,6 @@ class FailuresReport(BaseModel):
 
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
-
-
-class SqlResult(BaseModel):
-    backend: str
-    query: str
-    executed: str | None = None  # the DuckDB query run locally
-    columns: list[str] = Field(default_factory=list)
-    rows: list[dict[str, Any]] = Field(default_factory=list)
-    cursor: str | None = None  # Braintrust: more rows exist (page with OFFSET '<cursor>')
-    notes: list[str] = Field(default_factory=list)
 
 
 def split_notes(record: ExperimentRecord, all_rows: list[EvalRow], split: str | None) -> list[str]:

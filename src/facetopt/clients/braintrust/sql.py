@@ -67,7 +67,7 @@ def source_query_sql(
     if newest_first:
         lines.append(f"  AND created >= {created_after_sql}")
         lines.append(f"  AND created < {created_before_sql}")
-    else:
+    elif root_span_ids is not None:
         lines.append(f"  AND root_span_id IN ({_sql_list(root_span_ids)})")
     if extra_where_sql and extra_where_sql.strip():
         lines.append(f"  AND ({extra_where_sql.strip()})")

@@ -6,6 +6,7 @@ everything else)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
     from facetopt.clients.local.store import LocalStore
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
+    from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.braintrust import BraintrustSpanSource
     from facetopt.services.experiments import Experiments
-    from facetopt.services.inspect import SqlResult
 
 
 def braintrust_connection(settings: Settings) -> Any:
@@ -111,7 +112,6 @@ class BraintrustBackend:
         if record.backend != self.name:  # a local run: its rows were only ever in the store
             raise not_stored(record)
         from facetopt.clients.braintrust import fetch_experiment_rows
-        from facetopt.services.experiments import eval_row_from_span
 
         spans = fetch_experiment_rows(self.connection(), record.experiment_id)
         return [eval_row_from_span(span) for span in spans]
@@ -127,4 +127,44 @@ class BraintrustBackend:
         return run_braintrust_sql(self.connection, experiments, sql)
 
 
-__all__ = ["BraintrustBackend", "braintrust_connection"]
+def eval_row_from_span(span: dict[str, Any]) -> EvalRow:
+    """A row of `fetch_experiment_rows` (root eval span with its scores joined on) as an EvalRow;
+    its `id` is already the dataset row id."""
+    from facetopt.domain.experiments import EvalRow
+
+    metadata = _as_dict(span.get("metadata"))
+    inputs = _as_dict(span.get("input"))
+    scores = {
+        str(name): (None if value is None else float(value))
+        for name, value in _as_dict(span.get("scores")).items()
+        if value is None or isinstance(value, int | float)
+    }
+    return EvalRow(
+        id=str(span.get("id")),
+        facet_name=str(inputs.get("facet_name") or metadata.get("facet_name") or ""),
+        split=metadata.get("split"),
+        input=inputs,
+        output=_as_text(span.get("output")),
+        expected=_as_text(span.get("expected")),
+        scores=scores,
+        metadata=metadata,
+        error=_as_text(span.get("error")),
+    )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+__all__ = ["BraintrustBackend", "braintrust_connection", "eval_row_from_span"]

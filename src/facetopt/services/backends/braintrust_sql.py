@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from facetopt.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
+    from facetopt.domain.sql import SqlResult
     from facetopt.services.experiments import Experiments
-    from facetopt.services.inspect import SqlResult
 
 Connect = Callable[[], Any]
 
@@ -24,8 +24,8 @@ SQL_HINT = (
 
 def run_braintrust_sql(connection: Connect, experiments: Experiments, sql: str) -> SqlResult:
     from facetopt.clients.braintrust import btql
+    from facetopt.domain.sql import SqlResult
     from facetopt.errors import BraintrustError
-    from facetopt.services.inspect import SqlResult
 
     sent = with_braintrust_ids(connection, experiments, sql)
     try:
@@ -49,32 +49,10 @@ def run_braintrust_sql(connection: Connect, experiments: Experiments, sql: str) 
 
 
 def with_braintrust_ids(connection: Connect, experiments: Experiments, sql: str) -> str:
-    """The SQL with each table function's name (or latest / previous) replaced by the object's id.
+    """The SQL with each table function's name (or latest / previous) replaced by the object's id."""
+    from facetopt.clients.braintrust import with_object_ids
 
-    Only the string literal is spliced, at the position the SQL tokenizer reports, so the rest of
-    the text reaches Braintrust exactly as written."""
-    from sqlglot.errors import TokenError
-    from sqlglot.tokens import Tokenizer, TokenType
-
-    try:
-        tokens = Tokenizer().tokenize(sql)
-    except TokenError:
-        return sql  # let the server report the syntax error
-    pieces, last = [], 0
-    for i in range(len(tokens) - 3):
-        name, opening, argument, closing = tokens[i : i + 4]
-        kind = name.text.lower()
-        if (
-            kind in ("project_logs", "dataset", "experiment")
-            and opening.token_type == TokenType.L_PAREN
-            and argument.token_type == TokenType.STRING
-            and closing.token_type == TokenType.R_PAREN
-        ):
-            object_id = braintrust_object_id(connection, experiments, kind, argument.text)
-            if object_id != argument.text:
-                pieces += [sql[last : argument.start], "'" + object_id.replace("'", "''") + "'"]
-                last = argument.end + 1
-    return "".join(pieces) + sql[last:]
+    return with_object_ids(sql, lambda kind, name: braintrust_object_id(connection, experiments, kind, name))
 
 
 def braintrust_object_id(connection: Connect, experiments: Experiments, kind: str, name: str) -> str:

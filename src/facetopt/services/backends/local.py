@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from facetopt.clients.local.store import LocalStore
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
+    from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.sources import LocalSpanSource
     from facetopt.services.experiments import Experiments
-    from facetopt.services.inspect import SqlResult
 
 
 def not_stored(record: ExperimentRecord) -> NotFoundError:

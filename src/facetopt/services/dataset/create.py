@@ -79,10 +79,10 @@ def _prompts(calls: list[FacetCall]) -> list[FacetPrompt]:
 
 
 def _counts_by_facet(calls: list[FacetCall], attr: str) -> dict:
-    per = defaultdict(Counter)
+    per: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for c in calls:
         per[c.facet_name][getattr(c, attr) or "unknown"] += 1
-    overall = Counter()
+    overall: Counter[str] = Counter()
     for counter in per.values():
         overall.update(counter)
     return {"overall": dict(overall), "per_facet": {k: dict(v) for k, v in sorted(per.items())}}
@@ -345,7 +345,8 @@ def _build_rows(
 
 
 def _fill_bucket_and_split_counts(summary: DatasetCreateSummary, rows: list[DatasetRow]) -> None:
-    buckets, splits = defaultdict(Counter), defaultdict(Counter)
+    buckets: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    splits: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         buckets[row.facet_name][bucket_of(row.expected)] += 1
         splits[row.facet_name][row.split or "train"] += 1

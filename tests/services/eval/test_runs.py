@@ -20,7 +20,7 @@ from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.services.eval_helpers import (
+from tests.services.eval.helpers import (
     DATASET,
     FACETS,
     PROJECT,
@@ -29,6 +29,8 @@ from tests.services.eval_helpers import (
     path_without_bt,
     seed_local_state,
 )
+
+pytestmark = pytest.mark.slow
 
 MODEL_KEY = "sk-model-key-0123456789abcdef"
 JUDGE_KEY = "sk-judge-key-fedcba9876543210"

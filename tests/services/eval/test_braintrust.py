@@ -15,7 +15,9 @@ from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.bt_standin import bt_calls, install_bt
-from tests.services.eval_helpers import DATASET, FACETS, PROJECT, isolated_env, make_rows, path_without_bt
+from tests.services.eval.helpers import DATASET, FACETS, PROJECT, isolated_env, make_rows, path_without_bt
+
+pytestmark = pytest.mark.slow
 
 ROWS = 8
 
