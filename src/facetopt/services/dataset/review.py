@@ -132,16 +132,16 @@ def export_review(
         "audit": f"{report.kind} ({report.second_model}, {report.second_endpoint})",
     }
     write_review_file(path, header, entries)
-    why = [w for _, w in chosen]
+    reasons = [w for _, w in chosen]
     return ReviewExport(
         path=str(path),
         backend=report.backend,
         target_project=report.target_project,
         dataset=report.dataset,
         entries=len(entries),
-        disagreements=sum("disagreement" in w for w in why),
-        copies=sum("copies" in w for w in why),
-        agreeing_sample=sum(w == "agreeing sample" for w in why),
+        disagreements=sum("disagreement" in w for w in reasons),
+        copies=sum("copies" in w for w in reasons),
+        agreeing_sample=sum(w == "agreeing sample" for w in reasons),
         audit_kind=report.kind,
         warnings=report.warnings,
     )
