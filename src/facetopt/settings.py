@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     )
     trials: int = Field(1, validation_alias=_env("FACET_OPTIMIZER_TRIALS"))
 
+    # publish (the original scripts' publishing names)
+    facet_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_PROJECT"))
+    facet_slug: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_SLUG"))
+    facet_version: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_VERSION"))
+
     # judge
     judge_model: str = Field("gpt-5.4", validation_alias=_env("FACET_OPTIMIZER_JUDGE_MODEL"))
     judge_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_BASE"))

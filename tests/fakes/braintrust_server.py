@@ -106,6 +106,7 @@ class _Store:
     experiments: dict[str, dict] = field(default_factory=dict)
     experiment_rows: dict[str, dict[str, dict]] = field(default_factory=dict)
     overflow: dict[str, bytes] = field(default_factory=dict)
+    functions: dict[str, dict] = field(default_factory=dict)  # function id -> function
 
 
 class FakeBraintrust:
@@ -223,6 +224,10 @@ class FakeBraintrust:
     def experiment_rows(self, experiment_id: str) -> list[dict]:
         with self._lock:
             return copy.deepcopy(list(self._store.experiment_rows[experiment_id].values()))
+
+    def functions(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self._store.functions.values()))
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -35,6 +35,7 @@ class ConsoleSteps:
         from facetopt.cli.dataset_audit import render_audit
         from facetopt.cli.eval import render_eval
         from facetopt.cli.inspect import render_failures
+        from facetopt.cli.publish import render_publish
 
         renderers: dict[str, Callable[[Console, Any], None]] = {
             "dataset": render_create,
@@ -43,6 +44,7 @@ class ConsoleSteps:
             "failures": render_failures,
             "compare": render_compare,
             "edit": render_edit,
+            "publish": render_publish,
             "audit": render_audit,
         }
         renderers[kind](self.console, document)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from facetopt.domain.audit import AuditReport
     from facetopt.services.compare import CompareReport
     from facetopt.services.eval.record import EvalSummary
+    from facetopt.services.publish import PublishResult
 
 DEMO_PROJECT = "facetopt-demo"
 DEMO_DATASET = "facet-groundtruth"
@@ -66,7 +67,9 @@ class DemoSummary(BaseModel):
     deltas: dict[str, float | None] = Field(default_factory=dict)
     facet_deltas: dict[str, float | None] = Field(default_factory=dict)
     simulated_roles: list[str] = Field(default_factory=list)
-    audited_rows: int = 0  # validation rows given a second opinion (step 9)
+    publish_slug: str | None = None  # the dry-run publish of the edited facet
+    publish_evidence: str | None = None  # its evidence check: simulated_only in the demo
+    audited_rows: int = 0  # validation rows given a second opinion (step 10)
     label_disagreements: int = 0  # of them, rows whose label the second opinion doubts
 
 
@@ -155,7 +158,7 @@ def run_demo(
     settings: Settings, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
 ) -> DemoSummary:
     """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare,
-    then an audit of the validation labels.
+    a publish dry run, then an audit of the validation labels.
     `settings` come from `prepare_demo`'s flags (local backend, simulated models)."""
     created = _create_dataset(settings, steps, announce, warn)
     _bootstrap_prompts(settings, steps)
@@ -176,8 +179,9 @@ def run_demo(
         ["--split", "validation"], {"split": "validation"},
     )  # fmt: skip
     report = _compare(settings, steps, baseline, candidate)
-    audit = _audit_labels(settings, steps)
     facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
+    published = _publish_dry_run(settings, steps, facet, facet_report.verdict)
+    audit = _audit_labels(settings, steps)
     return DemoSummary(
         output_root=str(settings.output_root),
         run_dir=created.run_dir,
@@ -192,6 +196,8 @@ def run_demo(
         deltas={d.metric: d.delta for d in report.overall.deltas},
         facet_deltas={d.metric: d.delta for d in facet_report.deltas},
         simulated_roles=sorted(set(created.simulated_roles) | set(baseline.simulated_roles)),
+        publish_slug=published.functions[0].slug,
+        publish_evidence=published.evidence[0].status,
         audited_rows=sum(f.rows for f in audit.facets),
         label_disagreements=len(audit.disagreeing),
     )
@@ -329,13 +335,35 @@ def _compare(
     return report
 
 
+def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: str) -> PublishResult:
+    from facetopt.clients.prompt_file import load_prompt_file
+    from facetopt.services.experiments import open_experiments
+    from facetopt.services.publish import PublishRequest, run_publish
+
+    steps.step(
+        f"9. Publish the {facet} prompt ({verdict}): a dry run",
+        _cmd("publish", "--facet", facet, "--dry-run", *_where(settings)),
+    )
+    request = PublishRequest(facets=[facet], model=DEMO_MODEL, project=DEMO_PROJECT, dry_run=True)
+    with open_experiments(settings) as experiments:
+        result = run_publish(
+            load_prompt_file(settings.prompt_path),
+            request,
+            experiments,
+            experiments.backend.publisher(),
+            record=lambda *_: None,
+        )
+    steps.show("publish", result)
+    return result
+
+
 def _audit_labels(settings: Settings, steps: DemoSteps) -> AuditReport:
     """A second opinion on the validation labels: the simulated labeller's planted mistakes show up
     as disagreements (review them with `dataset review export|apply`; the demo leaves that to you)."""
     from facetopt.services.dataset.audit import audit_dataset
 
     steps.step(
-        "9. Audit the ground truth: a second opinion on every validation label",
+        "10. Audit the ground truth: a second opinion on every validation label",
         _cmd(
             "dataset", "audit", "--split", "validation", *SCOPE, *_where(settings),
             "--audit-api-base", SIMULATED_BASE_URL,

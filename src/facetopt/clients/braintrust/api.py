@@ -232,28 +232,54 @@ def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
     """POST the SQL to `/btql` through the SDK's logged-in transport; retry 429/5xx honouring
     Retry-After. A rejected query (4xx) raises BraintrustError carrying the server's message
     and `hint`."""
+    return request_json(
+        conn,
+        "POST",
+        "/btql",
+        json={"query": sql, "fmt": "json"},
+        what="running a SQL query",
+        on_error=lambda exc, attempts: _btql_error(exc, conn, attempts, hint),
+    )
+
+
+def request_json(
+    conn: BraintrustConnection,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+    app: bool = False,
+    what: str,
+    on_error: Callable[[Any, int], FacetoptError] | None = None,
+) -> Any:
+    """One REST call on the API (or, with `app`, the app) URL through the SDK's logged-in
+    transport, retried on 408/429/5xx and connection failures honouring Retry-After; any other
+    failure becomes a FacetoptError (`on_error(exc, attempts)` may word an HTTP error itself)."""
     from braintrust.api import BraintrustHTTPError, BraintrustTransportError, RequestTarget, RetryMode
 
     client = conn.state.api_client()
-    url = client.router.resolve(RequestTarget.API, "/btql")
+    url = client.router.resolve(RequestTarget.APP if app else RequestTarget.API, path)
     headers = {"Authorization": f"Bearer {client.api_key}"}
     for attempt in range(1, BTQL_ATTEMPTS + 1):
         try:
             response = client.transport.request(
-                "POST", url, json={"query": sql, "fmt": "json"}, headers=headers, retry_mode=RetryMode.NONE
+                method, url, json=json, params=params, headers=headers, retry_mode=RetryMode.NONE
             )
             return response.json()
         except BraintrustHTTPError as exc:
             if exc.status_code not in RETRYABLE_STATUSES or attempt == BTQL_ATTEMPTS:
-                raise _btql_error(exc, conn, attempt, hint) from None
+                if on_error is not None:
+                    raise on_error(exc, attempt) from None
+                raise api_error(exc, conn, what) from None
             delay = exc.retry_after if exc.retry_after is not None else BTQL_BACKOFF_S * 2 ** (attempt - 1)
         except BraintrustTransportError as exc:
             if attempt == BTQL_ATTEMPTS:
-                raise api_error(exc, conn, "running a SQL query") from None
+                raise api_error(exc, conn, what) from None
             delay = BTQL_BACKOFF_S * 2 ** (attempt - 1)
         except ValueError:
-            raise BraintrustError("Braintrust answered a SQL query with something that is not JSON") from None
-        log.debug("retrying /btql in %.2fs (attempt %d)", delay, attempt)
+            raise BraintrustError(f"Braintrust answered {what} with something that is not JSON") from None
+        log.debug("retrying %s %s in %.2fs (attempt %d)", method, path, delay, attempt)
         time.sleep(min(delay, MAX_RETRY_AFTER_S))
     raise AssertionError("unreachable")
 

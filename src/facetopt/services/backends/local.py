@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.sources import LocalSpanSource
     from facetopt.services.experiments import Experiments
+    from facetopt.services.publish import LocalPublisher
 
 
 def not_stored(record: ExperimentRecord) -> NotFoundError:
@@ -92,3 +93,8 @@ class LocalBackend:
         from facetopt.services.local_sql import run_local_sql
 
         return run_local_sql(experiments, sql)
+
+    def publisher(self) -> LocalPublisher:
+        from facetopt.services.publish import LocalPublisher
+
+        return LocalPublisher(self.settings.output_root)
