@@ -16,8 +16,9 @@ from facetopt.settings import load_settings
 from facetopt.simulation.labeller import labeller_value
 from tests.cli.dataset_helpers import json_out, run_cli
 from tests.fakes.braintrust_server import FakeBraintrust
-from tests.services.braintrust_fixtures import braintrust_env, fast_retries, sample_spans  # noqa: F401
+from tests.fakes.braintrust_setup import braintrust_env, sample_spans
 
+pytestmark = pytest.mark.usefixtures("fast_retries")
 SOURCE, TARGET, DATASET = "checkout-assistant", "facet-datasets", "facet-groundtruth"
 LIMITS = ["--positive-limit", "12", "--negative-limit", "12"]
 SCOPE = ["--target-project", TARGET, "--dataset", DATASET]
