@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     judge_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_KEY"))
 
     request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
+    # seconds the eval runner has to send its logs to Braintrust once every row is scored
+    flush_deadline: float = Field(300.0, validation_alias=_env("FACET_OPTIMIZER_FLUSH_DEADLINE"))
 
     # Braintrust and provider credentials
     braintrust_api_key: SecretStr | None = Field(None, validation_alias=_env("BRAINTRUST_API_KEY"))

@@ -36,6 +36,7 @@ class RowsUploaded:
     verified: int
     dataset_id: str | None = None
     org: str | None = None
+    dataset_rows: int | None = None  # rows the dataset holds after the upload (earlier runs' too)
 
 
 class Backend(Protocol):

@@ -103,7 +103,11 @@ class BraintrustBackend:
                 error.hint = retry
             raise
         return RowsUploaded(
-            written=result.written, verified=result.verified, dataset_id=result.dataset_id, org=conn.org_name
+            written=result.written,
+            verified=result.verified,
+            dataset_id=result.dataset_id,
+            org=conn.org_name,
+            dataset_rows=result.dataset_rows,
         )
 
     def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:

@@ -78,7 +78,7 @@ class LocalBackend:
                 f"{len(bad)} of {len(sent)} rows did not arrive in the local dataset {dataset!r}",
                 hint=f"check that nothing else writes {self.settings.store_path}, then run the upload again",
             )
-        return RowsUploaded(written=written, verified=len(sent))
+        return RowsUploaded(written=written, verified=len(sent), dataset_rows=len(stored))
 
     def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:
         return store.experiments() if store is not None else []

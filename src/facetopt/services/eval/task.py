@@ -28,9 +28,11 @@ from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import ConfigError
 from facetopt.services.eval.config import (
+    BRAINTRUST_TIMEOUT_ENV,
     CONFIG_ENV,
     JUDGE_KEY_ENV,
     MODEL_KEY_ENV,
+    REPLAY_ENV,
     RESULTS_ENV,
     EndpointSpec,
     EvalConfig,
@@ -39,6 +41,7 @@ from facetopt.services.eval.config import (
 from facetopt.services.eval.results import (
     ERROR_KEY,
     NO_RESULT,
+    ResultKey,
     ResultsWriter,
     eval_rows,
     read_results,
@@ -68,6 +71,7 @@ __all__ = [
 ]
 
 SUFFIX_MODEL_PREFIX = "brain-facet"
+REPLAYED_KEY = "replayed_from_results"  # in a row's metadata: its output and scores are replayed
 
 
 def uses_suffix_messages(model: str) -> bool:
@@ -93,7 +97,12 @@ class FacetEval:
     """The task and scorers of one eval run, sharing the model clients and the results writer."""
 
     def __init__(
-        self, config: EvalConfig, writer: ResultsWriter, model_key: str | None, judge_key: str | None
+        self,
+        config: EvalConfig,
+        writer: ResultsWriter,
+        model_key: str | None,
+        judge_key: str | None,
+        replay: dict[ResultKey, dict[str, Any]] | None = None,
     ):
         from autoevals import Factuality
         from autoevals.oai import LLMClient
@@ -101,6 +110,7 @@ class FacetEval:
         self.config = config
         self.writer = writer
         self.judge_key = judge_key
+        self.replay = replay or {}  # (row id, trial) -> its line of an earlier results file
         # made before the runner starts its event loop (httpx binds to a loop on first use only), so
         # the first rows do not wait for imports and client set-up
         self.model_client = make_async_client(
@@ -126,6 +136,8 @@ class FacetEval:
         metadata["trial"] = int(getattr(hooks, "trial_index", 0) or 0)
         row_id = str(metadata.get("dataset_row_id"))
         facet_name = str((input or {}).get("facet_name", ""))
+        if (cached := self.replay.get(result_key(metadata))) is not None:
+            return self._replayed(cached, metadata, input, hooks)
         output, error = "", None
         try:
             facet = self.config.facet(facet_name)
@@ -159,9 +171,32 @@ class FacetEval:
         )
         return output
 
+    def _replayed(self, cached: dict[str, Any], metadata: dict, input: Any, hooks: Any) -> str:
+        """A row scored by an earlier, unfinished run: its recorded output, no model call."""
+        metadata.update({k: v for k, v in (cached.get("metadata") or {}).items() if k not in metadata})
+        metadata[REPLAYED_KEY] = True
+        if cached.get("error"):
+            metadata[ERROR_KEY] = cached["error"]
+        self.writer.task_done(
+            result_key(metadata),
+            {
+                "id": cached.get("id"),
+                "trial": metadata["trial"],
+                "facet_name": cached.get("facet_name"),
+                "split": metadata.get("split"),
+                "input": input,
+                "output": cached.get("output") or "",
+                "expected": hooks.expected if hasattr(hooks, "expected") else None,
+                "metadata": metadata,
+                "error": cached.get("error"),
+            },
+        )
+        return str(cached.get("output") or "")
+
     def scorers(self) -> list[Any]:
         factuality = FactualityScorer(self.factuality, self.writer, self.judge_deadline, [self.judge_key])
-        return [*rule_scorers(self.config, self.writer), factuality]
+        scorers = [*rule_scorers(self.config, self.writer), factuality]
+        return [replaying(scorer, self.replay, self.writer) for scorer in scorers] if self.replay else scorers
 
     @property
     def judge_deadline(self) -> float:
@@ -170,6 +205,31 @@ class FacetEval:
 
 
 # -- the Eval arguments ----------------------------------------------------------------------------
+
+
+def replaying(scorer: Any, replay: dict[ResultKey, dict[str, Any]], writer: ResultsWriter) -> Any:
+    """`scorer`, except on replayed rows, where it gives the score recorded by the earlier run."""
+    name = scorer._name() if hasattr(scorer, "_name") else scorer.__name__
+    run = scorer.eval_async if hasattr(scorer, "eval_async") else scorer
+
+    async def replayed(
+        output: Any, expected: Any = None, input: Any = None, metadata: Any = None, **kw: Any
+    ) -> Any:
+        key = result_key(metadata)
+        cached = replay.get(key) if (metadata or {}).get(REPLAYED_KEY) else None
+        if cached is None:
+            return await run(output, expected=expected, input=input, metadata=metadata, **kw)
+        value = (cached.get("scores") or {}).get(name)
+        writer.scored(key, name, value, error=(cached.get("scorer_errors") or {}).get(name))
+        return value
+
+    replayed.__name__ = replayed.__qualname__ = name
+    return replayed
+
+
+def read_replay(path: Path) -> dict[ResultKey, dict[str, Any]]:
+    """(row id, trial) -> the line of a results file."""
+    return {(str(r["id"]), int(r.get("trial") or 0)): r for r in read_results(path)}
 
 
 def read_rows(path: Path) -> list[DatasetRow]:
@@ -198,16 +258,36 @@ def quiet_http_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _route_braintrust_requests(environ: Mapping[str, str]) -> None:
+    """Every SDK request retried like facetopt's own, and what reached Braintrust recorded."""
+    from facetopt.clients.braintrust.activity import ACTIVITY_ENV, ActivityWriter
+    from facetopt.clients.braintrust.runner_http import DEFAULT_TIMEOUT_S, install
+
+    path = environ.get(ACTIVITY_ENV)
+    try:
+        timeout = float(environ.get(BRAINTRUST_TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+    except ValueError:
+        timeout = DEFAULT_TIMEOUT_S
+    install(ActivityWriter(Path(path)) if path else None, timeout_s=timeout)
+
+
 def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for `braintrust.Eval`, from the environment facetopt set for the runner."""
     environ = os.environ if environ is None else environ
     quiet_http_logs()
     config = load_config(environ)
+    if not config.no_send_logs:
+        _route_braintrust_requests(environ)
     results = environ.get(RESULTS_ENV)
     if not results:
         raise ConfigError(f"{RESULTS_ENV} is not set", hint="run the eval with `facetopt eval`")
+    replay = environ.get(REPLAY_ENV)
     runtime = FacetEval(
-        config, ResultsWriter(Path(results)), environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV)
+        config,
+        ResultsWriter(Path(results)),
+        environ.get(MODEL_KEY_ENV),
+        environ.get(JUDGE_KEY_ENV),
+        read_replay(Path(replay)) if replay else None,
     )
     return {
         "name": config.project,
