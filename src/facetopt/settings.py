@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         128, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY")
     )
 
+    # auditor: the second opinion of `dataset audit` (default: the labeller again, re-worded)
+    audit_model: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_MODEL"))
+    audit_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_BASE"))
+    audit_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_KEY"))
+
     # facet model (eval)
     model: str = Field("brain-facet-1", validation_alias=_env("FACET_OPTIMIZER_MODEL"))
     api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_BASE"))

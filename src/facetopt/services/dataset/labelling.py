@@ -33,8 +33,8 @@ class LabelOutcome:
     # identical calls share one request, so requests_paid (what was bought) can be fewer than paid
     from_cache: int = 0
     paid: int = 0
-    store_error: str | None = None
     requests_paid: int = 0
+    store_error: str | None = None  # paid labels that could not be cached (they are in the journal)
 
 
 def call_key(call: FacetCall) -> str:
@@ -62,10 +62,37 @@ def label_calls(
     deadline: float,
     progress: Progress,
 ) -> LabelOutcome:
-    """Label `calls`, cached labels first. The store is opened only for short transactions: one
-    read of the cache, then a background writer commits paid labels in batches as they arrive."""
-    outcome = LabelOutcome()
     requests = {call_key(c): label_request(c, endpoint, max_tokens) for c in calls}
+    return label_requests(
+        requests,
+        endpoint,
+        store_path,
+        journal_path,
+        concurrency=concurrency,
+        timeout=timeout,
+        deadline=deadline,
+        progress=progress,
+    )
+
+
+def label_requests(
+    requests: dict[str, ChatRequest],
+    endpoint: Endpoint,
+    store_path: Path,
+    journal_path: Path,
+    *,
+    concurrency: int,
+    timeout: float,
+    deadline: float,
+    progress: Progress,
+    stage: str = "labelling",
+) -> LabelOutcome:
+    """Answer `requests` (row key -> request): cached answers first, the rest paid for through the
+    shared client, each answer committed to the label cache and the journal as it arrives. Used by
+    `dataset create` and by `dataset audit` (whose requests differ, so they share no cache entry)."""
+    # the store is opened only for short transactions: one read of the cache here, then a
+    # background writer commits paid labels in batches as they arrive
+    outcome = LabelOutcome()
     with LocalStore(store_path) as store:
         cached = store.cached_labels([r.key for r in requests.values()])
     pending: list[ChatRequest] = []
@@ -81,7 +108,7 @@ def label_calls(
     if not pending:
         return outcome
 
-    progress.start("labelling", sum(len(keys) for keys in owners.values()))
+    progress.start(stage, sum(len(keys) for keys in owners.values()))
     journal = JsonlJournal(journal_path)
     writer = BatchWriter(store_path, write_labels)
     connection_failures = 0
@@ -103,26 +130,32 @@ def label_calls(
                 connection_failures += is_connection_error(result)
                 for key in keys:
                     outcome.failures[key] = reason
-            progress.advance("labelling", len(keys))
+            progress.advance(stage, len(keys))
             if (now := time.monotonic()) - shown >= DETAIL_EVERY:
                 shown = now
                 stats = policy_stats(endpoint)
                 if stats is not None:
-                    show_detail(progress, "labelling", stats.describe())
+                    show_detail(progress, stage, stats.describe())
 
         client = make_chat_client(endpoint, timeout=timeout, concurrency=concurrency, deadline=deadline)
         asyncio.run(run_chat_requests(client, pending, concurrency=concurrency, on_result=on_result))
     finally:
         writer.close()
         journal.close()
-        progress.finish("labelling")
+        progress.finish(stage)
     if writer.error is not None:
         outcome.store_error = (
             f"paid labels could not be cached in the local store ({writer.error}); they are in {journal_path}"
         )
     if connection_failures == len(pending):
+        flag = (
+            "--audit-api-base / FACET_OPTIMIZER_AUDIT_API_BASE"
+            if endpoint.role == "auditor"
+            else ("--ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE")
+        )
         raise ModelError(
-            f"the ground-truth model endpoint is unreachable ({endpoint.label})",
-            hint="check --ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE and your network",
+            f"the {'audit' if endpoint.role == 'auditor' else 'ground-truth'} model endpoint is unreachable "
+            f"({endpoint.label})",
+            hint=f"check {flag} and your network",
         )
     return outcome
