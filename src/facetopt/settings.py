@@ -7,6 +7,7 @@ keeps working. Secrets are `SecretStr`: they never reach output, logs or artifac
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,20 @@ BACKENDS = ("braintrust", "local")
 DEFAULT_SOURCE_MODELS = ("brain-facet-latest", "brain-facet-1")
 DEFAULT_PROXY_URL = "https://braintrustproxy.com/v1"
 SIMULATED_BASE_URL = "simulated://"
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    request_timeout: float  # seconds per request
+    concurrency: int  # eval rows in flight
+
+
+# per-model defaults, used when --request-timeout / --concurrency (or their variables) are not
+# given; docs/models.md documents them. brain-facet-2 is slow and unstable.
+MODEL_DEFAULTS: dict[str, ModelDefaults] = {
+    "brain-facet-1": ModelDefaults(request_timeout=120.0, concurrency=16),
+    "brain-facet-2": ModelDefaults(request_timeout=300.0, concurrency=4),
+}
 
 
 def _env(name: str, *more: str) -> Any:
@@ -83,6 +98,11 @@ class Settings(BaseSettings):
         128, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY")
     )
 
+    # auditor: the second opinion of `dataset audit` (default: the labeller again, re-worded)
+    audit_model: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_MODEL"))
+    audit_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_BASE"))
+    audit_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_KEY"))
+
     # facet model (eval)
     model: str = Field("brain-facet-1", validation_alias=_env("FACET_OPTIMIZER_MODEL"))
     api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_BASE"))
@@ -114,6 +134,9 @@ class Settings(BaseSettings):
     max_cost: float | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_MAX_COST"))
 
     request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
+    # how long one paid call may keep being retried (429s, 5xx, timeouts, resets), in seconds
+    call_deadline: float = Field(600.0, validation_alias=_env("FACET_OPTIMIZER_CALL_DEADLINE"))
+    use_cache: bool = Field(True, validation_alias=_env("FACET_OPTIMIZER_USE_CACHE"))
     # seconds the eval runner has to send its logs to Braintrust once every row is scored
     flush_deadline: float = Field(300.0, validation_alias=_env("FACET_OPTIMIZER_FLUSH_DEADLINE"))
 
@@ -219,6 +242,18 @@ class Settings(BaseSettings):
             return self.backend
         return "braintrust" if self.braintrust_api_key else "local"
 
+    def timeout_for(self, model: str) -> float:
+        """The request timeout for `model`: the setting when given, else the model's default."""
+        if "request_timeout" in self.model_fields_set or model not in MODEL_DEFAULTS:
+            return self.request_timeout
+        return MODEL_DEFAULTS[model].request_timeout
+
+    def eval_concurrency_for(self, model: str) -> int:
+        """Rows in flight for an eval of `model`: the setting when given, else the model's default."""
+        if "concurrency" in self.model_fields_set or model not in MODEL_DEFAULTS:
+            return self.concurrency
+        return MODEL_DEFAULTS[model].concurrency
+
     def backend_note(self) -> str | None:
         """Why this backend, when the user did not choose one (None when they did)."""
         if self.backend:
@@ -261,6 +296,21 @@ def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
     path = env_file if env_file is not None else Path(".env")
     if env_file is not None and not env_file.exists():
         raise ConfigError(f"env file not found: {env_file}", hint="pass an existing file to --env-file")
+    if path.is_dir():
+        raise ConfigError(
+            f"env file {path} is a directory", hint="pass the settings file itself, e.g. --env-file conf/.env"
+        )
+    if path.is_file():
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"env file {path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read env file {path}: {exc.strerror}", hint="check its permissions"
+            ) from None
     try:
         return Settings(_env_file=path if path.exists() else None, **given)
     except FacetoptError:

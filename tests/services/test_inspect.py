@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from facetopt.services.inspect import (
     inspect_sql,
 )
 from facetopt.settings import load_settings
+from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.experiment_fixtures import (
     baseline_rows,
     dataset_row,
@@ -31,7 +33,7 @@ def open_local(root: Path, **flags) -> Experiments:
 
 
 @pytest.fixture
-def registry(output_root: Path) -> Path:
+def registry(output_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Runs over two days: local demo validation (e1, e2), a local train smoke run (e3), a Braintrust
     run (e4), a run on another dataset (e5) and a run over every split (e6, oldest)."""
     write_store(
@@ -45,7 +47,11 @@ def registry(output_root: Path) -> Path:
             (record("e5", "2024-01-06T00:00:00Z", name="other", dataset="other"), baseline_rows()),
         ],
     )
-    return output_root
+    # --backend braintrust reads the project's experiments: a Braintrust without that project yet
+    with FakeBraintrust() as fake:
+        monkeypatch.setenv("BRAINTRUST_API_KEY", fake.api_key)
+        monkeypatch.setenv("BRAINTRUST_APP_URL", fake.url)
+        yield output_root
 
 
 def resolve(root: Path, reference: str, split: str | None = None, model: str | None = None, **flags) -> str:
@@ -71,7 +77,7 @@ def test_previous_without_an_earlier_run_says_what_it_looked_for(registry: Path)
     with pytest.raises(NotFoundError) as caught:
         resolve(registry, "previous", backend="braintrust")
     assert "needs 2 runs with backend braintrust, dataset 'demo'" in caught.value.message
-    assert "the registry has 1" in caught.value.message
+    assert "project 'Facet Optimizer' and the registry have 1" in caught.value.message
 
 
 def test_names_pick_the_newest_in_scope_then_anywhere(registry: Path):
@@ -164,8 +170,9 @@ def test_failures_by_kind_on_validation(registry: Path):
         train = inspect_failures(experiments, "base", "issues", split="train")
         labels = inspect_failures(experiments, "base", "Sentiment", kind="label")
     assert [(f.id, f.kind) for f in every.failures] == [("i4", "fn"), ("i7", "fp"), ("i8", "fp")]
-    assert every.counts == {"fn": 1, "fp": 2}
-    assert every.rows == 8
+    assert every.counts == {"fp": 2, "fn": 1, "label": 0, "error": 0}
+    assert (every.rows, every.failure_count, every.matching, every.listed) == (8, 3, 3, 3)
+    assert every.experiment_id == every.experiment.experiment_id == "e1"
     assert [f.id for f in false_positives.failures] == ["i7", "i8"]
     assert [f.id for f in train.failures] == ["t1"]
     assert [(f.id, f.expected, f.output) for f in labels.failures] == [
@@ -175,13 +182,28 @@ def test_failures_by_kind_on_validation(registry: Path):
     assert first.permalink == "https://bt.example/trace/i7"
     assert first.factuality == 0.0
     assert first.expected == "none" and first.output == "User asked about billing"
+    assert first.trace_text == "trace i7"  # what the facet prompt wrapped and sent to the model
+    assert first.permalink_note is None
+    assert (false_positives.failure_count, false_positives.matching) == (3, 2)
+
+
+def test_a_failure_without_a_permalink_says_why(output_root: Path):
+    row = eval_row("local1", "none", "Answered the user")
+    row.metadata = {"split": "validation", "source_row_id": "span-1"}  # a local export: no org, no project id
+    write_store(output_root, [(record("x1", "2024-01-01T00:00:00Z"), [row])])
+    with open_local(output_root) as experiments:
+        (failure,) = inspect_failures(experiments, "x1", "issues").failures
+    assert failure.permalink is None
+    assert failure.permalink_note.startswith(
+        "no permalink: the source span has no Braintrust org, project id"
+    )
 
 
 def test_failures_limit_keeps_the_total(registry: Path):
     with open_local(registry, dataset="demo") as experiments:
         report = inspect_failures(experiments, "base", "issues", limit=1)
         unlimited = inspect_failures(experiments, "base", "issues", limit=0)
-    assert (len(report.failures), report.matching) == (1, 3)
+    assert (len(report.failures), report.matching, report.listed, report.failure_count) == (1, 3, 1, 3)
     assert len(unlimited.failures) == 3
 
 
@@ -288,3 +310,19 @@ def test_sql_errors_are_input_errors_with_the_engine_message(sql_store: Path):
         run_sql(sql_store, "SELECT id FROM experiment('bsae')")
     with pytest.raises(InputError, match="not available on the local backend"):
         run_sql(sql_store, "SELECT id FROM project_logs('p')")
+
+
+def test_metrics_reviewed_reports_on_human_reviewed_rows_only(output_root: Path):
+    reviewed = {"decided_by": "human", "decision": "second", "expected": "none", "previous_expected": "x"}
+    rows = baseline_rows()
+    for row in rows:
+        if row.id in ("i5", "i7"):
+            row.metadata["review"] = dict(reviewed)
+    write_store(output_root, [(record("e1", "2024-01-02T00:00:00Z"), rows)])
+    with open_local(output_root, dataset="demo") as experiments:
+        everything = inspect_metrics(experiments, "e1", split="validation", facet="issues")
+        only = inspect_metrics(experiments, "e1", split="validation", facet="issues", reviewed=True)
+    assert everything.rows == 8 and only.rows == 2 and only.reviewed
+    (issues,) = only.metrics
+    assert (issues.tn, issues.fp, issues.tp, issues.fn) == (1, 1, 0, 0)
+    assert any("--reviewed: 2 rows" in note for note in only.notes)

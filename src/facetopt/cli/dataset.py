@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetOrg
+from facetopt.cli.options import Backend, EnvFile, JsonFlag, MaxCost, OutputRoot, TargetOrg
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
@@ -48,6 +48,12 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
         for facet, buckets in summary.would_label.items():
             table.add_row(facet, str(buckets.get("positive", 0)), str(buckets.get("negative", 0)))
         console.print(table)
+        console.print(
+            f"dry run: no model call; nothing written to the dataset, the label cache or the store. "
+            f"The run folder keeps what was read and sampled, to check it (and for `facetopt bootstrap`): "
+            f"{', '.join(summary.dry_run_wrote)}",
+            highlight=False,
+        )
     else:
         stored = f"{c.uploaded_rows} stored"
         if summary.backend == "braintrust":
@@ -56,9 +62,13 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
                 if c.uploaded_rows
                 else "none uploaded"
             )
+        shared = summary.labels_paid - summary.label_requests_paid
+        bought = (
+            f" ({summary.label_requests_paid} requests paid, {shared} calls shared one)" if shared else ""
+        )
         console.print(
-            f"labels: {summary.labels_paid} new, {summary.labels_from_cache} from cache, "
-            f"{len([f for f in summary.failed_rows if not f.reason.startswith('parse:')])} failed; "
+            f"labels for {summary.label_calls} calls: {summary.labels_from_cache} from cache, "
+            f"{summary.labels_paid} paid{bought}, {summary.labels_failed} failed; "
             f"{c.dataset_rows} rows written, {stored}",
             highlight=False,
         )
@@ -136,6 +146,13 @@ def create_command(
             "(default 0). Env FACET_OPTIMIZER_TEST_FRACTION."
         ),
     ] = None,
+    call_deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds one labelling call may keep being retried (429s, 5xx, timeouts; default 600). "
+            "Env FACET_OPTIMIZER_CALL_DEADLINE."
+        ),
+    ] = None,
     skip_upload: Annotated[
         bool, typer.Option("--skip-upload", help="Write artifacts only; do not upload to Braintrust.")
     ] = False,
@@ -143,19 +160,14 @@ def create_command(
         list[Path] | None,
         typer.Option(help="NDJSON span export or `bt sync pull` folder (repeatable; local backend)."),
     ] = None,
-    max_cost: Annotated[
-        float | None,
-        typer.Option(
-            help="Stop sending labelling calls once spent plus in flight would pass this many US dollars "
-            "(estimated; paid labels are kept, a re-run resumes). Env FACET_OPTIMIZER_MAX_COST."
-        ),
-    ] = None,
+    max_cost: MaxCost = None,
     dry_run: Annotated[
         bool,
         typer.Option(
             "--dry-run",
             help="Fetch, parse and sample; report what would be labelled and its estimated tokens and "
-            "cost; no model call.",
+            "cost. No model call; nothing written to the dataset, label cache or store; only the run "
+            "folder (the spans read and sampled).",
         ),
     ] = False,
     backend: Backend = None,
@@ -188,6 +200,7 @@ def create_command(
         validation_fraction=validation_fraction,
         test_fraction=test_fraction,
         max_cost=max_cost,
+        call_deadline=call_deadline,
         output_root=output_root,
         backend=backend,
         source_files=",".join(str(p) for p in source_file) if source_file else None,

@@ -5,39 +5,39 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from facetopt.cli.inspect_render import rate
-from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.layout import Cell, Column, print_fitted
+from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, MaxCost, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.facets.cost import describe_usage
 from facetopt.services.eval.run import EvalSummary
 
 _COLUMNS = (
-    ("facet", None),
-    ("n", None),
-    ("match", "binary_decision_match"),
-    ("recall", "positive_recall"),
-    ("specificity", "negative_specificity"),
-    ("precision", "precision"),
-    ("sentiment", "sentiment_label_accuracy"),
-    ("Factuality", "factuality"),
-    ("errors", None),
+    (Column("facet", "left"), None),
+    (Column("n"), None),
+    (Column("match"), "binary_decision_match"),
+    (Column("recall", keep=2), "positive_recall"),
+    (Column("specificity", keep=2), "negative_specificity"),
+    (Column("precision", keep=4), "precision"),
+    (Column("sentiment", keep=5), "sentiment_label_accuracy"),
+    (Column("Factuality", keep=3), "factuality"),
+    (Column("errors", keep=1), None),
 )
 
 
 def render_eval(console: Console, summary: EvalSummary) -> None:
     title = f"{summary.experiment_name} ({summary.backend}, {summary.runner})"
-    table = Table(title=title)
-    for header, _ in _COLUMNS:
-        table.add_column(header, justify="left" if header == "facet" else "right")
+    rows: list[list[Cell]] = []
     for m in summary.metrics:
-        cells = [m.facet_name, str(m.n)]
+        cells: list[Cell] = [Text(m.facet_name), str(m.n)]
         cells += [rate(getattr(m, attr)) for _, attr in _COLUMNS[2:-1]]
         cells.append(str(m.errored))
-        table.add_row(*cells, style="bold" if m.facet_name == "overall" else None)
-    console.print(table)
+        rows.append(cells)
+    overall = [i for i, m in enumerate(summary.metrics) if m.facet_name == "overall"]
+    print_fitted(console, [c for c, _ in _COLUMNS], rows, title=title, bold_rows=overall)
     simulated = f" [bold yellow]SIMULATED: {', '.join(summary.simulated_roles)}[/bold yellow]"
     console.print(
         f"model {summary.model} ({summary.model_endpoint}), "
@@ -57,6 +57,12 @@ def render_eval(console: Console, summary: EvalSummary) -> None:
         looks = ", ".join(f"{facet} {n}" for facet, n in sorted(summary.validation_evals.items()))
         console.print(
             f"validation evals of {summary.dataset!r} so far: {looks} (budget about 5)", highlight=False
+        )
+    if summary.model_outputs_from_cache or summary.judge_verdicts_from_cache:
+        console.print(
+            f"from the cache: {summary.model_outputs_from_cache} model outputs, "
+            f"{summary.judge_verdicts_from_cache} Factuality verdicts (--no-cache calls again)",
+            highlight=False,
         )
     for failed in summary.failed_rows:
         console.print(f"  failed {failed['id']}: {failed['error']}", highlight=False)
@@ -97,7 +103,9 @@ def eval_command(
     prompt: Annotated[
         Path | None, typer.Option(help="Prompt file (default <output-root>/facet_definitions.yaml).")
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Rows in flight (default 16).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Rows in flight (default 16; brain-facet-2 4).")
+    ] = None,
     trials: Annotated[
         int | None, typer.Option(help="Runs per row; a row's score is the mean (default 1).")
     ] = None,
@@ -117,8 +125,22 @@ def eval_command(
     ] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Facet model max tokens (default 20000).")] = None,
     request_timeout: Annotated[
-        float | None, typer.Option(help="Seconds per model request (default 120).")
+        float | None, typer.Option(help="Seconds per model request (default 120; brain-facet-2 300).")
     ] = None,
+    call_deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds one model call may keep being retried (429s, 5xx, timeouts; default 600). "
+            "Env FACET_OPTIMIZER_CALL_DEADLINE."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Call the facet model and judge again instead of reusing cached outputs and verdicts.",
+        ),
+    ] = False,
     no_send_logs: Annotated[
         bool, typer.Option("--no-send-logs", help="Do not log to Braintrust; store the experiment locally.")
     ] = False,
@@ -126,6 +148,7 @@ def eval_command(
         bool,
         typer.Option("--force", help="Read the test split for a third prompt version of a facet (recorded)."),
     ] = False,
+    max_cost: MaxCost = None,
     flush_deadline: Annotated[
         float | None,
         typer.Option(
@@ -166,6 +189,9 @@ def eval_command(
         judge_api_base=judge_api_base,
         max_tokens=max_tokens,
         request_timeout=request_timeout,
+        call_deadline=call_deadline,
+        max_cost=max_cost,
+        use_cache=False if no_cache else None,
         flush_deadline=flush_deadline,
         backend=backend,
         output_root=output_root,

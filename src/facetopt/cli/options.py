@@ -47,3 +47,12 @@ RunsModel = Annotated[
     str | None, typer.Option("--model", help="latest/previous choose among runs of this model.")
 ]
 FacetFilter = Annotated[str | None, typer.Option("--facet", help="Only this facet (case-insensitive).")]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost",
+        help="Stop sending model calls once spent plus in flight would pass this many US dollars "
+        "(estimated from the price table; what was paid is kept, a re-run resumes). "
+        "Env FACET_OPTIMIZER_MAX_COST.",
+    ),
+]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+NOT_SENT_COST = "not sent: --max-cost reached"  # a call's error when the cost limit held it back
+
 
 class RoleUsage(BaseModel):
     """Calls, tokens and estimated US dollars of one role (labeller, facet model, judge) in one command."""

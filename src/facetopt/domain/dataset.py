@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -27,7 +28,13 @@ METADATA_KEYS = (
     "ground_truth_model",
     "ground_truth_generated_at",
     "split",
+    "split_seed",  # the seed this row was split with (sticky: a later run keeps its split)
 )
+
+
+def expected_sha256(expected: str | None) -> str:
+    """The hash of a row's expected (its exact text) that review files and experiment rows record."""
+    return hashlib.sha256((expected or "").encode("utf-8")).hexdigest()
 
 
 class DatasetRow(BaseModel):
@@ -106,8 +113,12 @@ class DatasetCreateSummary(BaseModel):
     final_bucket_counts: dict[str, Any] = Field(default_factory=dict)
     split_counts: dict[str, Any] = Field(default_factory=dict)
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    # label counts are in calls and add up: label_calls = labels_from_cache + labels_paid + labels_failed
+    label_calls: int = 0
     labels_from_cache: int = 0
     labels_paid: int = 0
+    labels_failed: int = 0
+    label_requests_paid: int = 0  # identical calls share one paid request
     failed_rows: list[FailedRow] = Field(default_factory=list)
     skipped_source_lines: int = 0
     rows_without_ids: int = 0
@@ -116,3 +127,5 @@ class DatasetCreateSummary(BaseModel):
     would_label: dict[str, dict[str, int]] = Field(default_factory=dict)
     usage: list[RoleUsage] = Field(default_factory=list)  # per role; estimated on --dry-run
     max_cost: float | None = None
+    # --dry-run: the run folder's files (what was read and sampled); nothing else is written
+    dry_run_wrote: list[str] = Field(default_factory=list)

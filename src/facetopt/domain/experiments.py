@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from facetopt.domain.dataset import expected_sha256
 
 SCORE_NAMES = (
     "binary_decision_match",
@@ -13,6 +15,13 @@ SCORE_NAMES = (
     "sentiment_label_correct",
     "Factuality",
 )
+
+
+# Experiment metadata keys facetopt adds beside the original eval's (which it keeps as they are):
+# who ran it, and each facet prompt's text under its sha256, so any machine with access to the
+# project can show the prompt diff and the prompt history of a run.
+FACETOPT_VERSION_KEY = "facetopt_version"
+PROMPT_TEXTS_KEY = "prompt_texts"
 
 
 class EvalRow(BaseModel):
@@ -27,10 +36,25 @@ class EvalRow(BaseModel):
     scores: dict[str, float | None] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    # the label the row was scored against: compare pairs only rows whose label is the same on both sides
+    expected_sha256: str | None = None
+
+    @model_validator(mode="after")
+    def _hash_expected(self) -> EvalRow:
+        if self.expected_sha256 is None and self.expected is not None:
+            self.expected_sha256 = expected_sha256(self.expected)
+        return self
+
+    @property
+    def human_reviewed(self) -> bool:
+        """True when a person decided this row's label (`dataset review apply`)."""
+        review = self.metadata.get("review")
+        return isinstance(review, dict) and review.get("decided_by") == "human"
 
 
 class ExperimentRecord(BaseModel):
-    """One eval run as kept in the local registry."""
+    """One experiment: an eval run kept in the local registry, or one listed from a Braintrust
+    project (whoever ran it), enriched by the registry when both know it."""
 
     experiment_id: str
     experiment_name: str
@@ -44,18 +68,26 @@ class ExperimentRecord(BaseModel):
     filters: dict[str, Any] = Field(default_factory=dict)
     prompt_file: str | None = None
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
-    row_count: int = 0
-    error_count: int = 0
+    # {sha256: text} read from the experiment's metadata; not listed, not kept in the registry
+    prompt_texts: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+    dataset_id: str | None = None
+    row_count: int | None = 0  # None: not known (a project experiment this registry did not run)
+    error_count: int | None = 0
     created: str  # ISO 8601 UTC
     runner: str | None = None  # "bt" or "braintrust-sdk"
     simulated_roles: list[str] = Field(default_factory=list)
     stored_locally: bool = True
+    by_facetopt: bool = True  # False: logged by something else (the original scripts, the UI, ...)
+    in_registry: bool = True  # False: known only from the Braintrust project's listing
     # "complete"; "partial": created in Braintrust but not every row reached it (the rows are kept
     # locally); "not_logged": never reached Braintrust (kept locally under a facetopt id)
     status: Literal["complete", "partial", "not_logged"] = "complete"
     logged_rows: int | None = None  # rows that reached Braintrust, when not every one did
     superseded_by: str | None = None  # the experiment id of the run that replaced this one
     run_dir: str | None = None
+    # facets with test rows in the dataset when this ran (publish then asks for a run on test);
+    # None: not known (a run from before test splits, or not by facetopt)
+    test_facets: list[str] | None = None
 
 
 class HoldoutTouch(BaseModel):
@@ -97,7 +129,12 @@ class MetricDelta(BaseModel):
     delta: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
-    n: int = 0
+    n: int = 0  # paired rows that have this score on both sides
+    worse: int = 0  # paired rows where the candidate scored lower than the baseline
+    better: int = 0  # paired rows where the candidate scored higher
+    method: str | None = None  # "newcombe" (0/1 scores) or "bootstrap"
+    rows_needed: int | None = None  # more paired rows (of this metric's kind) to settle its change
+    note: str | None = None
 
 
 class FacetComparison(BaseModel):
@@ -108,5 +145,61 @@ class FacetComparison(BaseModel):
     mcnemar_c: int = 0  # baseline wrong, candidate right
     mcnemar_p: float | None = None
     verdict: Verdict
+    # too_few_rows, target_above_zero, target_below_zero, guard_worse or unsettled
+    rule: str = "unsettled"
     reasons: list[str] = Field(default_factory=list)
+    rows_needed: int | None = None  # the target metric's (INCONCLUSIVE only)
+    # INCONCLUSIVE only: more paired rows to settle the target and each unsettled guard
+    rows_needed_by_metric: dict[str, int] = Field(default_factory=dict)
+
+
+class FacetDecision(BaseModel):
+    """One facet's verdict in a recorded comparison, with the prompt versions it judged."""
+
+    facet_name: str  # "overall" for all facets together
+    verdict: Verdict
+    rule: str
+    paired_rows: int
+    baseline_sha: str | None = None
+    candidate_sha: str | None = None
     rows_needed: int | None = None
+
+
+class ComparisonRecord(BaseModel):
+    """A `facetopt compare` as kept in the store: what was compared and what was decided."""
+
+    comparison_id: str
+    created: str  # ISO 8601 UTC
+    backend: str
+    dataset: str
+    dataset_project: str | None = None
+    baseline_experiment_id: str
+    baseline_experiment_name: str
+    candidate_experiment_id: str
+    candidate_experiment_name: str
+    baseline_prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    candidate_prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    split: str | None = None
+    facet: str | None = None
+    target: str
+    tolerance: float
+    overall_verdict: Verdict
+    decisions: list[FacetDecision] = Field(default_factory=list)
+
+
+class PromptDecision(BaseModel):
+    """What a comparison decided about one prompt version (its hash was the candidate's)."""
+
+    prompt_sha256: str
+    facet_name: str
+    verdict: Verdict
+    rule: str
+    paired_rows: int
+    comparison_id: str
+    created: str
+    target: str
+    split: str | None = None
+    dataset: str
+    baseline_experiment_id: str
+    candidate_experiment_id: str
+    baseline_sha: str | None = None

@@ -27,6 +27,12 @@ CHARS_PER_TOKEN = 4.5
 TOKENS_PER_MESSAGE = 4  # role and separators
 # A label is one short line, e.g. `Negative - the user expresses frustration ("wrong")`: about 13 tokens.
 EXPECTED_LABEL_TOKENS = 16
+# A facet model's answer is the same kind of line.
+EXPECTED_FACET_TOKENS = EXPECTED_LABEL_TOKENS
+# autoevals' Factuality: its template and function schema (about 1,700 characters) around the
+# question, the expert answer and the submission; the reply a short reasoning and a choice.
+JUDGE_TEMPLATE_TOKENS = 380
+EXPECTED_JUDGE_TOKENS = 120
 
 
 def price_for(model: str, overrides: Mapping[str, tuple[float, float]]) -> tuple[tuple[float, float], str]:

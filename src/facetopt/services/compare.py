@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +40,7 @@ class CompareReport(BaseModel):
     paired_rows: int = 0
     baseline_only: int = 0  # rows in the baseline only: left out
     candidate_only: int = 0
+    label_changed: int = 0  # rows in both runs whose expected differs between them: left out
     facets: list[FacetComparison] = Field(default_factory=list)
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
@@ -45,20 +48,32 @@ class CompareReport(BaseModel):
     validation_evals: dict[str, int] = Field(default_factory=dict)  # per facet compared, up to the candidate
     final_check: bool = False  # compared on the test split: the verdict stands, no further iteration
     notes: list[str] = Field(default_factory=list)
+    comparison_id: str | None = None  # set once the comparison is recorded in the store
 
 
 def pair_rows(
     baseline: list[EvalRow], candidate: list[EvalRow]
 ) -> tuple[list[EvalRow], list[EvalRow], int, int]:
     """Rows of both sides with the same dataset row id, in id order, and how many each side had alone."""
+    left, right, baseline_only, candidate_only, _ = pair_rows_on_labels(baseline, candidate)
+    return left, right, baseline_only, candidate_only
+
+
+def pair_rows_on_labels(
+    baseline: list[EvalRow], candidate: list[EvalRow]
+) -> tuple[list[EvalRow], list[EvalRow], int, int, int]:
+    """Rows of both sides with the same dataset row id AND the same label (expected hash), in id order;
+    then how many each side had alone and how many were left out because the label changed."""
     candidate_by_id = {row.id: row for row in candidate}
     baseline_ids = {row.id for row in baseline}
-    paired = sorted((row for row in baseline if row.id in candidate_by_id), key=lambda row: row.id)
+    common = sorted((row for row in baseline if row.id in candidate_by_id), key=lambda row: row.id)
+    paired = [row for row in common if row.expected_sha256 == candidate_by_id[row.id].expected_sha256]
     return (
         paired,
         [candidate_by_id[row.id] for row in paired],
         len(baseline_ids - candidate_by_id.keys()),
         len(candidate_by_id.keys() - baseline_ids),
+        len(common) - len(paired),
     )
 
 
@@ -76,10 +91,7 @@ def compare_experiments(
 ) -> CompareReport:
     target = target.lower()
     target_rule(target)  # an unknown target fails before any rows are read
-    if tolerance < 0:
-        raise InputError(
-            f"--tolerance must not be negative (got {tolerance})", hint="for example --tolerance 0.02"
-        )
+    check_tolerance(tolerance)
     baseline = experiments.resolve(baseline_ref, split=split, model=model)
     candidate = experiments.resolve(candidate_ref, split=split, model=model)
     if baseline.experiment_id == candidate.experiment_id:
@@ -90,9 +102,15 @@ def compare_experiments(
     baseline_all = experiments.rows(baseline)
     candidate_all = experiments.rows(candidate)
     check_facet(baseline_all + candidate_all, facet, baseline)
-    left, right, baseline_only, candidate_only = pair_rows(
+    left, right, baseline_only, candidate_only, label_changed = pair_rows_on_labels(
         filter_rows(baseline_all, split, facet), filter_rows(candidate_all, split, facet)
     )
+    if not left and label_changed:
+        raise InputError(
+            f"every common row's label changed between {baseline.experiment_name!r} and "
+            f"{candidate.experiment_name!r} ({label_changed} rows)",
+            hint="re-run the baseline on the new labels, then compare again",
+        )
     if not left:
         raise InputError(
             _no_common_rows(baseline, candidate, split), hint=_no_common_rows_hint(baseline, candidate)
@@ -102,7 +120,7 @@ def compare_experiments(
     if len(per_facet) == 1:
         overall = per_facet[0].model_copy(update={"facet_name": "overall"})
     final_check = (split or "").strip().casefold() == TEST_SPLIT
-    warnings = comparison_warnings(
+    warnings = label_change_warnings(label_changed) + comparison_warnings(
         experiments, baseline, candidate, baseline_only, candidate_only, facet, split
     )
     notes = []
@@ -122,6 +140,7 @@ def compare_experiments(
         paired_rows=len(left),
         baseline_only=baseline_only,
         candidate_only=candidate_only,
+        label_changed=label_changed,
         facets=per_facet,
         overall=overall,
         prompt_diffs=prompt_diffs(experiments, baseline, candidate, facet),
@@ -141,10 +160,13 @@ FINAL_CHECK_NOTE = (
 )
 
 
+_MORE_ROWS = re.compile(r";? about \d+ more [^;]*? rows(?: needed)?(?: to settle it)?")
+
+
 def _as_final(comparison: FacetComparison) -> FacetComparison:
     """A verdict on test without advice to iterate: no rows-needed estimate, no call for more rows."""
-    reasons = [r.split(": about ")[0] if "more paired rows needed" in r else r for r in comparison.reasons]
-    return comparison.model_copy(update={"rows_needed": None, "reasons": reasons})
+    reasons = [_MORE_ROWS.sub("", r) for r in comparison.reasons]
+    return comparison.model_copy(update={"rows_needed": None, "rows_needed_by_metric": {}, "reasons": reasons})
 
 
 def holdout_warnings(experiments: Experiments, candidate: ExperimentRecord, facet: str | None) -> list[str]:
@@ -157,6 +179,15 @@ def holdout_warnings(experiments: Experiments, candidate: ExperimentRecord, face
         and status.dataset == candidate.dataset
         and status.dataset_project == (candidate.dataset_project or "")
         and (not facet or status.facet_name.casefold() == facet.casefold())
+    ]
+
+
+def label_change_warnings(label_changed: int) -> list[str]:
+    if not label_changed:
+        return []
+    return [
+        f"{label_changed} rows were left out because their label (expected) changed between the runs; "
+        "re-run the baseline to compare on the new labels"
     ]
 
 
@@ -177,6 +208,15 @@ def _no_common_rows_hint(baseline: ExperimentRecord, candidate: ExperimentRecord
     )
 
 
+def check_tolerance(tolerance: float) -> None:
+    """nan or inf would switch every guard off without a word."""
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise InputError(
+            f"--tolerance must not be negative and must be a finite number (got {tolerance})",
+            hint="for example --tolerance 0.02 (a guard breaks when its delta falls below -0.02)",
+        )
+
+
 def prompt_diffs(
     experiments: Experiments, baseline: ExperimentRecord, candidate: ExperimentRecord, facet: str | None
 ) -> list[PromptDiff]:
@@ -195,20 +235,28 @@ def prompt_diffs(
                 PromptDiff(facet_name=facet_name, baseline_sha=before, candidate_sha=after, changed=False)
             )
             continue
-        old_text = experiments.prompt_text(before) if before else ""
-        new_text = experiments.prompt_text(after) if after else ""
-        missing = [sha[:12] for sha, text in ((before, old_text), (after, new_text)) if sha and text is None]
+        old_text = experiments.prompt_text(before, baseline) if before else ""
+        new_text = experiments.prompt_text(after, candidate) if after else ""
+        missing = [
+            (side, sha, record)
+            for side, sha, text, record in (
+                ("baseline", before, old_text, baseline),
+                ("candidate", after, new_text, candidate),
+            )
+            if sha and text is None
+        ]
         diff = None
         note = None
         if missing:
-            note = f"prompt text of {', '.join(missing)} is not in the prompt history"
+            note = "prompt diff unavailable: " + "; ".join(_missing_text(*m) for m in missing)
         else:
-            diff = "".join(
+            diff = "\n".join(  # one diff line per line, whether or not a text ends in a newline
                 difflib.unified_diff(
-                    (old_text or "").splitlines(keepends=True),
-                    (new_text or "").splitlines(keepends=True),
+                    (old_text or "").splitlines(),
+                    (new_text or "").splitlines(),
                     fromfile=f"baseline {before[:12] if before else '(none)'}",
                     tofile=f"candidate {after[:12] if after else '(none)'}",
+                    lineterm="",
                 )
             )
         diffs.append(
@@ -222,6 +270,17 @@ def prompt_diffs(
             )
         )
     return diffs
+
+
+def _missing_text(side: str, sha: str, record: ExperimentRecord) -> str:
+    if not record.by_facetopt:
+        return (
+            f"the {side} {record.experiment_name!r} was not logged by facetopt and carries no prompt "
+            f"texts; {sha[:12]} is not in this machine's prompt history"
+        )
+    return (
+        f"the text of the {side}'s prompt {sha[:12]} is neither in the prompt history nor in its experiment"
+    )
 
 
 def comparison_warnings(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from facetopt.clients.llm.endpoints import Endpoint
 from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY
 from facetopt.errors import ConfigError
 
 CONFIG_ENV = "FACETOPT_EVAL_CONFIG"
@@ -50,13 +51,19 @@ class EvalConfig(BaseModel):
     judge: EndpointSpec
     max_tokens: int
     request_timeout: float
-    max_retries: int = 2
+    call_deadline: float = 600.0  # seconds one call may keep being retried (the rate-limit policy)
+    max_retries: int | None = None  # None: retry until the deadline
     concurrency: int
+    store_path: str | None = None  # the local store holding the call cache; None: no cache
+    use_cache: bool = True  # False (--no-cache): call again, and store the fresh results
     trials: int = 1
     no_send_logs: bool = True
     rows_file: str
     facets: list[FacetPrompt]
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # cost: the price table (dollars per million tokens) and --max-cost over facet model and judge
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    max_cost: float | None = None
 
     def facet(self, name: str) -> FacetPrompt | None:
         folded = name.casefold()
@@ -71,3 +78,14 @@ def load_config(environ: Mapping[str, str]) -> EvalConfig:
             hint="run the eval with `facetopt eval`; it prepares the rows and configuration",
         )
     return EvalConfig.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+def travelling_metadata(facets: list[FacetPrompt]) -> dict[str, Any]:
+    """Experiment metadata that lets any machine with project access read the run as facetopt
+    does: facetopt's version (it ran it) and each prompt's text keyed by its sha256."""
+    from facetopt import __version__
+
+    return {
+        FACETOPT_VERSION_KEY: __version__,
+        PROMPT_TEXTS_KEY: {facet.prompt_sha256: facet.prompt_text for facet in facets},
+    }

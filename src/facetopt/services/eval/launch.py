@@ -28,11 +28,26 @@ from facetopt.services.eval.config import (
     RESULTS_ENV,
 )
 from facetopt.services.eval.plan import EvalPlan
-from facetopt.services.progress import Progress
+from facetopt.services.progress import Progress, show_detail
 from facetopt.settings import Settings
 
 EVAL_TASK = "eval"
 PACKAGED_EVAL_FILE = Path(__file__).resolve().parents[2] / "eval_facet.py"
+NOTICES_DIR = ".notices"
+
+
+def first_notice(output_root: Path, key: str) -> bool:
+    """True the first time `key` is asked about under this output root (a marker file remembers it)."""
+    marker = output_root / NOTICES_DIR / key
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with marker.open("x", encoding="utf-8") as handle:
+            handle.write("said\n")
+    except FileExistsError:
+        return False
+    except OSError:
+        return True  # an unwritable root: saying it again beats never saying it
+    return True
 
 
 def runner_environment(
@@ -105,8 +120,9 @@ def launch(
     results_path.touch()
     bt = find_bt(environ.get("PATH"))
     command = runner_command(PACKAGED_EVAL_FILE, no_send_logs=not plan.send_logs, bt=bt)
-    if bt is None:
+    if bt is None and first_notice(plan.settings.output_root, "sdk-runner"):
         announce(SDK_FALLBACK_NOTE)
+        plan.notes.append(SDK_FALLBACK_NOTE)
     env = runner_environment(
         environ,
         plan.settings,
@@ -129,11 +145,17 @@ def launch(
     progress.start(EVAL_TASK, expected)
     scored = 0
 
+    policy_file = results_path.with_suffix(".policy.txt")
+
     def tick() -> None:
         nonlocal scored
         if (new := counter.new_lines()) > 0:
             scored += new
             progress.advance(EVAL_TASK, new)
+        try:
+            show_detail(progress, EVAL_TASK, policy_file.read_text(encoding="utf-8"))
+        except OSError:
+            pass
 
     try:
         outcome = run_runner(

@@ -20,6 +20,7 @@ from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError, NotFoundError
 from facetopt.facets.selection import TEST_SPLIT, parse_splits, select_rows
 from facetopt.services.backends import Backend
+from facetopt.services.cost import prices
 from facetopt.services.eval.config import EndpointSpec, EvalConfig
 from facetopt.services.holdout import check_test_touch
 from facetopt.services.progress import Progress
@@ -75,8 +76,10 @@ class EvalPlan:
     roles: list[str]
     warnings: list[str]
     test_hashes: dict[str, str] = field(default_factory=dict)  # facets whose test rows this run reads
+    test_facets: list[str] = field(default_factory=list)  # facets with test rows in the dataset
     force: bool = False
     supersedes_id: str | None = None  # an unfinished earlier experiment this run replaces
+    notes: list[str] = field(default_factory=list)  # said once per output root, e.g. the runner fallback
 
     @property
     def prompt_hashes(self) -> dict[str, str]:
@@ -90,12 +93,17 @@ class EvalPlan:
             facet_model=EndpointSpec.of(self.model),
             judge=EndpointSpec.of(self.judge),
             max_tokens=self.settings.max_tokens,
-            request_timeout=self.settings.request_timeout,
-            concurrency=self.settings.concurrency,
+            request_timeout=self.settings.timeout_for(self.model.model),
+            call_deadline=self.settings.call_deadline,
+            concurrency=self.settings.eval_concurrency_for(self.model.model),
+            store_path=str(self.settings.store_path.resolve()),
+            use_cache=self.settings.use_cache,
             trials=self.settings.trials,
             no_send_logs=not self.send_logs,
             rows_file=str(rows_file.resolve()),
             facets=self.facets,
+            prices=prices(self.settings),
+            max_cost=self.settings.max_cost,
             metadata={
                 "dataset": self.dataset,
                 "dataset_project": self.dataset_project,
@@ -106,6 +114,7 @@ class EvalPlan:
                 "split": self.split,
                 "filters": self.filters,
                 "simulated_roles": self.roles,
+                "test_facets": self.test_facets,
                 **({"supersedes": self.supersedes_id} if self.supersedes_id else {}),
             },
         )
@@ -163,7 +172,7 @@ def plan_eval(
             "facetopt's deterministic simulation, not a real model"
         )
     facets = prompts_for(selected, document.facets, document.path)
-    test_hashes = _test_hashes(selected, facets)
+    test_hashes = test_hashes_of(selected, facets)
     if test_hashes:
         for message in check_test_touch(
             settings, dataset_project, dataset, test_hashes, options.force, "eval --split test"
@@ -194,11 +203,12 @@ def plan_eval(
         roles=roles,
         warnings=warnings,
         test_hashes=test_hashes,
+        test_facets=sorted({r.facet_name for r in rows if (r.split or "").lower() == TEST_SPLIT}),
         force=options.force,
     )
 
 
-def _test_hashes(rows: list[DatasetRow], facets: list[FacetPrompt]) -> dict[str, str]:
+def test_hashes_of(rows: list[DatasetRow], facets: list[FacetPrompt]) -> dict[str, str]:
     """{facet: prompt sha} of the facets with test rows among `rows`."""
     on_test = {r.facet_name.casefold() for r in rows if (r.split or "").lower() == TEST_SPLIT}
     return {f.facet_name: f.prompt_sha256 for f in facets if f.facet_name.casefold() in on_test}

@@ -15,12 +15,12 @@ from facetopt.clients import artifacts
 from facetopt.clients.braintrust.bt_runner import RunnerOutcome
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt
-from facetopt.domain.cost import RoleUsage
+from facetopt.domain.cost import NOT_SENT_COST, RoleUsage
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
 from facetopt.errors import EvalRunError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.budget import budget_warnings, validation_evals
-from facetopt.services.cost import reported_usage
+from facetopt.services.cost import max_cost_error, reported_usage
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.results import eval_rows, read_results
 from facetopt.services.holdout import record_test_touch
@@ -51,6 +51,9 @@ class EvalSummary(BaseModel):
     trials: int = 1
     errors: int = 0
     factuality_errors: int = 0
+    # (row, trial)s whose model output / Factuality verdict came from the call cache, not a new call
+    model_outputs_from_cache: int = 0
+    judge_verdicts_from_cache: int = 0
     stored_locally: bool = True
     run_dir: str
     seconds: float = 0.0
@@ -60,6 +63,7 @@ class EvalSummary(BaseModel):
     usage: list[RoleUsage] = Field(default_factory=list)  # tokens and estimated dollars per role
     warnings: list[str] = Field(default_factory=list)
     supersedes: str | None = None  # id of an unfinished earlier experiment this run replaces
+    notes: list[str] = Field(default_factory=list)  # said once per output root (e.g. bt not found)
 
 
 def _now_iso() -> str:
@@ -83,20 +87,7 @@ def record_run(
 
     records = read_results(run_dir / "results.jsonl")
     rows = eval_rows(plan.rows, records, plan.settings.trials)
-    usage = [
-        reported_usage(
-            "facet model",
-            plan.model.model,
-            plan.settings,
-            [r["model_usage"] for r in records if r.get("model_usage")],
-        ),
-        reported_usage(
-            "judge",
-            plan.judge.model,
-            plan.settings,
-            [r["judge_usage"] for r in records if r.get("judge_usage")],
-        ),
-    ]
+    usage = eval_usage(plan, records)
     line = outcome.summaries[-1] if outcome.summaries else None
     experiment_id, name, url, stored_locally = str(uuid.uuid4()), plan.name, None, True
     if plan.send_logs:
@@ -106,7 +97,12 @@ def record_run(
         else:
             warned("the runner printed no experiment id: the run is stored locally under a facetopt id")
     errors = [r for r in rows if r.error]
-    judged = [r for r in rows if "Factuality" in (r.metadata.get("scorer_errors") or {})]
+    judge_errors = [(r, (r.metadata.get("scorer_errors") or {}).get("Factuality")) for r in rows]
+    judged = [r for r, e in judge_errors if e is not None and e != NOT_SENT_COST]
+    not_sent = sum(1 for r in errors if r.error == NOT_SENT_COST)
+    not_sent_judge = sum(1 for _, e in judge_errors if e == NOT_SENT_COST)
+    if not_sent or not_sent_judge:
+        warned(eval_max_cost_warning(plan.settings.max_cost, not_sent, not_sent_judge, usage))
     if judged:
         example = str(judged[0].metadata["scorer_errors"]["Factuality"])[:200]
         warned(f"Factuality failed on {len(judged)} row(s) (score left empty), e.g. {example}")
@@ -128,6 +124,7 @@ def record_run(
     )
     record = ExperimentRecord(
         experiment_id=experiment_id,
+        test_facets=plan.test_facets,
         row_count=len(rows),
         error_count=len(errors),
         created=_now_iso(),
@@ -157,6 +154,8 @@ def record_run(
         trials=plan.settings.trials,
         errors=len(errors),
         factuality_errors=len(judged),
+        model_outputs_from_cache=sum(1 for r in records if r.get("model_from_cache")),
+        judge_verdicts_from_cache=sum(1 for r in records if r.get("judge_from_cache")),
         run_dir=str(run_dir),
         seconds=round(outcome.seconds, 2),
         metrics=metrics_by_facet(rows),
@@ -165,15 +164,56 @@ def record_run(
         usage=usage,
         warnings=plan.warnings,
         supersedes=supersedes.experiment_id if supersedes else None,
+        notes=plan.notes,
         **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
+    if rows and not_sent == len(rows):
+        raise max_cost_error(plan.settings.max_cost, "facet model", not_sent)
     if rows and len(errors) == len(rows):
         raise EvalRunError(
             f"every row failed ({len(errors)} rows), e.g. {errors[0].id}: {errors[0].error}",
             hint=f"check the facet model endpoint (--api-base, its key); the run is in {run_dir}",
         )
     return summary
+
+
+def eval_usage(plan: EvalPlan, records: list[dict[str, Any]]) -> list[RoleUsage]:
+    """Tokens and dollars per role from the results file: each call's reply usage as the runner
+    recorded it; outputs and verdicts served from the call cache count as free."""
+    judge_ok = [
+        r["judge_usage"]
+        for r in records
+        if r.get("judge_usage") and "Factuality" not in (r.get("scorer_errors") or {})
+    ]
+    settings = plan.settings
+    return [
+        reported_usage(
+            "facet model",
+            plan.model.model,
+            settings,
+            [r["model_usage"] for r in records if r.get("model_usage") is not None and not r.get("error")],
+            cached=sum(1 for r in records if r.get("model_from_cache")),
+        ),
+        reported_usage(
+            "judge",
+            plan.judge.model,
+            settings,
+            judge_ok,
+            cached=sum(1 for r in records if r.get("judge_from_cache")),
+        ),
+    ]
+
+
+def eval_max_cost_warning(
+    max_cost: float | None, model_calls: int, judge_calls: int, usage: list[RoleUsage]
+) -> str:
+    spent = sum(u.cost_usd for u in usage)
+    return (
+        f"--max-cost ${max_cost or 0:g} reached: {model_calls} facet model and {judge_calls} judge calls "
+        f"were not sent (about ${spent:.4f} spent; those rows are left unscored); what was paid is kept "
+        "in the call cache, and a re-run pays only for the rest"
+    )
 
 
 def reads_validation(split: str | None) -> bool:

@@ -52,12 +52,15 @@ class ResultsWriter:
         value: float | None,
         error: str | None = None,
         usage: dict[str, int] | None = None,
+        from_cache: bool = False,
     ) -> None:
         with self._lock:
             entry = self._entry(key)
             entry["scores"][name] = value
             if usage:
                 entry["judge_usage"] = usage
+            if from_cache:
+                entry["judge_from_cache"] = True
             if error:
                 entry["scorer_errors"][name] = error
             self._maybe_write(key)

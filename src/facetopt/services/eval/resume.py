@@ -17,7 +17,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import ExperimentRecord
 from facetopt.errors import InputError, NotFoundError
 from facetopt.services.eval.config import EvalConfig
-from facetopt.services.eval.plan import EvalPlan
+from facetopt.services.eval.plan import EvalPlan, test_hashes_of
 from facetopt.services.eval.results import read_results
 from facetopt.services.eval.task import read_rows
 from facetopt.settings import Settings
@@ -101,6 +101,9 @@ def plan_resume(settings: Settings, run: str) -> tuple[EvalPlan, Path, Experimen
         name=config.experiment_name,
         roles=list(meta.get("simulated_roles") or []),
         warnings=[],
+        # the original run was checked against the test split's rule; its look is recorded now
+        test_hashes=test_hashes_of(rows, config.facets),
+        test_facets=[str(f) for f in meta.get("test_facets") or []],
     )
     results = run_dir / "results.jsonl"
     if not read_results(results):

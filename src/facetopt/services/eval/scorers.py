@@ -13,7 +13,10 @@ from typing import Any
 
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.clients.redaction import redact_credentials
+from facetopt.domain.cost import NOT_SENT_COST
 from facetopt.facets import scorers as rules
+from facetopt.facets.cost import EXPECTED_JUDGE_TOKENS, JUDGE_TEMPLATE_TOKENS, estimate_text_tokens
+from facetopt.services.cost import UsageMeter
 from facetopt.services.eval.config import EvalConfig
 from facetopt.services.eval.results import ERROR_KEY, ResultsWriter, result_key
 
@@ -78,6 +81,16 @@ def add_judge_usage(usage: dict[str, int]) -> None:
             current[name] = current.get(name, 0) + value
 
 
+def judge_estimate(meter: UsageMeter | None, question: str, output: Any, expected: Any) -> float:
+    """Dollars a Factuality judgement is expected to cost: autoevals' template around the question,
+    the expert answer and the submission, and a short reasoned choice as the reply."""
+    if meter is None:
+        return 0.0
+    text = f"{question}{expected}{output or ''}"
+    prompt = estimate_text_tokens(text) + JUDGE_TEMPLATE_TOKENS
+    return meter.estimate_tokens(prompt, EXPECTED_JUDGE_TOKENS)
+
+
 class JudgeFailed(RuntimeError):
     """A Factuality judgement that failed, its message cleared of the judge's key."""
 
@@ -91,12 +104,28 @@ class FactualityScorer:
     """
 
     def __init__(
-        self, factuality: Any, writer: ResultsWriter, deadline: float, secrets: list[str | None] | None = None
+        self,
+        factuality: Any,
+        writer: ResultsWriter,
+        deadline: float,
+        secrets: list[str | None] | None = None,
+        cache: Any = None,
+        cache_key: Callable[[str, str, str, int], str] | None = None,
+        endpoint: Any = None,
+        make_score: Callable[[float, dict], Any] | None = None,
+        meter: UsageMeter | None = None,
     ):
         self.factuality = factuality
         self.writer = writer
         self.deadline = deadline
         self.secrets = list(secrets or [])
+        self.cache, self.cache_key, self.endpoint = cache, cache_key, endpoint
+        self.make_score = make_score  # (score, metadata) -> the autoevals Score a cache hit returns
+        self.meter = meter  # the judge's tokens and dollars, within the run's --max-cost
+
+    def _settle(self, estimate: float, used: dict[str, int], replied: bool) -> None:
+        if self.meter is not None:
+            self.meter.settle(estimate, used["prompt_tokens"], used["completion_tokens"], replied)
 
     def _name(self) -> str:
         return FACTUALITY
@@ -110,6 +139,19 @@ class FactualityScorer:
             return None
         facet_name = str((input or {}).get("facet_name", ""))
         question = judge_question(facet_name, str((input or {}).get("preprocessed_text") or ""))
+        cache_key = None
+        if self.cache is not None and self.cache_key is not None:
+            cache_key = self.cache_key(question, output or "", str(expected), key[1])
+            cached = self.cache.get(cache_key)
+            if isinstance(cached, dict) and cached.get("score") is not None and self.make_score is not None:
+                self.writer.scored(key, FACTUALITY, cached["score"], from_cache=True)
+                if self.meter is not None:
+                    self.meter.cached(1)
+                return self.make_score(cached["score"], cached.get("metadata") or {})
+        estimate = judge_estimate(self.meter, question, output, expected)
+        if self.meter is not None and not self.meter.admit(estimate):
+            self.writer.scored(key, FACTUALITY, None, error=NOT_SENT_COST)
+            return None
         used = {"prompt_tokens": 0, "completion_tokens": 0}
         token = JUDGE_USAGE.set(used)  # the judge client's usage hook adds to it (tasks copy the context)
         try:
@@ -118,10 +160,18 @@ class FactualityScorer:
                 timeout=self.deadline,
             )
         except Exception as exc:
-            reason = redact_credentials(f"{type(exc).__name__}: {exc}", self.secrets)[:300]
+            cause = exc.__cause__
+            shown = cause if type(cause).__name__ == "CallDeadlineExceeded" else exc
+            reason = redact_credentials(f"{type(shown).__name__}: {shown}", self.secrets)[:300]
+            self._settle(estimate, used, replied=False)
             self.writer.scored(key, FACTUALITY, None, error=reason, usage=used)
             raise JudgeFailed(reason) from None
         finally:
             JUDGE_USAGE.reset(token)
-        self.writer.scored(key, FACTUALITY, getattr(score, "score", None), usage=used)
+        self._settle(estimate, used, replied=True)
+        value = getattr(score, "score", None)
+        if cache_key is not None and value is not None:
+            metadata = getattr(score, "metadata", None) or {}
+            self.cache.put(cache_key, "judge", {"score": value, "metadata": metadata}, self.endpoint)
+        self.writer.scored(key, FACTUALITY, value, usage=used)
         return score

@@ -18,15 +18,25 @@ turns that into the arguments of `braintrust.Eval`:
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from facetopt.clients.llm.client import ChatRequest, chat_once, make_async_client
+from facetopt.clients.llm.call_cache import CallCache, call_key
+from facetopt.clients.llm.client import (
+    NOT_SENT_COST,
+    ChatRequest,
+    chat_once,
+    make_async_client,
+    make_chat_client,
+)
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import ConfigError
+from facetopt.facets.cost import EXPECTED_FACET_TOKENS
+from facetopt.services.cost import CostBudget, UsageMeter
 from facetopt.services.eval.config import (
     BRAINTRUST_TIMEOUT_ENV,
     CONFIG_ENV,
@@ -37,6 +47,7 @@ from facetopt.services.eval.config import (
     EndpointSpec,
     EvalConfig,
     load_config,
+    travelling_metadata,
 )
 from facetopt.services.eval.results import (
     ERROR_KEY,
@@ -47,7 +58,13 @@ from facetopt.services.eval.results import (
     read_results,
     result_key,
 )
-from facetopt.services.eval.scorers import FactualityScorer, add_judge_usage, rule_scorers
+from facetopt.services.eval.scorers import (
+    FACTUALITY,
+    FactualityScorer,
+    add_judge_usage,
+    judge_question,
+    rule_scorers,
+)
 
 __all__ = [
     "CONFIG_ENV",
@@ -102,6 +119,7 @@ class FacetEval:
         writer: ResultsWriter,
         model_key: str | None,
         judge_key: str | None,
+        rows: list[DatasetRow] | None = None,
         replay: dict[ResultKey, dict[str, Any]] | None = None,
     ):
         from autoevals import Factuality
@@ -110,27 +128,96 @@ class FacetEval:
         self.config = config
         self.writer = writer
         self.judge_key = judge_key
+        self.model_endpoint = config.facet_model.endpoint(model_key)
+        self.judge_endpoint = config.judge.endpoint(judge_key)
         self.replay = replay or {}  # (row id, trial) -> its line of an earlier results file
         # made before the runner starts its event loop (httpx binds to a loop on first use only), so
         # the first rows do not wait for imports and client set-up
-        self.model_client = make_async_client(
-            config.facet_model.endpoint(model_key),
+        self.model_client = make_chat_client(
+            self.model_endpoint,
             timeout=config.request_timeout,
             max_retries=config.max_retries,
             concurrency=config.concurrency,
+            deadline=config.call_deadline,
         )
         judge_client = make_async_client(
-            config.judge.endpoint(judge_key),
+            self.judge_endpoint,
             timeout=config.request_timeout,
             max_retries=config.max_retries,
             concurrency=config.concurrency,
+            deadline=config.call_deadline,
             on_usage=add_judge_usage,
         )
         # an instance, not Factuality.partial (which fails on a second `client` keyword); the async
-        # client is wrapped once here instead of by autoevals on every call
+        # client is wrapped once here instead of by autoevals on every call. Its 429s never reach
+        # autoevals' own retry loop: the client's policy retries them until the call's deadline.
         self.factuality = Factuality(
             model=config.judge.model, client=LLMClient(openai=judge_client, is_async=True)
         )
+        # simulated calls cost nothing: only real endpoints' results are kept
+        paid = not (self.model_endpoint.simulated and self.judge_endpoint.simulated)
+        path = Path(config.store_path) if config.store_path and paid else None
+        self.cache = CallCache(path, read=config.use_cache)
+        # --max-cost covers both roles: a call is sent only while spent + in flight stays within it
+        budget = CostBudget(config.max_cost)
+        self.model_meter = UsageMeter("facet model", config.facet_model.model, config.prices, budget)
+        self.judge_meter = UsageMeter("judge", config.judge.model, config.prices, budget)
+        if rows:
+            self.preload(rows)
+
+    def report_policy(self, path: Path, every: float = 1.0) -> None:
+        """Write the rate-limit policies' state (rate, in flight, 429s, slow calls) to `path` every
+        second, for the parent's progress line (the runner's own output is not shown)."""
+        import threading
+        import time
+
+        from facetopt.clients.llm.client import policy_stats
+
+        def loop() -> None:
+            while True:
+                parts = []
+                for role, endpoint in (("model", self.model_endpoint), ("judge", self.judge_endpoint)):
+                    if (stats := policy_stats(endpoint)) is not None:
+                        parts.append(f"{role}: {stats.describe()}")
+                if parts:
+                    path.write_text("; ".join(parts), encoding="utf-8")
+                time.sleep(every)
+
+        threading.Thread(target=loop, name="policy-report", daemon=True).start()
+
+    def model_request(self, facet: FacetPrompt, text: str, row_id: str) -> ChatRequest:
+        return facet_request(facet, text, self.config.facet_model.model, self.config.max_tokens, row_id)
+
+    def model_estimate(self, request: ChatRequest) -> float:
+        return self.model_meter.estimate(request.messages, EXPECTED_FACET_TOKENS)
+
+    def model_cache_key(self, request: ChatRequest, trial: int) -> str:
+        return call_key(self.model_endpoint, request.messages, request.params(), trial)
+
+    def judge_cache_key(self, question: str, output: str, expected: str, trial: int) -> str:
+        content = {"scorer": FACTUALITY, "input": question, "output": output, "expected": expected}
+        return call_key(self.judge_endpoint, content, {}, trial)
+
+    def preload(self, rows: list[DatasetRow]) -> None:
+        """Read every cached model output of these rows and trials, then the cached verdicts on them."""
+        if not self.cache.read:
+            return
+        model_keys: dict[str, tuple[DatasetRow, int]] = {}
+        for row in rows:
+            facet = self.config.facet(row.facet_name)
+            if facet is None:
+                continue
+            request = self.model_request(facet, str(row.input.get("preprocessed_text") or ""), row.id)
+            for trial in range(self.config.trials):
+                model_keys[self.model_cache_key(request, trial)] = (row, trial)
+        self.cache.load(list(model_keys))
+        judge_keys = []
+        for key, (row, trial) in model_keys.items():
+            output = self.cache.entries.get(key)
+            if isinstance(output, str) and row.expected is not None:
+                question = judge_question(row.facet_name, str(row.input.get("preprocessed_text") or ""))
+                judge_keys.append(self.judge_cache_key(question, output, str(row.expected), trial))
+        self.cache.load(judge_keys)
 
     async def task(self, input: dict[str, Any], hooks: Any) -> str:
         metadata = hooks.metadata if isinstance(getattr(hooks, "metadata", None), dict) else {}
@@ -139,8 +226,8 @@ class FacetEval:
         facet_name = str((input or {}).get("facet_name", ""))
         if (cached := self.replay.get(result_key(metadata))) is not None:
             return self._replayed(cached, metadata, input, hooks)
-        output, error = "", None
-        used = {"prompt_tokens": 0, "completion_tokens": 0}
+        output, error, from_cache = "", None, False
+        used: dict[str, int] | None = None  # the reply's token usage, when a call was sent
         try:
             facet = self.config.facet(facet_name)
             if facet is None:
@@ -148,12 +235,26 @@ class FacetEval:
             else:
                 metadata["eval_prompt_sha256"] = facet.prompt_sha256
                 text = str((input or {}).get("preprocessed_text") or "")
-                request = facet_request(
-                    facet, text, self.config.facet_model.model, self.config.max_tokens, row_id
-                )
-                result = await chat_once(self.model_client, request)
-                output, error = result.text or "", result.error
-                used = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
+                request = self.model_request(facet, text, row_id)
+                key = self.model_cache_key(request, metadata["trial"])
+                cached = self.cache.get(key)
+                if isinstance(cached, str):
+                    output, from_cache = cached, True
+                    self.model_meter.cached(1)
+                elif not self.model_meter.admit(estimate := self.model_estimate(request)):
+                    error = NOT_SENT_COST
+                else:
+                    result = await chat_once(self.model_client, request)
+                    output, error = result.text or "", result.error
+                    used = {
+                        "prompt_tokens": result.prompt_tokens,
+                        "completion_tokens": result.completion_tokens,
+                    }
+                    self.model_meter.settle(
+                        estimate, result.prompt_tokens, result.completion_tokens, result.ok
+                    )
+                    if result.ok:
+                        self.cache.put(key, "model", output, self.model_endpoint)
         except Exception as exc:  # the task never raises: one bad row must not sink the run
             error = f"{type(exc).__name__}: {exc}"[:300]
         if error:
@@ -170,7 +271,8 @@ class FacetEval:
                 "expected": hooks.expected if hasattr(hooks, "expected") else None,
                 "metadata": metadata,
                 "error": error,
-                "model_usage": used,
+                "model_from_cache": from_cache,
+                **({"model_usage": used} if used is not None else {}),
             },
         )
         return output
@@ -198,14 +300,30 @@ class FacetEval:
         return str(cached.get("output") or "")
 
     def scorers(self) -> list[Any]:
-        factuality = FactualityScorer(self.factuality, self.writer, self.judge_deadline, [self.judge_key])
+        factuality = FactualityScorer(
+            self.factuality,
+            self.writer,
+            self.judge_deadline,
+            [self.judge_key],
+            cache=self.cache,
+            cache_key=self.judge_cache_key,
+            endpoint=self.judge_endpoint,
+            make_score=_factuality_score,
+            meter=self.judge_meter,
+        )
         scorers = [*rule_scorers(self.config, self.writer), factuality]
         return [replaying(scorer, self.replay, self.writer) for scorer in scorers] if self.replay else scorers
 
     @property
     def judge_deadline(self) -> float:
-        # autoevals retries rate limits up to 100 times by itself: bound the whole judgement
-        return self.config.request_timeout * (self.config.max_retries + 1) + 30.0
+        # the policy gives up at the call deadline; this bounds a judgement whatever happens inside
+        return self.config.call_deadline + self.config.request_timeout + 30.0
+
+
+def _factuality_score(value: float, metadata: dict) -> Any:
+    from autoevals import Score
+
+    return Score(name=FACTUALITY, score=value, metadata=metadata)
 
 
 # -- the Eval arguments ----------------------------------------------------------------------------
@@ -285,21 +403,25 @@ def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     results = environ.get(RESULTS_ENV)
     if not results:
         raise ConfigError(f"{RESULTS_ENV} is not set", hint="run the eval with `facetopt eval`")
+    rows = read_rows(Path(config.rows_file))
     replay = environ.get(REPLAY_ENV)
     runtime = FacetEval(
         config,
         ResultsWriter(Path(results)),
         environ.get(MODEL_KEY_ENV),
         environ.get(JUDGE_KEY_ENV),
-        read_replay(Path(replay)) if replay else None,
+        rows=rows,
+        replay=read_replay(Path(replay)) if replay else None,
     )
+    atexit.register(runtime.cache.close)  # commit what is still queued, also after Ctrl-C
+    runtime.report_policy(Path(results).with_suffix(".policy.txt"))
     return {
         "name": config.project,
-        "data": eval_cases(read_rows(Path(config.rows_file))),
+        "data": eval_cases(rows),
         "task": runtime.task,
         "scores": runtime.scorers(),
         "experiment_name": config.experiment_name,
-        "metadata": config.metadata,
+        "metadata": {**config.metadata, **travelling_metadata(config.facets)},
         "max_concurrency": config.concurrency,
         "trial_count": config.trials,
         "project_id": config.project_id,
