@@ -70,8 +70,14 @@ def test_audit_finds_the_planted_mistakes_and_a_review_fixes_exactly_two_labels(
     wrong = planted(root, before)
     assert 2 <= len(wrong) < len(before) / 5
 
+    too_low = run_cli("dataset", "audit", *where, "--max-cost", "0.0000001")
+    assert too_low.exit_code == 1 and "nothing was sent" in too_low.stderr and "--dry-run" in too_low.stderr
     audit = json_out(run_cli("dataset", "audit", *where, "--json"))
     assert audit["kind"] == "self-consistency" and audit["simulated_roles"] == ["labeller", "auditor"]
+    # the second opinion's tokens and dollars, as the (simulated) replies reported them
+    [usage] = audit["usage"]
+    assert usage["role"] == "auditor" and usage["calls"] == audit["labels_paid"] > 0
+    assert usage["prompt_tokens"] > 0 and usage["cost_usd"] > 0
     assert {r["id"] for r in audit["disagreeing"]} == wrong
     assert sum(f["rows"] for f in audit["facets"]) == len(before)
     assert all(
@@ -79,6 +85,8 @@ def test_audit_finds_the_planted_mistakes_and_a_review_fixes_exactly_two_labels(
     )
     again = json_out(run_cli("dataset", "audit", *where, "--json"))
     assert again["labels_paid"] == 0 and again["labels_from_cache"] == len(before)
+    assert (again["usage"][0]["calls"], again["usage"][0]["cached_calls"]) == (0, len(before))
+    assert again["usage"][0]["cost_usd"] == 0
 
     review = tmp_path / "review.yaml"
     export = json_out(

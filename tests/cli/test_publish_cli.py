@@ -20,9 +20,11 @@ from tests.services.eval.helpers import DATASET, FACETS, PROJECT
 runner = CliRunner()
 
 
-def record_validation_run(root: Path, facet: str, sha: str, label_model: str = "gpt-5.4", **extra) -> str:
-    """A run of the registry that scored `sha` on validation rows of `facet` (rows kept locally)."""
-    experiment_id = f"exp-{len(list(root.glob('*')))}-{sha[:6]}-{label_model[:3]}"
+def record_validation_run(
+    root: Path, facet: str, sha: str, label_model: str = "gpt-5.4", split: str = "validation", **extra
+) -> str:
+    """A run of the registry that scored `sha` on `split` rows of `facet` (rows kept locally)."""
+    experiment_id = f"exp-{len(list(root.glob('*')))}-{sha[:6]}-{label_model[:3]}-{split}"
     record = ExperimentRecord(
         experiment_id=experiment_id,
         experiment_name="facet-optimizer-brain-facet-1",
@@ -30,21 +32,22 @@ def record_validation_run(root: Path, facet: str, sha: str, label_model: str = "
         model="brain-facet-1",
         dataset=DATASET,
         dataset_project=PROJECT,
-        split="validation",
+        split=split,
         prompt_hashes={facet: sha},
         row_count=2,
         created=datetime.now(UTC).isoformat(),
         simulated_roles=extra.get("simulated_roles", []),
+        test_facets=extra.get("test_facets"),
     )
     rows = [
         EvalRow(
             id=f"row-{i}:{facet}",
             facet_name=facet,
-            split="validation",
+            split=split,
             output="NONE",
             expected="NONE",
             scores={"binary_decision_match": 1.0},
-            metadata={"split": "validation", "ground_truth_model": label_model},
+            metadata={"split": split, "ground_truth_model": label_model},
         )
         for i in range(2)
     ]
@@ -236,3 +239,47 @@ def test_a_kept_prompt_publishes_and_names_its_comparison(state, fake):
     (evidence,) = json.loads(result.stdout)["evidence"]
     assert evidence["status"] == "evaluated" and evidence["decision"]["verdict"] == "KEEP"
     assert "kept by the comparison exp-base -> exp-cand" in evidence["message"]
+
+
+def test_once_the_dataset_holds_a_test_split_the_published_hash_is_the_one_evaluated_on_test(state):
+    sha = issues_sha(state)
+    # evaluated on validation, and the run saw test rows of Issues in the dataset
+    record_validation_run(state, "Issues", sha, backend="local", test_facets=["Issues"])
+    refused = publish(state, None, "--facet", "Issues")
+    assert refused.exit_code == 1
+    assert f"dataset '{DATASET}' holds a test split of Issues" in refused.stderr
+    assert "eval --split test --facet Issues" in refused.stderr
+    # the baseline's look at test is not this prompt's
+    record_validation_run(state, "Issues", "0" * 64, backend="local", split="test")
+    assert publish(state, None, "--facet", "Issues").exit_code == 1
+    test_run = record_validation_run(state, "Issues", sha, backend="local", split="test")
+    result = publish(state, None, "--facet", "Issues", "--json")
+    assert result.exit_code == 0, result.output
+    (evidence,) = json.loads(result.stdout)["evidence"]
+    assert evidence["status"] == "evaluated" and evidence["test_experiments"] == [test_run]
+    assert evidence["message"].startswith(f"evaluated on test with real labels in {test_run}")
+
+
+def test_a_recorded_look_at_test_rows_also_says_the_dataset_holds_a_test_split(state):
+    from facetopt.domain.experiments import HoldoutTouch
+
+    sha = issues_sha(state)
+    record_validation_run(state, "Issues", sha, backend="local")  # an old run: test_facets unknown
+    assert publish(state, None, "--facet", "Issues", "--dry-run").exit_code == 0
+    with LocalStore(state / "store.duckdb") as store:
+        touch = HoldoutTouch(
+            dataset_project=PROJECT, dataset=DATASET, facet_name="issues", prompt_sha="0" * 64,
+            experiment_id="exp-base", command="eval",
+        )  # fmt: skip
+        store.add_test_touches([touch])
+    dry = json.loads(publish(state, None, "--facet", "Issues", "--dry-run", "--json").stdout)
+    assert dry["evidence"][0]["status"] == "not_on_test"
+    assert dry["evidence"][0]["test_datasets"] == [DATASET]
+    # other facets keep today's rule: validation is enough
+    record_validation_run(state, "Sentiment", load_sha(state, "Sentiment"), backend="local")
+    other = json.loads(publish(state, None, "--facet", "Sentiment", "--dry-run", "--json").stdout)
+    assert other["evidence"][0]["status"] == "evaluated"
+
+
+def load_sha(root: Path, facet: str) -> str:
+    return load_prompt_file(root / "facet_definitions.yaml").facet(facet).prompt_sha256

@@ -166,7 +166,9 @@ _MORE_ROWS = re.compile(r";? about \d+ more [^;]*? rows(?: needed)?(?: to settle
 def _as_final(comparison: FacetComparison) -> FacetComparison:
     """A verdict on test without advice to iterate: no rows-needed estimate, no call for more rows."""
     reasons = [_MORE_ROWS.sub("", r) for r in comparison.reasons]
-    return comparison.model_copy(update={"rows_needed": None, "rows_needed_by_metric": {}, "reasons": reasons})
+    return comparison.model_copy(
+        update={"rows_needed": None, "rows_needed_by_metric": {}, "reasons": reasons}
+    )
 
 
 def holdout_warnings(experiments: Experiments, candidate: ExperimentRecord, facet: str | None) -> list[str]:

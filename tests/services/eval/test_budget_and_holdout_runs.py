@@ -71,6 +71,8 @@ def test_an_eval_on_test_reads_only_test_rows_and_is_recorded(tmp_path: Path):
     assert summary["rows"] == 1 and summary["validation_evals"] == {}
     with LocalStore(root / "store.duckdb", read_only=True) as store:
         [touch] = store.test_touches(PROJECT, DATASET)
+        [entry] = [r for r in store.experiments() if r.experiment_id == summary["experiment_id"]]
+    assert entry.test_facets == ["Issues"]  # what publish reads: the dataset holds a test split of Issues
     assert (touch.facet_name, touch.experiment_id, touch.command) == (
         "Issues",
         summary["experiment_id"],

@@ -122,9 +122,6 @@ class FacetEval:
         rows: list[DatasetRow] | None = None,
         replay: dict[ResultKey, dict[str, Any]] | None = None,
     ):
-        from autoevals import Factuality
-        from autoevals.oai import LLMClient
-
         self.config = config
         self.writer = writer
         self.judge_key = judge_key
@@ -140,20 +137,6 @@ class FacetEval:
             concurrency=config.concurrency,
             deadline=config.call_deadline,
         )
-        judge_client = make_async_client(
-            self.judge_endpoint,
-            timeout=config.request_timeout,
-            max_retries=config.max_retries,
-            concurrency=config.concurrency,
-            deadline=config.call_deadline,
-            on_usage=add_judge_usage,
-        )
-        # an instance, not Factuality.partial (which fails on a second `client` keyword); the async
-        # client is wrapped once here instead of by autoevals on every call. Its 429s never reach
-        # autoevals' own retry loop: the client's policy retries them until the call's deadline.
-        self.factuality = Factuality(
-            model=config.judge.model, client=LLMClient(openai=judge_client, is_async=True)
-        )
         # simulated calls cost nothing: only real endpoints' results are kept
         paid = not (self.model_endpoint.simulated and self.judge_endpoint.simulated)
         path = Path(config.store_path) if config.store_path and paid else None
@@ -164,6 +147,25 @@ class FacetEval:
         self.judge_meter = UsageMeter("judge", config.judge.model, config.prices, budget)
         if rows:
             self.preload(rows)
+
+    def make_factuality(self) -> Any:
+        """autoevals' Factuality on the judge's client (made with the scorers, before the runner's
+        event loop starts). An instance, not Factuality.partial (which fails on a second `client`
+        keyword); the async client is wrapped once here instead of by autoevals on every call. Its
+        429s never reach autoevals' own retry loop: the client's policy retries them until the
+        call's deadline. Its usage hook gives each judgement's tokens to the scorer."""
+        from autoevals import Factuality
+        from autoevals.oai import LLMClient
+
+        judge_client = make_async_client(
+            self.judge_endpoint,
+            timeout=self.config.request_timeout,
+            max_retries=self.config.max_retries,
+            concurrency=self.config.concurrency,
+            deadline=self.config.call_deadline,
+            on_usage=add_judge_usage,
+        )
+        return Factuality(model=self.config.judge.model, client=LLMClient(openai=judge_client, is_async=True))
 
     def report_policy(self, path: Path, every: float = 1.0) -> None:
         """Write the rate-limit policies' state (rate, in flight, 429s, slow calls) to `path` every
@@ -301,7 +303,7 @@ class FacetEval:
 
     def scorers(self) -> list[Any]:
         factuality = FactualityScorer(
-            self.factuality,
+            self.make_factuality(),
             self.writer,
             self.judge_deadline,
             [self.judge_key],
