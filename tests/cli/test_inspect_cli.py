@@ -75,7 +75,10 @@ def test_failures_show_whole_wrapped_output_as_blocks_and_whole_in_json(app: typ
     document = json.loads(invoke(app, store, "failures", "base", "--facet", "issues", "--json").stdout)
     long_row = next(f for f in document["failures"] if f["id"] == "i9")
     assert long_row["output"] == LONG_OUTPUT
-    assert document["counts"] == {"fn": 1, "fp": 3}
+    assert document["counts"] == {"fp": 3, "fn": 1, "label": 0, "error": 0}
+    assert (document["rows"], document["failure_count"], document["listed"]) == (9, 4, 4)
+    assert document["experiment_id"] == document["experiment"]["experiment_id"]
+    assert {"trace_text", "permalink_note", "split", "kind", "expected", "output"} <= set(long_row)
 
 
 def test_failures_limit_says_how_many_more(app: typer.Typer, store: Path):

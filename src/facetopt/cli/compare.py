@@ -193,10 +193,12 @@ def compare_command(
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
     from facetopt.facets.selection import parse_splits
     from facetopt.services.compare import check_tolerance, compare_experiments
+    from facetopt.services.decisions import record_comparison
 
     check_tolerance(tolerance)
     parse_splits(split)  # "unknown split" before anything is opened
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
+        store_path = experiments.settings.store_path
         report = compare_experiments(
             experiments,
             baseline,
@@ -208,6 +210,7 @@ def compare_command(
             seed=seed,
             model=model,
         )
+    report = record_comparison(store_path, report)
     for message in report.warnings:
         warn(message)
     emit(report, as_json, lambda console: render_compare(console, report))

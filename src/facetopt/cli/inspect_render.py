@@ -118,7 +118,7 @@ def wrapped_field(label: str, text: str, width: int, indent: int = 4) -> list[st
 def render_failures(console: Console, report: FailuresReport) -> None:
     """Each failure as a block: its number, kind, split and Factuality, then its id, and the full
     expected and output wrapped to the console's width (never cut)."""
-    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items())) or "none"
+    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items()) if count) or "none"
     shown = len(report.failures)
     console.print(Text(describe_experiment(report.experiment), style="bold"))
     console.print(
@@ -188,6 +188,26 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
             ]
         )
     print_fitted(console, _EXPERIMENT_COLUMNS, rows, title="experiments, newest first")
+    render_comparisons(console, report)
+
+
+def render_comparisons(console: Console, report: ExperimentsReport) -> None:
+    if not report.comparisons:
+        return
+    table = compact_table(title="comparisons, newest first")
+    for header in ("created", "baseline", "candidate", "split", "target", "verdicts"):
+        table.add_column(header)
+    for c in report.comparisons:
+        verdicts = ", ".join(f"{d.facet_name} {d.verdict}" for d in c.decisions)
+        table.add_row(
+            c.created[:19].replace("T", " "),
+            Text(c.baseline_experiment_name),
+            Text(c.candidate_experiment_name),
+            c.split or "all",
+            c.target,
+            Text(verdicts),
+        )
+    console.print(table)
 
 
 def cell(value: Any) -> str:

@@ -42,6 +42,7 @@ class CompareReport(BaseModel):
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    comparison_id: str | None = None  # set once the comparison is recorded in the store
 
 
 def pair_rows(

@@ -311,6 +311,7 @@ def _compare(
     settings: Settings, steps: DemoSteps, baseline: EvalSummary, candidate: EvalSummary
 ) -> CompareReport:
     from facetopt.services.compare import compare_experiments
+    from facetopt.services.decisions import record_comparison
     from facetopt.services.experiments import open_experiments
 
     steps.step(
@@ -319,6 +320,7 @@ def _compare(
     )
     with open_experiments(settings) as experiments:
         report = compare_experiments(experiments, "previous", "latest", split="validation")
+    report = record_comparison(settings.store_path, report)
     if (report.baseline.experiment_id, report.candidate.experiment_id) != (
         baseline.experiment_id,
         candidate.experiment_id,
@@ -334,6 +336,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
     from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.services.experiments import open_experiments
     from facetopt.services.publish import PublishRequest, run_publish
+    from facetopt.services.publish_evidence import recorded_decisions
 
     steps.step(
         f"9. Publish the {facet} prompt ({verdict}): a dry run",
@@ -347,6 +350,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
             experiments,
             experiments.backend.publisher(),
             record=lambda *_: None,
+            decision_for=recorded_decisions(experiments.store),
         )
     steps.show("publish", result)
     return result
