@@ -191,23 +191,31 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
     render_comparisons(console, report)
 
 
+_COMPARISON_COLUMNS = (
+    Column("created", "left", keep=3),
+    Column("baseline", "left"),
+    Column("candidate", "left"),
+    Column("split", "left", keep=1),
+    Column("target", "left", keep=2),
+    Column("verdicts", "left"),
+)
+
+
 def render_comparisons(console: Console, report: ExperimentsReport) -> None:
     if not report.comparisons:
         return
-    table = compact_table(title="comparisons, newest first")
-    for header in ("created", "baseline", "candidate", "split", "target", "verdicts"):
-        table.add_column(header)
-    for c in report.comparisons:
-        verdicts = ", ".join(f"{d.facet_name} {d.verdict}" for d in c.decisions)
-        table.add_row(
+    rows: list[list[Cell]] = [
+        [
             c.created[:19].replace("T", " "),
             Text(c.baseline_experiment_name),
             Text(c.candidate_experiment_name),
             c.split or "all",
             c.target,
-            Text(verdicts),
-        )
-    console.print(table)
+            Text(", ".join(f"{d.facet_name} {d.verdict}" for d in c.decisions)),
+        ]
+        for c in report.comparisons
+    ]
+    print_fitted(console, _COMPARISON_COLUMNS, rows, title="comparisons, newest first")
 
 
 def cell(value: Any) -> str:
