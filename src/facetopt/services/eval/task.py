@@ -37,6 +37,7 @@ from facetopt.services.eval.config import (
     EndpointSpec,
     EvalConfig,
     load_config,
+    travelling_metadata,
 )
 from facetopt.services.eval.results import (
     ERROR_KEY,
@@ -295,7 +296,7 @@ def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "task": runtime.task,
         "scores": runtime.scorers(),
         "experiment_name": config.experiment_name,
-        "metadata": config.metadata,
+        "metadata": {**config.metadata, **travelling_metadata(config.facets)},
         "max_concurrency": config.concurrency,
         "trial_count": config.trials,
         "project_id": config.project_id,
