@@ -63,8 +63,10 @@ class UsageMeter:
         model: str,
         price_table: Mapping[str, tuple[float, float]],
         budget: CostBudget | None = None,
+        reply_tokens: int = EXPECTED_LABEL_TOKENS,
     ):
         price, source = price_for(model, price_table)
+        self.reply_tokens = reply_tokens  # the completion tokens a call is expected to use
         self.usage = RoleUsage(role=role, model=model, price_source=source)
         self.price = price
         self.budget = budget or CostBudget(None)
@@ -79,8 +81,9 @@ class UsageMeter:
     def refused(self) -> int:
         return self.budget.refused
 
-    def estimate(self, messages: Iterable[Mapping[str, Any]], completion_tokens: int) -> float:
-        return cost_of(estimate_prompt_tokens(messages), completion_tokens, self.price)
+    def estimate(self, messages: Iterable[Mapping[str, Any]], completion_tokens: int | None = None) -> float:
+        reply = self.reply_tokens if completion_tokens is None else completion_tokens
+        return cost_of(estimate_prompt_tokens(messages), reply, self.price)
 
     def estimate_tokens(self, prompt_tokens: int, completion_tokens: int) -> float:
         return cost_of(prompt_tokens, completion_tokens, self.price)

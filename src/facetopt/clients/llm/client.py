@@ -238,6 +238,10 @@ class ChatResult(BaseModel):
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def usage(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
 
 def cache_key(endpoint_label: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
     """sha256 over a canonical JSON of everything that decides the reply."""

@@ -25,13 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.clients.llm.call_cache import CallCache, call_key
-from facetopt.clients.llm.client import (
-    NOT_SENT_COST,
-    ChatRequest,
-    chat_once,
-    make_async_client,
-    make_chat_client,
-)
+from facetopt.clients.llm.client import NOT_SENT_COST, ChatRequest, chat_once, make_chat_client
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import ConfigError
@@ -61,8 +55,8 @@ from facetopt.services.eval.results import (
 from facetopt.services.eval.scorers import (
     FACTUALITY,
     FactualityScorer,
-    add_judge_usage,
     judge_question,
+    make_factuality,
     rule_scorers,
 )
 
@@ -141,31 +135,12 @@ class FacetEval:
         paid = not (self.model_endpoint.simulated and self.judge_endpoint.simulated)
         path = Path(config.store_path) if config.store_path and paid else None
         self.cache = CallCache(path, read=config.use_cache)
-        # --max-cost covers both roles: a call is sent only while spent + in flight stays within it
-        budget = CostBudget(config.max_cost)
-        self.model_meter = UsageMeter("facet model", config.facet_model.model, config.prices, budget)
-        self.judge_meter = UsageMeter("judge", config.judge.model, config.prices, budget)
+        budget = CostBudget(config.max_cost)  # --max-cost: one budget for both roles
+        model, prices = config.facet_model.model, config.prices
+        self.model_meter = UsageMeter("facet model", model, prices, budget, EXPECTED_FACET_TOKENS)
+        self.judge_meter = UsageMeter("judge", config.judge.model, prices, budget)
         if rows:
             self.preload(rows)
-
-    def make_factuality(self) -> Any:
-        """autoevals' Factuality on the judge's client (made with the scorers, before the runner's
-        event loop starts). An instance, not Factuality.partial (which fails on a second `client`
-        keyword); the async client is wrapped once here instead of by autoevals on every call. Its
-        429s never reach autoevals' own retry loop: the client's policy retries them until the
-        call's deadline. Its usage hook gives each judgement's tokens to the scorer."""
-        from autoevals import Factuality
-        from autoevals.oai import LLMClient
-
-        judge_client = make_async_client(
-            self.judge_endpoint,
-            timeout=self.config.request_timeout,
-            max_retries=self.config.max_retries,
-            concurrency=self.config.concurrency,
-            deadline=self.config.call_deadline,
-            on_usage=add_judge_usage,
-        )
-        return Factuality(model=self.config.judge.model, client=LLMClient(openai=judge_client, is_async=True))
 
     def report_policy(self, path: Path, every: float = 1.0) -> None:
         """Write the rate-limit policies' state (rate, in flight, 429s, slow calls) to `path` every
@@ -189,9 +164,6 @@ class FacetEval:
 
     def model_request(self, facet: FacetPrompt, text: str, row_id: str) -> ChatRequest:
         return facet_request(facet, text, self.config.facet_model.model, self.config.max_tokens, row_id)
-
-    def model_estimate(self, request: ChatRequest) -> float:
-        return self.model_meter.estimate(request.messages, EXPECTED_FACET_TOKENS)
 
     def model_cache_key(self, request: ChatRequest, trial: int) -> str:
         return call_key(self.model_endpoint, request.messages, request.params(), trial)
@@ -243,15 +215,12 @@ class FacetEval:
                 if isinstance(cached, str):
                     output, from_cache = cached, True
                     self.model_meter.cached(1)
-                elif not self.model_meter.admit(estimate := self.model_estimate(request)):
+                elif not self.model_meter.admit(estimate := self.model_meter.estimate(request.messages)):
                     error = NOT_SENT_COST
                 else:
                     result = await chat_once(self.model_client, request)
                     output, error = result.text or "", result.error
-                    used = {
-                        "prompt_tokens": result.prompt_tokens,
-                        "completion_tokens": result.completion_tokens,
-                    }
+                    used = result.usage
                     self.model_meter.settle(
                         estimate, result.prompt_tokens, result.completion_tokens, result.ok
                     )
@@ -303,7 +272,7 @@ class FacetEval:
 
     def scorers(self) -> list[Any]:
         factuality = FactualityScorer(
-            self.make_factuality(),
+            make_factuality(self.config, self.judge_endpoint),
             self.writer,
             self.judge_deadline,
             [self.judge_key],
