@@ -29,8 +29,11 @@ def run_eval(root: Path, *args: str):
 
 
 @pytest.mark.slow
-def test_the_sixth_validation_eval_warns_and_reports_validation_evals(tmp_path: Path):
-    root = seed_local_state(tmp_path / "state", make_rows(6))
+def test_the_sixth_validation_eval_warns_and_a_look_at_test_is_recorded(tmp_path: Path):
+    """One real run (the runner is slow to start) over validation and test rows."""
+    rows = make_rows(6)
+    rows[0] = rows[0].model_copy(update={"metadata": {**rows[0].metadata, "split": "test"}})
+    root = seed_local_state(tmp_path / "state", rows)
     with LocalStore(root / "store.duckdb") as store:
         for i in range(5):
             hashes = {"Issues": f"{i}" * 64, "Sentiment": "s" * 64}
@@ -38,9 +41,10 @@ def test_the_sixth_validation_eval_warns_and_reports_validation_evals(tmp_path: 
             store.add_experiment(earlier.model_copy(update={"split": "validation" if i else None}))
         store.add_experiment(record("tr", "2026-01-08T00:00:00Z", dataset=DATASET, split="train"))
     with isolated_env(tmp_path, path_without_bt()):
-        result = run_eval(root, "--split", "validation")
+        result = run_eval(root, "--split", "validation,test")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    assert summary["rows"] == 2  # the test row of Issues and the validation row of Sentiment
     assert summary["validation_evals"] == {"Issues": 6, "Sentiment": 6}
     # every paid call's usage as its reply reported it (the simulation reports tokens), the judge's too
     usage = {u["role"]: u for u in summary["usage"]}
@@ -58,17 +62,6 @@ def test_the_sixth_validation_eval_warns_and_reports_validation_evals(tmp_path: 
     stderr = " ".join(result.stderr.split())  # rich wraps long warnings
     assert "facet Issues: validation eval number 6" in stderr and "about five experiments" in stderr
 
-
-@pytest.mark.slow
-def test_an_eval_on_test_reads_only_test_rows_and_is_recorded(tmp_path: Path):
-    rows = make_rows(8)
-    rows[0] = rows[0].model_copy(update={"metadata": {**rows[0].metadata, "split": "test"}})
-    root = seed_local_state(tmp_path / "state", rows)
-    with isolated_env(tmp_path, path_without_bt()):
-        result = run_eval(root, "--split", "test")
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    assert summary["rows"] == 1 and summary["validation_evals"] == {}
     with LocalStore(root / "store.duckdb", read_only=True) as store:
         [touch] = store.test_touches(PROJECT, DATASET)
         [entry] = [r for r in store.experiments() if r.experiment_id == summary["experiment_id"]]
