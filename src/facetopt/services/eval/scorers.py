@@ -91,28 +91,6 @@ def judge_estimate(meter: UsageMeter | None, question: str, output: Any, expecte
     return meter.estimate_tokens(prompt, EXPECTED_JUDGE_TOKENS)
 
 
-def make_factuality(config: EvalConfig, endpoint: Any) -> Any:
-    """autoevals' Factuality on the judge's client (made with the scorers, before the runner's event
-    loop starts). An instance, not Factuality.partial (which fails on a second `client` keyword);
-    the async client is wrapped once here instead of by autoevals on every call. Its 429s never
-    reach autoevals' own retry loop: the client's policy retries them until the call's deadline.
-    Its usage hook gives each judgement's tokens to the scorer (`add_judge_usage`)."""
-    from autoevals import Factuality
-    from autoevals.oai import LLMClient
-
-    from facetopt.clients.llm.client import make_async_client
-
-    client = make_async_client(
-        endpoint,
-        timeout=config.request_timeout,
-        max_retries=config.max_retries,
-        concurrency=config.concurrency,
-        deadline=config.call_deadline,
-        on_usage=add_judge_usage,
-    )
-    return Factuality(model=config.judge.model, client=LLMClient(openai=client, is_async=True))
-
-
 class JudgeFailed(RuntimeError):
     """A Factuality judgement that failed, its message cleared of the judge's key."""
 

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.clients.llm.call_cache import CallCache, call_key
-from facetopt.clients.llm.client import NOT_SENT_COST, ChatRequest, chat_once, make_chat_client
+from facetopt.clients.llm.client import (
+    NOT_SENT_COST,
+    ChatRequest,
+    chat_once,
+    make_async_client,
+    make_chat_client,
+)
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import ConfigError
@@ -43,6 +49,7 @@ from facetopt.services.eval.config import (
     load_config,
     travelling_metadata,
 )
+from facetopt.services.eval.replay import REPLAYED_KEY, read_replay, replaying
 from facetopt.services.eval.results import (
     ERROR_KEY,
     NO_RESULT,
@@ -55,8 +62,8 @@ from facetopt.services.eval.results import (
 from facetopt.services.eval.scorers import (
     FACTUALITY,
     FactualityScorer,
+    add_judge_usage,
     judge_question,
-    make_factuality,
     rule_scorers,
 )
 
@@ -82,7 +89,6 @@ __all__ = [
 ]
 
 SUFFIX_MODEL_PREFIX = "brain-facet"
-REPLAYED_KEY = "replayed_from_results"  # in a row's metadata: its output and scores are replayed
 
 
 def uses_suffix_messages(model: str) -> bool:
@@ -291,6 +297,25 @@ class FacetEval:
         return self.config.call_deadline + self.config.request_timeout + 30.0
 
 
+def make_factuality(config: EvalConfig, endpoint: Any) -> Any:
+    """autoevals' Factuality on the judge's client, made with the scorers before the runner's loop
+    starts. An instance, not Factuality.partial (which fails on a second `client` keyword). Its 429s
+    never reach autoevals' own retries: the client's policy retries them until the call's deadline.
+    Its usage hook gives each judgement's tokens to the scorer (`add_judge_usage`)."""
+    from autoevals import Factuality
+    from autoevals.oai import LLMClient
+
+    client = make_async_client(
+        endpoint,
+        timeout=config.request_timeout,
+        max_retries=config.max_retries,
+        concurrency=config.concurrency,
+        deadline=config.call_deadline,
+        on_usage=add_judge_usage,
+    )
+    return Factuality(model=config.judge.model, client=LLMClient(openai=client, is_async=True))
+
+
 def _factuality_score(value: float, metadata: dict) -> Any:
     from autoevals import Score
 
@@ -298,31 +323,6 @@ def _factuality_score(value: float, metadata: dict) -> Any:
 
 
 # -- the Eval arguments ----------------------------------------------------------------------------
-
-
-def replaying(scorer: Any, replay: dict[ResultKey, dict[str, Any]], writer: ResultsWriter) -> Any:
-    """`scorer`, except on replayed rows, where it gives the score recorded by the earlier run."""
-    name = scorer._name() if hasattr(scorer, "_name") else scorer.__name__
-    run = scorer.eval_async if hasattr(scorer, "eval_async") else scorer
-
-    async def replayed(
-        output: Any, expected: Any = None, input: Any = None, metadata: Any = None, **kw: Any
-    ) -> Any:
-        key = result_key(metadata)
-        cached = replay.get(key) if (metadata or {}).get(REPLAYED_KEY) else None
-        if cached is None:
-            return await run(output, expected=expected, input=input, metadata=metadata, **kw)
-        value = (cached.get("scores") or {}).get(name)
-        writer.scored(key, name, value, error=(cached.get("scorer_errors") or {}).get(name))
-        return value
-
-    replayed.__name__ = replayed.__qualname__ = name
-    return replayed
-
-
-def read_replay(path: Path) -> dict[ResultKey, dict[str, Any]]:
-    """(row id, trial) -> the line of a results file."""
-    return {(str(r["id"]), int(r.get("trial") or 0)): r for r in read_results(path)}
 
 
 def read_rows(path: Path) -> list[DatasetRow]:
