@@ -11,7 +11,6 @@ import pytest
 from pydantic import SecretStr
 
 from facetopt.clients.braintrust.bt_runner import (
-    BT_PYTHON_ENV,
     RUNNER_BT,
     RUNNER_SDK,
     RunnerCommand,
@@ -128,8 +127,8 @@ def test_bt_is_pointed_at_this_python_and_the_sdk_runner_is_the_fallback(tmp_pat
     file = tmp_path / "eval_facet.py"
     bt = runner_command(file, no_send_logs=True, bt="/opt/bt")
     assert bt.runner == RUNNER_BT
-    assert bt.argv == ["/opt/bt", "eval", "--jsonl", "--no-send-logs", str(file)]
-    assert bt.env == {BT_PYTHON_ENV: sys.executable}
+    assert bt.argv == ["/opt/bt", "eval", "--jsonl", "--no-send-logs", "--runner", sys.executable, str(file)]
+    assert bt.env == {}
     sdk = runner_command(file, no_send_logs=False, bt=None)
     assert sdk.runner == RUNNER_SDK
     assert sdk.argv[:5] == [sys.executable, "-m", "braintrust.cli", "eval", "--jsonl"]

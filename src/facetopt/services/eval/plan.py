@@ -108,18 +108,32 @@ class EvalPlan:
             no_send_logs=not self.send_logs,
             rows_file=str(rows_file.resolve()),
             facets=self.facets,
-            metadata={
-                "dataset": self.dataset,
-                "dataset_project": self.dataset_project,
-                "model": self.model.model,
-                "judge_model": self.judge.model,
-                "prompt_file": self.prompt_file,
-                "prompt_hashes": self.prompt_hashes,
-                "split": self.split,
-                "filters": self.filters,
-                "simulated_roles": self.roles,
-            },
+            metadata=self.experiment_metadata(),
         )
+
+    def experiment_metadata(self) -> dict[str, Any]:
+        """The original eval's experiment metadata keys (seed-compat.md), then facetopt's own."""
+        facets = self.filters.get("facet") or []
+        row_ids = self.filters.get("row_id") or []
+        return {
+            "dataset_project": self.dataset_project,
+            "dataset": self.dataset,
+            "model": self.model.model,
+            "prompt_file": self.prompt_file,
+            "max_tokens": self.settings.max_tokens,
+            "request_timeout": self.settings.request_timeout,
+            "trial_count": self.settings.trials,
+            "max_rows": self.settings.max_rows,
+            "facet_filter": sorted(f.casefold() for f in facets) or None,
+            "split_filter": self.filters.get("split") or None,
+            "scoped_dataset_ids_count": len(row_ids),
+            "factuality_model": self.judge.model,
+            "prompt_hashes": self.prompt_hashes,
+            "judge_model": self.judge.model,
+            "split": self.split,
+            "filters": self.filters,
+            "simulated_roles": self.roles,
+        }
 
     def secrets(self) -> list[str | None]:
         key = self.settings.braintrust_api_key

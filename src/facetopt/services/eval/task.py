@@ -39,11 +39,13 @@ from facetopt.services.eval.config import (
 from facetopt.services.eval.results import (
     ERROR_KEY,
     NO_RESULT,
+    SUMMARY_SOURCE,
     ResultsWriter,
     eval_rows,
     read_results,
     result_key,
 )
+from facetopt.services.eval.runner_errors import ERRORS_ENV, ErrorFile
 from facetopt.services.eval.scorers import FactualityScorer, rule_scorers
 
 __all__ = [
@@ -101,6 +103,7 @@ class FacetEval:
         self.config = config
         self.writer = writer
         self.judge_key = judge_key
+        self._experiment_noted = False
         # made before the runner starts its event loop (httpx binds to a loop on first use only), so
         # the first rows do not wait for imports and client set-up
         self.model_client = make_async_client(
@@ -121,7 +124,22 @@ class FacetEval:
             model=config.judge.model, client=LLMClient(openai=judge_client, is_async=True)
         )
 
+    def _note_experiment(self) -> None:
+        """Once: the experiment the runner opened, in case no summary reaches the reporter."""
+        if self._experiment_noted or self.config.no_send_logs:
+            return
+        self._experiment_noted = True
+        try:
+            import braintrust
+
+            experiment = braintrust.current_experiment()
+            if experiment is not None:
+                self.writer.experiment({"id": experiment.id, "name": experiment.name, "source": "experiment"})
+        except Exception:  # the summary's entry is the one that counts; this is a fallback
+            pass
+
     async def task(self, input: dict[str, Any], hooks: Any) -> str:
+        self._note_experiment()
         metadata = hooks.metadata if isinstance(getattr(hooks, "metadata", None), dict) else {}
         metadata["trial"] = int(getattr(hooks, "trial_index", 0) or 0)
         row_id = str(metadata.get("dataset_row_id"))
@@ -133,6 +151,9 @@ class FacetEval:
                 error = f"facet {facet_name!r} is not in the prompt file"
             else:
                 metadata["eval_prompt_sha256"] = facet.prompt_sha256
+                metadata["facet_prompt_sha256"] = facet.prompt_sha256
+                metadata["facet_model"] = self.config.facet_model.model
+                metadata["facet_prompt_file"] = self.config.metadata.get("prompt_file")
                 text = str((input or {}).get("preprocessed_text") or "")
                 request = facet_request(
                     facet, text, self.config.facet_model.model, self.config.max_tokens, row_id
@@ -177,12 +198,18 @@ def read_rows(path: Path) -> list[DatasetRow]:
         return [DatasetRow.model_validate_json(line) for line in handle if line.strip()]
 
 
-def eval_cases(rows: list[DatasetRow]) -> list[dict[str, Any]]:
+def eval_cases(rows: list[DatasetRow], prompt_file: str | None = None) -> list[dict[str, Any]]:
+    """The dataset row's metadata plus `dataset_row_id` and `prompt_file`, as the original eval had it."""
     return [
         {
             "input": row.input,
             "expected": row.expected,
-            "metadata": {**row.metadata, "dataset_row_id": row.id, "facet_name": row.facet_name},
+            "metadata": {
+                **row.metadata,
+                "dataset_row_id": row.id,
+                "prompt_file": prompt_file,
+                "facet_name": row.facet_name,
+            },
             "tags": list(row.tags) or None,
             "id": row.id,
         }
@@ -198,20 +225,75 @@ def quiet_http_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def error_file(environ: Mapping[str, str]) -> ErrorFile | None:
+    """The eval run folder's error file, recording from now on (None outside `facetopt eval`)."""
+    path = environ.get(ERRORS_ENV)
+    if not path:
+        return None
+    secrets = [environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV), environ.get("BRAINTRUST_API_KEY")]
+    errors = ErrorFile(Path(path), secrets)
+    errors.install()
+    return errors
+
+
+def facetopt_reporter(writer: ResultsWriter) -> Any:
+    """The SDK's default reporter, which also writes the summary's experiment into the results file."""
+    from braintrust.framework import ReporterDef, default_reporter
+
+    def report_eval(evaluator: Any, result: Any, verbose: bool, jsonl: bool) -> Any:
+        summary = getattr(result, "summary", None)
+        if summary is not None and getattr(summary, "experiment_id", None):
+            writer.experiment(
+                {
+                    "id": summary.experiment_id,
+                    "name": summary.experiment_name,
+                    "url": summary.experiment_url,
+                    "project": summary.project_name,
+                    "source": SUMMARY_SOURCE,
+                }
+            )
+        return default_reporter.report_eval(evaluator, result, verbose=verbose, jsonl=jsonl)
+
+    return ReporterDef(name="facetopt", report_eval=report_eval, report_run=default_reporter.report_run)
+
+
+def braintrust_login(errors: ErrorFile | None) -> None:
+    """Log in before the runner does, so a refused login lands in the error file with its reason."""
+    import braintrust
+
+    try:
+        braintrust.login()
+    except Exception as exc:
+        if errors is not None:
+            errors.exception(exc, kind="login")
+        raise
+
+
 def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for `braintrust.Eval`, from the environment facetopt set for the runner."""
     environ = os.environ if environ is None else environ
+    errors = error_file(environ)
+    try:
+        return _eval_arguments(environ, errors)
+    except Exception as exc:
+        if errors is not None:
+            errors.exception(exc)
+        raise
+
+
+def _eval_arguments(environ: Mapping[str, str], errors: ErrorFile | None) -> dict[str, Any]:
     quiet_http_logs()
     config = load_config(environ)
     results = environ.get(RESULTS_ENV)
     if not results:
         raise ConfigError(f"{RESULTS_ENV} is not set", hint="run the eval with `facetopt eval`")
-    runtime = FacetEval(
-        config, ResultsWriter(Path(results)), environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV)
-    )
+    writer = ResultsWriter(Path(results))
+    runtime = FacetEval(config, writer, environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV))
+    if not config.no_send_logs:
+        braintrust_login(errors)
     return {
         "name": config.project,
-        "data": eval_cases(read_rows(Path(config.rows_file))),
+        "data": eval_cases(read_rows(Path(config.rows_file)), config.metadata.get("prompt_file")),
         "task": runtime.task,
         "scores": runtime.scorers(),
         "experiment_name": config.experiment_name,
@@ -220,4 +302,5 @@ def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "trial_count": config.trials,
         "project_id": config.project_id,
         "no_send_logs": config.no_send_logs,
+        "reporter": facetopt_reporter(writer),
     }
