@@ -77,7 +77,17 @@ def test_every_row_is_logged_with_its_scores_and_the_summary_is_read(logged):
     roots = [r for r in rows if (r.get("span_attributes") or {}).get("type") == "eval"]
     assert sorted(r["metadata"]["dataset_row_id"] for r in roots) == sorted(r.id for r in make_rows(ROWS))
     score_spans = [r for r in rows if (r.get("span_attributes") or {}).get("type") == "score"]
-    assert {s["span_attributes"]["name"] for s in score_spans} >= {"binary_decision_match", "Factuality"}
+    names = {s["span_attributes"]["name"] for s in score_spans}
+    assert names == {"binary_classification_scores", "sentiment_label_correct", "Factuality"}
+    binary = [s for s in score_spans if s["span_attributes"]["name"] == "binary_classification_scores"]
+    assert len(binary) == ROWS
+    assert all(
+        set(s["scores"]) == {"binary_decision_match", "positive_recall", "negative_specificity"}
+        for s in binary
+    )
+    ids = {r.id for r in make_rows(ROWS)}
+    assert {s["input"]["metadata"]["dataset_row_id"] for s in binary} == ids
+    assert {"prompt_file", "facet_name", "facet_prompt_sha256", "facet_model"} <= set(roots[0]["metadata"])
     assert logged.fake.requests_to(f"/v1/experiment/{experiment_id}/summarize", "GET")
     assert logged.summary.url.startswith("http://127.0.0.1:")
     assert logged.summary.url.endswith("/experiments/facet-optimizer-brain-facet-1")

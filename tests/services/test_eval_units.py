@@ -21,6 +21,7 @@ from facetopt.clients.braintrust.bt_runner import (
 from facetopt.clients.llm.client import Endpoint
 from facetopt.errors import InputError, Interrupted
 from facetopt.services.eval import task as eval_task
+from facetopt.services.eval.launch import PLACEHOLDER_KEY
 from facetopt.services.eval.run import parse_splits, prompts_for, runner_environment, select_rows
 from facetopt.settings import Settings
 from tests.services.eval_helpers import FACETS, make_rows
@@ -141,7 +142,16 @@ def _endpoint(role, key):
 
 def test_keys_travel_in_the_environment_only_and_logging_flushes_synchronously(tmp_path):
     settings = Settings(braintrust_api_key=SecretStr("bt-secret-key"), target_org="acme")
-    base = {"PATH": "/bin", "FACETOPT_EVAL_STALE": "x", "BRAINTRUST_API_KEY": "from-shell"}
+    base = {
+        "PATH": "/bin",
+        "FACETOPT_EVAL_STALE": "x",
+        "BRAINTRUST_API_KEY": "from-shell",
+        "BT_EVAL_WATCH": "1",
+        "BT_EVAL_FIRST": "3",
+        "BT_EVAL_RUNNER": "/usr/bin/python2",
+        "BRAINTRUST_PROFILE": "work",
+        "BRAINTRUST_ENV_FILE": "/home/me/.env",
+    }
     common = dict(config_path=tmp_path / "c.json", results_path=tmp_path / "r.jsonl", log_rows=10)
     model, judge = _endpoint("facet_model", "model-secret"), _endpoint("judge", "judge-secret")
     logged = runner_environment(base, settings, model=model, judge=judge, send_logs=True, **common)
@@ -154,7 +164,11 @@ def test_keys_travel_in_the_environment_only_and_logging_flushes_synchronously(t
     local = runner_environment(
         base, settings, model=model, judge=_endpoint("judge", None), send_logs=False, **common
     )
-    assert "BRAINTRUST_API_KEY" not in local and eval_task.JUDGE_KEY_ENV not in local
+    # bt resolves credentials even without logs: a placeholder, never the user's key
+    assert local["BRAINTRUST_API_KEY"] == PLACEHOLDER_KEY and eval_task.JUDGE_KEY_ENV not in local
+    for env in (logged, local):
+        assert not [k for k in env if k.startswith("BT_EVAL_")]
+        assert "BRAINTRUST_PROFILE" not in env and "BRAINTRUST_ENV_FILE" not in env
     assert local[eval_task.CONFIG_ENV] == str(tmp_path / "c.json")
 
 

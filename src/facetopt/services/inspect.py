@@ -282,7 +282,7 @@ def braintrust_object_id(experiments: Experiments, kind: str, name: str) -> str:
     settings = experiments.settings
     if kind == "project_logs":
         return resolve_project(experiments.remote(), name).id
-    project = settings.dataset_project or settings.target_project
+    project = settings.dataset_project or settings.project or settings.target_project
     if kind == "dataset":
         if not project:
             raise InputError(

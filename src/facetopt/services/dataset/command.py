@@ -28,11 +28,13 @@ def choose_backend(settings: Settings, announce: Callable[[str], None]) -> str:
     return backend
 
 
-def build_settings(env_file: Path | None, flags: dict[str, Any]) -> Settings:
+def build_settings(
+    env_file: Path | None, flags: dict[str, Any], warn: Callable[[str], None] | None = None
+) -> Settings:
     backend = flags.get("backend")
     if backend is not None and backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}", hint="use --backend braintrust or --backend local")
-    return load_settings(env_file, **flags)
+    return load_settings(env_file, warn=warn, **flags)
 
 
 def run_dataset_create(
@@ -47,9 +49,9 @@ def run_dataset_create(
     announce: Callable[[str], None],
     warn: Callable[[str], None],
 ) -> DatasetCreateSummary:
-    settings = build_settings(env_file, flags)
+    settings = build_settings(env_file, flags, warn)
     backend = choose_backend(settings, announce)
-    target_project = settings.require("target_project", "--target-project", "FACET_OPTIMIZER_TARGET_PROJECT")
+    target_project = settings.project_or_default  # the original's chain and default
     dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
     ids = read_root_span_ids(root_span_ids, root_span_id_file)
     positive, negative = settings.positive_limit, settings.negative_limit

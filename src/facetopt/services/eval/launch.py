@@ -32,6 +32,8 @@ CLEARED_NAMES = frozenset({"BRAINTRUST_PROFILE", "BRAINTRUST_ENV_FILE"})
 
 def _cleared(name: str) -> bool:
     return name.startswith(CLEARED_PREFIXES) or name in CLEARED_NAMES
+
+
 PACKAGED_EVAL_FILE = Path(__file__).resolve().parents[2] / "eval_facet.py"
 
 

@@ -23,7 +23,7 @@ from facetopt.facets.selection import parse_splits, select_rows
 from facetopt.services.eval.config import EndpointSpec, EvalConfig
 from facetopt.services.experiments import braintrust_connection
 from facetopt.services.progress import Progress
-from facetopt.settings import Settings
+from facetopt.settings import DEFAULT_EVAL_DATASET, Settings
 
 
 @dataclass
@@ -147,13 +147,13 @@ def plan_eval(
     progress: Progress,
     warn: Callable[[str], None],
 ) -> EvalPlan:
-    dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
-    dataset_project = settings.dataset_project or settings.require(
-        "target_project",
-        "--dataset-project",
-        "FACET_OPTIMIZER_DATASET_PROJECT (or FACET_OPTIMIZER_TARGET_PROJECT)",
-    )
-    project = settings.project or settings.target_project or dataset_project
+    # the original eval's chains: dataset "Facet groundtruth", the dataset project defaults to the
+    # eval project, which defaults to the target project ("Facet Optimizer")
+    dataset = settings.dataset or DEFAULT_EVAL_DATASET
+    dataset_project = settings.eval_dataset_project
+    project = settings.eval_project
+    facets = options.facets or settings.facet_filter_list
+    row_ids = options.row_ids or settings.dataset_id_list
     if settings.concurrency < 1 or settings.trials < 1:
         raise InputError("--concurrency and --trials must be at least 1", hint="the defaults are 16 and 1")
     splits = parse_splits(settings.split)
@@ -182,8 +182,8 @@ def plan_eval(
     selected = select_rows(
         rows,
         splits=splits,
-        facets=options.facets,
-        row_ids=options.row_ids,
+        facets=facets,
+        row_ids=row_ids,
         max_rows=settings.max_rows,
         warn=warned,
     )
@@ -196,8 +196,8 @@ def plan_eval(
         )
     given = {
         "split": splits,
-        "facet": options.facets,
-        "row_id": options.row_ids,
+        "facet": facets,
+        "row_id": row_ids,
         "max_rows": settings.max_rows,
     }
     return EvalPlan(

@@ -45,7 +45,7 @@ def run_eval(
     environ: Mapping[str, str] | None = None,
 ) -> EvalSummary:
     """The whole command; `environ` is the runner's base environment (default: this process's)."""
-    settings = build_settings(env_file, flags)
+    settings = build_settings(env_file, flags, warn)
     backend = choose_backend(settings, announce)
     plan = plan_eval(settings, backend, options, progress, warn)
     run_dir = artifacts.new_run_dir(settings.output_root / "evals")

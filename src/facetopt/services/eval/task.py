@@ -124,22 +124,29 @@ class FacetEval:
             model=config.judge.model, client=LLMClient(openai=judge_client, is_async=True)
         )
 
-    def _note_experiment(self) -> None:
-        """Once: the experiment the runner opened, in case no summary reaches the reporter."""
+    def _note_experiment(self, hooks: Any) -> None:
+        """Once: the experiment the runner logs this row to (runners that never call the reporter).
+
+        The id is the one Braintrust issued for the root span's experiment, never one made up here.
+        """
         if self._experiment_noted or self.config.no_send_logs:
             return
-        self._experiment_noted = True
+        span = getattr(hooks, "span", None)
+        kind = getattr(getattr(span, "parent_object_type", None), "name", "")
+        lazy_id = getattr(span, "parent_object_id", None)
+        if str(kind).upper() != "EXPERIMENT" or not hasattr(lazy_id, "get"):
+            return
         try:
-            import braintrust
-
-            experiment = braintrust.current_experiment()
-            if experiment is not None:
-                self.writer.experiment({"id": experiment.id, "name": experiment.name, "source": "experiment"})
-        except Exception:  # the summary's entry is the one that counts; this is a fallback
-            pass
+            # the experiment was registered before any row ran: this reads the id, it sends nothing
+            experiment_id = lazy_id.get()
+        except Exception:  # the summary's entry is the one that counts
+            return
+        if experiment_id:
+            self._experiment_noted = True
+            self.writer.experiment({"id": experiment_id, "source": "span"})
 
     async def task(self, input: dict[str, Any], hooks: Any) -> str:
-        self._note_experiment()
+        self._note_experiment(hooks)
         metadata = hooks.metadata if isinstance(getattr(hooks, "metadata", None), dict) else {}
         metadata["trial"] = int(getattr(hooks, "trial_index", 0) or 0)
         row_id = str(metadata.get("dataset_row_id"))
