@@ -58,7 +58,10 @@ class ErrorFile:
 
     def exception(self, exc: BaseException, kind: str = "exception") -> None:
         detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.record(kind, f"{type(exc).__name__}: {exc}", detail)
+        message = f"{type(exc).__name__}: {exc}"
+        if kind == "exception" and any(m in message for m in LOG_WRITE_MARKERS):
+            kind = "log_write"  # BRAINTRUST_SYNC_FLUSH turns a refused write into this exception
+        self.record(kind, message, detail)
 
     def stderr_line(self, line: str) -> None:
         if not line.strip():
