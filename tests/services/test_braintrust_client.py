@@ -279,6 +279,19 @@ def test_upload_verifies_and_reupload_upserts(fake, conn):
     assert back == sorted(dataset_rows(40, expected="relabelled"), key=lambda r: r.id)
 
 
+def test_read_back_keeps_the_newest_version_when_later_pages_repeat_older_ones(fake, conn, monkeypatch):
+    from facetopt.clients.braintrust import datasets
+
+    monkeypatch.setattr(datasets, "FETCH_PAGE", 16)
+    bt.upload_rows(conn, "facet-datasets", "facets", dataset_rows(30))
+    again = bt.upload_rows(conn, "facet-datasets", "facets", dataset_rows(30, expected="relabelled"))
+    assert again.verified == 30  # verification read the stale pages too, and kept the new labels
+    pages = list(fake.requests_to(f"/v1/dataset/{again.dataset_id}/fetch", "POST"))
+    assert len(fake.stale_dataset_rows(again.dataset_id)) == 30 and len(pages) >= 4
+    back = bt.read_dataset_rows(conn, "facet-datasets", "facets")
+    assert back == sorted(dataset_rows(30, expected="relabelled"), key=lambda r: r.id)
+
+
 def test_logs3_failing_twice_then_succeeding_verifies_everything(fake, conn):
     fake.fail_logs3(times=2)
 
