@@ -379,7 +379,9 @@ class FakeBraintrust:
             self._visible_project(project_id, orgs)
             if row.get("created") is not None:
                 normalize_created(row["created"])
-            history = self._store.dataset_history.setdefault(row["dataset_id"], []) if "dataset_id" in row else None
+            history = (
+                self._store.dataset_history.setdefault(row["dataset_id"], []) if "dataset_id" in row else None
+            )
             targets.append((table, row, project_id, history))
         xact = self._next_xact()
         for table, row, project_id, history in targets:

@@ -17,9 +17,9 @@ from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.experiments import open_experiments
 from facetopt.services.inspect import inspect_sql
 from facetopt.services.progress import SilentProgress
-from tests.services import sql_recipes as recipes
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.bt_standin import bt_calls, install_bt
+from tests.services import sql_recipes as recipes
 from tests.services.eval_helpers import DATASET, FACETS, PROJECT, isolated_env, make_rows, path_without_bt
 
 ROWS = 8
