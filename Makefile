@@ -3,7 +3,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTHON_FOR_UV ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON_FOR_UV) -m uv")
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON_FOR_UV) -m pip install --quiet uv
@@ -12,12 +12,18 @@ setup:
 demo: setup
 	$(UV) run --frozen facetopt demo
 
+# Everything; what CI runs (.ci/run).
 test: setup
 	$(UV) run --frozen pytest
+
+# The inner loop: no slow or end-to-end test.
+test-fast: setup
+	$(UV) run --frozen pytest -m "not slow and not e2e"
 
 lint: setup
 	$(UV) run --frozen ruff check src tests bench evals
 	$(UV) run --frozen ruff format --check src tests bench evals
+	$(UV) run --frozen mypy
 
 bench: setup
 	$(UV) run --frozen python bench/run_all.py

@@ -102,21 +102,24 @@ async def bare(model_url: str, judge_url: str, n: int, concurrency: int) -> floa
 def facetopt_eval(root: Path, model_url: str, judge_url: str, concurrency: int):
     from facetopt.services.eval.run import EvalOptions, run_eval
     from facetopt.services.progress import SilentProgress
+    from facetopt.settings import load_settings
 
     os.environ["FACET_OPTIMIZER_API_KEY"] = MODEL_KEY
     os.environ["FACET_OPTIMIZER_JUDGE_API_KEY"] = JUDGE_KEY
     start = time.perf_counter()
     summary = run_eval(
-        env_file=None,
-        flags={
-            "output_root": root,
-            "target_project": "bench",
-            "dataset": "bench",
-            "backend": "local",
-            "api_base": model_url,
-            "judge_api_base": judge_url,
-            "concurrency": concurrency,
-        },
+        load_settings(
+            None,
+            **{
+                "output_root": root,
+                "target_project": "bench",
+                "dataset": "bench",
+                "backend": "local",
+                "api_base": model_url,
+                "judge_api_base": judge_url,
+                "concurrency": concurrency,
+            },
+        ),
         options=EvalOptions(),
         progress=SilentProgress(),
         announce=lambda _: None,

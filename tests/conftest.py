@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -26,3 +27,25 @@ def output_root(tmp_path: Path) -> Path:
     root = tmp_path / "state"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every retry the braintrust SDK and the Braintrust client make still happens, without the sleeps.
+
+    Opt in per module with `pytestmark = pytest.mark.usefixtures("fast_retries")` (it imports the SDK)."""
+    import braintrust.logger
+    from braintrust.api import RetryPolicy
+
+    from facetopt.clients.braintrust import api as braintrust_api
+    from facetopt.clients.braintrust import datasets as braintrust_datasets
+
+    original = RetryPolicy.for_mode
+    monkeypatch.setattr(braintrust.logger, "BACKGROUND_LOGGER_BASE_SLEEP_TIME_S", 0.0)
+    monkeypatch.setattr(
+        RetryPolicy,
+        "for_mode",
+        classmethod(lambda cls, mode: dataclasses.replace(original(mode), backoff_factor=0.0)),
+    )
+    monkeypatch.setattr(braintrust_api, "BTQL_BACKOFF_S", 0.0)
+    monkeypatch.setattr(braintrust_datasets, "VERIFY_DELAY_S", 0.0)

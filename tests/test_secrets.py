@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.braintrust_server import FakeBraintrust
+from tests.fakes.braintrust_setup import sample_spans
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
-from tests.services.braintrust_fixtures import sample_spans
-from tests.services.eval_helpers import path_without_bt
+from tests.services.eval.helpers import path_without_bt
+
+pytestmark = pytest.mark.slow
 
 BRAINTRUST_KEY = "sk-bt-LEAKCHECK-3f9a0c7e51d2"
 LABELLER_KEY = "sk-gt-LEAKCHECK-8b1e6d4a90c3"

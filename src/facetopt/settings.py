@@ -15,9 +15,10 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from facetopt.errors import ConfigError
+from facetopt.errors import ConfigError, FacetoptError, InputError
 
 DEFAULT_OUTPUT_ROOT = Path(".local/facet-optimizer")
+BACKENDS = ("braintrust", "local")
 DEFAULT_SOURCE_MODELS = ("brain-facet-latest", "brain-facet-1")
 DEFAULT_PROXY_URL = "https://braintrustproxy.com/v1"
 SIMULATED_BASE_URL = "simulated://"
@@ -168,6 +169,44 @@ class Settings(BaseSettings):
     def dataset_id_list(self) -> list[str]:
         return [i.strip() for i in (self.dataset_ids or "").split(",") if i.strip()]
 
+    # Checks that raise facetopt's own errors: pydantic lets them through unwrapped, so the user
+    # sees the same `error:` line whether the value came from a flag, the environment or .env.
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _known_backend(cls, value: Any) -> Any:
+        if value is not None and value not in BACKENDS:
+            raise InputError(f"unknown backend {value!r}", hint="use --backend braintrust or --backend local")
+        return value
+
+    @field_validator("positive_limit", "negative_limit", "limit")
+    @classmethod
+    def _limit_not_negative(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise InputError(
+                "limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit"
+            )
+        return value
+
+    @field_validator("validation_fraction")
+    @classmethod
+    def _fraction_in_range(cls, value: float) -> float:
+        if not 0 <= value < 1:
+            raise InputError(
+                f"--validation-fraction must be in [0, 1), got {value}",
+                hint="0.2 keeps a fifth of each facet and bucket for validation",
+            )
+        return value
+
+    @field_validator("concurrency", "trials")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise InputError(
+                "--concurrency and --trials must be at least 1", hint="the defaults are 16 and 1"
+            )
+        return value
+
     @property
     def source_model_list(self) -> list[str]:
         return [m.strip() for m in self.source_models.split(",") if m.strip()]
@@ -184,6 +223,14 @@ class Settings(BaseSettings):
         if self.backend:
             return self.backend
         return "braintrust" if self.braintrust_api_key else "local"
+
+    def backend_note(self) -> str | None:
+        """Why this backend, when the user did not choose one (None when they did)."""
+        if self.backend:
+            return None
+        backend = self.resolved_backend()
+        why = "BRAINTRUST_API_KEY is set" if self.braintrust_api_key else "no BRAINTRUST_API_KEY is set"
+        return f"backend: {backend} ({why}; choose with --backend)"
 
     def require(self, field: str, flag: str, env: str) -> Any:
         value = getattr(self, field)
@@ -248,6 +295,8 @@ def load_settings(
             warn(message)
     try:
         return Settings(_env_file=path if path.exists() else None, **given)
+    except FacetoptError:
+        raise
     except Exception as exc:  # pydantic ValidationError: name the bad setting in one line
         errors = getattr(exc, "errors", None)
         if callable(errors):

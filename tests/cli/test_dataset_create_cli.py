@@ -21,6 +21,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return root, json_out(result)
 
 
+@pytest.mark.slow
 def test_report_counts_agree_with_the_rows_written(first_run: tuple[Path, dict]) -> None:
     root, summary = first_run
     run_dir = Path(summary["run_dir"])
@@ -34,6 +35,7 @@ def test_report_counts_agree_with_the_rows_written(first_run: tuple[Path, dict])
     assert any("SIMULATED" in w for w in summary["warnings"])
 
 
+@pytest.mark.slow
 def test_rows_keep_the_original_scripts_shape(first_run: tuple[Path, dict]) -> None:
     _, summary = first_run
     rows = [
@@ -49,6 +51,7 @@ def test_rows_keep_the_original_scripts_shape(first_run: tuple[Path, dict]) -> N
         assert row["metadata"]["ground_truth_model"] == "simulated:gpt-5.4"
 
 
+@pytest.mark.slow
 def test_every_artifact_is_written(first_run: tuple[Path, dict]) -> None:
     _, summary = first_run
     run_dir = Path(summary["run_dir"])
@@ -67,6 +70,7 @@ def test_every_artifact_is_written(first_run: tuple[Path, dict]) -> None:
     assert json.loads((run_dir / "summary.json").read_text())["run_id"] == summary["run_id"]
 
 
+@pytest.mark.slow
 def test_rerun_pays_nothing_and_keeps_the_same_rows(first_run: tuple[Path, dict]) -> None:
     root, summary = first_run
     again = json_out(run_cli(*create_args(root, *SMALL, "--json")))
@@ -78,6 +82,7 @@ def test_rerun_pays_nothing_and_keeps_the_same_rows(first_run: tuple[Path, dict]
     assert len(stored) == summary["counts"]["dataset_rows"]
 
 
+@pytest.mark.slow
 def test_table_output_shows_balance_and_split(tmp_path: Path) -> None:
     result = run_cli(*create_args(tmp_path / "s", *SMALL))
     assert result.exit_code == 0, result.stderr
@@ -85,6 +90,7 @@ def test_table_output_shows_balance_and_split(tmp_path: Path) -> None:
     assert "backend: local" in result.stderr
 
 
+@pytest.mark.slow
 def test_dry_run_makes_no_model_call_and_writes_no_rows(tmp_path: Path) -> None:
     summary = json_out(run_cli(*create_args(tmp_path / "s", *SMALL, "--dry-run", "--json")))
     assert summary["dry_run"] is True
@@ -94,6 +100,7 @@ def test_dry_run_makes_no_model_call_and_writes_no_rows(tmp_path: Path) -> None:
     assert not (tmp_path / "s" / "store.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_root_span_ids_select_only_those_traces(first_run: tuple[Path, dict], tmp_path: Path) -> None:
     _, summary = first_run
     rows = [

@@ -73,6 +73,7 @@ def test_json_error_envelope_on_stdout(tmp_path: Path) -> None:
     assert envelope["error"]["hint"]
 
 
+@pytest.mark.slow
 def test_unreachable_model_endpoint(tmp_path: Path) -> None:
     result = run_cli(
         *create_args(

@@ -10,7 +10,9 @@ import pytest
 from facetopt.clients.local.store import LocalStore
 from tests.cli.dataset_helpers import SMALL, create_args, json_out, run_cli
 from tests.fakes.braintrust_server import FakeBraintrust
-from tests.services.braintrust_fixtures import braintrust_env, fast_retries  # noqa: F401
+from tests.fakes.braintrust_setup import braintrust_env
+
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 RUN_TARGET, RUN_DATASET = "Facet optimizer", "Facet groundtruth"  # what create_args names
 
@@ -44,6 +46,7 @@ def upload(*args: str, env: dict[str, str] | None = None):
     return run_cli("dataset", "upload", *args, env=env)
 
 
+@pytest.mark.slow
 def test_simulated_labels_are_refused_unless_allowed(fake, local_run):
     env = braintrust_env(fake)
     rows = run_rows(local_run)
@@ -67,6 +70,7 @@ def test_simulated_labels_are_refused_unless_allowed(fake, local_run):
     assert any("SIMULATED" in w for w in report["warnings"])
 
 
+@pytest.mark.slow
 def test_a_local_run_is_promoted_to_braintrust_with_the_runs_names(fake, local_run):
     as_real_labels(local_run)
     rows = run_rows(local_run)
@@ -82,6 +86,7 @@ def test_a_local_run_is_promoted_to_braintrust_with_the_runs_names(fake, local_r
     }
 
 
+@pytest.mark.slow
 def test_target_org_project_and_dataset_can_be_overridden(local_run):
     as_real_labels(local_run)
     key = "sk-two-orgs-000077"
@@ -100,6 +105,7 @@ def test_target_org_project_and_dataset_can_be_overridden(local_run):
         assert len(fake.dataset_rows(dataset["id"])) == report["verified"] == len(run_rows(local_run))
 
 
+@pytest.mark.slow
 def test_upload_failure_names_the_missing_rows_and_keeps_the_file(fake, local_run):
     as_real_labels(local_run)
     fake.fail_logs3(times=None)
@@ -113,6 +119,7 @@ def test_upload_failure_names_the_missing_rows_and_keeps_the_file(fake, local_ru
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_local_backend_upload_by_run_id(local_run, output_root):
     result = upload(
         "--run-dir", local_run.name, "--output-root", str(output_root), "--backend", "local",
@@ -144,6 +151,7 @@ def test_dry_run_folder_has_no_rows_to_upload(output_root):
     assert json.loads(result.stdout)["error"]["hint"].endswith("without --dry-run")
 
 
+@pytest.mark.slow
 def test_a_damaged_rows_file_names_the_line(local_run):
     with (local_run / "dataset_rows.jsonl").open("a") as handle:
         handle.write('{"id": "half a row"\n')

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from facetopt.cli.eval import eval_command
 from facetopt.clients.local.store import LocalStore
 from tests.fakes.bt_standin import install_erroring_bt, install_failing_bt
-from tests.services.eval_helpers import (
+from tests.services.eval.helpers import (
     DATASET,
     FACETS,
     FAIL_MARKER,
@@ -61,6 +61,7 @@ def offline(tmp_path_factory: pytest.TempPathFactory):
     return result, root
 
 
+@pytest.mark.slow
 def test_an_offline_run_prints_per_facet_scores_as_json(offline):
     result, _ = offline
     assert result.exit_code == 0, result.output
@@ -74,6 +75,7 @@ def test_an_offline_run_prints_per_facet_scores_as_json(offline):
     assert "SIMULATED" in result.stderr and "bt not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_failed_model_call_is_recorded_on_its_row_and_the_run_completes(offline):
     result, root = offline
     summary = json.loads(result.stdout)
@@ -89,6 +91,7 @@ def test_a_failed_model_call_is_recorded_on_its_row_and_the_run_completes(offlin
     assert sum(m["errored"] for m in summary["metrics"][:-1]) == 1
 
 
+@pytest.mark.slow
 def test_the_run_is_registered_with_its_prompts(offline):
     result, root = offline
     summary = json.loads(result.stdout)

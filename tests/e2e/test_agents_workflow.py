@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CommandResult, facetopt_env, run_facetopt
+from tests.e2e.helpers import CommandResult, facetopt_env, run_facetopt
+
+pytestmark = pytest.mark.e2e
 
 AGENTS_MD = Path(__file__).resolve().parents[2] / "AGENTS.md"
 PLACEHOLDERS = {"$FACET", "$TARGET"}

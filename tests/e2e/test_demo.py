@@ -23,7 +23,10 @@ from facetopt.services.demo import (
     PromptChange,
 )
 from facetopt.services.experiments import open_experiments
-from tests.e2e.conftest import DemoRun, run_facetopt
+from facetopt.settings import load_settings
+from tests.e2e.helpers import DemoRun, run_facetopt
+
+pytestmark = pytest.mark.e2e
 
 VERDICTS = {"KEEP", "REJECT", "INCONCLUSIVE"}
 STEP_COMMANDS = [
@@ -152,7 +155,7 @@ def test_compare_recomputed_from_the_stored_rows_gives_the_demo_verdict_and_delt
         "target_project": DEMO_PROJECT,
         "dataset": DEMO_DATASET,
     }
-    with open_experiments(None, flags, lambda _message: None) as experiments:
+    with open_experiments(load_settings(None, **flags)) as experiments:
         report = compare_experiments(
             experiments, summary["baseline_experiment"], summary["candidate_experiment"], split="validation"
         )
@@ -197,7 +200,7 @@ def test_human_output_prints_each_command_under_its_step_then_the_summary(
     summary = demo_run.summary
     commands = demo_run.announced_commands
 
-    def replay(output_root, steps, announce, warn):
+    def replay(settings, steps, announce, warn):
         for number, command in enumerate(commands, start=1):
             steps.step(f"{number}. step {number}", shlex.split(command))
             if command.startswith("$EDITOR"):

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from facetopt.facets.balance import MIN_ROWS_PER_FACET
-from tests.e2e.conftest import DemoRun
+from tests.e2e.helpers import DemoRun
+
+pytestmark = pytest.mark.e2e
 
 
 def test_every_facet_of_the_demo_dataset_has_enough_rows_in_both_buckets(demo_run: DemoRun):

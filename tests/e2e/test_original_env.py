@@ -11,17 +11,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.braintrust_server import FakeBraintrust
+from tests.fakes.braintrust_setup import sample_spans
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.services.braintrust_fixtures import sample_spans
-from tests.services.eval_helpers import path_without_bt
+from tests.services.eval.helpers import path_without_bt
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "original.env"
 KEY = "sk-golden-braintrust-key-0001"
 LABEL_KEY = "sk-golden-label-key-0002"
 JUDGE_KEY = "sk-golden-judge-key-0003"
 SOURCE, TARGET, EVALS, DATASET = "golden-source", "Golden Target", "Golden Evals", "Golden groundtruth"
+pytestmark = pytest.mark.e2e
+
 ISOLATED = ("FACET_OPTIMIZER_", "BRAINTRUST_", "OPENAI_", "BT_", "FACETOPT_")
 
 

@@ -10,6 +10,7 @@ from facetopt.domain.experiments import EvalRow
 from facetopt.errors import InputError
 from facetopt.services.compare import CompareReport, compare_experiments
 from facetopt.services.experiments import open_experiments
+from facetopt.settings import load_settings
 from tests.services.experiment_fixtures import (
     PROMPT_V1,
     PROMPT_V2,
@@ -63,7 +64,7 @@ def compare(
         prompts={SHA_V1: ("issues", PROMPT_V1), SHA_V2: ("issues", PROMPT_V2)},
     )
     flags = {"output_root": root, "backend": "local", "dataset": "demo"}
-    with open_experiments(None, flags, lambda _: None) as experiments:
+    with open_experiments(load_settings(None, **flags)) as experiments:
         return compare_experiments(experiments, baseline_ref, candidate_ref, iterations=400, **options)
 
 

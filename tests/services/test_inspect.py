@@ -15,6 +15,7 @@ from facetopt.services.inspect import (
     inspect_metrics,
     inspect_sql,
 )
+from facetopt.settings import load_settings
 from tests.services import sql_recipes as recipes
 from tests.services.experiment_fixtures import (
     baseline_rows,
@@ -27,7 +28,7 @@ from tests.services.sql_recipes import by_facet
 
 
 def open_local(root: Path, **flags) -> Experiments:
-    context = open_experiments(None, {"output_root": root, "backend": "local", **flags}, lambda _: None)
+    context = open_experiments(load_settings(None, **{"output_root": root, "backend": "local", **flags}))
     return context
 
 

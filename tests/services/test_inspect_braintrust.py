@@ -17,6 +17,7 @@ from facetopt.errors import InputError
 from facetopt.services.compare import compare_experiments
 from facetopt.services.experiments import open_experiments
 from facetopt.services.inspect import inspect_dataset, inspect_failures, inspect_metrics, inspect_sql
+from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.experiment_fixtures import baseline_rows, dataset_row, eval_row, record, write_store
 
@@ -87,12 +88,12 @@ def braintrust_runs(
 
 
 def open_braintrust(root: Path, **flags):
-    return open_experiments(None, {"output_root": root, "dataset": "demo", **flags}, lambda _: None)
+    return open_experiments(load_settings(None, output_root=root, dataset="demo", **flags))
 
 
 def test_metrics_and_failures_read_through_btql(fake: FakeBraintrust, braintrust_runs, output_root: Path):
     with open_braintrust(output_root) as experiments:
-        assert experiments.backend == "braintrust"  # chosen because BRAINTRUST_API_KEY is set
+        assert experiments.backend.name == "braintrust"  # chosen because BRAINTRUST_API_KEY is set
         metrics = inspect_metrics(experiments, "previous", split="validation")
         failures = inspect_failures(experiments, "base", "issues")
     issues = metrics.metrics[0]

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facetopt.cli.options import EnvFile, JsonFlag, OutputRoot
-from facetopt.cli.output import emit, handles_errors
+from facetopt.cli.output import emit, handles_errors, warn
 from facetopt.services.bootstrap import BootstrapResult, bootstrap
 from facetopt.settings import load_settings
 
@@ -24,17 +24,20 @@ def render_bootstrap(console: Console, result: BootstrapResult) -> None:
         status = f"[{STATUS_STYLE[facet.status]}]{facet.status}[/]"
         table.add_row(facet.facet_name, facet.prompt_sha256[:12], status)
     console.print(table)
-    # soft_wrap: paths, diff lines and the .env line must stay whole to be copied
-    plain = {"markup": False, "highlight": False, "soft_wrap": True}
+
+    def plain(text: str) -> None:
+        # soft_wrap: paths, diff lines and the .env line must stay whole to be copied
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     if result.unchanged:
-        console.print(f"{result.output} already matches {result.source}; nothing written.", **plain)
+        plain(f"{result.output} already matches {result.source}; nothing written.")
     else:
-        console.print(f"wrote {result.output} from {result.source}", **plain)
+        plain(f"wrote {result.output} from {result.source}")
     if result.diff:
-        console.print("prompt changes:", **plain)
-        console.print(result.diff, **plain)
-    console.print("put this line in .env:", **plain)
-    console.print(result.env_line, **plain)
+        plain("prompt changes:")
+        plain(result.diff)
+    plain("put this line in .env:")
+    plain(result.env_line)
 
 
 @handles_errors
@@ -64,7 +67,7 @@ def bootstrap_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Promote a run's facet prompts to the prompt file you edit, and print the line for .env."""
-    settings = load_settings(env_file, output_root=output_root)
+    settings = load_settings(env_file, warn=warn, output_root=output_root)
     from facetopt.clients.local.store import LocalStore
 
     with LocalStore(settings.store_path) as store:

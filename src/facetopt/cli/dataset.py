@@ -41,8 +41,8 @@ def render_balance(console: Console, report: BalanceReport, title: str | None = 
 def render_create(console: Console, summary: DatasetCreateSummary) -> None:
     c = summary.counts
     console.print(
-        f"run {summary.run_id}: {c.get('candidates', 0)} candidate spans, {c.get('parsed_calls', 0)} facet calls, "
-        f"{c.get('selected_calls', 0)} selected; labeller {summary.ground_truth_model} ({summary.ground_truth_endpoint})",
+        f"run {summary.run_id}: {c.candidates} candidate spans, {c.parsed_calls} facet calls, "
+        f"{c.selected_calls} selected; labeller {summary.ground_truth_model} ({summary.ground_truth_endpoint})",
         highlight=False,
     )
     if summary.dry_run:
@@ -53,17 +53,17 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
             table.add_row(facet, str(buckets.get("positive", 0)), str(buckets.get("negative", 0)))
         console.print(table)
     else:
-        stored = f"{c.get('uploaded_rows', 0)} stored"
+        stored = f"{c.uploaded_rows} stored"
         if summary.backend == "braintrust":
             stored = (
-                f"{c['uploaded_rows']} verified in Braintrust dataset {summary.dataset!r} by reading back"
-                if c.get("uploaded_rows")
+                f"{c.uploaded_rows} verified in Braintrust dataset {summary.dataset!r} by reading back"
+                if c.uploaded_rows
                 else "none uploaded"
             )
         console.print(
             f"labels: {summary.labels_paid} new, {summary.labels_from_cache} from cache, "
             f"{len([f for f in summary.failed_rows if not f.reason.startswith('parse:')])} failed; "
-            f"{c.get('dataset_rows', 0)} rows written, {stored}",
+            f"{c.dataset_rows} rows written, {stored}",
             highlight=False,
         )
         if summary.balance:
@@ -143,31 +143,34 @@ def create_command(
 ) -> None:
     """Pull facet LLM spans, sample positives and negatives per facet, label them, split, and store the dataset."""
     from facetopt.services.dataset.command import run_dataset_create
+    from facetopt.settings import load_settings
 
+    settings = load_settings(
+        env_file,
+        warn=warn,
+        source_project=source_project,
+        target_project=target_project,
+        dataset=dataset,
+        source_org=source_org,
+        target_org=target_org,
+        source_models=source_model,
+        ground_truth_model=ground_truth_model,
+        ground_truth_api_base=ground_truth_api_base,
+        facet_name=facet_name,
+        positive_limit=positive_limit,
+        negative_limit=negative_limit,
+        limit=limit,
+        created_after_sql=created_after_sql,
+        created_before_sql=created_before_sql,
+        extra_where_sql=extra_where_sql,
+        ground_truth_concurrency=concurrency,
+        validation_fraction=validation_fraction,
+        output_root=output_root,
+        backend=backend,
+        source_files=",".join(str(p) for p in source_file) if source_file else None,
+    )
     summary = run_dataset_create(
-        env_file=env_file,
-        flags=dict(
-            source_project=source_project,
-            target_project=target_project,
-            dataset=dataset,
-            source_org=source_org,
-            target_org=target_org,
-            source_models=source_model,
-            ground_truth_model=ground_truth_model,
-            ground_truth_api_base=ground_truth_api_base,
-            facet_name=facet_name,
-            positive_limit=positive_limit,
-            negative_limit=negative_limit,
-            limit=limit,
-            created_after_sql=created_after_sql,
-            created_before_sql=created_before_sql,
-            extra_where_sql=extra_where_sql,
-            ground_truth_concurrency=concurrency,
-            validation_fraction=validation_fraction,
-            output_root=output_root,
-            backend=backend,
-            source_files=",".join(str(p) for p in source_file) if source_file else None,
-        ),
+        settings,
         root_span_ids=root_span_id,
         root_span_id_file=root_span_id_file,
         skip_upload=skip_upload,
@@ -217,10 +220,13 @@ def upload_command(
 ) -> None:
     """Upload (or re-upload) a run's dataset_rows.jsonl, then read the dataset back and verify every row."""
     from facetopt.services.dataset.upload import run_dataset_upload
+    from facetopt.settings import load_settings
 
+    settings = load_settings(
+        env_file, warn=warn, target_org=target_org, backend=backend, output_root=output_root
+    )
     summary = run_dataset_upload(
-        env_file=env_file,
-        flags=dict(target_org=target_org, backend=backend, output_root=output_root),
+        settings,
         run_dir=run_dir,
         target_project=target_project,
         dataset=dataset,

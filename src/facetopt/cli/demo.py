@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ class ConsoleSteps:
         from facetopt.cli.eval import render_eval
         from facetopt.cli.inspect import render_failures
 
-        renderers = {
+        renderers: dict[str, Callable[[Console, Any], None]] = {
             "dataset": render_create,
             "bootstrap": render_bootstrap,
             "eval": render_eval,
@@ -92,7 +93,8 @@ def demo_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole loop offline on the bundled sample traces with simulated models (no key, no network)."""
-    from facetopt.services.demo import run_demo
+    from facetopt.services.demo import prepare_demo, run_demo, without_user_settings
+    from facetopt.settings import load_settings
 
     note("facetopt demo: local backend, bundled sample traces, SIMULATED labeller, facet model and judge")
     said: set[str] = set()
@@ -102,5 +104,8 @@ def demo_command(
             said.add(message)
             warn(message)
 
-    summary = run_demo(output_root, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn_once)
+    env_file, flags = prepare_demo(output_root)
+    with without_user_settings():
+        settings = load_settings(env_file, warn=warn_once, **flags)
+        summary = run_demo(settings, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn_once)
     emit(summary, as_json, lambda console: render_summary(console, summary))

@@ -129,28 +129,31 @@ def eval_command(
 ) -> None:
     """Run the facet model over the dataset (through `bt eval`), score it, and record the experiment."""
     from facetopt.services.eval.run import EvalOptions, run_eval
+    from facetopt.settings import load_settings
 
+    settings = load_settings(
+        env_file,
+        warn=warn,
+        model=model,
+        split=split,
+        max_rows=max_rows,
+        dataset=dataset,
+        dataset_project=dataset_project,
+        project=project,
+        target_project=target_project,
+        prompt=prompt,
+        concurrency=concurrency,
+        trials=trials,
+        judge_model=judge_model,
+        api_base=api_base,
+        judge_api_base=judge_api_base,
+        max_tokens=max_tokens,
+        request_timeout=request_timeout,
+        backend=backend,
+        output_root=output_root,
+    )
     summary = run_eval(
-        env_file=env_file,
-        flags=dict(
-            model=model,
-            split=split,
-            max_rows=max_rows,
-            dataset=dataset,
-            dataset_project=dataset_project,
-            project=project,
-            target_project=target_project,
-            prompt=prompt,
-            concurrency=concurrency,
-            trials=trials,
-            judge_model=judge_model,
-            api_base=api_base,
-            judge_api_base=judge_api_base,
-            max_tokens=max_tokens,
-            request_timeout=request_timeout,
-            backend=backend,
-            output_root=output_root,
-        ),
+        settings,
         options=EvalOptions(
             facets=list(facet or []),
             row_ids=list(row_id or []),

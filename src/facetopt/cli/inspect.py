@@ -48,9 +48,17 @@ def experiments_for(
 ) -> "AbstractContextManager[Experiments]":
     """The experiments (and dataset) these flags point at, open for one `with` block."""
     from facetopt.services.experiments import open_experiments
+    from facetopt.settings import load_settings
 
-    flags = dict(backend=backend, output_root=output_root, dataset=dataset, target_project=target_project)
-    return open_experiments(env_file, flags, announce)
+    settings = load_settings(
+        env_file,
+        warn=warn,
+        backend=backend,
+        output_root=output_root,
+        dataset=dataset,
+        target_project=target_project,
+    )
+    return open_experiments(settings, announce)
 
 
 def print_notes(notes: list[str]) -> None:

@@ -13,7 +13,8 @@ from rich.text import Text
 from facetopt.domain.experiments import ExperimentRecord
 
 if TYPE_CHECKING:
-    from facetopt.services.inspect import ExperimentsReport, FailuresReport, MetricsReport, SqlResult
+    from facetopt.domain.sql import SqlResult
+    from facetopt.services.inspect import ExperimentsReport, FailuresReport, MetricsReport
 
 
 def rate(value: float | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from facetopt.cli.output import stderr
 
@@ -11,7 +11,7 @@ class RichProgress:
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self._bars: Progress | None = None
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def stage(self, message: str) -> None:
         if self.enabled:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 MASK = "***"
 _CREDENTIAL_RE = re.compile(r"(Bearer\s+)\S+|\b(sk-[A-Za-z0-9_-]{6,})", re.IGNORECASE)
 
 
-def redact(text: str, secrets: list[str | None]) -> str:
+def redact(text: str, secrets: Sequence[str | None]) -> str:
     """`text` with every secret value replaced by `***` (values shorter than 4 characters are left)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -16,6 +17,6 @@ def redact(text: str, secrets: list[str | None]) -> str:
     return text
 
 
-def redact_credentials(text: str, secrets: list[str | None]) -> str:
+def redact_credentials(text: str, secrets: Sequence[str | None]) -> str:
     """`redact`, plus anything shaped like a credential: bearer tokens and `sk-...` keys."""
     return _CREDENTIAL_RE.sub(lambda m: (m.group(1) or "") + MASK, redact(text, secrets))

@@ -70,6 +70,19 @@ class BalanceReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class DatasetCounts(BaseModel):
+    """How many at each stage of `dataset create` (summary.json's `counts`, keys as the original
+    scripts wrote them)."""
+
+    candidates: int = 0  # source spans the query returned
+    final_facets: int = 0  # final facet value rows read for their traces
+    parsed_calls: int = 0  # facet calls parsed from the candidates
+    parse_failures: int = 0
+    selected_calls: int = 0  # sampled for labelling
+    dataset_rows: int = 0  # labelled rows in dataset_rows.jsonl
+    uploaded_rows: int = 0  # rows stored locally, or verified in Braintrust by reading back
+
+
 class DatasetCreateSummary(BaseModel):
     run_id: str
     run_dir: str
@@ -81,7 +94,7 @@ class DatasetCreateSummary(BaseModel):
     ground_truth_model: str
     ground_truth_endpoint: str  # base URL or "simulated"; never a key
     simulated_roles: list[str] = Field(default_factory=list)
-    counts: dict[str, int] = Field(default_factory=dict)
+    counts: DatasetCounts = Field(default_factory=DatasetCounts)
     weak_bucket_counts: dict[str, Any] = Field(default_factory=dict)
     weak_bucket_sources: dict[str, int] = Field(default_factory=dict)
     final_bucket_counts: dict[str, Any] = Field(default_factory=dict)

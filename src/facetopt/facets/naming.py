@@ -21,7 +21,7 @@ def facet_name_for(
     group_index: int,
     group_count: int,
 ) -> str:
-    """Rules 1-5 of facet-workflow.md, first match wins; the result is lower-cased."""
+    """The five rules of the module docstring, first match wins; the result is lower-cased."""
     if explicit and explicit.strip():
         return explicit.strip().lower()
     from_metadata = _name_from_metadata(metadata or {}, group_index)

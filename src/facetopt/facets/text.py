@@ -15,7 +15,7 @@ _DATA_MARKER_RE = re.compile(r"here is the data to analy[sz]e:", re.IGNORECASE)
 
 PLACEHOLDER = "{{preprocessed_text}}"
 
-# The one none-like rule (facet-workflow.md): exact values after normalising, or a leading word.
+# The one none-like rule, used everywhere: exact values after normalising, or a leading word.
 NONE_LIKE_VALUES = frozenset({"", "none", "no match", "null", "skipped", "n/a", "na", "not applicable"})
 _NONE_LIKE_PREFIX_RE = re.compile(r"^(?:none|no match|skipped)\b")
 

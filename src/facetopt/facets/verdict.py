@@ -1,6 +1,6 @@
 """Compare two experiments' paired rows and decide KEEP / REJECT / INCONCLUSIVE.
 
-Rules (DECISIONS.md, "Experiments, inspect and compare"): each target judges one score;
+Rules (docs/commands.md, "facetopt compare"): each target judges one score;
 guards are the opposite error direction(s) and Factuality. A guard breaks when its delta
 is below -tolerance. KEEP needs the target's 95% bootstrap interval above zero and no broken
 guard; REJECT when that interval is below zero or a guard breaks; otherwise INCONCLUSIVE,
@@ -175,9 +175,9 @@ def _precision_delta(
     resamples the paired outcome types."""
     paired_outcomes: Counter[tuple[Outcome, Outcome]] = Counter()
     for left, right in zip(baseline, candidate, strict=True):
-        before, after = decision_outcome(left), decision_outcome(right)
-        if before is not None and after is not None:
-            paired_outcomes[(before, after)] += 1
+        left_outcome, right_outcome = decision_outcome(left), decision_outcome(right)
+        if left_outcome is not None and right_outcome is not None:
+            paired_outcomes[(left_outcome, right_outcome)] += 1
     if not paired_outcomes:
         return MetricDelta(metric=PRECISION)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 SAMPLE_FILE_NAME = "sample_traces.jsonl"
-# DECISIONS.md: the newest row is two hours old once loaded, so the default 7-day window selects it
+# The newest row is two hours old once loaded, so the default 7-day window selects it
 NEWEST_AGE = timedelta(hours=2)
 
 
@@ -42,7 +42,7 @@ def load_sample_spans(folder: Path | None = None) -> Path:
     with partial.open("w", encoding="utf-8") as out:
         for line, row in zip(lines, rows, strict=True):
             stamp = _parse_time(row)
-            if stamp is not None:
+            if row is not None and stamp is not None:
                 row["created"] = (stamp + shift).isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 line = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
             out.write(line + "\n")

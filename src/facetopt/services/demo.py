@@ -12,13 +12,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from facetopt.domain.dataset import DatasetCreateSummary
 from facetopt.domain.experiments import FacetMetrics
 from facetopt.errors import InputError
+from facetopt.settings import SIMULATED_BASE_URL, Settings
+
+if TYPE_CHECKING:
+    from facetopt.services.compare import CompareReport
+    from facetopt.services.eval.record import EvalSummary
 
 DEMO_PROJECT = "facetopt-demo"
 DEMO_DATASET = "facet-groundtruth"
@@ -87,12 +92,12 @@ def weakest_facet(metrics: list[FacetMetrics]) -> str:
 
 
 @contextmanager
-def _without_user_settings() -> Iterator[None]:
+def without_user_settings() -> Iterator[None]:
     """Hide FACET_OPTIMIZER_* variables while the demo runs, so it is the same loop on every machine.
 
     Flags cannot unset a setting (None means "not given"), so a variable such as
     FACET_OPTIMIZER_MAX_ROWS or FACET_OPTIMIZER_DATASET_PROJECT would otherwise reach the demo's
-    dataset create and evals (and the eval runner it starts)."""
+    settings (and the eval runner it starts)."""
     hidden = {
         name: value for name, value in os.environ.items() if name.upper().startswith("FACET_OPTIMIZER_")
     }
@@ -108,63 +113,95 @@ def _cmd(*parts: str) -> list[str]:
     return ["facetopt", *parts]
 
 
-def run_demo(
-    output_root: Path | None, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
-) -> DemoSummary:
-    with _without_user_settings():
-        return _run_demo(output_root, steps, announce, warn)
-
-
-def _run_demo(
-    output_root: Path | None, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
-) -> DemoSummary:
-    from facetopt.clients.local.store import LocalStore
-    from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file
-    from facetopt.services.bootstrap import bootstrap
-    from facetopt.services.compare import compare_experiments
-    from facetopt.services.dataset.command import run_dataset_create
-    from facetopt.services.eval.run import EvalOptions, run_eval
-    from facetopt.services.experiments import open_experiments
-    from facetopt.services.inspect import inspect_failures
-    from facetopt.services.progress import SilentProgress
-
+def prepare_demo(output_root: Path | None) -> tuple[Path, dict[str, Any]]:
+    """A fresh folder with an empty settings file (the demo never reads the user's .env), and the
+    demo's settings as flags: (that file, the flags)."""
     root = _fresh(output_root or default_output_root())
-    # an empty settings file: the demo never reads the user's .env
     env_file = root / "demo.env"
     env_file.write_text("# facetopt demo: settings come from flags only\n")
-    prompt_path = root / "facet_definitions.yaml"
-    common = {
+    flags = {
         "backend": "local",
         "output_root": root,
         "target_project": DEMO_PROJECT,
         "dataset": DEMO_DATASET,
+        "ground_truth_api_base": SIMULATED_BASE_URL,
+        "api_base": SIMULATED_BASE_URL,
+        "judge_api_base": SIMULATED_BASE_URL,
+        "model": DEMO_MODEL,
+        "prompt": root / "facet_definitions.yaml",
+        "source_files": "",
+        "source_project": None,
+        "extra_where_sql": "",
+        "created_after_sql": "NOW() - INTERVAL 7 DAY",
+        "created_before_sql": "NOW() - INTERVAL 1 HOUR",
+        "positive_limit": 100,
+        "negative_limit": 100,
+        "validation_fraction": 0.2,
     }
-    simulated = {
-        "ground_truth_api_base": "simulated://",
-        "api_base": "simulated://",
-        "judge_api_base": "simulated://",
-    }
-    where = ["--backend", "local", "--output-root", str(root)]
-    scope = ["--target-project", DEMO_PROJECT, "--dataset", DEMO_DATASET]
+    return env_file, flags
+
+
+def _where(settings: Settings) -> list[str]:
+    return ["--backend", "local", "--output-root", str(settings.output_root)]
+
+
+SCOPE = ["--target-project", DEMO_PROJECT, "--dataset", DEMO_DATASET]
+
+
+def run_demo(
+    settings: Settings, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
+) -> DemoSummary:
+    """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare.
+    `settings` come from `prepare_demo`'s flags (local backend, simulated models)."""
+    created = _create_dataset(settings, steps, announce, warn)
+    _bootstrap_prompts(settings, steps)
+    baseline = _evaluate(
+        settings, steps, announce, warn, "3. Baseline: the captured prompts on the validation split",
+        ["--split", "validation"], {"split": "validation"},
+    )  # fmt: skip
+    facet = weakest_facet(baseline.metrics)
+    _inspect_failures(settings, steps, facet)
+    change = _edit_prompt(settings, steps, facet)
+    smoke = _evaluate(
+        settings, steps, announce, warn, f"6. Smoke-test the edit on {SMOKE_ROWS} train rows of {facet}",
+        ["--split", "train", "--facet", facet, "--max-rows", str(SMOKE_ROWS)],
+        {"split": "train", "max_rows": SMOKE_ROWS}, facets=[facet],
+    )  # fmt: skip
+    candidate = _evaluate(
+        settings, steps, announce, warn, "7. The edited prompts on the validation split",
+        ["--split", "validation"], {"split": "validation"},
+    )  # fmt: skip
+    report = _compare(settings, steps, baseline, candidate)
+    facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
+    return DemoSummary(
+        output_root=str(settings.output_root),
+        run_dir=created.run_dir,
+        dataset_rows=created.counts.dataset_rows,
+        weakest_facet=facet,
+        baseline_experiment=baseline.experiment_id,
+        smoke_experiment=smoke.experiment_id,
+        candidate_experiment=candidate.experiment_id,
+        prompt_change=change,
+        verdict=report.overall.verdict,
+        facet_verdict=facet_report.verdict,
+        deltas={d.metric: d.delta for d in report.overall.deltas},
+        facet_deltas={d.metric: d.delta for d in facet_report.deltas},
+        simulated_roles=sorted(set(created.simulated_roles) | set(baseline.simulated_roles)),
+    )
+
+
+def _create_dataset(
+    settings: Settings, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
+) -> DatasetCreateSummary:
+    from facetopt.services.dataset.command import run_dataset_create
+    from facetopt.services.progress import SilentProgress
 
     steps.step(
         "1. Build a labelled, split ground-truth dataset from the bundled sample traces",
-        _cmd("dataset", "create", *scope, *where, "--ground-truth-api-base", "simulated://"),
+        _cmd("dataset", "create", *SCOPE, *_where(settings), "--ground-truth-api-base", SIMULATED_BASE_URL),
     )
-    created: DatasetCreateSummary = run_dataset_create(
-        env_file=env_file,
-        flags={
-            **common,
-            **simulated,
-            "source_files": "",
-            "source_project": None,
-            "extra_where_sql": "",
-            "created_after_sql": "NOW() - INTERVAL 7 DAY",
-            "created_before_sql": "NOW() - INTERVAL 1 HOUR",
-            "positive_limit": 100,
-            "negative_limit": 100,
-            "validation_fraction": 0.2,
-        },
+    created = run_dataset_create(
+        settings,
         root_span_ids=None,
         root_span_id_file=None,
         skip_upload=False,
@@ -174,67 +211,75 @@ def _run_demo(
         warn=warn,
     )
     steps.show("dataset", created)
+    return created
+
+
+def _bootstrap_prompts(settings: Settings, steps: DemoSteps) -> None:
+    from facetopt.clients.local.store import LocalStore
+    from facetopt.services.bootstrap import bootstrap
 
     steps.step(
-        "2. Promote the captured facet prompts to the prompt file you edit", _cmd("bootstrap", *where[2:])
+        "2. Promote the captured facet prompts to the prompt file you edit",
+        _cmd("bootstrap", *_where(settings)[2:]),
     )
-    with LocalStore(root / "store.duckdb") as store:
-        promoted = bootstrap(root, None, prompt_path, False, remember_prompt=store.remember_prompt)
+    with LocalStore(settings.store_path) as store:
+        promoted = bootstrap(
+            settings.output_root, None, settings.prompt_path, False, remember_prompt=store.remember_prompt
+        )
     steps.show("bootstrap", promoted)
 
-    def evaluate(title: str, argv_extra: list[str], flags: dict[str, Any], facets: list[str] | None = None):
-        steps.step(
-            title,
-            _cmd(
-                "eval",
-                "--model",
-                DEMO_MODEL,
-                *argv_extra,
-                *scope,
-                *where,
-                "--api-base",
-                "simulated://",
-                "--judge-api-base",
-                "simulated://",
-            ),
-        )
-        summary = run_eval(
-            env_file=env_file,
-            flags={**common, **simulated, "model": DEMO_MODEL, "prompt": prompt_path, **flags},
-            options=EvalOptions(facets=facets or []),
-            progress=SilentProgress(),
-            announce=announce,
-            warn=warn,
-        )
-        steps.show("eval", summary)
-        return summary
 
-    baseline = evaluate(
-        "3. Baseline: the captured prompts on the validation split",
-        ["--split", "validation"],
-        {"split": "validation"},
+def _evaluate(
+    settings: Settings,
+    steps: DemoSteps,
+    announce: Callable[[str], None],
+    warn: Callable[[str], None],
+    title: str,
+    argv_extra: list[str],
+    changed: dict[str, Any],
+    facets: list[str] | None = None,
+) -> EvalSummary:
+    from facetopt.services.eval.run import EvalOptions, run_eval
+    from facetopt.services.progress import SilentProgress
+
+    steps.step(
+        title,
+        _cmd(
+            "eval", "--model", DEMO_MODEL, *argv_extra, *SCOPE, *_where(settings),
+            "--api-base", SIMULATED_BASE_URL, "--judge-api-base", SIMULATED_BASE_URL,
+        ),
+    )  # fmt: skip
+    summary = run_eval(
+        settings.model_copy(update=changed),
+        options=EvalOptions(facets=facets or []),
+        progress=SilentProgress(),
+        announce=announce,
+        warn=warn,
     )
-    facet = weakest_facet(baseline.metrics)
+    steps.show("eval", summary)
+    return summary
+
+
+def _inspect_failures(settings: Settings, steps: DemoSteps, facet: str) -> None:
+    from facetopt.services.experiments import open_experiments
+    from facetopt.services.inspect import inspect_failures
 
     steps.step(
         f"4. Inspect the failures of the weakest facet ({facet}) on validation",
         _cmd(
-            "inspect",
-            "failures",
-            "--facet",
-            facet,
-            "--split",
-            "validation",
-            "--limit",
-            str(FAILURES_SHOWN),
-            *scope,
-            *where,
+            "inspect", "failures", "--facet", facet, "--split", "validation",
+            "--limit", str(FAILURES_SHOWN), *SCOPE, *_where(settings),
         ),
-    )
-    with open_experiments(env_file, common, announce) as experiments:
+    )  # fmt: skip
+    with open_experiments(settings) as experiments:
         failures = inspect_failures(experiments, "latest", facet, "any", "validation", FAILURES_SHOWN)
     steps.show("failures", failures)
 
+
+def _edit_prompt(settings: Settings, steps: DemoSteps, facet: str) -> PromptChange:
+    from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file
+
+    prompt_path = settings.prompt_path
     steps.step(
         f"5. Edit the {facet} prompt: add a data-boundary sentence (comments and layout kept)",
         ["$EDITOR", str(prompt_path)],
@@ -251,22 +296,20 @@ def _run_demo(
         prompt_file=str(prompt_path),
     )
     steps.show("edit", change)
+    return change
 
-    smoke = evaluate(
-        f"6. Smoke-test the edit on {SMOKE_ROWS} train rows of {facet}",
-        ["--split", "train", "--facet", facet, "--max-rows", str(SMOKE_ROWS)],
-        {"split": "train", "max_rows": SMOKE_ROWS},
-        facets=[facet],
-    )
-    candidate = evaluate(
-        "7. The edited prompts on the validation split", ["--split", "validation"], {"split": "validation"}
-    )
+
+def _compare(
+    settings: Settings, steps: DemoSteps, baseline: EvalSummary, candidate: EvalSummary
+) -> CompareReport:
+    from facetopt.services.compare import compare_experiments
+    from facetopt.services.experiments import open_experiments
 
     steps.step(
         "8. Compare baseline and candidate on validation, and decide",
-        _cmd("compare", "previous", "latest", *scope, *where),
+        _cmd("compare", "previous", "latest", *SCOPE, *_where(settings)),
     )
-    with open_experiments(env_file, common, announce) as experiments:
+    with open_experiments(settings) as experiments:
         report = compare_experiments(experiments, "previous", "latest", split="validation")
     if (report.baseline.experiment_id, report.candidate.experiment_id) != (
         baseline.experiment_id,
@@ -276,23 +319,7 @@ def _run_demo(
             "compare picked other runs than the demo's baseline and candidate", hint="report this as a bug"
         )
     steps.show("compare", report)
-
-    facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
-    return DemoSummary(
-        output_root=str(root),
-        run_dir=created.run_dir,
-        dataset_rows=created.counts.get("dataset_rows", 0),
-        weakest_facet=facet,
-        baseline_experiment=baseline.experiment_id,
-        smoke_experiment=smoke.experiment_id,
-        candidate_experiment=candidate.experiment_id,
-        prompt_change=change,
-        verdict=report.overall.verdict,
-        facet_verdict=facet_report.verdict,
-        deltas={d.metric: d.delta for d in report.overall.deltas},
-        facet_deltas={d.metric: d.delta for d in facet_report.deltas},
-        simulated_roles=sorted(set(created.simulated_roles) | set(baseline.simulated_roles)),
-    )
+    return report
 
 
 def command_line(argv: list[str]) -> str:

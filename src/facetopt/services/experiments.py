@@ -3,23 +3,21 @@
 `latest` and `previous` choose among registry runs with the same backend and dataset as the
 command (and, for compare, the same split; a run over all splits counts for every split). A name
 matches the newest experiment of that name, preferring runs in the command's scope. Rows come
-from the local store; a Braintrust experiment whose rows were not stored locally is read
-through `/btql`.
+from the local store, else from the command's backend (a Braintrust experiment whose rows were
+not stored locally is read through `/btql`).
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.errors import InputError, NotFoundError
+from facetopt.services.backends import Backend, open_backend
 from facetopt.settings import Settings
 
 LATEST = "latest"
@@ -150,25 +148,17 @@ def check_facet(rows: list[EvalRow], facet: str | None, record: ExperimentRecord
 
 
 class Experiments:
-    """The registry of one output root plus the way to each experiment's rows."""
+    """The registry of one output root plus the way to each experiment's rows, on one backend."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        backend: str,
-        store: LocalStore | None,
-        remote: Callable[[], Any] | None = None,
-    ):
+    def __init__(self, settings: Settings, backend: Backend, store: LocalStore | None):
         self.settings = settings
         self.backend = backend
         self.store = store
-        self._remote_factory = remote
-        self._remote: Any = None
         self._records: list[ExperimentRecord] | None = None
 
     def scope(self, split: str | None = None, model: str | None = None) -> Scope:
         return Scope(
-            backend=self.backend,
+            backend=self.backend.name,
             dataset=self.settings.dataset,
             dataset_project=self.settings.dataset_project
             or self.settings.project
@@ -179,7 +169,7 @@ class Experiments:
 
     def records(self) -> list[ExperimentRecord]:
         if self._records is None:
-            self._records = self.store.experiments() if self.store is not None else []
+            self._records = self.backend.experiments(self.store)
         return self._records
 
     def resolve(self, reference: str, split: str | None = None, model: str | None = None) -> ExperimentRecord:
@@ -188,27 +178,7 @@ class Experiments:
     def rows(self, record: ExperimentRecord) -> list[EvalRow]:
         if self.store is not None and self.store.has_experiment_rows(record.experiment_id):
             return self.store.experiment_rows(record.experiment_id)
-        if record.backend != "braintrust":
-            raise NotFoundError(
-                f"the rows of experiment {record.experiment_name!r} ({record.experiment_id}) "
-                "are not in the local store",
-                hint="re-run `facetopt eval`; the local store may have been replaced",
-            )
-        from facetopt.clients.braintrust import fetch_experiment_rows
-
-        spans = fetch_experiment_rows(self.remote(), record.experiment_id)
-        return [eval_row_from_span(span) for span in spans]
-
-    def remote(self) -> Any:
-        """A Braintrust connection, opened on first use."""
-        if self._remote is None:
-            if self._remote_factory is None:
-                raise InputError(
-                    "this command needs Braintrust",
-                    hint="set BRAINTRUST_API_KEY or pass --backend braintrust",
-                )
-            self._remote = self._remote_factory()
-        return self._remote
+        return self.backend.experiment_rows(record)
 
     def prompt_text(self, sha: str) -> str | None:
         return self.store.prompt_text(sha) if self.store is not None else None
@@ -220,66 +190,13 @@ class Experiments:
 
 @contextmanager
 def open_experiments(
-    env_file: Path | None, flags: dict[str, Any], announce: Callable[[str], None]
+    settings: Settings, announce: Callable[[str], None] | None = None, backend: Backend | None = None
 ) -> Iterator[Experiments]:
-    """Settings, backend and the registry (read-only) for one command; the store is closed afterwards."""
-    from facetopt.services.dataset.command import build_settings, choose_backend
-
-    settings = build_settings(env_file, flags)
-    backend = choose_backend(settings, announce)
+    """The registry (read-only) on the settings' backend for one command; the store is closed afterwards."""
+    backend = backend if backend is not None else open_backend(settings, announce)
     store = LocalStore(settings.store_path, read_only=True) if settings.store_path.exists() else None
     try:
-        yield Experiments(settings, backend, store, remote=lambda: braintrust_connection(settings))
+        yield Experiments(settings, backend, store)
     finally:
         if store is not None:
             store.close()
-
-
-def braintrust_connection(settings: Settings) -> Any:
-    """A login to the org holding the experiments and datasets (the target org)."""
-    from facetopt.clients.braintrust import connect
-
-    return connect(
-        settings.braintrust_api_key,
-        app_url=settings.braintrust_app_url,
-        org_name=settings.target_org,
-        api_url_override=settings.braintrust_api_url,
-    )
-
-
-def eval_row_from_span(span: dict[str, Any]) -> EvalRow:
-    """A row of `fetch_experiment_rows` (root eval span with its scores joined on) as an EvalRow;
-    its `id` is already the dataset row id."""
-    metadata = _as_dict(span.get("metadata"))
-    inputs = _as_dict(span.get("input"))
-    scores = {
-        str(name): (None if value is None else float(value))
-        for name, value in _as_dict(span.get("scores")).items()
-        if value is None or isinstance(value, int | float)
-    }
-    return EvalRow(
-        id=str(span.get("id")),
-        facet_name=str(inputs.get("facet_name") or metadata.get("facet_name") or ""),
-        split=metadata.get("split"),
-        input=inputs,
-        output=_as_text(span.get("output")),
-        expected=_as_text(span.get("expected")),
-        scores=scores,
-        metadata=metadata,
-        error=_as_text(span.get("error")),
-    )
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, str) and value.lstrip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from facetopt.domain.dataset import BalanceReport
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
-from facetopt.errors import InputError, NotFoundError
+from facetopt.domain.sql import SqlResult
+from facetopt.errors import InputError
 from facetopt.facets.balance import balance_report
 from facetopt.facets.metrics import decision_outcome, metrics_by_facet, row_score
 from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
@@ -60,16 +60,6 @@ class FailuresReport(BaseModel):
 
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
-
-
-class SqlResult(BaseModel):
-    backend: str
-    query: str
-    executed: str | None = None  # the DuckDB query run locally
-    columns: list[str] = Field(default_factory=list)
-    rows: list[dict[str, Any]] = Field(default_factory=list)
-    cursor: str | None = None  # Braintrust: more rows exist (page with OFFSET '<cursor>')
-    notes: list[str] = Field(default_factory=list)
 
 
 def split_notes(record: ExperimentRecord, all_rows: list[EvalRow], split: str | None) -> list[str]:
@@ -186,125 +176,12 @@ def inspect_dataset(experiments: Experiments) -> BalanceReport:
     settings = experiments.settings
     target_project = settings.require("target_project", "--target-project", "FACET_OPTIMIZER_TARGET_PROJECT")
     dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
-    if experiments.backend == "local":
-        store = experiments.store
-        rows = store.read_rows(target_project, dataset) if store is not None else []
-        if not rows:
-            known = store.list_datasets() if store is not None else []
-            listed = ", ".join(f"{project}/{name} ({count} rows)" for project, name, count in known)
-            raise NotFoundError(
-                f"no local dataset {dataset!r} in project {target_project!r}",
-                hint=(f"local datasets: {listed}" if listed else "create one with `facetopt dataset create`"),
-            )
-    else:
-        from facetopt.clients.braintrust import read_dataset_rows
-
-        rows = read_dataset_rows(experiments.remote(), target_project, dataset)
-    return balance_report(rows, dataset, target_project, experiments.backend)
+    backend = experiments.backend
+    rows = backend.dataset_rows(target_project, dataset, must_exist=True)
+    return balance_report(rows, dataset, target_project, backend.name)
 
 
 def inspect_sql(experiments: Experiments, sql: str) -> SqlResult:
     if not sql.strip():
         raise InputError("empty SQL", hint="pass a query, e.g. \"SELECT id FROM dataset('<name>') LIMIT 5\"")
-    if experiments.backend == "local":
-        from facetopt.services.local_sql import run_local_sql
-
-        return run_local_sql(experiments, sql)
-    from facetopt.clients.braintrust import btql
-    from facetopt.errors import BraintrustError
-
-    sent = with_braintrust_ids(experiments, sql)
-    try:
-        reply = btql(experiments.remote(), sent, hint=SQL_HINT)
-    except BraintrustError as error:
-        if error.message.startswith("Braintrust rejected the SQL query"):
-            raise InputError(error.message, hint=error.hint) from None
-        raise
-    data = reply.get("data") or []
-    columns: list[str] = []
-    for row in data:
-        columns.extend(key for key in row if key not in columns)
-    return SqlResult(
-        backend="braintrust",
-        query=sql,
-        executed=sent if sent != sql else None,
-        columns=columns,
-        rows=data,
-        cursor=reply.get("cursor"),
-    )
-
-
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
-SQL_HINT = (
-    "check the SQL against Braintrust's dialect: one SELECT over project_logs('<id>'), dataset('<id>') "
-    "or experiment('<id>'), no joins or subqueries"
-)
-
-
-def with_braintrust_ids(experiments: Experiments, sql: str) -> str:
-    """The SQL with each table function's name (or latest / previous) replaced by the object's id.
-
-    Only the string literal is spliced, at the position the SQL tokenizer reports, so the rest of
-    the text reaches Braintrust exactly as written."""
-    from sqlglot.errors import TokenError
-    from sqlglot.tokens import Tokenizer, TokenType
-
-    try:
-        tokens = Tokenizer().tokenize(sql)
-    except TokenError:
-        return sql  # let the server report the syntax error
-    pieces, last = [], 0
-    for i in range(len(tokens) - 3):
-        name, opening, argument, closing = tokens[i : i + 4]
-        kind = name.text.lower()
-        if (
-            kind in ("project_logs", "dataset", "experiment")
-            and opening.token_type == TokenType.L_PAREN
-            and argument.token_type == TokenType.STRING
-            and closing.token_type == TokenType.R_PAREN
-        ):
-            object_id = braintrust_object_id(experiments, kind, argument.text)
-            if object_id != argument.text:
-                pieces += [sql[last : argument.start], "'" + object_id.replace("'", "''") + "'"]
-                last = argument.end + 1
-    return "".join(pieces) + sql[last:]
-
-
-def braintrust_object_id(experiments: Experiments, kind: str, name: str) -> str:
-    from facetopt.clients.braintrust import (
-        resolve_dataset_id,
-        resolve_experiment_id,
-        resolve_project,
-    )
-
-    if _UUID_RE.match(name):
-        return name
-    settings = experiments.settings
-    if kind == "project_logs":
-        return resolve_project(experiments.remote(), name).id
-    project = settings.dataset_project or settings.project or settings.target_project
-    if kind == "dataset":
-        if not project:
-            raise InputError(
-                f"dataset('{name}') needs the project that holds it",
-                hint="pass --target-project (or FACET_OPTIMIZER_TARGET_PROJECT), or give the dataset id",
-            )
-        return resolve_dataset_id(
-            experiments.remote(), resolve_project(experiments.remote(), project).id, name
-        )
-    experiment_project = settings.project or project
-    try:
-        record = experiments.resolve(name)
-    except NotFoundError:
-        if not experiment_project:
-            raise
-    else:
-        if record.backend == "braintrust":
-            return record.experiment_id
-        if not experiment_project:
-            raise InputError(
-                f"experiment {name!r} is a {record.backend} run, not on Braintrust",
-                hint="run it with --backend local, or name a Braintrust experiment",
-            )
-    conn = experiments.remote()
-    return resolve_experiment_id(conn, resolve_project(conn, experiment_project).id, name)
+    return experiments.backend.sql(experiments, sql)

@@ -8,25 +8,30 @@ error (input, metadata, scores and tags are JSON), so `input.facet_name`, `metad
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from facetopt.clients.local.sql import MAX_ROWS, dataset_view, experiment_view, run_store_sql
+from facetopt.clients.local.store import LocalStore
+from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError, NotFoundError
-from facetopt.services.experiments import Experiments, resolve_reference
-from facetopt.services.inspect import SqlResult
+
+if TYPE_CHECKING:  # Experiments reaches this module through its backend: no import at run time
+    from facetopt.services.experiments import Experiments
 
 
 class LocalTables:
     """Resolves the table functions of a query to subqueries over the local store."""
 
-    def __init__(self, experiments: Experiments):
+    def __init__(self, experiments: Experiments, store: LocalStore):
         self.experiments = experiments
-        self.store = experiments.store
+        self.store = store
 
     def __call__(self, kind: str, argument: str) -> str:
         if kind == "dataset":
             project, name = self.dataset(argument)
             return dataset_view(project, name)
         if kind == "experiment":
-            record = resolve_reference(self.experiments.records(), argument, self.experiments.scope())
+            record = self.experiments.resolve(argument)
             return experiment_view(record.experiment_id)
         raise InputError(
             f"{kind}('{argument}') is not available on the local backend",
@@ -61,7 +66,7 @@ def run_local_sql(experiments: Experiments, sql: str) -> SqlResult:
             "no local store yet",
             hint="run `facetopt dataset create` or `facetopt eval`, or pass --output-root",
         )
-    found = run_store_sql(experiments.store, sql, LocalTables(experiments))
+    found = run_store_sql(experiments.store, sql, LocalTables(experiments, experiments.store))
     result = SqlResult(
         backend="local", query=sql, executed=found.executed, columns=found.columns, rows=found.rows
     )

@@ -1,8 +1,9 @@
-"""The deterministic simulated model, served as an HTTP transport inside the openai client.
+"""The deterministic simulated model's API: one request in, the status and JSON body out.
 
 Services never special-case it: `make_async_client` gives a simulated endpoint an `AsyncOpenAI`
-whose HTTP client uses `SimulatedTransport`, which answers `POST .../chat/completions` and
-`POST .../responses` with bodies shaped like the real APIs (ids, usage, finish reasons).
+whose HTTP client uses `facetopt.clients.llm.simulated_transport.SimulatedTransport`, which hands
+each request to `answer` here. `POST .../chat/completions` and `POST .../responses` get bodies
+shaped like the real APIs (ids, usage, finish reasons). This module stays free of HTTP libraries.
 
 The role is read from the request:
 - judge: the request offers a `select_choice` tool (autoevals classifiers) -> a tool call
@@ -23,8 +24,6 @@ import json
 import os
 import time
 from typing import Any
-
-import httpx2
 
 from facetopt.facets.text import content_text, find_data_marker
 from facetopt.simulation.facet_model import facet_model_value, with_think_block
@@ -79,6 +78,17 @@ def simulate(method: str, path: str, body: Any) -> tuple[int, dict]:
     return _error(404, f"unknown path {path}", "not_found_error")
 
 
+def answer(method: str, path: str, content: bytes) -> tuple[int, dict, str]:
+    """Answer one raw request: (HTTP status, JSON body, request id)."""
+    try:
+        body = json.loads(content or b"null")
+    except ValueError:
+        status, payload = _error(400, "request body is not valid JSON")
+    else:
+        status, payload = simulate(method, path, body)
+    return status, payload, _id("req", payload)
+
+
 # -- request reading -------------------------------------------------------------------------------
 
 
@@ -86,7 +96,7 @@ def _judge_tool(body: dict) -> dict | None:
     for tool in body.get("tools") or []:
         if not isinstance(tool, dict):
             continue
-        function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        function = tool["function"] if isinstance(tool.get("function"), dict) else tool
         if function.get("name") == "select_choice":
             return function
     return None
@@ -249,24 +259,3 @@ def response(body: dict) -> dict:
             "total_tokens": input_tokens + output_tokens,
         },
     }
-
-
-class SimulatedTransport(httpx2.AsyncBaseTransport, httpx2.BaseTransport):
-    """An httpx2 transport that answers OpenAI API requests with the simulated model, in process."""
-
-    def _respond(self, request: httpx2.Request) -> httpx2.Response:
-        try:
-            body = json.loads(request.content or b"null")
-        except ValueError:
-            status, payload = _error(400, "request body is not valid JSON")
-        else:
-            status, payload = simulate(request.method, request.url.path, body)
-        return httpx2.Response(status, json=payload, headers={"x-request-id": _id("req", payload)})
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        await request.aread()
-        return self._respond(request)
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        request.read()
-        return self._respond(request)

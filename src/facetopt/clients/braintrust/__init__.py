@@ -2,8 +2,8 @@
 verified dataset uploads, and the `bt eval` runner wrapper.
 
 Modules: api (login, the logged-in connection, `btql`), lookup (projects, datasets,
-experiments), sql (query text and paged fetches), datasets (upload and read-back), bt_runner
-(runs `bt eval`, or the SDK's runner without bt). Import the names below from this package;
+experiments), sql (query text and paged fetches), table_names (names in user SQL to ids),
+datasets (upload and read-back), bt_runner (runs `bt eval`, or the SDK's runner without bt). Import the names below from this package;
 `bt_runner` is imported as its own module (it needs no SDK).
 May import: domain, facets, settings, errors, clients.artifacts, clients.redaction.
 """
@@ -33,6 +33,7 @@ from facetopt.clients.braintrust.sql import (
     source_query_sql,
     sql_string,
 )
+from facetopt.clients.braintrust.table_names import with_object_ids
 
 __all__ = [
     "UUID_RE",
@@ -56,4 +57,5 @@ __all__ = [
     "sql_string",
     "upload_rows",
     "verify_rows",
+    "with_object_ids",
 ]

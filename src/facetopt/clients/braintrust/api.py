@@ -143,6 +143,10 @@ def connect(
     except Exception as exc:
         raise _login_error(exc, app_url, org_name, secret) from None
     _make_flushes_synchronous(state)
+    if not (state.org_name and state.org_id and state.api_url):
+        raise BraintrustError(
+            f"Braintrust login at {app_url} named no organisation or API URL", hint=KEY_HINT
+        )
     return BraintrustConnection(
         state=state,
         org_name=state.org_name,
@@ -266,5 +270,5 @@ def _btql_error(exc: Any, conn: BraintrustConnection, attempts: int, hint: str |
     detail = _scrub(server_message(exc.response_body), conn._secret())
     return BraintrustError(
         f"Braintrust rejected the SQL query (HTTP {status}): {detail}",
-        hint=hint or "check the SQL against Braintrust's dialect (see the README's SQL section)",
+        hint=hint or "check the SQL against Braintrust's dialect (see docs/backends.md)",
     )

@@ -50,11 +50,11 @@ def fetch_dataset_events(conn: BraintrustConnection, dataset_id: str) -> list[di
         body: dict[str, Any] = {"limit": FETCH_PAGE}
         if cursor:
             body["cursor"] = cursor
-        reply = call(
-            conn,
-            f"reading dataset {dataset_id}",
-            lambda c, body=body: c.datasets.post_dataset_id_fetch(dataset_id, body=body),
-        )
+
+        def fetch_page(client: Any, body: dict[str, Any] = body) -> Any:
+            return client.datasets.post_dataset_id_fetch(dataset_id, body=body)
+
+        reply = call(conn, f"reading dataset {dataset_id}", fetch_page)
         events.extend(reply.get("events") or [])
         cursor = reply.get("cursor")
         if not cursor:

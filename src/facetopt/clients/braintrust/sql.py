@@ -50,7 +50,7 @@ def source_query_sql(
     page_limit: int | None = None,
     keyset: tuple[str, str] | None = None,
 ) -> str:
-    """The source query of facet-workflow.md. Newest first; with root span ids, oldest first
+    """The source query of the original scripts (docs/backends.md). Newest first; with root span ids, oldest first
     and no time window. `keyset` is the (created, id) of the last row of the previous page."""
     if root_span_ids is not None and not root_span_ids:
         raise InputError("no root span ids given", hint="pass at least one --root-span-id")
@@ -67,7 +67,7 @@ def source_query_sql(
     if newest_first:
         lines.append(f"  AND created >= {created_after_sql}")
         lines.append(f"  AND created < {created_before_sql}")
-    else:
+    elif root_span_ids is not None:
         lines.append(f"  AND root_span_id IN ({_sql_list(root_span_ids)})")
     if extra_where_sql and extra_where_sql.strip():
         lines.append(f"  AND ({extra_where_sql.strip()})")

@@ -5,6 +5,7 @@ Entry points: `client.make_async_client`, `client.chat_once`, `client.make_sync_
 settings into an `Endpoint` (base URL, key, model, or simulated).
 
 This is the only package that imports `facetopt.simulation`: a simulated endpoint is served by
-an httpx transport inside the client, so services never know a role is simulated.
+an httpx transport inside the client (`simulated_transport`), so services never know a role is
+simulated. The transport module imports httpx2 at top level: import it inside functions.
 May import: domain, facets, settings, errors, simulation, clients.redaction.
 """

@@ -83,6 +83,7 @@ def _limits(concurrency: int) -> Any:
 
 
 def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[str, Any]:
+    base_url: str | None
     if endpoint.simulated:
         from facetopt.simulation.transport import SIMULATED_HTTP_BASE
 
@@ -94,7 +95,7 @@ def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[s
 
 def _http_args(endpoint: Endpoint, timeout: float, concurrency: int) -> dict[str, Any]:
     if endpoint.simulated:
-        from facetopt.simulation.transport import SimulatedTransport
+        from facetopt.clients.llm.simulated_transport import SimulatedTransport
 
         return {"transport": SimulatedTransport(), "timeout": timeout}
     return {"limits": _limits(concurrency), "timeout": timeout, "follow_redirects": True}

@@ -48,7 +48,8 @@ def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
-    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
 def _first_key(*candidates: tuple[SecretStr | None, str]) -> tuple[SecretStr | None, str | None]:

@@ -147,7 +147,7 @@ def open_span_view(files: list[Path], memory_limit: str, spill_dir: str) -> Any:
     import duckdb
 
     # 256 MB holds DuckDB's JSON read buffers (two threads) plus the narrow sorts; wide rows spill
-    config = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "threads": 2,
         "memory_limit": memory_limit,
         "temp_directory": spill_dir,

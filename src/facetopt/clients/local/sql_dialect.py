@@ -3,7 +3,7 @@
 Braintrust writes `metadata.model = 'x'`; on a DuckDB JSON column that compares JSON with a string
 and fails, so dotted paths become `json_extract_string(metadata, '$.model')`, cast by context
 (`scores.Factuality > 0.5` compares as DOUBLE). The rewrite works on sqlglot's syntax tree, never on
-the SQL text. The supported subset is documented in the README ("Local span source").
+the SQL text. The supported subset is documented in docs/backends.md ("Supported SQL").
 """
 
 from __future__ import annotations
@@ -71,12 +71,13 @@ def to_duckdb_query(
     offset = tree.args.get("offset")
     if offset is not None and isinstance(offset.expression, exp.Literal) and offset.expression.is_string:
         raise InputError("unsupported SQL: OFFSET with a cursor", hint="page with LIMIT and a numeric OFFSET")
-    tree = _rewrite_paths(tree, _folded(json_columns), numeric_roots)
-    kind, argument, table = _table_function(tree)
+    select = _rewrite_paths(tree, _folded(json_columns), numeric_roots)
+    assert isinstance(select, exp.Select)  # the rewrite replaces path nodes, never the root
+    kind, argument, table = _table_function(select)
     replacement = _resolve(tables, kind, argument)
     alias = table.args.get("alias")
     table.replace(_as_from_item(replacement, alias.name if alias else kind))
-    return tree.sql(dialect="duckdb")
+    return select.sql(dialect="duckdb")
 
 
 # -- parsing and the subset ------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def _dialect() -> Any:
 _DIALECT: Any = None
 
 
-def _parse_one(sql: str) -> exp.Expression:
+def _parse_one(sql: str) -> exp.Expr:
     import sqlglot
     from sqlglot.errors import ParseError, TokenError
 
@@ -118,7 +119,7 @@ def _parse_one(sql: str) -> exp.Expression:
     return statements[0]
 
 
-def _describe_statement(tree: exp.Expression) -> str:
+def _describe_statement(tree: exp.Expr) -> str:
     from sqlglot import exp
 
     if isinstance(tree, exp.Query):
@@ -126,7 +127,7 @@ def _describe_statement(tree: exp.Expression) -> str:
     return f"a {tree.key.upper()} statement"
 
 
-def _reject_unsupported(tree: exp.Expression, hint: str, root: exp.Expression | None = None) -> None:
+def _reject_unsupported(tree: exp.Expr, hint: str, root: exp.Expr | None = None) -> None:
     from sqlglot import exp
 
     checks: list[tuple[type | tuple[type, ...], str]] = [
@@ -180,7 +181,7 @@ def _resolve(tables: dict[str, str] | TableResolver, kind: str, argument: str) -
     return resolved
 
 
-def _as_from_item(replacement: str, alias: str) -> exp.Expression:
+def _as_from_item(replacement: str, alias: str) -> exp.Expr:
     import sqlglot
     from sqlglot import exp
 
@@ -200,10 +201,8 @@ def _folded(columns: set[str]) -> set[str]:
     return {c.lower() for c in columns}
 
 
-def _rewrite_paths(
-    tree: exp.Expression, json_columns: set[str], numeric_roots: frozenset[str]
-) -> exp.Expression:
-    def rewrite(node: exp.Expression) -> exp.Expression:
+def _rewrite_paths(tree: exp.Expr, json_columns: set[str], numeric_roots: frozenset[str]) -> exp.Expr:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         parts = _path_parts(node)
         if parts is None or len(parts) < 2 or not isinstance(parts[0], str):
             return node
@@ -215,7 +214,7 @@ def _rewrite_paths(
     return tree.transform(rewrite)
 
 
-def _path_parts(node: exp.Expression) -> list[str | int] | None:
+def _path_parts(node: exp.Expr) -> list[str | int] | None:
     """`input.metadata.x` -> ["input", "metadata", "x"]; `input.messages[0]` -> [..., 0]; else None."""
     from sqlglot import exp
 
@@ -252,12 +251,10 @@ def json_path(keys: list[str | int]) -> str:
     return path
 
 
-def _extract(
-    node: exp.Expression, root: str, keys: list[str | int], numeric_roots: frozenset[str]
-) -> exp.Expression:
+def _extract(node: exp.Expr, root: str, keys: list[str | int], numeric_roots: frozenset[str]) -> exp.Expr:
     from sqlglot import exp
 
-    extracted: exp.Expression = exp.Anonymous(
+    extracted: exp.Expr = exp.Anonymous(
         this="json_extract_string",
         expressions=[
             exp.column(root, quoted=not _SIMPLE_KEY_RE.match(root)),
@@ -305,7 +302,7 @@ _TEXT_CONTEXTS = (
 )
 
 
-def _context_type(node: exp.Expression, numeric_root: bool) -> str | None:
+def _context_type(node: exp.Expr, numeric_root: bool) -> str | None:
     """The DuckDB type a path should be read as where it stands (None: keep the extracted string)."""
     from sqlglot import exp
 
@@ -313,7 +310,7 @@ def _context_type(node: exp.Expression, numeric_root: bool) -> str | None:
     while isinstance(parent, exp.Paren):
         child, parent = parent, parent.parent
     kind = type(parent).__name__ if parent is not None else ""
-    if kind in _COMPARISONS:
+    if parent is not None and kind in _COMPARISONS:
         other = parent.expression if child is parent.this else parent.this
         return _type_of_literal(other) or ("DOUBLE" if numeric_root else None)
     if isinstance(parent, exp.In) and child is parent.this:
@@ -330,7 +327,7 @@ def _context_type(node: exp.Expression, numeric_root: bool) -> str | None:
     return "DOUBLE" if numeric_root else None
 
 
-def _type_of_literal(other: exp.Expression | None) -> str | None:
+def _type_of_literal(other: exp.Expr | None) -> str | None:
     from sqlglot import exp
 
     while isinstance(other, exp.Paren | exp.Neg):
@@ -344,7 +341,7 @@ def _type_of_literal(other: exp.Expression | None) -> str | None:
     return None
 
 
-def _is_time_expression(node: exp.Expression) -> bool:
+def _is_time_expression(node: exp.Expr) -> bool:
     from sqlglot import exp
 
     if isinstance(node, exp.CurrentTimestamp | exp.CurrentDate | exp.Interval):

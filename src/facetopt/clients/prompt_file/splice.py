@@ -125,6 +125,15 @@ def _pair(mapping: Any, key: str) -> tuple[Any, Any] | None:
     return None
 
 
+def _required_pair(mapping: Any, key: str, path: Path) -> tuple[Any, Any]:
+    found = _pair(mapping, key)
+    if found is None:
+        raise PromptFileError(
+            f"{path}: cannot write the new prompt text in place", hint="edit the file by hand"
+        )
+    return found
+
+
 def _splice_prompt(
     text: str, path: Path, index: int, new: str, new_hash: str, expected: list[FacetPrompt]
 ) -> str:
@@ -134,13 +143,13 @@ def _splice_prompt(
     root = YAML(typ="rt").compose(text)
     facets_pair = _pair(root, "facets")
     facet = facets_pair[1].value[index] if facets_pair else root
-    suffix = _pair(facet, "suffix_messages")[1]
+    suffix = _required_pair(facet, "suffix_messages", path)[1]
     group = suffix.value[-1] if isinstance(suffix.value[-1], SequenceNode) else suffix
     owner = group.value[-1]
-    key, node = _pair(owner, "content")
+    key, node = _required_pair(owner, "content", path)
     if isinstance(node, SequenceNode):
         owner = [p for p in node.value if isinstance(p, MappingNode) and _pair(p, "text")][-1]
-        key, node = _pair(owner, "text")
+        key, node = _required_pair(owner, "text", path)
     content_options = _scalar_options(text, key, node, bool(owner.flow_style), new)
     hash_pair = _pair(facet, "prompt_sha256")
     hash_options: list[tuple[int, int, str] | None] = [None]

@@ -1,9 +1,9 @@
-"""The Braintrust backend of `facetopt dataset create`: spans read with SQL from a Braintrust
-project, and an uploader that writes the rows to a Braintrust dataset and proves they arrived."""
+"""Braintrust for `facetopt dataset create`: spans read with SQL from a Braintrust project, and
+the logins per org (the backend in services/backends/braintrust.py builds on these)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from facetopt.errors import ConfigError
@@ -12,10 +12,8 @@ from facetopt.settings import Settings
 
 if TYPE_CHECKING:
     from facetopt.clients.braintrust import BraintrustConnection, Project
-    from facetopt.domain.dataset import DatasetRow
 
 FACETS_BATCH = 100
-Uploader = Callable[[Sequence["DatasetRow"]], int]
 
 
 def joined_sql(texts: Sequence[str]) -> str:
@@ -113,38 +111,3 @@ def target_connection(settings: Settings, source: BraintrustConnection | None = 
     if source is not None and (same_default or settings.target_org == source.org_name):
         return source
     return connect_with(settings, settings.target_org)
-
-
-def make_uploader(conn: BraintrustConnection, target_project: str, dataset: str) -> Uploader:
-    """rows -> rows verified by read-back; raises UploadVerificationError when some did not arrive
-    (the target project is created when missing)."""
-    from facetopt.clients.braintrust import upload_rows
-
-    def upload(rows: Sequence[DatasetRow]) -> int:
-        return upload_rows(conn, target_project, dataset, rows).verified
-
-    return upload
-
-
-def braintrust_source_and_uploader(
-    settings: Settings, target_project: str, dataset: str, no_writes: bool
-) -> tuple[BraintrustSpanSource, Uploader | None]:
-    """Log in (per org), resolve the source project, and build the uploader; with `no_writes`
-    (dry run or --skip-upload) there is no uploader and the target org is not contacted."""
-    from facetopt.clients.braintrust import resolve_project
-
-    source_name = settings.require("source_project", "--source-project", "FACET_OPTIMIZER_SOURCE_PROJECT")
-    source_conn = connect_with(settings, settings.source_org)
-    project = resolve_project(source_conn, source_name)
-    if not settings.braintrust_proxy_url and source_conn.proxy_url:
-        # labels bought with the Braintrust key go through the org's proxy from the login reply
-        settings.braintrust_proxy_url = proxy_base_url(source_conn.proxy_url)
-    source = BraintrustSpanSource(source_conn, project)
-    if no_writes:
-        return source, None
-    target_conn = target_connection(settings, source_conn)
-    if target_conn is not source_conn:
-        source.info.notes.append(
-            f"reading from org {source_conn.org_name!r}, writing the dataset to org {target_conn.org_name!r}"
-        )
-    return source, make_uploader(target_conn, target_project, dataset)

@@ -13,9 +13,9 @@ from facetopt.clients import artifacts
 from facetopt.clients.llm.client import Endpoint, resolve_labeller
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
-from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow, FailedRow
+from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
-from facetopt.errors import FacetoptError, InputError, SourceError, UploadVerificationError
+from facetopt.errors import FacetoptError, SourceError, UploadVerificationError
 from facetopt.facets.balance import balance_report, balance_warnings
 from facetopt.facets.buckets import assign_weak_buckets, newest_final_facets
 from facetopt.facets.parsing import parse_span, span_from_raw
@@ -23,6 +23,7 @@ from facetopt.facets.rows import RowContext, build_row
 from facetopt.facets.sampling import sample_calls
 from facetopt.facets.split import assign_splits, split_seed
 from facetopt.facets.text import bucket_of
+from facetopt.services.backends import Backend
 from facetopt.services.dataset.labelling import call_key, label_calls
 from facetopt.services.dataset.sources import SourceQuery, SpanSource
 from facetopt.services.progress import Progress, SilentProgress
@@ -34,6 +35,7 @@ SIMULATED_PREFIX = "simulated:"
 @dataclass
 class CreateRequest:
     source: SpanSource
+    backend: Backend
     target_project: str
     dataset: str
     query: SourceQuery
@@ -42,21 +44,8 @@ class CreateRequest:
     negative_limit: int = 100
     validation_fraction: float = 0.2
     dry_run: bool = False
-    backend: str = "local"
-    uploader: object | None = None  # callable(rows) -> uploaded count, for the braintrust backend
+    upload: bool = True  # write the rows to the backend's dataset (False: --skip-upload on Braintrust)
     notes: list[str] = field(default_factory=list)
-
-
-def validate_limits(positive: int, negative: int, limit: int | None, fraction: float) -> None:
-    if positive < 0 or negative < 0 or (limit is not None and limit < 0):
-        raise InputError(
-            "limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit"
-        )
-    if not 0 <= fraction < 1:
-        raise InputError(
-            f"--validation-fraction must be in [0, 1), got {fraction}",
-            hint="0.2 keeps a fifth of each facet and bucket for validation",
-        )
 
 
 def _parse(candidates: list[dict], explicit: str | None) -> tuple[list[FacetCall], list[dict], int]:
@@ -90,10 +79,10 @@ def _prompts(calls: list[FacetCall]) -> list[FacetPrompt]:
 
 
 def _counts_by_facet(calls: list[FacetCall], attr: str) -> dict:
-    per = defaultdict(Counter)
+    per: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for c in calls:
         per[c.facet_name][getattr(c, attr) or "unknown"] += 1
-    overall = Counter()
+    overall: Counter[str] = Counter()
     for counter in per.values():
         overall.update(counter)
     return {"overall": dict(overall), "per_facet": {k: dict(v) for k, v in sorted(per.items())}}
@@ -102,31 +91,72 @@ def _counts_by_facet(calls: list[FacetCall], attr: str) -> dict:
 def create_dataset(
     req: CreateRequest, settings: Settings, progress: Progress | None = None
 ) -> DatasetCreateSummary:
+    """Query, parse, read final facets, sample, label, split, report, store: one step each below."""
     progress = progress or SilentProgress()
-    validate_limits(req.positive_limit, req.negative_limit, req.query.limit, req.validation_fraction)
     endpoint = resolve_labeller(settings)
     run_dir = artifacts.new_run_dir(settings.output_root)
-    source = req.source
+    summary = _start_summary(req, endpoint, run_dir)
+    candidates = _query_candidates(req.source, req.query, run_dir, progress)
+    calls, parse_failures = _parse_candidates(req, candidates, summary)
+    final_rows = _read_final_facets(req.source, calls, run_dir, progress)
+    summary.weak_bucket_sources = assign_weak_buckets(calls, newest_final_facets(final_rows))
+    artifacts.write_jsonl(run_dir / "parsed_calls.jsonl", calls)
+    selected = _sample(req, calls, run_dir, summary)
+    summary.counts = DatasetCounts(
+        candidates=len(candidates),
+        final_facets=len(final_rows),
+        parsed_calls=len(calls),
+        parse_failures=len(parse_failures),
+        selected_calls=len(selected),
+    )
+    _report_source_problems(summary, parse_failures)
+    if req.dry_run:
+        return _finish_dry_run(summary, selected, run_dir)
+    if not selected:
+        raise SourceError(
+            "no facet calls were selected for labelling", hint="check --facet-name and the limits"
+        )
+    rows, failures = _label_and_build_rows(req, settings, selected, endpoint, summary, progress)
+    _report_rows(req, summary, rows, failures, endpoint.simulated)
+    if not req.upload:
+        summary.warnings.append(
+            f"--skip-upload: nothing was written to {req.backend.name}; the rows are only in "
+            f"{run_dir / 'dataset_rows.jsonl'} (upload them with `{_upload_command(run_dir, settings)}`)"
+        )
+    artifacts.write_json(run_dir / "summary.json", summary)  # before uploading: `dataset upload` reads it
+    if req.upload:
+        _upload(req, summary, rows, _upload_command(run_dir, settings))
+        artifacts.write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def _start_summary(req: CreateRequest, endpoint: Endpoint, run_dir: Path) -> DatasetCreateSummary:
     summary = DatasetCreateSummary(
         run_id=run_dir.name,
         run_dir=str(run_dir),
-        backend=req.backend,
+        backend=req.backend.name,
         dry_run=req.dry_run,
-        source_project=source.info.project_name,
+        source_project=req.source.info.project_name,
         target_project=req.target_project,
         dataset=req.dataset,
         ground_truth_model=endpoint.model,
         ground_truth_endpoint=endpoint.label,
         simulated_roles=["labeller"] if endpoint.simulated else [],
     )
-    summary.warnings.extend(req.notes + source.info.notes)
+    summary.warnings.extend(req.notes + req.source.info.notes)
+    return summary
 
+
+def _query_candidates(
+    source: SpanSource, query: SourceQuery, run_dir: Path, progress: Progress
+) -> list[dict]:
+    """The candidate spans (candidates.jsonl) and the SQL that found them (query.sql)."""
     progress.stage(f"querying {source.info.description or source.info.project_name}")
-    artifacts.write_text(run_dir / "query.sql", source.candidate_sql(req.query) + "\n")
+    artifacts.write_text(run_dir / "query.sql", source.candidate_sql(query) + "\n")
     try:
-        candidates = list(source.candidates(req.query))
+        candidates = list(source.candidates(query))
     finally:  # a paged source (Braintrust) reports every query it actually sent
-        _rewrite_sent_sql(run_dir / "query.sql", source, "sent_sql")
+        _rewrite_sent_sql(run_dir / "query.sql", source.sent_sql())
     artifacts.write_jsonl(run_dir / "candidates.jsonl", candidates)
     if not candidates:
         raise SourceError(
@@ -134,36 +164,47 @@ def create_dataset(
             hint="widen --created-after-sql, check --source-model, or drop --extra-where-sql; the query is in "
             + str(run_dir / "query.sql"),
         )
+    return candidates
 
+
+def _parse_candidates(
+    req: CreateRequest, candidates: list[dict], summary: DatasetCreateSummary
+) -> tuple[list[FacetCall], list[dict]]:
     calls, parse_failures, without_ids = _parse(candidates, req.facet_name)
-    summary.rows_without_ids = source.rows_without_ids + without_ids
-    summary.skipped_source_lines = source.skipped_lines
+    summary.rows_without_ids = req.source.rows_without_ids + without_ids
+    summary.skipped_source_lines = req.source.skipped_lines
+    return calls, parse_failures
+
+
+def _read_final_facets(
+    source: SpanSource, calls: list[FacetCall], run_dir: Path, progress: Progress
+) -> list[dict]:
+    """The traces' final facet values (final_facets.jsonl), which give the weak buckets."""
     root_ids = list(dict.fromkeys(c.root_span_id for c in calls))
     progress.stage(f"reading final facet values for {len(root_ids)} traces")
     artifacts.write_text(run_dir / "facets_query.sql", source.final_facets_sql(root_ids) + "\n")
     try:
         final_rows = source.final_facets(root_ids) if root_ids else []
     finally:
-        _rewrite_sent_sql(run_dir / "facets_query.sql", source, "sent_facets_sql")
+        _rewrite_sent_sql(run_dir / "facets_query.sql", source.sent_facets_sql())
     artifacts.write_jsonl(run_dir / "final_facets.jsonl", final_rows)
-    summary.weak_bucket_sources = assign_weak_buckets(calls, newest_final_facets(final_rows))
-    artifacts.write_jsonl(run_dir / "parsed_calls.jsonl", calls)
+    return final_rows
 
+
+def _sample(
+    req: CreateRequest, calls: list[FacetCall], run_dir: Path, summary: DatasetCreateSummary
+) -> list[FacetCall]:
+    """The calls to label (limits per facet and bucket) and their prompts (facet_prompt.yaml)."""
     apply_limits = req.query.root_span_ids is None
     selected = sample_calls(calls, req.positive_limit, req.negative_limit, apply_limits)
     prompts = _prompts(selected or calls)
     write_new_prompt_file(run_dir / "facet_prompt.yaml", prompts)
     summary.prompt_hashes = {p.facet_name: p.prompt_sha256 for p in prompts}
-    summary.counts = {
-        "candidates": len(candidates),
-        "final_facets": len(final_rows),
-        "parsed_calls": len(calls),
-        "parse_failures": len(parse_failures),
-        "selected_calls": len(selected),
-        "dataset_rows": 0,
-        "uploaded_rows": 0,
-    }
     summary.weak_bucket_counts = _counts_by_facet(calls, "weak_bucket")
+    return selected
+
+
+def _report_source_problems(summary: DatasetCreateSummary, parse_failures: list[dict]) -> None:
     summary.failed_rows = [
         FailedRow(id=f["id"], facet_name="", reason=f"parse: {f['reason']}") for f in parse_failures
     ]
@@ -181,18 +222,28 @@ def create_dataset(
     if parse_failures:
         summary.warnings.append(f"{len(parse_failures)} spans could not be parsed (see failed_rows)")
 
-    if req.dry_run:
-        summary.would_label = {
-            k: dict(v) for k, v in _counts_by_facet(selected, "weak_bucket")["per_facet"].items()
-        }
-        artifacts.write_json(run_dir / "summary.json", summary)
-        return summary
 
-    if not selected:
-        raise SourceError(
-            "no facet calls were selected for labelling", hint="check --facet-name and the limits"
-        )
+def _finish_dry_run(
+    summary: DatasetCreateSummary, selected: list[FacetCall], run_dir: Path
+) -> DatasetCreateSummary:
+    summary.would_label = {
+        k: dict(v) for k, v in _counts_by_facet(selected, "weak_bucket")["per_facet"].items()
+    }
+    artifacts.write_json(run_dir / "summary.json", summary)
+    return summary
 
+
+def _label_and_build_rows(
+    req: CreateRequest,
+    settings: Settings,
+    selected: list[FacetCall],
+    endpoint: Endpoint,
+    summary: DatasetCreateSummary,
+    progress: Progress,
+) -> tuple[list[DatasetRow], dict[str, str]]:
+    """Label (cached, each label committed as it arrives), then build the split rows
+    (dataset_rows.jsonl). Returns the rows and the failed calls with why they failed."""
+    run_dir = Path(summary.run_dir)
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
     with LocalStore(settings.store_path) as store:
         outcome = label_calls(
@@ -205,42 +256,39 @@ def create_dataset(
             timeout=settings.request_timeout,
             progress=progress,
         )
-        summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
-        rows = _build_rows(req, selected, outcome.labels, endpoint, source)
-        summary.failed_rows += [
-            FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
-            for key, reason in outcome.failures.items()
-        ]
-        artifacts.write_jsonl(run_dir / "dataset_rows.jsonl", rows)
-        summary.counts["dataset_rows"] = len(rows)
-        if req.uploader is None and req.backend == "local":
-            store.upsert_rows(req.target_project, req.dataset, rows)
-            summary.counts["uploaded_rows"] = len(rows)
+    summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
+    rows = _build_rows(req, selected, outcome.labels, endpoint, req.source)
+    summary.failed_rows += [
+        FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
+        for key, reason in outcome.failures.items()
+    ]
+    artifacts.write_jsonl(run_dir / "dataset_rows.jsonl", rows)
+    summary.counts.dataset_rows = len(rows)
+    return rows, outcome.failures
 
+
+def _report_rows(
+    req: CreateRequest,
+    summary: DatasetCreateSummary,
+    rows: list[DatasetRow],
+    failures: dict[str, str],
+    simulated: bool,
+) -> None:
+    """Bucket and split counts, the balance report, and the warnings about the labels."""
     _fill_bucket_and_split_counts(summary, rows)
-    report = balance_report(rows, req.dataset, req.target_project, req.backend)
+    report = balance_report(rows, req.dataset, req.target_project, req.backend.name)
     report.warnings = balance_warnings(report, rows)
     summary.balance = report
     summary.warnings.extend(report.warnings)
-    if outcome.failures:
+    if failures:
         summary.warnings.append(
-            f"{len(outcome.failures)} rows failed labelling (see failed_rows); re-run to retry them"
+            f"{len(failures)} rows failed labelling (see failed_rows); re-run to retry them"
         )
-    if endpoint.simulated:
+    if simulated:
         summary.warnings.insert(
             0,
             "labels come from the SIMULATED model (no model key configured, or simulated://): not ground truth",
         )
-    if req.uploader is None and req.backend != "local":
-        summary.warnings.append(
-            f"--skip-upload: nothing was written to {req.backend}; the rows are only in "
-            f"{run_dir / 'dataset_rows.jsonl'} (upload them with `{_upload_command(run_dir, settings)}`)"
-        )
-    artifacts.write_json(run_dir / "summary.json", summary)  # before uploading: `dataset upload` reads it
-    if req.uploader is not None:
-        _upload(req, summary, rows, _upload_command(run_dir, settings))
-        artifacts.write_json(run_dir / "summary.json", summary)
-    return summary
 
 
 def _upload_command(run_dir: Path, settings: Settings) -> str:
@@ -250,11 +298,11 @@ def _upload_command(run_dir: Path, settings: Settings) -> str:
 
 
 def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[DatasetRow], command: str) -> None:
-    """Hand the rows to the backend's uploader; when it fails they stay in the run folder, and the
-    error says how to upload them again."""
+    """Write the rows to the backend's dataset, verified by reading back; when that fails they stay
+    in the run folder, and the error says how to upload them again."""
     run_dir = Path(summary.run_dir)
     try:
-        summary.counts["uploaded_rows"] = req.uploader(rows)  # type: ignore[misc]
+        summary.counts.uploaded_rows = req.backend.upload_rows(req.target_project, req.dataset, rows).verified
     except FacetoptError as error:
         again = f"upload them again with `{command}`"
         kept = f"the {len(rows)} rows are kept in {run_dir / 'dataset_rows.jsonl'}"
@@ -267,9 +315,7 @@ def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[Datase
         raise
 
 
-def _rewrite_sent_sql(path: Path, source: SpanSource, method: str) -> None:
-    sent = getattr(source, method, None)
-    text = sent() if callable(sent) else ""
+def _rewrite_sent_sql(path: Path, text: str) -> None:
     if text:
         artifacts.write_text(path, text + "\n")
 
@@ -299,7 +345,8 @@ def _build_rows(
 
 
 def _fill_bucket_and_split_counts(summary: DatasetCreateSummary, rows: list[DatasetRow]) -> None:
-    buckets, splits = defaultdict(Counter), defaultdict(Counter)
+    buckets: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    splits: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         buckets[row.facet_name][bucket_of(row.expected)] += 1
         splits[row.facet_name][row.split or "train"] += 1

@@ -41,20 +41,38 @@ class SourceInfo:
 
 
 class SpanSource(Protocol):
-    """A source may also offer `sent_sql()` / `sent_facets_sql()`: every query it actually sent
-    (a paged source sends several); the run's query.sql / facets_query.sql then hold those."""
+    """Where `dataset create` reads facet spans (NDJSON exports, or a Braintrust project)."""
 
     info: SourceInfo
-    skipped_lines: int
-    rows_without_ids: int
 
-    def candidate_sql(self, query: SourceQuery) -> str: ...
+    @property
+    def skipped_lines(self) -> int:
+        """Source lines that were not JSON."""
+        ...
+
+    @property
+    def rows_without_ids(self) -> int:
+        """Source rows without a string id / root_span_id."""
+        ...
+
+    def candidate_sql(self, query: SourceQuery) -> str:
+        """The candidate query as it will be sent (the first page's, for a paged source)."""
+        ...
 
     def candidates(self, query: SourceQuery) -> Iterator[dict]: ...
+
+    def sent_sql(self) -> str:
+        """Every candidate query actually sent ("" when `candidate_sql` says it all); the run's
+        query.sql then holds those."""
+        ...
 
     def final_facets_sql(self, root_span_ids: list[str]) -> str: ...
 
     def final_facets(self, root_span_ids: list[str]) -> list[dict]: ...
+
+    def sent_facets_sql(self) -> str:
+        """Every final-facets query actually sent ("" when `final_facets_sql` says it all)."""
+        ...
 
 
 class LocalSpanSource:
@@ -96,6 +114,12 @@ class LocalSpanSource:
 
     def final_facets(self, root_span_ids: list[str]) -> list[dict]:
         return self._source.fetch_final_facets(root_span_ids)
+
+    def sent_sql(self) -> str:
+        return ""  # one query, exactly as candidate_sql wrote it
+
+    def sent_facets_sql(self) -> str:
+        return ""
 
 
 def read_root_span_ids(values: list[str] | None, id_file: Path | None) -> list[str] | None:

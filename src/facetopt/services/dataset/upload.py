@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from facetopt.domain.dataset import DatasetRow
-from facetopt.errors import ConfigError, InputError, NotFoundError, UploadVerificationError
-from facetopt.services.dataset.command import build_settings, choose_backend
+from facetopt.errors import ConfigError, InputError, NotFoundError
+from facetopt.services.backends import Backend, open_backend
 from facetopt.services.dataset.create import SIMULATED_PREFIX
 from facetopt.settings import Settings
 
@@ -97,23 +97,22 @@ def _simulated(rows: list[DatasetRow]) -> int:
 
 
 def run_dataset_upload(
+    settings: Settings,
     *,
-    env_file: Path | None,
-    flags: dict[str, Any],
     run_dir: Path,
     target_project: str | None,
     dataset: str | None,
     allow_simulated: bool,
     announce: Callable[[str], None],
+    backend: Backend | None = None,
 ) -> DatasetUploadSummary:
-    settings = build_settings(env_file, flags)
     folder = find_run_dir(run_dir, settings.output_root)
     rows = read_run_rows(folder)
-    backend = choose_backend(settings, announce)
+    backend = backend if backend is not None else open_backend(settings, announce)
     run = _run_summary(folder)
     summary = DatasetUploadSummary(
         run_dir=str(folder),
-        backend=backend,
+        backend=backend.name,
         target_project=_target(
             target_project, run.get("target_project"), settings.target_project,
             "target-project", "FACET_OPTIMIZER_TARGET_PROJECT",
@@ -134,41 +133,12 @@ def run_dataset_upload(
             f"uploading {summary.simulated_rows} rows with SIMULATED labels (--allow-simulated): "
             "not ground truth"
         )
-    if backend == "local":
-        _upload_local(settings, rows, summary)
-    else:
-        _upload_braintrust(settings, rows, summary)
+    uploaded = backend.upload_rows(
+        summary.target_project,
+        summary.dataset,
+        rows,
+        retry=f"the rows are still in {folder / ROWS_FILE}; run the same `facetopt dataset upload` command again",
+    )
+    summary.target_org, summary.dataset_id = uploaded.org, uploaded.dataset_id
+    summary.written, summary.verified = uploaded.written, uploaded.verified
     return summary
-
-
-def _upload_braintrust(settings: Settings, rows: list[DatasetRow], summary: DatasetUploadSummary) -> None:
-    from facetopt.clients.braintrust import upload_rows
-    from facetopt.services.dataset.braintrust import target_connection
-
-    conn = target_connection(settings)
-    summary.target_org = conn.org_name
-    try:
-        result = upload_rows(conn, summary.target_project, summary.dataset, rows)
-    except UploadVerificationError as error:
-        error.hint = (
-            f"the rows are still in {Path(summary.run_dir) / ROWS_FILE}; "
-            "run the same `facetopt dataset upload` command again"
-        )
-        raise
-    summary.dataset_id, summary.written, summary.verified = result.dataset_id, result.written, result.verified
-
-
-def _upload_local(settings: Settings, rows: list[DatasetRow], summary: DatasetUploadSummary) -> None:
-    from facetopt.clients.local.store import LocalStore
-
-    with LocalStore(settings.store_path) as store:
-        summary.written = store.upsert_rows(summary.target_project, summary.dataset, rows)
-        stored = {r.id: r.expected for r in store.read_rows(summary.target_project, summary.dataset)}
-    written = {r.id: r.expected for r in rows}
-    bad = [i for i, expected in written.items() if stored.get(i) != expected]
-    summary.verified = len(written) - len(bad)
-    if bad:
-        raise UploadVerificationError(
-            f"{len(bad)} of {len(written)} rows did not arrive in the local dataset {summary.dataset!r}",
-            hint=f"check that nothing else writes {settings.store_path}, then run the upload again",
-        )

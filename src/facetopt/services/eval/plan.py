@@ -15,13 +15,12 @@ from facetopt.clients.llm.endpoints import (
     resolve_judge,
     simulated_roles,
 )
-from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, load_prompt_file
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError, NotFoundError
 from facetopt.facets.selection import parse_splits, select_rows
+from facetopt.services.backends import Backend
 from facetopt.services.eval.config import EndpointSpec, EvalConfig
-from facetopt.services.experiments import braintrust_connection
 from facetopt.services.progress import Progress
 from facetopt.settings import DEFAULT_EVAL_DATASET, Settings
 
@@ -49,23 +48,6 @@ def prompts_for(rows: list[DatasetRow], facets: list[FacetPrompt], prompt_path: 
             "add the facet with `facetopt bootstrap`, or pass --facet to evaluate only known facets",
         )
     return list({by_name[name.casefold()].facet_name: by_name[name.casefold()] for name in needed}.values())
-
-
-def read_local_rows(settings: Settings, dataset_project: str, dataset: str) -> list[DatasetRow]:
-    # DuckDB allows one writer: open read-only and close before the runner (which does not open it)
-    with LocalStore(settings.store_path, read_only=True) as store:
-        return store.read_rows(dataset_project, dataset)
-
-
-def read_braintrust_rows(
-    settings: Settings, dataset_project: str, dataset: str, project: str | None
-) -> tuple[list[DatasetRow], str | None]:
-    """(rows, the id of the experiment project `project`, created when missing; None when not asked)."""
-    from facetopt.clients import braintrust
-
-    conn = braintrust_connection(settings)
-    rows = braintrust.read_dataset_rows(conn, dataset_project, dataset)
-    return rows, braintrust.resolve_project(conn, project, create=True).id if project else None
 
 
 @dataclass
@@ -142,7 +124,7 @@ class EvalPlan:
 
 def plan_eval(
     settings: Settings,
-    backend: str,
+    backend: Backend,
     options: EvalOptions,
     progress: Progress,
     warn: Callable[[str], None],
@@ -154,29 +136,22 @@ def plan_eval(
     project = settings.eval_project
     facets = options.facets or settings.facet_filter_list
     row_ids = options.row_ids or settings.dataset_id_list
-    if settings.concurrency < 1 or settings.trials < 1:
-        raise InputError("--concurrency and --trials must be at least 1", hint="the defaults are 16 and 1")
     splits = parse_splits(settings.split)
     document = load_prompt_file(settings.prompt_path)
     model, judge = resolve_facet_model(settings), resolve_judge(settings)
-    send_logs = backend == "braintrust" and not options.no_send_logs
+    send_logs = backend.remote and not options.no_send_logs
     warnings: list[str] = []
 
     def warned(message: str) -> None:
         warnings.append(message)
         warn(message)
 
-    progress.stage(f"reading dataset {dataset!r} of project {dataset_project!r} ({backend})")
-    project_id = None
-    if backend == "local":
-        rows = read_local_rows(settings, dataset_project, dataset)
-    else:
-        rows, project_id = read_braintrust_rows(
-            settings, dataset_project, dataset, project if send_logs else None
-        )
+    progress.stage(f"reading dataset {dataset!r} of project {dataset_project!r} ({backend.name})")
+    rows = backend.dataset_rows(dataset_project, dataset)
+    project_id = backend.experiment_project_id(project) if send_logs else None
     if not rows:
         raise NotFoundError(
-            f"dataset {dataset!r} in project {dataset_project!r} has no rows ({backend} backend)",
+            f"dataset {dataset!r} in project {dataset_project!r} has no rows ({backend.name} backend)",
             hint="create it with `facetopt dataset create`; check --dataset, --dataset-project, --backend",
         )
     selected = select_rows(
@@ -202,7 +177,7 @@ def plan_eval(
     }
     return EvalPlan(
         settings=settings,
-        backend=backend,
+        backend=backend.name,
         dataset=dataset,
         dataset_project=dataset_project,
         project=project,

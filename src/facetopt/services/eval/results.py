@@ -107,7 +107,8 @@ def read_experiment(path: Path) -> dict[str, Any] | None:
             if isinstance(entry, dict) and entry.get("id"):
                 found.append(entry)
     from_summary = [e for e in found if e.get("source") == SUMMARY_SOURCE]
-    return (from_summary or found or [None])[-1]
+    chosen = from_summary or found
+    return chosen[-1] if chosen else None
 
 
 def eval_rows(rows: list[DatasetRow], records: list[dict[str, Any]], trials: int = 1) -> list[EvalRow]:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
 
 from facetopt.clients import artifacts
 from facetopt.facets.selection import parse_splits, select_rows
-from facetopt.services.dataset.command import build_settings, choose_backend
+from facetopt.services.backends import Backend, open_backend
 from facetopt.services.eval.launch import launch, runner_environment
 from facetopt.services.eval.plan import EvalOptions, plan_eval, prompts_for
 from facetopt.services.eval.record import EvalSummary, record_run
 from facetopt.services.progress import Progress
+from facetopt.settings import Settings
 
 __all__ = [
     "EvalOptions",
@@ -35,18 +34,17 @@ __all__ = [
 
 
 def run_eval(
+    settings: Settings,
     *,
-    env_file: Path | None,
-    flags: dict[str, Any],
     options: EvalOptions,
     progress: Progress,
     announce: Callable[[str], None],
     warn: Callable[[str], None],
     environ: Mapping[str, str] | None = None,
+    backend: Backend | None = None,
 ) -> EvalSummary:
     """The whole command; `environ` is the runner's base environment (default: this process's)."""
-    settings = build_settings(env_file, flags, warn)
-    backend = choose_backend(settings, announce)
+    backend = backend if backend is not None else open_backend(settings, announce)
     plan = plan_eval(settings, backend, options, progress, warn)
     run_dir = artifacts.new_run_dir(settings.output_root / "evals")
     runner, outcome = launch(plan, run_dir, progress, announce, os.environ if environ is None else environ)

@@ -87,7 +87,7 @@ class ErrorFile:
         sys.excepthook = hook
         threading.excepthook = thread_hook
         if not isinstance(sys.stderr, _Tee):
-            sys.stderr = _Tee(sys.stderr, self)  # type: ignore[assignment]
+            sys.stderr = _Tee(sys.stderr, self)
 
 
 class _Tee:

@@ -134,7 +134,7 @@ class FacetEval:
         span = getattr(hooks, "span", None)
         kind = getattr(getattr(span, "parent_object_type", None), "name", "")
         lazy_id = getattr(span, "parent_object_id", None)
-        if str(kind).upper() != "EXPERIMENT" or not hasattr(lazy_id, "get"):
+        if lazy_id is None or str(kind).upper() != "EXPERIMENT" or not hasattr(lazy_id, "get"):
             return
         try:
             # the experiment was registered before any row ran: this reads the id, it sends nothing
@@ -259,7 +259,7 @@ def facetopt_reporter(writer: ResultsWriter) -> Any:
                     "source": SUMMARY_SOURCE,
                 }
             )
-        return default_reporter.report_eval(evaluator, result, verbose=verbose, jsonl=jsonl)
+        return default_reporter.report_eval(evaluator, result, verbose, jsonl)
 
     return ReporterDef(name="facetopt", report_eval=report_eval, report_run=default_reporter.report_run)
 

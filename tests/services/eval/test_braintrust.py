@@ -17,10 +17,13 @@ from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.experiments import open_experiments
 from facetopt.services.inspect import inspect_sql
 from facetopt.services.progress import SilentProgress
+from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.services import sql_recipes as recipes
-from tests.services.eval_helpers import DATASET, FACETS, PROJECT, isolated_env, make_rows, path_without_bt
+from tests.services.eval.helpers import DATASET, FACETS, PROJECT, isolated_env, make_rows, path_without_bt
+
+pytestmark = pytest.mark.slow
 
 ROWS = 8
 
@@ -51,14 +54,16 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedRun]:
         with isolated_env(tmp, f"{bin_dir}:{path_without_bt()}", **env):
             upload_rows(connect(fake.api_key, app_url=fake.url), PROJECT, DATASET, make_rows(ROWS))
             summary = run_eval(
-                env_file=None,
-                flags={
-                    "output_root": root,
-                    "target_project": PROJECT,
-                    "dataset": DATASET,
-                    "api_base": "simulated://",
-                    "judge_api_base": "simulated://",
-                },
+                load_settings(
+                    None,
+                    **{
+                        "output_root": root,
+                        "target_project": PROJECT,
+                        "dataset": DATASET,
+                        "api_base": "simulated://",
+                        "judge_api_base": "simulated://",
+                    },
+                ),
                 options=EvalOptions(),
                 progress=SilentProgress(),
                 announce=messages.append,
@@ -121,7 +126,7 @@ def test_the_original_sql_recipes_answer_on_the_braintrust_experiment(logged):
     experiment_id = logged.summary.experiment_id
     flags = {"output_root": logged.store_path.parent, "target_project": PROJECT, "backend": "braintrust"}
     with isolated_env(logged.tmp, path_without_bt(), **logged.env):
-        with open_experiments(None, flags, lambda message: None) as experiments:
+        with open_experiments(load_settings(None, **flags), lambda message: None) as experiments:
             per_facet = recipes.by_facet(
                 inspect_sql(experiments, recipes.PER_FACET_BINARY.format(experiment=experiment_id)).rows
             )

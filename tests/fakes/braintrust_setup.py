@@ -1,36 +1,14 @@
-"""Shared helpers for tests that run facetopt against the loopback Braintrust fake.
-
-Import `fast_retries` into a test module (it is autouse there) to keep every retry the SDK and
-the client make, without their sleeps.
+"""Helpers for tests that run facetopt against the loopback Braintrust fake: the environment of
+a run, and the bundled sample as Braintrust holds it. (The `fast_retries` fixture is in
+tests/conftest.py: a module opts in with `pytestmark = pytest.mark.usefixtures("fast_retries")`.)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
-import pytest
-
-from facetopt.clients.braintrust import api as braintrust_api
-from facetopt.clients.braintrust import datasets as braintrust_datasets
 from tests.fakes.braintrust_server import FakeBraintrust
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    import braintrust.logger
-    from braintrust.api import RetryPolicy
-
-    original = RetryPolicy.for_mode
-    monkeypatch.setattr(braintrust.logger, "BACKGROUND_LOGGER_BASE_SLEEP_TIME_S", 0.0)
-    monkeypatch.setattr(
-        RetryPolicy,
-        "for_mode",
-        classmethod(lambda cls, mode: dataclasses.replace(original(mode), backoff_factor=0.0)),
-    )
-    monkeypatch.setattr(braintrust_api, "BTQL_BACKOFF_S", 0.0)
-    monkeypatch.setattr(braintrust_datasets, "VERIFY_DELAY_S", 0.0)
 
 
 def braintrust_env(fake: FakeBraintrust, key: str | None = None) -> dict[str, str]:

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from facetopt.clients.llm.client import ChatRequest, make_async_client, run_chat_requests, simulated_endpoint
+from facetopt.clients.llm.simulated_transport import SimulatedTransport
 from facetopt.simulation import facet_model as sim
 from facetopt.simulation.judge import factuality_choice
-from facetopt.simulation.transport import SimulatedTransport, simulate
+from facetopt.simulation.transport import simulate
 
 ISSUES_PROMPT = (
     "Identify issues with the assistant: errors, no response, leaked reasoning, false claims. "
@@ -166,6 +167,7 @@ def test_judge_choice_rules(expected: str, submission: str, choice: str) -> None
     assert factuality_choice(expected, submission)[0] == choice
 
 
+@pytest.mark.slow
 def test_autoevals_factuality_scores_through_the_simulated_judge_on_both_apis() -> None:
     from autoevals import Factuality
 

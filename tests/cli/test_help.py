@@ -12,7 +12,7 @@ import pytest
 from tests.cli_commands import CliCommand, all_commands
 
 COMMANDS = all_commands()
-HEAVY = ("braintrust", "openai", "autoevals", "duckdb", "sqlglot")
+HEAVY = ("braintrust", "openai", "autoevals", "duckdb", "sqlglot", "httpx", "httpx2", "ruamel")
 
 _RENDER_EVERY_HELP = """
 import json, sys
@@ -40,6 +40,7 @@ def test_every_option_and_argument_has_help_text(command: CliCommand):
     assert not undocumented, f"`{command.name}`: no help text for {undocumented}"
 
 
+@pytest.mark.slow
 def test_help_for_every_command_renders_without_loading_heavy_libraries():
     """In a fresh interpreter: import the CLI and render every command's --help."""
     paths = [list(c.path) for c in COMMANDS]
@@ -55,6 +56,7 @@ def test_help_for_every_command_renders_without_loading_heavy_libraries():
     assert report["heavy"] == [], f"--help imported {report['heavy']}; import them inside the functions"
 
 
+@pytest.mark.slow
 def test_facetopt_help_exits_0_quickly():
     started = time.monotonic()
     result = subprocess.run(

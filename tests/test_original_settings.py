@@ -72,7 +72,7 @@ def test_unknown_names_get_one_warning_with_the_closest_known_name(monkeypatch, 
 
 
 def test_env_example_lists_every_original_name_and_loads_cleanly():
-    repo = Path(__file__).parents[2]
+    repo = Path(__file__).parents[1]
     from dotenv import dotenv_values
 
     example = dotenv_values(repo / ".env.example")

@@ -18,9 +18,10 @@ from facetopt.errors import EvalRunError
 from facetopt.services.eval.results import ResultsWriter, read_experiment
 from facetopt.services.eval.run import EvalOptions, run_eval
 from facetopt.services.progress import SilentProgress
+from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.bt_standin import install_bt
-from tests.services.eval_helpers import (
+from tests.services.eval.helpers import (
     DATASET,
     PROJECT,
     isolated_env,
@@ -28,6 +29,8 @@ from tests.services.eval_helpers import (
     path_without_bt,
     seed_local_state,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def _bt(bin_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -116,8 +119,7 @@ def test_refused_log_writes_are_reported_with_their_cause(tmp_path: Path):
             fake.fail_logs3(times=None, status=413)  # not retried: the synchronous flush raises at once
             with pytest.raises(EvalRunError) as caught:
                 run_eval(
-                    env_file=None,
-                    flags={"output_root": root, "target_project": PROJECT, "dataset": DATASET},
+                    load_settings(None, output_root=root, target_project=PROJECT, dataset=DATASET),
                     options=EvalOptions(),
                     progress=SilentProgress(),
                     announce=lambda m: None,

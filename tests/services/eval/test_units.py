@@ -24,7 +24,7 @@ from facetopt.services.eval import task as eval_task
 from facetopt.services.eval.launch import PLACEHOLDER_KEY
 from facetopt.services.eval.run import parse_splits, prompts_for, runner_environment, select_rows
 from facetopt.settings import Settings
-from tests.services.eval_helpers import FACETS, make_rows
+from tests.services.eval.helpers import FACETS, make_rows
 
 
 def test_filters_apply_in_order_and_max_rows_takes_the_first_rows_by_id():

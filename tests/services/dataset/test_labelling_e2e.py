@@ -10,9 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from facetopt.clients.local.store import LocalStore
 from tests.cli.dataset_helpers import create_args, json_out, run_cli
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
+
+pytestmark = pytest.mark.slow
 
 SECRET = "sk-test-labeller-secret-123"
 LIMITS = ["--positive-limit", "4", "--negative-limit", "4"]

@@ -157,6 +157,7 @@ def test_extra_body_and_token_limits_reach_the_server_as_the_api_expects() -> No
     assert labeller_body["max_completion_tokens"] == 512 and "max_tokens" not in labeller_body
 
 
+@pytest.mark.slow
 def test_concurrency_bounds_requests_in_flight_and_the_pool_allows_more_than_100() -> None:
     with FakeOpenAIServer(latency=0.05) as server:
         endpoint = endpoint_for(server.url)
@@ -180,6 +181,7 @@ def test_an_exception_in_on_result_stops_the_run() -> None:
             asyncio.run(run_chat_requests(client, requests_for(endpoint, 5), 2, explode))
 
 
+@pytest.mark.slow
 def test_factuality_reaches_the_fake_on_the_chat_and_responses_paths() -> None:
     import openai
     from autoevals import Factuality

@@ -12,7 +12,8 @@ from facetopt.clients import braintrust as bt
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import BraintrustError, NotFoundError, UploadVerificationError
 from tests.fakes.braintrust_server import FakeBraintrust
-from tests.services.braintrust_fixtures import fast_retries  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 MODELS = ["brain-facet-latest", "brain-facet-1"]
 AFTER, BEFORE = "NOW() - INTERVAL 7 DAY", "NOW() - INTERVAL 1 HOUR"
@@ -72,6 +73,7 @@ def dataset_rows(n: int, expected: str = "value") -> list[DatasetRow]:
 # ---- source spans ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reads_2500_matching_spans_newest_first_across_pages(fake, conn):
     project = fake.create_project("production")
     matching = facet_spans(2500)

@@ -12,7 +12,9 @@ import pytest
 
 from tests.cli.dataset_helpers import json_out, run_cli
 from tests.fakes.braintrust_server import FakeBraintrust
-from tests.services.braintrust_fixtures import braintrust_env, fast_retries, sample_spans  # noqa: F401
+from tests.fakes.braintrust_setup import braintrust_env, sample_spans
+
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 SOURCE, TARGET, DATASET = "checkout-assistant", "facet-datasets", "facet-groundtruth"
 # metadata that names where the source lives: it differs between backends by design
@@ -66,6 +68,7 @@ def facet_spans(n: int, per_trace: int = 1) -> list[dict]:
     ]
 
 
+@pytest.mark.slow
 def test_same_rows_splits_and_report_as_the_local_backend(fake, tmp_path):
     spans = sample_spans(tmp_path / "sample")
     fake.add_spans(fake.create_project(SOURCE)["id"], spans)
@@ -100,6 +103,7 @@ def test_same_rows_splits_and_report_as_the_local_backend(fake, tmp_path):
     assert len(facet_queries) == -(-len(traces) // 100) > 1
 
 
+@pytest.mark.slow
 def test_rerun_updates_rows_instead_of_adding_them(fake, tmp_path):
     fake.add_spans(fake.create_project(SOURCE)["id"], facet_spans(30))
     env = braintrust_env(fake)
@@ -112,6 +116,7 @@ def test_rerun_updates_rows_instead_of_adding_them(fake, tmp_path):
     assert second["counts"]["uploaded_rows"] == 30 and second["labels_paid"] == 0
 
 
+@pytest.mark.slow
 def test_reads_2500_spans_across_pages_and_dry_run_writes_nothing(fake, tmp_path):
     fake.add_spans(fake.create_project(SOURCE)["id"], facet_spans(2500, per_trace=25))
     env = {**braintrust_env(fake), "FACET_OPTIMIZER_GROUND_TRUTH_API_BASE": ""}
@@ -159,6 +164,7 @@ def test_logs3_failing_twice_then_succeeding_verifies_every_row(fake, tmp_path):
     assert len(fake.requests_to("/logs3", "POST")) == 3
 
 
+@pytest.mark.slow
 def test_logs3_failing_always_keeps_the_rows_and_dataset_upload_recovers(fake, tmp_path):
     fake.add_spans(fake.create_project(SOURCE)["id"], facet_spans(20))
     fake.fail_logs3(times=None)
@@ -265,6 +271,7 @@ def test_dead_api_url_is_named(fake, tmp_path):
     assert "BRAINTRUST_API_URL" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_source_and_target_in_different_orgs(tmp_path):
     key = "sk-two-orgs-000042"
     with FakeBraintrust(keys={key: ["acme-prod", "acme-ml"]}) as fake:  # acme-prod is the default

@@ -17,9 +17,10 @@ import pytest
 from facetopt.clients.local.store import LocalStore
 from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
 from facetopt.services.progress import SilentProgress
+from facetopt.settings import load_settings
 from tests.fakes.bt_standin import bt_calls, install_bt
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.services.eval_helpers import (
+from tests.services.eval.helpers import (
     DATASET,
     FACETS,
     PROJECT,
@@ -28,6 +29,8 @@ from tests.services.eval_helpers import (
     path_without_bt,
     seed_local_state,
 )
+
+pytestmark = pytest.mark.slow
 
 MODEL_KEY = "sk-model-key-0123456789abcdef"
 JUDGE_KEY = "sk-judge-key-fedcba9876543210"
@@ -58,16 +61,18 @@ def _run(tmp: Path, *, rows: int, flags: dict, with_bt: bool, options: EvalOptio
         isolated_env(tmp, path, **env),
     ):
         summary = run_eval(
-            env_file=None,
-            flags={
-                "output_root": root,
-                "target_project": PROJECT,
-                "dataset": DATASET,
-                "api_base": model_server.url,
-                "judge_api_base": judge_server.url,
-                "concurrency": 4,
-                **flags,
-            },
+            load_settings(
+                None,
+                **{
+                    "output_root": root,
+                    "target_project": PROJECT,
+                    "dataset": DATASET,
+                    "api_base": model_server.url,
+                    "judge_api_base": judge_server.url,
+                    "concurrency": 4,
+                    **flags,
+                },
+            ),
             options=options or EvalOptions(),
             progress=SilentProgress(),
             announce=messages.append,

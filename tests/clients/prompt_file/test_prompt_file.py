@@ -19,7 +19,7 @@ from facetopt.clients.prompt_file import (
 )
 from facetopt.errors import NotFoundError, PromptFileError
 
-PROMPTS = Path(__file__).resolve().parents[1] / "fixtures" / "prompts"
+PROMPTS = Path(__file__).resolve().parents[2] / "fixtures" / "prompts"
 GOLDEN = sorted(PROMPTS.glob("*.yaml"))
 WRAPPER = [
     {"role": "system", "content": "You read support conversations."},

@@ -1,0 +1,99 @@
+"""Where a command's datasets, experiments and SQL live: the local store or Braintrust.
+
+Entry points: `open_backend(settings)`, the one place the backend's name picks an
+implementation, and the `Backend` protocol every service works through (services never
+compare backend names). Implementations: `local` (the DuckDB store and NDJSON span exports,
+over clients/local) and `braintrust` (logins per org, `/btql`, verified uploads, over
+clients/braintrust). Both are adapters in the services layer, so imports stay one-way:
+services -> clients.
+May import: clients, facets, domain, settings, errors, services.dataset.sources,
+services.dataset.braintrust, services.local_sql (implementations only, inside functions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from facetopt.settings import Settings
+
+if TYPE_CHECKING:
+    from facetopt.clients.local.store import LocalStore
+    from facetopt.domain.dataset import DatasetRow
+    from facetopt.domain.experiments import EvalRow, ExperimentRecord
+    from facetopt.domain.sql import SqlResult
+    from facetopt.services.dataset.sources import SpanSource
+    from facetopt.services.experiments import Experiments
+
+
+@dataclass
+class RowsUploaded:
+    """Dataset rows written and proved by reading them back (id and expected of every row)."""
+
+    written: int
+    verified: int
+    dataset_id: str | None = None
+    org: str | None = None
+
+
+class Backend(Protocol):
+    """One command's backend. `name` is for reports and the experiment registry only; `remote`
+    says that writes leave this machine (what --skip-upload and --no-send-logs turn off)."""
+
+    name: str
+    remote: bool
+
+    # dataset rows
+    def span_source(self, *, no_writes: bool) -> SpanSource:
+        """Where `dataset create` reads facet spans; with `no_writes` (dry run, --skip-upload) a
+        remote backend does not contact the dataset's org."""
+        ...
+
+    def dataset_rows(self, project: str, dataset: str, *, must_exist: bool = False) -> list[DatasetRow]:
+        """A dataset's rows in id order; `must_exist` turns an empty local dataset into NotFoundError."""
+        ...
+
+    # upload
+    def upload_rows(
+        self, project: str, dataset: str, rows: Sequence[DatasetRow], *, retry: str | None = None
+    ) -> RowsUploaded:
+        """Write the rows and verify every one by reading back; UploadVerificationError when some did
+        not arrive (`retry` becomes its hint where the rows can simply be sent again)."""
+        ...
+
+    # experiments
+    def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:
+        """The experiments `latest`, names and ids choose among, newest first."""
+        ...
+
+    def experiment_rows(self, record: ExperimentRecord) -> list[EvalRow]:
+        """The rows of an experiment whose rows are not in the local store."""
+        ...
+
+    def experiment_project_id(self, project: str) -> str | None:
+        """The id of the project receiving logged experiments (created when missing); None when
+        experiments are not logged remotely."""
+        ...
+
+    # SQL
+    def sql(self, experiments: Experiments, sql: str) -> SqlResult:
+        """`inspect sql`: Braintrust-dialect SQL over this backend's datasets and experiments."""
+        ...
+
+
+def open_backend(settings: Settings, announce: Callable[[str], None] | None = None) -> Backend:
+    """The backend the settings name (or the default: Braintrust when a key is set, else local);
+    `announce` hears which, and why, when the user did not choose."""
+    if announce is not None and (message := settings.backend_note()) is not None:
+        announce(message)
+    if settings.resolved_backend() == "braintrust":
+        from facetopt.services.backends.braintrust import BraintrustBackend
+
+        return BraintrustBackend(settings)
+    from facetopt.services.backends.local import LocalBackend
+
+    return LocalBackend(settings)
+
+
+__all__ = ["Backend", "RowsUploaded", "open_backend"]
