@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from facetopt.clients.braintrust.eval_hooks import login_from_environment, summary_reporter
 from facetopt.clients.llm.client import ChatRequest, chat_once, make_async_client
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
@@ -245,11 +246,9 @@ def error_file(environ: Mapping[str, str]) -> ErrorFile | None:
 
 def facetopt_reporter(writer: ResultsWriter) -> Any:
     """The SDK's default reporter, which also writes the summary's experiment into the results file."""
-    from braintrust.framework import ReporterDef, default_reporter
 
-    def report_eval(evaluator: Any, result: Any, verbose: bool, jsonl: bool) -> Any:
-        summary = getattr(result, "summary", None)
-        if summary is not None and getattr(summary, "experiment_id", None):
+    def on_summary(summary: Any) -> None:
+        if getattr(summary, "experiment_id", None):
             writer.experiment(
                 {
                     "id": summary.experiment_id,
@@ -259,17 +258,14 @@ def facetopt_reporter(writer: ResultsWriter) -> Any:
                     "source": SUMMARY_SOURCE,
                 }
             )
-        return default_reporter.report_eval(evaluator, result, verbose, jsonl)
 
-    return ReporterDef(name="facetopt", report_eval=report_eval, report_run=default_reporter.report_run)
+    return summary_reporter(on_summary)
 
 
 def braintrust_login(errors: ErrorFile | None) -> None:
     """Log in before the runner does, so a refused login lands in the error file with its reason."""
-    import braintrust
-
     try:
-        braintrust.login()
+        login_from_environment()
     except Exception as exc:
         if errors is not None:
             errors.exception(exc, kind="login")
