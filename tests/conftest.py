@@ -37,7 +37,6 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     import braintrust.logger
     from braintrust.api import RetryPolicy
 
-    from facetopt.clients.braintrust import api as braintrust_api
     from facetopt.clients.braintrust import datasets as braintrust_datasets
 
     original = RetryPolicy.for_mode
@@ -47,5 +46,5 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
         "for_mode",
         classmethod(lambda cls, mode: dataclasses.replace(original(mode), backoff_factor=0.0)),
     )
-    monkeypatch.setattr(braintrust_api, "BTQL_BACKOFF_S", 0.0)
+    monkeypatch.setenv("FACETOPT_BT_RETRY_BACKOFF", "0")  # clients/braintrust/retry.py
     monkeypatch.setattr(braintrust_datasets, "VERIFY_DELAY_S", 0.0)

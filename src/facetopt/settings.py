@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     facet_filter: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_FILTER"))
     dataset_ids: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET_IDS"))
 
-    # publishing (the original's publish script)
+    # publish (the original scripts' publishing names)
     facet_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_PROJECT"))
     facet_slug: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_SLUG"))
     facet_version: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_VERSION"))
@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     judge_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_KEY"))
 
     request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
+    # seconds the eval runner has to send its logs to Braintrust once every row is scored
+    flush_deadline: float = Field(300.0, validation_alias=_env("FACET_OPTIMIZER_FLUSH_DEADLINE"))
 
     # Braintrust and provider credentials
     braintrust_api_key: SecretStr | None = Field(None, validation_alias=_env("BRAINTRUST_API_KEY"))

@@ -80,6 +80,22 @@ def test_rerun_pays_nothing_and_keeps_the_same_rows(first_run: tuple[Path, dict]
     with LocalStore(root / "store.duckdb", read_only=True) as store:
         stored = store.read_rows("Facet optimizer", "Facet groundtruth")
     assert len(stored) == summary["counts"]["dataset_rows"]
+    assert again["counts"]["dataset_total_rows"] == len(stored)
+    assert again["counts"]["rows_from_earlier_runs"] == summary["counts"]["rows_from_earlier_runs"] == 0
+
+
+def test_a_smaller_run_reports_the_rows_earlier_runs_left(first_run: tuple[Path, dict]) -> None:
+    root, summary = first_run
+    rows = [
+        json.loads(line)
+        for line in (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
+    ]
+    wanted = sorted({r["metadata"]["source_root_span_id"] for r in rows})[0]
+    result = run_cli(*create_args(root, "--root-span-id", wanted))
+    assert result.exit_code == 0, result.stderr
+    this_run = sum(r["metadata"]["source_root_span_id"] == wanted for r in rows)
+    total = summary["counts"]["dataset_rows"]
+    assert f"now holds {total} rows, {total - this_run} of them from earlier runs" in result.stdout
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -57,13 +56,11 @@ def test_help_for_every_command_renders_without_loading_heavy_libraries():
 
 
 @pytest.mark.slow
-def test_facetopt_help_exits_0_quickly():
-    started = time.monotonic()
+def test_facetopt_help_exits_0_in_a_fresh_interpreter():
+    # Its speed is what the heavy-import test above guards; a wall-clock bound here would only
+    # measure how busy the machine is.
     result = subprocess.run(
-        [sys.executable, "-m", "facetopt.cli", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "facetopt.cli", "--help"], capture_output=True, text=True, timeout=120
     )
-    seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert "dataset" in result.stdout and "compare" in result.stdout
-    # about 0.7 s on the 2-core machine; importing braintrust, openai and duckdb adds 1.5 s more
-    assert seconds < 5, f"facetopt --help took {seconds:.1f} s"
+    assert "dataset" in result.stdout and "compare" in result.stdout and "publish" in result.stdout

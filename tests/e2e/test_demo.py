@@ -38,6 +38,7 @@ STEP_COMMANDS = [
     "facetopt eval",
     "facetopt eval",
     "facetopt compare",
+    "facetopt publish",
 ]
 
 
@@ -57,6 +58,10 @@ def test_demo_prints_one_summary_document_with_a_computed_verdict(demo_run: Demo
     assert set(summary["simulated_roles"]) == {"labeller", "facet_model", "judge"}
     assert summary["deltas"]["binary_decision_match"] is not None
     assert summary["facet_deltas"]["binary_decision_match"] is not None
+    # the last step is a publish dry run of the edited facet; simulated runs are no evidence
+    assert summary["publish_slug"] == f"facet-optimizer-{summary['weakest_facet']}"
+    assert summary["publish_evidence"] == "simulated_only"
+    assert not (demo_run.output_root / "published").exists()
 
 
 def test_each_step_is_announced_with_its_command_after_its_numbered_title(demo_run: DemoRun):
@@ -167,7 +172,7 @@ def test_compare_recomputed_from_the_stored_rows_gives_the_demo_verdict_and_delt
 
 
 def test_the_announced_compare_command_repeats_the_verdict_by_hand(demo_run: DemoRun):
-    command = demo_run.announced_commands[-1]
+    command = next(c for c in demo_run.announced_commands if c.startswith("facetopt compare"))
     result = run_facetopt([*shlex.split(command)[1:], "--json"], demo_run.cwd)
     assert result.returncode == 0, result.explain()
     report = result.json()

@@ -8,6 +8,7 @@ import statistics
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes import braintrust_functions as functions
 from tests.fakes.braintrust_server import HttpError, decode_key_cursor, encode_key_cursor
 
 if TYPE_CHECKING:
@@ -95,6 +96,12 @@ def _authenticated(
     fake: FakeBraintrust, orgs: list[str], method: str, path: str, query: dict, body: Any
 ) -> Reply:
     store = fake._store
+    if (method, path) == ("POST", "/api/project/register"):
+        return _ok(functions.register_project(fake, orgs, body))
+    if (method, path) == ("POST", "/insert-functions"):
+        return _ok(functions.insert_functions(fake, orgs, body))
+    if (method, path) == ("GET", "/v1/function"):
+        return _ok(functions.list_functions(fake, orgs, query))
     if (method, path) == ("GET", "/ping"):
         return _ok({"id": "fake-user", "email": "user@example.com"})
     if (method, path) == ("POST", "/api/base_experiment/get_id"):

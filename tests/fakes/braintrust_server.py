@@ -18,6 +18,7 @@ import copy
 import datetime as dt
 import json
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -49,10 +50,14 @@ class RecordedRequest:
     raw: bytes
 
 
+FREEZE = -1  # Fault.status: accept the request and never answer (until the fake is released)
+DIE = -2  # Fault.status: close the connection without an answer
+
+
 @dataclass
 class Fault:
     path: str | re.Pattern
-    status: int
+    status: int  # an HTTP status, FREEZE or DIE
     remaining: int | None  # None: forever
     method: str | None = None
     retry_after: str | None = None
@@ -108,6 +113,7 @@ class _Store:
     experiments: dict[str, dict] = field(default_factory=dict)
     experiment_rows: dict[str, dict[str, dict]] = field(default_factory=dict)
     overflow: dict[str, bytes] = field(default_factory=dict)
+    functions: dict[str, dict] = field(default_factory=dict)  # function id -> function
 
 
 class FakeBraintrust:
@@ -137,6 +143,8 @@ class FakeBraintrust:
         self._seq = 0
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
+        self._thaw = threading.Event()  # set on exit: frozen requests end (without an answer)
+        self.freeze_limit_s = 30.0  # a frozen request is held at most this long
 
     # ---- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> FakeBraintrust:
@@ -152,6 +160,7 @@ class FakeBraintrust:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._thaw.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -226,6 +235,10 @@ class FakeBraintrust:
         with self._lock:
             return copy.deepcopy(list(self._store.experiment_rows[experiment_id].values()))
 
+    def functions(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self._store.functions.values()))
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -262,6 +275,20 @@ class FakeBraintrust:
 
     def rate_limit(self, path: str | re.Pattern, times: int | None = 1, retry_after: float = 0) -> None:
         self.fail(path, 429, times, retry_after=retry_after, message="rate limited")
+
+    def freeze(self, path: str | re.Pattern, times: int | None = None, *, method: str | None = None) -> None:
+        """Accept the next `times` matching requests and never answer them (the connection is
+        dropped, unanswered, after `freeze_limit_s` or when the fake stops)."""
+        with self._lock:
+            self._faults.append(Fault(path, FREEZE, times, method))
+
+    def die(self, path: str | re.Pattern, times: int | None = 1, *, method: str | None = None) -> None:
+        """Close the connection of the next `times` matching requests without answering."""
+        with self._lock:
+            self._faults.append(Fault(path, DIE, times, method))
+
+    def wait_frozen(self) -> None:
+        self._thaw.wait(self.freeze_limit_s)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -471,7 +498,14 @@ class _Handler(JsonHandler):
     def _serve(self, method: str) -> None:
         fake: FakeBraintrust = self.server.fake  # type: ignore[attr-defined]
         headers = {k: v for k, v in self.headers.items()}
-        self.send_json(*fake.handle(method, self.path, headers, self.read_body()))
+        status, payload, extra = fake.handle(method, self.path, headers, self.read_body())
+        if status in (FREEZE, DIE):
+            if status == FREEZE:
+                fake.wait_frozen()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_json(status, payload, extra)
 
     def do_GET(self) -> None:  # noqa: N802
         self._serve("GET")

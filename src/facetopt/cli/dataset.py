@@ -66,6 +66,14 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
             f"{c.dataset_rows} rows written, {stored}",
             highlight=False,
         )
+        if c.dataset_total_rows is not None:
+            merged = c.duplicate_rows_merged
+            console.print(
+                f"dataset {summary.dataset!r} now holds {c.dataset_total_rows} rows, "
+                f"{c.rows_from_earlier_runs or 0} of them from earlier runs"
+                + (f"; {merged} repeated row(s) with the same label merged" if merged else ""),
+                highlight=False,
+            )
         if summary.balance:
             render_balance(console, summary.balance)
     for message in summary.warnings:

@@ -34,6 +34,7 @@ class ConsoleSteps:
         from facetopt.cli.dataset import render_create
         from facetopt.cli.eval import render_eval
         from facetopt.cli.inspect import render_failures
+        from facetopt.cli.publish import render_publish
 
         renderers: dict[str, Callable[[Console, Any], None]] = {
             "dataset": render_create,
@@ -42,6 +43,7 @@ class ConsoleSteps:
             "failures": render_failures,
             "compare": render_compare,
             "edit": render_edit,
+            "publish": render_publish,
         }
         renderers[kind](self.console, document)
 

@@ -122,6 +122,20 @@ def eval_command(
     no_send_logs: Annotated[
         bool, typer.Option("--no-send-logs", help="Do not log to Braintrust; store the experiment locally.")
     ] = False,
+    flush_deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds the runner has to send its logs to Braintrust once every row is scored "
+            "(default 300). Env FACET_OPTIMIZER_FLUSH_DEADLINE."
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Log the scored rows of an unfinished eval run (its folder name under "
+            "<output-root>/evals, or path) to Braintrust, evaluating only rows it lacks."
+        ),
+    ] = None,
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
@@ -149,6 +163,7 @@ def eval_command(
         judge_api_base=judge_api_base,
         max_tokens=max_tokens,
         request_timeout=request_timeout,
+        flush_deadline=flush_deadline,
         backend=backend,
         output_root=output_root,
     )
@@ -159,6 +174,7 @@ def eval_command(
             row_ids=list(row_id or []),
             no_send_logs=no_send_logs,
             experiment_name=experiment_name,
+            resume=resume,
         ),
         progress=RichProgress(enabled=True),
         announce=note,

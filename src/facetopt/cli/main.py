@@ -31,7 +31,7 @@ def root(
 
 
 def _register() -> None:
-    from facetopt.cli import bootstrap, compare, dataset, demo, inspect
+    from facetopt.cli import bootstrap, compare, dataset, demo, inspect, publish
     from facetopt.cli import eval as eval_cli
 
     app.add_typer(dataset.app, name="dataset")
@@ -39,6 +39,7 @@ def _register() -> None:
     app.add_typer(inspect.app, name="inspect")
     app.command("eval")(eval_cli.eval_command)
     app.command("compare")(compare.compare_command)
+    app.command("publish")(publish.publish_command)
     app.command("demo")(demo.demo_command)
 
 

@@ -81,6 +81,9 @@ class DatasetCounts(BaseModel):
     selected_calls: int = 0  # sampled for labelling
     dataset_rows: int = 0  # labelled rows in dataset_rows.jsonl
     uploaded_rows: int = 0  # rows stored locally, or verified in Braintrust by reading back
+    dataset_total_rows: int | None = None  # rows the dataset holds after the upload, read back
+    rows_from_earlier_runs: int | None = None  # of those, rows this run did not write
+    duplicate_rows_merged: int = 0  # repeats of a row id with the same label, dropped
 
 
 class DatasetCreateSummary(BaseModel):

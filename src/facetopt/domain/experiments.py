@@ -50,6 +50,12 @@ class ExperimentRecord(BaseModel):
     runner: str | None = None  # "bt" or "braintrust-sdk"
     simulated_roles: list[str] = Field(default_factory=list)
     stored_locally: bool = True
+    # "complete"; "partial": created in Braintrust but not every row reached it (the rows are kept
+    # locally); "not_logged": never reached Braintrust (kept locally under a facetopt id)
+    status: Literal["complete", "partial", "not_logged"] = "complete"
+    logged_rows: int | None = None  # rows that reached Braintrust, when not every one did
+    superseded_by: str | None = None  # the experiment id of the run that replaced this one
+    run_dir: str | None = None
 
 
 class FacetMetrics(BaseModel):

@@ -24,6 +24,7 @@ from facetopt.settings import SIMULATED_BASE_URL, Settings
 if TYPE_CHECKING:
     from facetopt.services.compare import CompareReport
     from facetopt.services.eval.record import EvalSummary
+    from facetopt.services.publish import PublishResult
 
 DEMO_PROJECT = "facetopt-demo"
 DEMO_DATASET = "facet-groundtruth"
@@ -65,6 +66,8 @@ class DemoSummary(BaseModel):
     deltas: dict[str, float | None] = Field(default_factory=dict)
     facet_deltas: dict[str, float | None] = Field(default_factory=dict)
     simulated_roles: list[str] = Field(default_factory=list)
+    publish_slug: str | None = None  # the dry-run publish of the edited facet
+    publish_evidence: str | None = None  # its evidence check: simulated_only in the demo
 
 
 def default_output_root(now: datetime | None = None) -> Path:
@@ -173,6 +176,7 @@ def run_demo(
     )  # fmt: skip
     report = _compare(settings, steps, baseline, candidate)
     facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
+    published = _publish_dry_run(settings, steps, facet, facet_report.verdict)
     return DemoSummary(
         output_root=str(settings.output_root),
         run_dir=created.run_dir,
@@ -187,6 +191,8 @@ def run_demo(
         deltas={d.metric: d.delta for d in report.overall.deltas},
         facet_deltas={d.metric: d.delta for d in facet_report.deltas},
         simulated_roles=sorted(set(created.simulated_roles) | set(baseline.simulated_roles)),
+        publish_slug=published.functions[0].slug,
+        publish_evidence=published.evidence[0].status,
     )
 
 
@@ -320,6 +326,28 @@ def _compare(
         )
     steps.show("compare", report)
     return report
+
+
+def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: str) -> PublishResult:
+    from facetopt.clients.prompt_file import load_prompt_file
+    from facetopt.services.experiments import open_experiments
+    from facetopt.services.publish import PublishRequest, run_publish
+
+    steps.step(
+        f"9. Publish the {facet} prompt ({verdict}): a dry run",
+        _cmd("publish", "--facet", facet, "--dry-run", *_where(settings)),
+    )
+    request = PublishRequest(facets=[facet], model=DEMO_MODEL, project=DEMO_PROJECT, dry_run=True)
+    with open_experiments(settings) as experiments:
+        result = run_publish(
+            load_prompt_file(settings.prompt_path),
+            request,
+            experiments,
+            experiments.backend.publisher(),
+            record=lambda *_: None,
+        )
+    steps.show("publish", result)
+    return result
 
 
 def command_line(argv: list[str]) -> str:

@@ -56,7 +56,7 @@ def split_covers(run_split: str | None, wanted: str | None) -> bool:
 
 
 def in_scope(record: ExperimentRecord, scope: Scope) -> bool:
-    if record.backend != scope.backend:
+    if record.backend != scope.backend or record.superseded_by or record.status == "partial":
         return False
     if scope.dataset and record.dataset != scope.dataset:
         return False

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from facetopt.clients import braintrust as bt
 from facetopt.domain.dataset import DatasetRow
-from facetopt.errors import BraintrustError, NotFoundError, UploadVerificationError
+from facetopt.errors import BraintrustError, InputError, NotFoundError, UploadVerificationError
 from tests.fakes.braintrust_server import FakeBraintrust
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
@@ -164,6 +164,36 @@ def test_sql_error_in_extra_where_shows_the_servers_message(fake, conn):
 
     assert "unknown field 'metdata.user'" in caught.value.message
     assert "--extra-where-sql" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("1=1) OR (1=1", "invalid --extra-where-sql: cannot parse SQL: Invalid expression"),
+        ("metadata.user = 'x'; DELETE FROM t", "invalid --extra-where-sql: unsupported SQL: multiple"),
+        ("metadata.user IN (SELECT 1)", "invalid --extra-where-sql: unsupported SQL: subqueries"),
+    ],
+)
+def test_an_extra_where_that_is_not_one_condition_is_refused_before_any_query(fake, conn, extra, message):
+    project = fake.create_project("production")
+    fake.add_spans(project["id"], facet_spans(3))
+    with pytest.raises(InputError) as caught:
+        list(bt.fetch_source_spans(conn, project["id"], MODELS, AFTER, BEFORE, extra_where_sql=extra))
+    assert caught.value.message.startswith(message)
+    assert not fake.requests_to("/btql")
+
+
+def test_a_normal_extra_where_filters_the_braintrust_source(fake, conn):
+    project = fake.create_project("production")
+    spans = facet_spans(4)
+    fake.add_spans(project["id"], spans)
+    wanted = spans[0]["root_span_id"]
+    rows = list(
+        bt.fetch_source_spans(
+            conn, project["id"], MODELS, AFTER, BEFORE, extra_where_sql=f"(root_span_id = '{wanted}')"
+        )
+    )
+    assert rows and {r["root_span_id"] for r in rows} == {wanted}
 
 
 def test_fake_is_strict_about_unfiltered_project_logs_queries(fake, conn):

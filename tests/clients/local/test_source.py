@@ -186,6 +186,11 @@ def test_final_facets_keep_key_casing_newest_first_in_one_lookup(source: LocalSo
         ("metadata.tier = = 'x'", "invalid --extra-where-sql: cannot parse SQL"),
         ("no_such_column = 1", "invalid --extra-where-sql: Binder Error"),
         ("metadata.tier IN (SELECT 1)", "invalid --extra-where-sql: unsupported SQL: subqueries"),
+        # pasted as `AND (1=1) OR (1=1)` it would drop every other filter of the query
+        ("1=1) OR (1=1", "invalid --extra-where-sql: cannot parse SQL: Invalid expression"),
+        ("metadata.tier = 'x'; DROP TABLE spans", "invalid --extra-where-sql: unsupported SQL: multiple"),
+        ("metadata.tier = 'x' -- )", "invalid --extra-where-sql: unsupported SQL: comments"),
+        ("metadata.tier", "invalid --extra-where-sql: not a boolean condition"),
         # only fails while the rows are read
         ("metadata.tier::INT > 3", "invalid --extra-where-sql: Conversion Error"),
     ],

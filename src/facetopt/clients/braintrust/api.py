@@ -11,22 +11,18 @@ import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
+from facetopt.clients.braintrust.retry import RETRYABLE_STATUSES, with_retries
 from facetopt.errors import BraintrustError, ConfigError, FacetoptError, NotFoundError
 
 DEFAULT_APP_URL = "https://www.braintrust.dev"
 KEY_HINT = "check BRAINTRUST_API_KEY: it must be a valid key of the organization you read from or write to"
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# /btql retries (tests shrink the backoff); REST calls use the SDK's own retry policy.
-BTQL_ATTEMPTS = 4
-BTQL_BACKOFF_S = 0.5
-MAX_RETRY_AFTER_S = 30.0
+# /btql and the REST calls the SDK does not retry itself go through clients/braintrust/retry.py
 
 log = logging.getLogger("facetopt.braintrust")
 _ENV_LOCK = threading.Lock()
@@ -211,13 +207,26 @@ def server_message(body: str | None) -> str:
     return text[:2000]
 
 
+def unretried_failure(exc: BaseException) -> tuple[int | None, float | None] | None:
+    """(status, Retry-After) of a retryable failure the SDK made only one attempt at, else None."""
+    from braintrust.api import BraintrustHTTPError, BraintrustTransportError
+
+    if isinstance(exc, BraintrustHTTPError):
+        if exc.status_code in RETRYABLE_STATUSES and exc.attempts <= 1:
+            return exc.status_code, exc.retry_after
+    elif isinstance(exc, BraintrustTransportError) and exc.attempts <= 1:
+        return None, None
+    return None
+
+
 def call(conn: BraintrustConnection, what: str, fn: Callable[[Any], T], missing: str | None = None) -> T:
-    """Run `fn(api_client)` (the SDK's REST client, with its own retries) and translate failures;
-    with `missing`, a 404 becomes a NotFoundError with that message."""
+    """Run `fn(api_client)` (the SDK's REST client), retrying 408/429/5xx the SDK did not retry
+    itself (e.g. `POST /v1/experiment`), and translate failures; with `missing`, a 404 becomes a
+    NotFoundError with that message."""
     from braintrust.api import BraintrustHTTPError
 
     try:
-        return fn(conn.state.api_client())
+        return with_retries(lambda: fn(conn.state.api_client()), unretried_failure, what=what)
     except BraintrustHTTPError as exc:
         if missing and exc.status_code == 404:
             raise NotFoundError(
@@ -229,33 +238,63 @@ def call(conn: BraintrustConnection, what: str, fn: Callable[[Any], T], missing:
 
 
 def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
-    """POST the SQL to `/btql` through the SDK's logged-in transport; retry 429/5xx honouring
-    Retry-After. A rejected query (4xx) raises BraintrustError carrying the server's message
-    and `hint`."""
+    """POST the SQL to `/btql` through the SDK's logged-in transport; retry 408/429/5xx and dropped
+    connections honouring Retry-After. A rejected query (4xx) raises BraintrustError carrying the
+    server's message and `hint`."""
+    return request_json(
+        conn,
+        "POST",
+        "/btql",
+        json={"query": sql, "fmt": "json"},
+        what="running a SQL query",
+        on_error=lambda exc, attempts: _btql_error(exc, conn, attempts, hint),
+    )
+
+
+def request_json(
+    conn: BraintrustConnection,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+    app: bool = False,
+    what: str,
+    on_error: Callable[[Any, int], FacetoptError] | None = None,
+) -> Any:
+    """One REST call on the API (or, with `app`, the app) URL through the SDK's logged-in
+    transport, retried on 408/429/5xx and connection failures honouring Retry-After (retry.py);
+    any other failure becomes a FacetoptError (`on_error(exc, attempts)` may word an HTTP error)."""
     from braintrust.api import BraintrustHTTPError, BraintrustTransportError, RequestTarget, RetryMode
 
     client = conn.state.api_client()
-    url = client.router.resolve(RequestTarget.API, "/btql")
+    url = client.router.resolve(RequestTarget.APP if app else RequestTarget.API, path)
     headers = {"Authorization": f"Bearer {client.api_key}"}
-    for attempt in range(1, BTQL_ATTEMPTS + 1):
-        try:
-            response = client.transport.request(
-                "POST", url, json={"query": sql, "fmt": "json"}, headers=headers, retry_mode=RetryMode.NONE
-            )
-            return response.json()
-        except BraintrustHTTPError as exc:
-            if exc.status_code not in RETRYABLE_STATUSES or attempt == BTQL_ATTEMPTS:
-                raise _btql_error(exc, conn, attempt, hint) from None
-            delay = exc.retry_after if exc.retry_after is not None else BTQL_BACKOFF_S * 2 ** (attempt - 1)
-        except BraintrustTransportError as exc:
-            if attempt == BTQL_ATTEMPTS:
-                raise api_error(exc, conn, "running a SQL query") from None
-            delay = BTQL_BACKOFF_S * 2 ** (attempt - 1)
-        except ValueError:
-            raise BraintrustError("Braintrust answered a SQL query with something that is not JSON") from None
-        log.debug("retrying /btql in %.2fs (attempt %d)", delay, attempt)
-        time.sleep(min(delay, MAX_RETRY_AFTER_S))
-    raise AssertionError("unreachable")
+    attempts = 0
+
+    def send() -> Any:
+        nonlocal attempts
+        attempts += 1
+        response = client.transport.request(
+            method, url, json=json, params=params, headers=headers, retry_mode=RetryMode.NONE
+        )
+        return response.json()
+
+    def classify(exc: BaseException) -> tuple[int | None, float | None] | None:
+        if isinstance(exc, BraintrustHTTPError):
+            return exc.status_code, exc.retry_after
+        return (None, None) if isinstance(exc, BraintrustTransportError) else None
+
+    try:
+        return with_retries(send, classify, what=f"{method} {path}")
+    except BraintrustHTTPError as exc:
+        if on_error is not None:
+            raise on_error(exc, attempts) from None
+        raise api_error(exc, conn, what) from None
+    except BraintrustTransportError as exc:
+        raise api_error(exc, conn, what) from None
+    except ValueError:
+        raise BraintrustError(f"Braintrust answered {what} with something that is not JSON") from None
 
 
 def _btql_error(exc: Any, conn: BraintrustConnection, attempts: int, hint: str | None) -> FacetoptError:

@@ -4,12 +4,16 @@ bt passes no arguments to Python eval files, so everything the eval needs travel
 environment; keys only ever there, never on the command line. bt prints one JSON summary line
 per evaluator with `--jsonl` (camelCase keys), the SDK runner prints the same line with
 snake_case keys; both are mixed with whatever the eval prints, so non-JSON lines are skipped.
-Ctrl-C is forwarded to the runner, which runs in its own session so the terminal's signal
-reaches facetopt alone; facetopt then exits 130.
+The runner runs in its own session (process group) so the terminal's Ctrl-C reaches facetopt
+alone. facetopt forwards SIGINT, SIGTERM and SIGHUP to the runner's group as SIGINT, kills the
+group after a grace period, and never leaves it behind: a try/finally around the wait and an
+atexit hook kill whatever is left of the group. Once every row is scored (`finished()`), the
+runner has `flush_deadline` seconds to send its logs and exit before it is stopped the same way.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -24,13 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facetopt.errors import Interrupted
-
 RUNNER_BT = "bt"
 RUNNER_SDK = "braintrust-sdk"
 SDK_FALLBACK_NOTE = "bt not found: using the braintrust SDK's eval runner (python -m braintrust.cli eval)"
 STDERR_TAIL_LINES = 40
 INTERRUPT_GRACE_SECONDS = 10.0
+FORWARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOPPED_BY_DEADLINE = "deadline"
+_LIVE_GROUPS: set[int] = set()  # process groups of runners still running (killed at exit)
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,15 @@ class RunnerOutcome:
     stderr_tail: list[str]
     stdout_tail: list[str]
     seconds: float
+    stopped_by: str | None = None  # "SIGINT", "SIGTERM", "SIGHUP" or STOPPED_BY_DEADLINE
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0
+        return self.returncode == 0 and self.stopped_by is None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None and self.stopped_by != STOPPED_BY_DEADLINE
 
     def log_text(self, command: RunnerCommand) -> str:
         """The command line, exit code and output tails, as kept in the run folder's runner.log."""
@@ -188,19 +198,64 @@ def _read_lines(stream: Any, sink: Callable[[str], None]) -> None:
     stream.close()
 
 
-def _stop(process: subprocess.Popen, grace: float) -> None:
-    """Forward Ctrl-C to the runner's process group; kill it when it does not stop in time."""
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP arrived while the runner ran (handled like Ctrl-C)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _kill_group(pgid: int, sig: int) -> None:
     try:
         if hasattr(os, "killpg"):
-            os.killpg(process.pid, signal.SIGINT)
+            os.killpg(pgid, sig)
         else:  # pragma: no cover - Windows
-            process.send_signal(signal.SIGINT)
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    except ProcessLookupError:
+            os.kill(pgid, sig)
+    except (ProcessLookupError, PermissionError):
         pass
+
+
+def _stop(process: subprocess.Popen, grace: float) -> None:
+    """SIGINT to the runner's process group (as Ctrl-C would); SIGKILL to the group after `grace`."""
+    if process.poll() is None:
+        _kill_group(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    # bt's own child (the Python runner) shares the group: nothing of it may outlive facetopt
+    _kill_group(process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not refused
+        pass
+
+
+@atexit.register
+def _kill_live_runners() -> None:
+    for pgid in list(_LIVE_GROUPS):
+        _kill_group(pgid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    _LIVE_GROUPS.clear()
+
+
+class _ForwardedSignals:
+    """While the runner runs, SIGTERM and SIGHUP raise in the main thread like Ctrl-C does."""
+
+    def __enter__(self) -> _ForwardedSignals:
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in FORWARDED_SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum: int, _frame: Any) -> None:
+        raise _Signalled(signum)
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
 
 def run_runner(
@@ -212,8 +267,12 @@ def run_runner(
     on_stderr: Callable[[str], None] | None = None,
     tick_seconds: float = 0.25,
     interrupt_grace: float = INTERRUPT_GRACE_SECONDS,
+    finished: Callable[[], bool] | None = None,
+    flush_deadline: float | None = None,
 ) -> RunnerOutcome:
-    """Run the runner to completion; `on_tick` is called while it runs (progress), `on_stderr` per line."""
+    """Run the runner to completion; `on_tick` is called while it runs (progress), `on_stderr` per
+    line. Once `finished()` is true the runner has `flush_deadline` seconds left to exit. A signal
+    or the deadline stops the runner's whole group; the outcome's `stopped_by` says which."""
     started = time.monotonic()
     summaries: list[RunnerSummary] = []
     stdout_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -231,46 +290,63 @@ def run_runner(
         if on_stderr is not None:
             on_stderr(line)
 
-    process = subprocess.Popen(
-        command.argv,
-        env={**env, **command.env},
-        cwd=str(cwd) if cwd else None,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=True,
-    )
-    readers = [
-        threading.Thread(target=_read_lines, args=(process.stdout, on_stdout_line), daemon=True),
-        threading.Thread(target=_read_lines, args=(process.stderr, on_stderr_line), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        while process.poll() is None:
-            if on_tick is not None:
-                on_tick()
-            try:
-                process.wait(timeout=tick_seconds)
-            except subprocess.TimeoutExpired:
-                pass
-    except KeyboardInterrupt:
-        _stop(process, interrupt_grace)
-        raise Interrupted(
-            "interrupted: the eval runner was stopped",
-            hint="re-run the same command; nothing was recorded for this run",
-        ) from None
+    stopped_by: str | None = None
+    with _ForwardedSignals():
+        process = subprocess.Popen(
+            command.argv,
+            env={**env, **command.env},
+            cwd=str(cwd) if cwd else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        )
+        _LIVE_GROUPS.add(process.pid)
+        readers = [
+            threading.Thread(target=_read_lines, args=(process.stdout, on_stdout_line), daemon=True),
+            threading.Thread(target=_read_lines, args=(process.stderr, on_stderr_line), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            flush_started: float | None = None
+            while process.poll() is None:
+                if on_tick is not None:
+                    on_tick()
+                if flush_deadline is not None and finished is not None:
+                    if flush_started is None and finished():
+                        flush_started = time.monotonic()
+                    if flush_started is not None and time.monotonic() - flush_started > flush_deadline:
+                        stopped_by = STOPPED_BY_DEADLINE
+                        _stop(process, min(interrupt_grace, 5.0))
+                        break
+                try:
+                    process.wait(timeout=tick_seconds)
+                except subprocess.TimeoutExpired:
+                    pass
+        except KeyboardInterrupt:
+            stopped_by = "SIGINT"
+            _stop(process, interrupt_grace)
+        except _Signalled as caught:
+            stopped_by = signal.Signals(caught.signum).name
+            _stop(process, interrupt_grace)
+        finally:
+            if process.poll() is None:  # anything else raised: the runner must not outlive us
+                _stop(process, 1.0)
+            _kill_group(process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+            _LIVE_GROUPS.discard(process.pid)
     for reader in readers:
         reader.join(timeout=5)
     if on_tick is not None:
         on_tick()
     return RunnerOutcome(
-        returncode=process.returncode,
+        returncode=process.returncode if process.returncode is not None else -1,
         summaries=summaries,
         stderr_tail=list(stderr_tail),
         stdout_tail=list(stdout_tail),
         seconds=time.monotonic() - started,
+        stopped_by=stopped_by,
     )

@@ -36,6 +36,7 @@ class UploadResult:
     mismatched_ids: list[str] = field(default_factory=list)
     project_id: str = ""
     flush_errors: list[str] = field(default_factory=list)  # what the SDK reported when a flush failed
+    dataset_rows: int = 0  # rows the dataset holds on read-back, this upload's and earlier ones
 
     @property
     def ok(self) -> bool:
@@ -166,7 +167,15 @@ def verify_rows(
             break
         time.sleep(VERIFY_DELAY_S)
     verified = len(expected_by_id) - len(missing) - len(mismatched)
-    return UploadResult(dataset_id, len(expected_by_id), verified, missing, mismatched, project_id=project_id)
+    return UploadResult(
+        dataset_id,
+        len(expected_by_id),
+        verified,
+        missing,
+        mismatched,
+        project_id=project_id,
+        dataset_rows=len(stored),
+    )
 
 
 def _verification_error(result: UploadResult, dataset_name: str) -> FacetoptError:

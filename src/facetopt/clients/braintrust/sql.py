@@ -40,6 +40,17 @@ def _keyset_condition(keyset: tuple[str, str], newest_first: bool) -> str:
     )
 
 
+def checked_extra_where(fragment: str) -> str:
+    """`--extra-where-sql` as given, once it parses as one boolean expression (else InputError)."""
+    from facetopt.clients.local.sql_dialect import boolean_condition
+
+    try:
+        boolean_condition(fragment)
+    except InputError as exc:
+        raise InputError(f"invalid --extra-where-sql: {exc.message}", hint=exc.hint) from None
+    return fragment.strip()
+
+
 def source_query_sql(
     project_id: str,
     source_models: Sequence[str],
@@ -70,7 +81,7 @@ def source_query_sql(
     elif root_span_ids is not None:
         lines.append(f"  AND root_span_id IN ({_sql_list(root_span_ids)})")
     if extra_where_sql and extra_where_sql.strip():
-        lines.append(f"  AND ({extra_where_sql.strip()})")
+        lines.append(f"  AND ({checked_extra_where(extra_where_sql)})")
     if keyset is not None:
         lines.append(f"  AND {_keyset_condition(keyset, newest_first)}")
     direction = "DESC" if newest_first else "ASC"

@@ -35,6 +35,7 @@ from facetopt.clients.local.source_duckdb import (
     run_query,
     span_files,
 )
+from facetopt.clients.local.sql_dialect import boolean_condition
 from facetopt.errors import InputError, SourceError
 from facetopt.sample import load_sample_spans
 
@@ -189,6 +190,10 @@ class LocalSource:
             cursor.close()
 
     def _checked_where(self, flag: str, fragment: str) -> str:
+        try:
+            boolean_condition(fragment)
+        except InputError as exc:
+            raise InputError(f"invalid {flag}: {exc.message}", hint=exc.hint) from None
         sql = rewritten_filter(flag, fragment)
         self._check(flag, f"EXPLAIN SELECT 1 FROM {SPAN_VIEW} WHERE ({sql})")
         return sql

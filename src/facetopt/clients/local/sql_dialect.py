@@ -37,7 +37,7 @@ _SIMPLE_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def to_duckdb_where(sql: str, json_columns: set[str], numeric_roots: frozenset[str] = NUMERIC_ROOTS) -> str:
-    """A Braintrust boolean expression (or any scalar expression) as DuckDB SQL."""
+    """A Braintrust expression (a condition, or a scalar such as a time bound) as DuckDB SQL."""
     from sqlglot import exp
 
     tree = _parse_one(sql)
@@ -47,6 +47,33 @@ def to_duckdb_where(sql: str, json_columns: set[str], numeric_roots: frozenset[s
         )
     _reject_unsupported(tree, hint=WHERE_HINT)
     return _rewrite_paths(tree, _folded(json_columns), numeric_roots).sql(dialect="duckdb")
+
+
+def boolean_condition(sql: str) -> Any:
+    """`sql` parsed as exactly one boolean expression in Braintrust's dialect, or InputError with the
+    parse error: a fragment ANDed into a query can then never change the meaning of the rest of it
+    (`1=1) OR (1=1`, a second statement, a subquery, a trailing comment are all refused)."""
+    from sqlglot import exp
+
+    tree = _parse_one(sql)
+    if not isinstance(tree, exp.Condition):
+        raise InputError(
+            f"unsupported SQL: {_describe_statement(tree)} (expected a condition)", hint=WHERE_HINT
+        )
+    _reject_unsupported(tree, hint=WHERE_HINT)
+    if not _is_boolean(tree):
+        raise InputError(f"not a boolean condition: {sql.strip()!r}", hint=WHERE_HINT)
+    if any(node.comments for node in tree.walk()):
+        raise InputError("unsupported SQL: comments in a condition", hint=WHERE_HINT)
+    return tree
+
+
+def _is_boolean(node: Any) -> bool:
+    from sqlglot import exp
+
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Predicate | exp.Connector | exp.Not | exp.Boolean | exp.Func)
 
 
 def to_duckdb_query(

@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS label_cache (
     key VARCHAR PRIMARY KEY, text VARCHAR, model VARCHAR, endpoint VARCHAR, created TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS prompt_history (
     sha VARCHAR PRIMARY KEY, facet_name VARCHAR, text VARCHAR, first_seen TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS prompt_publications (
+    sha VARCHAR, facet_name VARCHAR, backend VARCHAR, project VARCHAR, slug VARCHAR,
+    function_id VARCHAR, experiment_ids JSON, published TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS experiments (
     experiment_id VARCHAR PRIMARY KEY, name VARCHAR, created VARCHAR, backend VARCHAR,
     dataset VARCHAR, dataset_project VARCHAR, split VARCHAR, model VARCHAR, record JSON);
@@ -138,6 +141,45 @@ class LocalStore:
     def prompt_text(self, sha: str) -> str | None:
         found = self.conn.execute("SELECT text FROM prompt_history WHERE sha = ?", [sha]).fetchone()
         return found[0] if found else None
+
+    def record_publication(
+        self,
+        sha: str,
+        facet_name: str,
+        backend: str,
+        project: str,
+        slug: str,
+        function_id: str | None,
+        experiment_ids: list[str],
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO prompt_publications VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha, facet_name, backend, project, slug, function_id, json.dumps(experiment_ids), _now()],
+        )
+
+    def publications(self, sha: str | None = None) -> list[dict[str, Any]]:
+        """Publications newest first (of one prompt hash, when given)."""
+        where, params = ("WHERE sha = ?", [sha]) if sha else ("", [])
+        found = self.conn.execute(
+            "SELECT sha, facet_name, backend, project, slug, function_id, experiment_ids, published"
+            f" FROM prompt_publications {where} ORDER BY published DESC",
+            params,
+        ).fetchall()
+        columns = (
+            "sha",
+            "facet_name",
+            "backend",
+            "project",
+            "slug",
+            "function_id",
+            "experiment_ids",
+            "published",
+        )
+        rows = [dict(zip(columns, row, strict=True)) for row in found]
+        for row in rows:
+            row["experiment_ids"] = json.loads(row["experiment_ids"] or "[]")
+            row["published"] = row["published"].isoformat()
+        return rows
 
     # experiments ----------------------------------------------------------
     def add_experiment(self, record: ExperimentRecord, rows: Iterable[EvalRow] | None = None) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.sources import SpanSource
     from facetopt.services.experiments import Experiments
+    from facetopt.services.publish import Publisher
 
 
 @dataclass
@@ -35,6 +36,7 @@ class RowsUploaded:
     verified: int
     dataset_id: str | None = None
     org: str | None = None
+    dataset_rows: int | None = None  # rows the dataset holds after the upload (earlier runs' too)
 
 
 class Backend(Protocol):
@@ -79,6 +81,11 @@ class Backend(Protocol):
     # SQL
     def sql(self, experiments: Experiments, sql: str) -> SqlResult:
         """`inspect sql`: Braintrust-dialect SQL over this backend's datasets and experiments."""
+        ...
+
+    # publishing
+    def publisher(self) -> Publisher:
+        """Where `facetopt publish` sends facet functions (locally: a file under the output root)."""
         ...
 
 

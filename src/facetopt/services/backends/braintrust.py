@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.braintrust import BraintrustSpanSource
     from facetopt.services.experiments import Experiments
+    from facetopt.services.publish import BraintrustPublisher
 
 
 def braintrust_connection(settings: Settings) -> Any:
@@ -102,7 +103,11 @@ class BraintrustBackend:
                 error.hint = retry
             raise
         return RowsUploaded(
-            written=result.written, verified=result.verified, dataset_id=result.dataset_id, org=conn.org_name
+            written=result.written,
+            verified=result.verified,
+            dataset_id=result.dataset_id,
+            org=conn.org_name,
+            dataset_rows=result.dataset_rows,
         )
 
     def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:
@@ -125,6 +130,11 @@ class BraintrustBackend:
         from facetopt.services.backends.braintrust_sql import run_braintrust_sql
 
         return run_braintrust_sql(self.connection, experiments, sql)
+
+    def publisher(self) -> BraintrustPublisher:
+        from facetopt.services.publish import BraintrustPublisher
+
+        return BraintrustPublisher(self._target_connection)
 
 
 def eval_row_from_span(span: dict[str, Any]) -> EvalRow:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from facetopt.domain.sql import SqlResult
     from facetopt.services.dataset.sources import LocalSpanSource
     from facetopt.services.experiments import Experiments
+    from facetopt.services.publish import LocalPublisher
 
 
 def not_stored(record: ExperimentRecord) -> NotFoundError:
@@ -77,7 +78,7 @@ class LocalBackend:
                 f"{len(bad)} of {len(sent)} rows did not arrive in the local dataset {dataset!r}",
                 hint=f"check that nothing else writes {self.settings.store_path}, then run the upload again",
             )
-        return RowsUploaded(written=written, verified=len(sent))
+        return RowsUploaded(written=written, verified=len(sent), dataset_rows=len(stored))
 
     def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:
         return store.experiments() if store is not None else []
@@ -92,3 +93,8 @@ class LocalBackend:
         from facetopt.services.local_sql import run_local_sql
 
         return run_local_sql(experiments, sql)
+
+    def publisher(self) -> LocalPublisher:
+        from facetopt.services.publish import LocalPublisher
+
+        return LocalPublisher(self.settings.output_root)

@@ -15,7 +15,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
 from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
-from facetopt.errors import FacetoptError, SourceError, UploadVerificationError
+from facetopt.errors import FacetoptError, InputError, SourceError, UploadVerificationError
 from facetopt.facets.balance import balance_report, balance_warnings
 from facetopt.facets.buckets import assign_weak_buckets, newest_final_facets
 from facetopt.facets.parsing import parse_span, span_from_raw
@@ -257,7 +257,10 @@ def _label_and_build_rows(
             progress=progress,
         )
     summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
-    rows = _build_rows(req, selected, outcome.labels, endpoint, req.source)
+    rows, merged = deduplicated(
+        _build_rows(req, selected, outcome.labels, endpoint, req.source), run_dir / "duplicate_ids.jsonl"
+    )
+    summary.counts.duplicate_rows_merged = merged
     summary.failed_rows += [
         FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
         for key, reason in outcome.failures.items()
@@ -302,7 +305,11 @@ def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[Datase
     in the run folder, and the error says how to upload them again."""
     run_dir = Path(summary.run_dir)
     try:
-        summary.counts.uploaded_rows = req.backend.upload_rows(req.target_project, req.dataset, rows).verified
+        uploaded = req.backend.upload_rows(req.target_project, req.dataset, rows)
+        summary.counts.uploaded_rows = uploaded.verified
+        if uploaded.dataset_rows is not None:
+            summary.counts.dataset_total_rows = uploaded.dataset_rows
+            summary.counts.rows_from_earlier_runs = max(0, uploaded.dataset_rows - len({r.id for r in rows}))
     except FacetoptError as error:
         again = f"upload them again with `{command}`"
         kept = f"the {len(rows)} rows are kept in {run_dir / 'dataset_rows.jsonl'}"
@@ -313,6 +320,27 @@ def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[Datase
         summary.warnings.append(f"upload failed: {error.message}")
         artifacts.write_json(run_dir / "summary.json", summary)
         raise
+
+
+def deduplicated(rows: list[DatasetRow], conflicts_path: Path) -> tuple[list[DatasetRow], int]:
+    """Rows with one row per id, and how many exact repeats (same id, same label) were dropped.
+    The same id with different labels is an InputError listing the ids (kept in `conflicts_path`):
+    an upsert would silently keep whichever came last."""
+    first: dict[str, DatasetRow] = {}
+    conflicts: dict[str, list[str]] = {}
+    for row in rows:
+        kept = first.setdefault(row.id, row)
+        if kept is not row and kept.expected != row.expected:
+            conflicts.setdefault(row.id, [str(kept.expected)]).append(str(row.expected))
+    if conflicts:
+        artifacts.write_jsonl(conflicts_path, [{"id": k, "labels": v} for k, v in conflicts.items()])
+        shown = ", ".join(list(conflicts)[:10]) + (" ..." if len(conflicts) > 10 else "")
+        raise InputError(
+            f"{len(conflicts)} row id(s) appear more than once with different labels: {shown}",
+            hint=f"the labels are cached (a re-run pays nothing for them); the conflicting rows are in "
+            f"{conflicts_path}; check the source for repeated span ids",
+        )
+    return list(first.values()), len(rows) - len(first)
 
 
 def _rewrite_sent_sql(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from facetopt.clients import artifacts
+from facetopt.clients.braintrust.activity import ACTIVITY_ENV, ACTIVITY_FILE
 from facetopt.clients.braintrust.bt_runner import (
     SDK_FALLBACK_NOTE,
     LineCounter,
@@ -18,7 +19,14 @@ from facetopt.clients.braintrust.bt_runner import (
 from facetopt.clients.llm.endpoints import Endpoint
 from facetopt.clients.redaction import redact
 from facetopt.errors import EvalRunError
-from facetopt.services.eval.config import CONFIG_ENV, JUDGE_KEY_ENV, MODEL_KEY_ENV, RESULTS_ENV
+from facetopt.services.eval.config import (
+    BRAINTRUST_TIMEOUT_ENV,
+    CONFIG_ENV,
+    JUDGE_KEY_ENV,
+    MODEL_KEY_ENV,
+    REPLAY_ENV,
+    RESULTS_ENV,
+)
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.runner_errors import ERRORS_ENV, ERRORS_FILE, failure_cause, read_errors
 from facetopt.services.progress import Progress
@@ -78,6 +86,8 @@ def runner_environment(
     # makes that a runner failure instead, and the queue must then hold every span until the end
     env["BRAINTRUST_SYNC_FLUSH"] = "1"
     env["BRAINTRUST_QUEUE_SIZE"] = str(max(25_000, log_rows * 60))
+    # one request never waits longer than the whole flush may
+    env[BRAINTRUST_TIMEOUT_ENV] = f"{max(1.0, min(60.0, settings.flush_deadline)):g}"
     return env
 
 
@@ -129,8 +139,11 @@ def launch(
     progress: Progress,
     announce: Callable[[str], None],
     environ: Mapping[str, str],
+    replay: Path | None = None,
 ) -> tuple[str, RunnerOutcome]:
-    """Snapshot rows and config into the run folder, run the runner, keep its log: (runner, outcome)."""
+    """Snapshot rows and config into the run folder, run the runner, keep its log: (runner, outcome).
+    The outcome may be a failure, an interruption or a passed flush deadline: the caller records
+    what was scored before reporting it. `replay`: a results file whose rows are logged, not re-run."""
     rows_path, config_path, results_path = (
         run_dir / "rows.jsonl",
         run_dir / "config.json",
@@ -155,22 +168,33 @@ def launch(
         send_logs=plan.send_logs,
         log_rows=len(plan.rows) * plan.settings.trials,
     )
+    env[ACTIVITY_ENV] = str((run_dir / ACTIVITY_FILE).resolve())
+    if replay is not None:
+        env[REPLAY_ENV] = str(replay.resolve())
     progress.stage(
         f"evaluating {len(plan.rows)} rows x {plan.settings.trials} trial(s) with {plan.model.model} "
         f"({plan.model.label}), judge {plan.judge.model} ({plan.judge.label}), via {command.runner}"
     )
     counter = LineCounter(results_path)
-    progress.start(EVAL_TASK, len(plan.rows) * plan.settings.trials)
+    expected = len(plan.rows) * plan.settings.trials
+    progress.start(EVAL_TASK, expected)
+    scored = 0
 
     def tick() -> None:
+        nonlocal scored
         if (new := counter.new_lines()) > 0:
+            scored += new
             progress.advance(EVAL_TASK, new)
 
     try:
-        outcome = run_runner(command, env, on_tick=tick)
+        outcome = run_runner(
+            command,
+            env,
+            on_tick=tick,
+            finished=lambda: scored >= expected,
+            flush_deadline=plan.settings.flush_deadline if plan.send_logs else None,
+        )
     finally:
         progress.finish(EVAL_TASK)
     artifacts.write_text(run_dir / "runner.log", redact(outcome.log_text(command), plan.secrets()))
-    if not outcome.ok:
-        raise runner_failure(outcome, command.runner, run_dir, plan.secrets())
     return command.runner, outcome

@@ -33,6 +33,7 @@ class EvalOptions:
     row_ids: list[str] = field(default_factory=list)
     no_send_logs: bool = False
     experiment_name: str | None = None
+    resume: str | None = None  # an unfinished eval run folder whose scored rows are logged
 
 
 def prompts_for(rows: list[DatasetRow], facets: list[FacetPrompt], prompt_path: Path) -> list[FacetPrompt]:
@@ -71,6 +72,7 @@ class EvalPlan:
     name: str
     roles: list[str]
     warnings: list[str]
+    supersedes_id: str | None = None  # an unfinished earlier experiment this run replaces
 
     @property
     def prompt_hashes(self) -> dict[str, str]:
@@ -115,6 +117,7 @@ class EvalPlan:
             "split": self.split,
             "filters": self.filters,
             "simulated_roles": self.roles,
+            **({"supersedes": self.supersedes_id} if self.supersedes_id else {}),
         }
 
     def secrets(self) -> list[str | None]:

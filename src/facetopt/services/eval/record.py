@@ -53,6 +53,7 @@ class EvalSummary(BaseModel):
     metrics: list[FacetMetrics] = Field(default_factory=list)
     failed_rows: list[dict[str, str]] = Field(default_factory=list)  # first few {id, error}
     warnings: list[str] = Field(default_factory=list)
+    supersedes: str | None = None  # id of an unfinished earlier experiment this run replaces
 
 
 def _now_iso() -> str:
@@ -60,9 +61,15 @@ def _now_iso() -> str:
 
 
 def record_run(
-    plan: EvalPlan, runner: str, outcome: RunnerOutcome, run_dir: Path, warn: Callable[[str], None]
+    plan: EvalPlan,
+    runner: str,
+    outcome: RunnerOutcome,
+    run_dir: Path,
+    warn: Callable[[str], None],
+    supersedes: ExperimentRecord | None = None,
 ) -> EvalSummary:
-    """EvalRows from the results file; the registry entry, local rows and prompt history; the summary."""
+    """EvalRows from the results file; the registry entry, local rows and prompt history; the summary.
+    `supersedes`: an unfinished earlier run this one replaces (marked so in the registry)."""
 
     def warned(message: str) -> None:
         plan.warnings.append(message)
@@ -107,9 +114,10 @@ def record_run(
         row_count=len(rows),
         error_count=len(errors),
         created=_now_iso(),
+        run_dir=str(run_dir),
         **common,
     )
-    store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets)
+    store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets, supersedes)
     summary = EvalSummary(
         experiment_id=experiment_id,
         model_endpoint=plan.model.label,
@@ -124,6 +132,7 @@ def record_run(
         metrics=metrics_by_facet(rows),
         failed_rows=[{"id": r.id, "error": r.error or ""} for r in errors[:5]],
         warnings=plan.warnings,
+        supersedes=supersedes.experiment_id if supersedes else None,
         **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
@@ -136,10 +145,16 @@ def record_run(
 
 
 def store_experiment(
-    settings: Settings, record: ExperimentRecord, rows: list[EvalRow] | None, facets: list[FacetPrompt]
+    settings: Settings,
+    record: ExperimentRecord,
+    rows: list[EvalRow] | None,
+    facets: list[FacetPrompt],
+    supersedes: ExperimentRecord | None = None,
 ) -> None:
     """The registry entry (always), the rows (when kept locally) and each facet prompt's text."""
     with LocalStore(settings.store_path) as store:
         store.add_experiment(record, rows)
+        if supersedes is not None and supersedes.experiment_id != record.experiment_id:
+            store.add_experiment(supersedes.model_copy(update={"superseded_by": record.experiment_id}))
         for facet in facets:
             store.remember_prompt(facet.prompt_sha256, facet.facet_name, facet.prompt_text)

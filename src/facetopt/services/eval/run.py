@@ -11,14 +11,19 @@ registry entry with its prompt hashes and filters).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 
 from facetopt.clients import artifacts
+from facetopt.clients.local.store import LocalStore
+from facetopt.domain.experiments import ExperimentRecord
 from facetopt.facets.selection import parse_splits, select_rows
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.eval.launch import launch, runner_environment
-from facetopt.services.eval.plan import EvalOptions, plan_eval, prompts_for
-from facetopt.services.eval.record import EvalSummary, record_run
+from facetopt.services.eval.plan import EvalOptions, EvalPlan, plan_eval, prompts_for
+from facetopt.services.eval.record import EvalSummary
+from facetopt.services.eval.resume import plan_resume
+from facetopt.services.eval.unfinished import conclude
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 
@@ -44,8 +49,47 @@ def run_eval(
     backend: Backend | None = None,
 ) -> EvalSummary:
     """The whole command; `environ` is the runner's base environment (default: this process's)."""
-    backend = backend if backend is not None else open_backend(settings, announce)
-    plan = plan_eval(settings, backend, options, progress, warn)
+    replay = None
+    if options.resume:
+        plan, replay, supersedes = plan_resume(settings, options.resume)
+        for message in plan.warnings:
+            warn(message)
+    else:
+        backend = backend if backend is not None else open_backend(settings, announce)
+        plan = plan_eval(settings, backend, options, progress, warn)
+        supersedes = unfinished_namesake(settings, plan)
+    if supersedes is not None:
+        plan.supersedes_id = supersedes.experiment_id
+        held = (
+            f", {supersedes.logged_rows} of its rows in Braintrust" if supersedes.status == "partial" else ""
+        )
+        announce(
+            f"this run supersedes the unfinished ({supersedes.status.replace('_', ' ')}) experiment "
+            f"{supersedes.experiment_name!r} ({supersedes.experiment_id}{held}); "
+            "Braintrust may give the new one a numbered name"
+        )
     run_dir = artifacts.new_run_dir(settings.output_root / "evals")
-    runner, outcome = launch(plan, run_dir, progress, announce, os.environ if environ is None else environ)
-    return record_run(plan, runner, outcome, run_dir, warn)
+    runner, outcome = launch(
+        plan, run_dir, progress, announce, os.environ if environ is None else environ, replay=replay
+    )
+    return conclude(plan, runner, outcome, run_dir, warn, supersedes)
+
+
+def unfinished_namesake(settings: Settings, plan: EvalPlan) -> ExperimentRecord | None:
+    """The newest unfinished registry run this run replaces: same backend, project and name
+    (Braintrust may have numbered it), not yet superseded."""
+    if not settings.store_path.exists():
+        return None
+    with LocalStore(settings.store_path, read_only=True) as store:
+        records = store.experiments()
+    named = re.compile(re.escape(plan.name) + r"(-\d+)?")
+    for record in records:
+        if (
+            record.status != "complete"
+            and not record.superseded_by
+            and record.backend == plan.backend
+            and record.project == plan.project
+            and named.fullmatch(record.experiment_name)
+        ):
+            return record
+    return None

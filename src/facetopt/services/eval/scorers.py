@@ -30,6 +30,7 @@ def _failure(exc: BaseException) -> str:
 BINARY_SCORER = "binary_classification_scores"
 BINARY_SCORES = ("binary_decision_match", "positive_recall", "negative_specificity")
 SENTIMENT_SCORER = "sentiment_label_correct"
+SCORES_OF = {BINARY_SCORER: BINARY_SCORES}  # a scorer's score names when they are not just its own
 
 
 def _pattern(facet: FacetPrompt | None) -> str | None:

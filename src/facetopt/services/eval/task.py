@@ -29,9 +29,11 @@ from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import ConfigError
 from facetopt.services.eval.config import (
+    BRAINTRUST_TIMEOUT_ENV,
     CONFIG_ENV,
     JUDGE_KEY_ENV,
     MODEL_KEY_ENV,
+    REPLAY_ENV,
     RESULTS_ENV,
     EndpointSpec,
     EvalConfig,
@@ -41,13 +43,14 @@ from facetopt.services.eval.results import (
     ERROR_KEY,
     NO_RESULT,
     SUMMARY_SOURCE,
+    ResultKey,
     ResultsWriter,
     eval_rows,
     read_results,
     result_key,
 )
 from facetopt.services.eval.runner_errors import ERRORS_ENV, ErrorFile
-from facetopt.services.eval.scorers import FactualityScorer, rule_scorers
+from facetopt.services.eval.scorers import SCORES_OF, FactualityScorer, rule_scorers
 
 __all__ = [
     "CONFIG_ENV",
@@ -71,6 +74,7 @@ __all__ = [
 ]
 
 SUFFIX_MODEL_PREFIX = "brain-facet"
+REPLAYED_KEY = "replayed_from_results"  # in a row's metadata: its output and scores are replayed
 
 
 def uses_suffix_messages(model: str) -> bool:
@@ -96,7 +100,12 @@ class FacetEval:
     """The task and scorers of one eval run, sharing the model clients and the results writer."""
 
     def __init__(
-        self, config: EvalConfig, writer: ResultsWriter, model_key: str | None, judge_key: str | None
+        self,
+        config: EvalConfig,
+        writer: ResultsWriter,
+        model_key: str | None,
+        judge_key: str | None,
+        replay: dict[ResultKey, dict[str, Any]] | None = None,
     ):
         from autoevals import Factuality
         from autoevals.oai import LLMClient
@@ -105,6 +114,7 @@ class FacetEval:
         self.writer = writer
         self.judge_key = judge_key
         self._experiment_noted = False
+        self.replay = replay or {}  # (row id, trial) -> its line of an earlier results file
         # made before the runner starts its event loop (httpx binds to a loop on first use only), so
         # the first rows do not wait for imports and client set-up
         self.model_client = make_async_client(
@@ -152,6 +162,8 @@ class FacetEval:
         metadata["trial"] = int(getattr(hooks, "trial_index", 0) or 0)
         row_id = str(metadata.get("dataset_row_id"))
         facet_name = str((input or {}).get("facet_name", ""))
+        if (cached := self.replay.get(result_key(metadata))) is not None:
+            return self._replayed(cached, metadata, input, hooks)
         output, error = "", None
         try:
             facet = self.config.facet(facet_name)
@@ -188,9 +200,32 @@ class FacetEval:
         )
         return output
 
+    def _replayed(self, cached: dict[str, Any], metadata: dict, input: Any, hooks: Any) -> str:
+        """A row scored by an earlier, unfinished run: its recorded output, no model call."""
+        metadata.update({k: v for k, v in (cached.get("metadata") or {}).items() if k not in metadata})
+        metadata[REPLAYED_KEY] = True
+        if cached.get("error"):
+            metadata[ERROR_KEY] = cached["error"]
+        self.writer.task_done(
+            result_key(metadata),
+            {
+                "id": cached.get("id"),
+                "trial": metadata["trial"],
+                "facet_name": cached.get("facet_name"),
+                "split": metadata.get("split"),
+                "input": input,
+                "output": cached.get("output") or "",
+                "expected": hooks.expected if hasattr(hooks, "expected") else None,
+                "metadata": metadata,
+                "error": cached.get("error"),
+            },
+        )
+        return str(cached.get("output") or "")
+
     def scorers(self) -> list[Any]:
         factuality = FactualityScorer(self.factuality, self.writer, self.judge_deadline, [self.judge_key])
-        return [*rule_scorers(self.config, self.writer), factuality]
+        scorers = [*rule_scorers(self.config, self.writer), factuality]
+        return [replaying(scorer, self.replay, self.writer) for scorer in scorers] if self.replay else scorers
 
     @property
     def judge_deadline(self) -> float:
@@ -199,6 +234,35 @@ class FacetEval:
 
 
 # -- the Eval arguments ----------------------------------------------------------------------------
+
+
+def replaying(scorer: Any, replay: dict[ResultKey, dict[str, Any]], writer: ResultsWriter) -> Any:
+    """`scorer`, except on replayed rows, where it gives the score recorded by the earlier run."""
+    name = scorer._name() if hasattr(scorer, "_name") else scorer.__name__
+    run = scorer.eval_async if hasattr(scorer, "eval_async") else scorer
+
+    async def replayed(
+        output: Any, expected: Any = None, input: Any = None, metadata: Any = None, **kw: Any
+    ) -> Any:
+        key = result_key(metadata)
+        cached = replay.get(key) if (metadata or {}).get(REPLAYED_KEY) else None
+        if cached is None:
+            return await run(output, expected=expected, input=input, metadata=metadata, **kw)
+        recorded, errors = cached.get("scores") or {}, cached.get("scorer_errors") or {}
+        names = SCORES_OF.get(name, (name,))
+        for score in names:
+            writer.scored(key, score, recorded.get(score), error=errors.get(score))
+        if len(names) == 1:
+            return recorded.get(name)
+        return [{"name": score, "score": recorded.get(score)} for score in names]
+
+    replayed.__name__ = replayed.__qualname__ = name
+    return replayed
+
+
+def read_replay(path: Path) -> dict[ResultKey, dict[str, Any]]:
+    """(row id, trial) -> the line of a results file."""
+    return {(str(r["id"]), int(r.get("trial") or 0)): r for r in read_results(path)}
 
 
 def read_rows(path: Path) -> list[DatasetRow]:
@@ -272,6 +336,19 @@ def braintrust_login(errors: ErrorFile | None) -> None:
         raise
 
 
+def _route_braintrust_requests(environ: Mapping[str, str]) -> None:
+    """Every SDK request retried like facetopt's own, and what reached Braintrust recorded."""
+    from facetopt.clients.braintrust.activity import ACTIVITY_ENV, ActivityWriter
+    from facetopt.clients.braintrust.runner_http import DEFAULT_TIMEOUT_S, install
+
+    path = environ.get(ACTIVITY_ENV)
+    try:
+        timeout = float(environ.get(BRAINTRUST_TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+    except ValueError:
+        timeout = DEFAULT_TIMEOUT_S
+    install(ActivityWriter(Path(path)) if path else None, timeout_s=timeout)
+
+
 def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for `braintrust.Eval`, from the environment facetopt set for the runner."""
     environ = os.environ if environ is None else environ
@@ -287,11 +364,20 @@ def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def _eval_arguments(environ: Mapping[str, str], errors: ErrorFile | None) -> dict[str, Any]:
     quiet_http_logs()
     config = load_config(environ)
+    if not config.no_send_logs:
+        _route_braintrust_requests(environ)
     results = environ.get(RESULTS_ENV)
     if not results:
         raise ConfigError(f"{RESULTS_ENV} is not set", hint="run the eval with `facetopt eval`")
     writer = ResultsWriter(Path(results))
-    runtime = FacetEval(config, writer, environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV))
+    replay = environ.get(REPLAY_ENV)
+    runtime = FacetEval(
+        config,
+        writer,
+        environ.get(MODEL_KEY_ENV),
+        environ.get(JUDGE_KEY_ENV),
+        read_replay(Path(replay)) if replay else None,
+    )
     if not config.no_send_logs:
         braintrust_login(errors)
     return {

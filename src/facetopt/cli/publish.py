@@ -1,0 +1,167 @@
+"""`facetopt publish`: a kept prompt goes back to production as a Braintrust facet function."""
+
+# No `from __future__ import annotations` here: handles_errors copies the signature as is,
+# and Typer needs real (evaluated) Annotated types to see the option names and help.
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetOrg
+from facetopt.cli.output import emit, handles_errors, note, warn
+
+if TYPE_CHECKING:
+    from facetopt.services.publish import PublishResult
+
+DEFAULT_PROJECT = "Facet Optimizer"
+STATUS_STYLE = {"evaluated": "green", "simulated_only": "yellow", "never_evaluated": "red", "not_kept": "red"}
+
+
+def render_publish(console: Console, result: "PublishResult") -> None:
+    """One block per facet (reads at 80 columns): function, evidence, outcome."""
+
+    def line(text: str, markup: bool = False) -> None:
+        console.print(text, markup=markup, highlight=False, soft_wrap=True)
+
+    line(f"facet functions ({result.backend}, project {result.project}):")
+    for function, evidence in zip(result.functions, result.evidence, strict=True):
+        style = STATUS_STYLE[evidence.status]
+        outcome = function.status.replace("_", " ")
+        if function.function_id:
+            outcome += f", id {function.function_id}"
+        line(
+            f"[bold]{function.facet_name}[/] -> {function.slug} (prompt {function.prompt_sha256[:12]})", True
+        )
+        line(f"  evidence: [{style}]{evidence.status}[/]: {escape(evidence.message)}", True)
+        line(f"  {outcome}")
+    if result.dry_run:
+        line("dry run: nothing was sent. The function definitions:")
+        line(json.dumps({"functions": result.definitions}, indent=2))
+    elif result.output_file:
+        line(f"local backend: nothing goes to production; wrote what would be sent to {result.output_file}")
+
+
+@handles_errors
+def publish_command(
+    facet: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--facet", help="Facet to publish (repeat for several). Default: every facet of the prompt file."
+        ),
+    ] = None,
+    facet_name: Annotated[
+        str | None,
+        typer.Option("--facet-name", help="The function's name (one facet only). Default: the facet name."),
+    ] = None,
+    slug: Annotated[
+        str | None,
+        typer.Option(
+            "--slug",
+            help="The function's slug (one facet only). Env FACET_OPTIMIZER_FACET_SLUG."
+            " Default: <slug prefix>-<facet>.",
+        ),
+    ] = None,
+    slug_prefix: Annotated[
+        str, typer.Option("--slug-prefix", help="Prefix of the default slugs.")
+    ] = "facet-optimizer",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model the facet runs with in production. Env FACET_OPTIMIZER_MODEL."),
+    ] = None,
+    if_exists: Annotated[
+        str,
+        typer.Option(
+            "--if-exists",
+            help="When the slug exists: replace it, ignore (keep the existing function) or error.",
+        ),
+    ] = "replace",
+    prompt: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompt", help="Prompt file. Default: FACET_OPTIMIZER_PROMPT, else the output root's."
+        ),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Project that receives the functions. Env FACET_OPTIMIZER_FACET_PROJECT,"
+            " FACET_OPTIMIZER_TARGET_PROJECT, FACET_OPTIMIZER_PROJECT; default 'Facet Optimizer'.",
+        ),
+    ] = None,
+    target_org: TargetOrg = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the definitions and the evidence check; contact nothing.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Publish even when the prompt lacks evidence (never evaluated, or not kept)."
+        ),
+    ] = False,
+    backend: Backend = None,
+    output_root: OutputRoot = None,
+    env_file: EnvFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish the prompt file's facets as Braintrust facet functions, once the prompt has evidence."""
+    from facetopt.clients.local.store import LocalStore
+    from facetopt.clients.prompt_file import load_prompt_file
+    from facetopt.errors import InputError
+    from facetopt.services.experiments import open_experiments
+    from facetopt.services.publish import PublishRequest, run_publish
+    from facetopt.settings import load_settings
+
+    if if_exists not in ("error", "replace", "ignore"):
+        raise InputError(f"unknown --if-exists {if_exists!r}", hint="use error, replace or ignore")
+    settings = load_settings(
+        env_file, backend=backend, output_root=output_root, target_org=target_org, model=model
+    )
+    request = PublishRequest(
+        facets=facet or [],
+        facet_name=facet_name,
+        slug=slug or settings.facet_slug,
+        slug_prefix=slug_prefix,
+        model=settings.model,
+        if_exists=if_exists,
+        project=project
+        or settings.facet_project
+        or settings.target_project  # FACET_OPTIMIZER_PROJECT already falls back into it
+        or DEFAULT_PROJECT,
+        version=settings.facet_version,
+        dry_run=dry_run,
+        force=force,
+    )
+    doc = load_prompt_file(prompt or settings.prompt_path)
+    recorded: list = []
+    with open_experiments(settings, note) as experiments:
+        result = run_publish(
+            doc,
+            request,
+            experiments,
+            experiments.backend.publisher(),
+            record=lambda function, backend_name, project_name: recorded.append(
+                (function, backend_name, project_name)
+            ),
+        )
+    if recorded:
+        with LocalStore(settings.store_path) as store:
+            for function, backend_name, project_name in recorded:
+                store.record_publication(
+                    function.prompt_sha256,
+                    function.facet_name,
+                    backend_name,
+                    project_name,
+                    function.slug,
+                    function.function_id,
+                    function.evidence_experiments,
+                )
+    for message in result.warnings:
+        warn(message)
+    if result.forced:
+        note("published with --force: the evidence check above did not pass")
+    emit(result, as_json, lambda console: render_publish(console, result))

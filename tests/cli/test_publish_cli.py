@@ -1,0 +1,188 @@
+"""`facetopt publish` against the loopback Braintrust fake and on the local backend: evidence
+before publishing, the original publish request shape, and a read-back after."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from facetopt.cli.main import app
+from facetopt.clients.local.store import LocalStore
+from facetopt.clients.prompt_file import load_prompt_file, save_prompt_file, write_new_prompt_file
+from facetopt.domain.experiments import EvalRow, ExperimentRecord
+from tests.fakes.braintrust_server import FakeBraintrust
+from tests.services.eval.helpers import DATASET, FACETS, PROJECT
+
+runner = CliRunner()
+
+
+def record_validation_run(root: Path, facet: str, sha: str, label_model: str = "gpt-5.4", **extra) -> str:
+    """A run of the registry that scored `sha` on validation rows of `facet` (rows kept locally)."""
+    experiment_id = f"exp-{len(list(root.glob('*')))}-{sha[:6]}-{label_model[:3]}"
+    record = ExperimentRecord(
+        experiment_id=experiment_id,
+        experiment_name="facet-optimizer-brain-facet-1",
+        backend=extra.get("backend", "braintrust"),
+        model="brain-facet-1",
+        dataset=DATASET,
+        dataset_project=PROJECT,
+        split="validation",
+        prompt_hashes={facet: sha},
+        row_count=2,
+        created=datetime.now(UTC).isoformat(),
+        simulated_roles=extra.get("simulated_roles", []),
+    )
+    rows = [
+        EvalRow(
+            id=f"row-{i}:{facet}",
+            facet_name=facet,
+            split="validation",
+            output="NONE",
+            expected="NONE",
+            scores={"binary_decision_match": 1.0},
+            metadata={"split": "validation", "ground_truth_model": label_model},
+        )
+        for i in range(2)
+    ]
+    with LocalStore(root / "store.duckdb") as store:
+        store.add_experiment(record, rows)
+    return experiment_id
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    root = tmp_path / "state"
+    root.mkdir()
+    write_new_prompt_file(root / "facet_definitions.yaml", FACETS)
+    return root
+
+
+@pytest.fixture
+def fake():
+    with FakeBraintrust() as server:
+        yield server
+
+
+def publish(root: Path, fake: FakeBraintrust | None, *args: str):
+    env = {"FACET_OPTIMIZER_OUTPUT_ROOT": str(root)}
+    if fake is not None:
+        env |= {"BRAINTRUST_API_KEY": fake.api_key, "BRAINTRUST_APP_URL": fake.url}
+    return runner.invoke(app, ["publish", *args], env=env)
+
+
+def issues_sha(root: Path) -> str:
+    return load_prompt_file(root / "facet_definitions.yaml").facet("Issues").prompt_sha256
+
+
+def test_an_evaluated_prompt_publishes_in_the_original_shape_and_reads_back(state, fake):
+    experiment_id = record_validation_run(state, "Issues", issues_sha(state))
+    result = publish(state, fake, "--facet", "Issues", "--project", "Facets prod", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (function,) = report["functions"]
+    assert function["status"] == "published" and function["slug"] == "facet-optimizer-issues"
+    (register,) = fake.requests_to("/api/project/register", "POST")
+    assert register.body["project_name"] == "Facets prod"
+    (insert,) = fake.requests_to("/insert-functions", "POST")
+    (sent,) = insert.body["functions"]
+    assert sent["function_type"] == "facet" and sent["if_exists"] == "replace"
+    assert sent["name"] == "Issues" and sent["tags"] == ["facet-optimizer", "Issues"]
+    assert sent["function_data"] == {
+        "type": "facet",
+        "prompt": FACETS[0].prompt_text,
+        "model": "brain-facet-1",
+    }
+    assert sent["metadata"]["prompt_sha256"] == issues_sha(state)
+    assert sent["metadata"]["facet_name"] == "Issues" and sent["metadata"]["project"] == "Facets prod"
+    (stored,) = fake.functions()
+    assert stored["id"] == function["function_id"] and stored["function_data"] == sent["function_data"]
+    assert fake.requests_to("/v1/function", "GET"), "the function was not read back"
+    with LocalStore(state / "store.duckdb", read_only=True) as store:
+        (published,) = store.publications(issues_sha(state))
+    assert published["function_id"] == stored["id"] and published["experiment_ids"] == [experiment_id]
+    assert published["slug"] == "facet-optimizer-issues"
+
+
+def test_a_second_publish_with_if_exists_error_is_refused_cleanly(state, fake):
+    record_validation_run(state, "Issues", issues_sha(state))
+    assert publish(state, fake, "--facet", "Issues").exit_code == 0
+    again = publish(state, fake, "--facet", "Issues", "--if-exists", "error")
+    assert again.exit_code == 1
+    assert "error: a function with slug 'facet-optimizer-issues' already exists" in again.stderr
+    assert "--if-exists replace" in again.stderr and "Traceback" not in again.output
+    assert len(fake.requests_to("/insert-functions", "POST")) == 1
+
+
+def test_an_edited_never_evaluated_prompt_is_refused_without_force(state, fake):
+    record_validation_run(state, "Issues", issues_sha(state))
+    doc = load_prompt_file(state / "facet_definitions.yaml")
+    doc.append_to_prompt("Issues", "Return only the facet value.")
+    save_prompt_file(doc)
+    refused = publish(state, fake, "--facet", "Issues")
+    assert refused.exit_code == 1
+    assert "never evaluated on a validation split" in refused.stderr
+    assert "facetopt eval --split validation --facet Issues" in refused.stderr
+    assert not fake.requests_to("/insert-functions", "POST")
+    forced = publish(state, fake, "--facet", "Issues", "--force", "--json")
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.stdout)["forced"] is True
+    assert fake.functions()[0]["function_data"]["prompt"].endswith("Return only the facet value.")
+
+
+def test_simulated_labels_are_not_evidence(state, fake):
+    record_validation_run(state, "Issues", issues_sha(state), label_model="simulated:gpt-5.4")
+    refused = publish(state, fake, "--facet", "Issues")
+    assert refused.exit_code == 1 and "SIMULATED" in refused.stderr
+
+
+def test_a_readback_that_differs_is_an_error(state, fake, monkeypatch):
+    from tests.fakes import braintrust_functions
+
+    record_validation_run(state, "Issues", issues_sha(state))
+    original = braintrust_functions.list_functions
+
+    def tampered(*args, **kwargs):
+        listed = original(*args, **kwargs)
+        for fn in listed["objects"]:
+            fn["function_data"]["model"] = "brain-facet-2"
+        return listed
+
+    monkeypatch.setattr(braintrust_functions, "list_functions", tampered)
+    result = publish(state, fake, "--facet", "Issues")
+    assert result.exit_code == 1
+    assert "reads back different from what was sent: model is 'brain-facet-2'" in result.stderr
+    with LocalStore(state / "store.duckdb", read_only=True) as store:
+        assert store.publications() == []
+
+
+def test_dry_run_contacts_nothing_and_shows_the_evidence(state, fake):
+    result = publish(state, fake, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [e["status"] for e in report["evidence"]] == ["never_evaluated", "never_evaluated"]
+    assert [d["slug"] for d in report["definitions"]] == [
+        "facet-optimizer-issues",
+        "facet-optimizer-sentiment",
+    ]
+    assert [d["name"] for d in report["definitions"]] == ["Issues facet", "Sentiment facet"]
+    assert fake.requests == []
+
+
+def test_slug_and_facet_name_need_one_facet(state):
+    result = publish(state, None, "--slug", "x", "--dry-run")
+    assert result.exit_code == 1 and "--slug names one function, but 2 facets" in result.stderr
+
+
+def test_the_local_backend_writes_what_would_be_sent(state):
+    record_validation_run(state, "Issues", issues_sha(state), backend="local")
+    result = publish(state, None, "--facet", "Issues", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    written = Path(report["output_file"])
+    assert written.parent == state / "published"
+    assert json.loads(written.read_text())["functions"] == report["definitions"]
+    assert report["functions"][0]["status"] == "written"
