@@ -292,6 +292,21 @@ def load_settings(
     path = env_file if env_file is not None else Path(".env")
     if env_file is not None and not env_file.exists():
         raise ConfigError(f"env file not found: {env_file}", hint="pass an existing file to --env-file")
+    if path.is_dir():
+        raise ConfigError(
+            f"env file {path} is a directory", hint="pass the settings file itself, e.g. --env-file conf/.env"
+        )
+    if path.is_file():
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"env file {path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read env file {path}: {exc.strerror}", hint="check its permissions"
+            ) from None
     if warn is not None:
         for message in unknown_name_warnings(path if path.exists() else None):
             warn(message)

@@ -84,6 +84,32 @@ def test_json_document_and_precision_target(app: typer.Typer, store: Path):
     specificity = next(d for d in document["overall"]["deltas"] if d["metric"] == "negative_specificity")
     assert (specificity["baseline"], specificity["candidate"]) == (0.4, 1.0)
     assert document["prompt_diffs"][0]["changed"] is True
+    assert document["overall"]["rule"] == "target_above_zero"
+    assert document["overall"]["reasons"][-1].startswith("KEEP (target above zero)")
+
+
+def test_each_compare_is_recorded_and_listed_by_inspect_experiments(app: typer.Typer, store: Path):
+    from facetopt.cli.inspect import app as inspect_app
+
+    first = json.loads(invoke(app, store, "base", "edit", "--json").stdout)
+    second = json.loads(invoke(app, store, "latest", "previous", "--json").stdout)
+    assert first["comparison_id"] and second["comparison_id"] != first["comparison_id"]
+    env = {"FACET_OPTIMIZER_OUTPUT_ROOT": str(store), "COLUMNS": "120"}
+    listed = CliRunner().invoke(inspect_app, ["experiments", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    comparisons = json.loads(listed.stdout)["comparisons"]
+    assert [c["comparison_id"] for c in comparisons] == [second["comparison_id"], first["comparison_id"]]
+    assert [(c["baseline_experiment_id"], c["candidate_experiment_id"]) for c in comparisons] == [
+        ("run-b", "run-a"),
+        ("run-a", "run-b"),
+    ]
+    assert {d["facet_name"]: d["verdict"] for d in comparisons[1]["decisions"]} == {
+        "issues": "KEEP",
+        "overall": "KEEP",
+    }
+    assert comparisons[1]["decisions"][0]["candidate_sha"] == SHA_V2
+    shown = CliRunner().invoke(inspect_app, ["experiments"], env=env)
+    assert "comparisons, newest first" in shown.stdout and "issues KEEP" in shown.stdout
 
 
 def test_reversed_comparison_is_rejected(app: typer.Typer, store: Path):

@@ -114,6 +114,10 @@ def test_dry_run_makes_no_model_call_and_writes_no_rows(tmp_path: Path) -> None:
     assert summary["would_label"], summary
     assert not (Path(summary["run_dir"]) / "dataset_rows.jsonl").exists()
     assert not (tmp_path / "s" / "store.duckdb").exists()
+    # it says exactly what it wrote: the run folder's files, and nothing else under the output root
+    run_dir = Path(summary["run_dir"])
+    assert summary["dry_run_wrote"] == sorted(p.name for p in run_dir.iterdir())
+    assert [p for p in (tmp_path / "s").iterdir()] == [run_dir]
 
 
 @pytest.mark.slow

@@ -73,6 +73,22 @@ def test_an_offline_run_prints_per_facet_scores_as_json(offline):
     assert overall["n"] == ROWS and overall["factuality"] is not None
     assert 0 < overall["binary_decision_match"] <= 1
     assert "SIMULATED" in result.stderr and "bt not found" in result.stderr
+    assert summary["notes"] == [
+        "bt not found: using the braintrust SDK's eval runner (python -m braintrust.cli eval)"
+    ]
+
+
+def test_the_sdk_runner_fallback_is_said_once_per_output_root(tmp_path: Path):
+    root = seed_local_state(tmp_path / "state", make_rows(6))
+    with isolated_env(tmp_path, path_without_bt()):
+        first = invoke(root, "--json", "--max-rows", "2")
+        again = invoke(root, "--json", "--max-rows", "2")
+        elsewhere = invoke(seed_local_state(tmp_path / "other", make_rows(6)), "--json", "--max-rows", "2")
+    assert first.exit_code == again.exit_code == elsewhere.exit_code == 0, again.output
+    assert first.stderr.count("bt not found") == 1 and json.loads(first.stdout)["notes"]
+    assert "bt not found" not in again.stderr
+    assert json.loads(again.stdout)["notes"] == [] and json.loads(again.stdout)["runner"] == "braintrust-sdk"
+    assert "bt not found" in elsewhere.stderr  # another output root hears it once too
 
 
 @pytest.mark.slow

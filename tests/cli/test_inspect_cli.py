@@ -64,17 +64,21 @@ def test_metrics_table_and_json(app: typer.Typer, store: Path):
     assert document["metrics"][0]["fn"] == 1
 
 
-def test_failures_trim_output_in_the_table_and_keep_it_whole_in_json(app: typer.Typer, store: Path):
+def test_failures_show_whole_wrapped_output_as_blocks_and_whole_in_json(app: typer.Typer, store: Path):
     shown = invoke(app, store, "failures", "base", "--facet", "issues", "--kind", "fp", columns=120)
     assert shown.exit_code == 0, shown.output
     assert "i7" in shown.stdout and "https://bt.example/trace/i7" in shown.stdout
     assert "i4" not in shown.stdout  # a false negative
     assert max(len(line) for line in shown.stdout.splitlines()) <= 120
-    assert "…" in shown.stdout  # the long output is cut to fit
+    assert "…" not in shown.stdout  # the long output is wrapped, never cut
+    assert " ".join(LONG_OUTPUT.split()) in " ".join(shown.stdout.split())
     document = json.loads(invoke(app, store, "failures", "base", "--facet", "issues", "--json").stdout)
     long_row = next(f for f in document["failures"] if f["id"] == "i9")
     assert long_row["output"] == LONG_OUTPUT
-    assert document["counts"] == {"fn": 1, "fp": 3}
+    assert document["counts"] == {"fp": 3, "fn": 1, "label": 0, "error": 0}
+    assert (document["rows"], document["failure_count"], document["listed"]) == (9, 4, 4)
+    assert document["experiment_id"] == document["experiment"]["experiment_id"]
+    assert {"trace_text", "permalink_note", "split", "kind", "expected", "output"} <= set(long_row)
 
 
 def test_failures_limit_says_how_many_more(app: typer.Typer, store: Path):

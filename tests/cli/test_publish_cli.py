@@ -186,3 +186,53 @@ def test_the_local_backend_writes_what_would_be_sent(state):
     assert written.parent == state / "published"
     assert json.loads(written.read_text())["functions"] == report["definitions"]
     assert report["functions"][0]["status"] == "written"
+
+
+def record_decision(root: Path, facet: str, candidate_sha: str, verdict: str) -> None:
+    from facetopt.domain.experiments import ComparisonRecord, FacetDecision
+
+    record = ComparisonRecord(
+        comparison_id=f"cmp-{verdict}",
+        created=datetime.now(UTC).isoformat(),
+        backend="braintrust",
+        dataset=DATASET,
+        baseline_experiment_id="exp-base",
+        baseline_experiment_name="base",
+        candidate_experiment_id="exp-cand",
+        candidate_experiment_name="cand",
+        split="validation",
+        target="balanced",
+        tolerance=0.02,
+        overall_verdict=verdict,
+        decisions=[
+            FacetDecision(
+                facet_name=facet,
+                verdict=verdict,
+                rule="target_below_zero" if verdict == "REJECT" else "target_above_zero",
+                paired_rows=40,
+                baseline_sha="0" * 64,
+                candidate_sha=candidate_sha,
+            )
+        ],
+    )
+    with LocalStore(root / "store.duckdb") as store:
+        store.add_comparison(record)
+
+
+def test_a_prompt_whose_newest_comparison_rejected_it_needs_force(state, fake):
+    record_validation_run(state, "Issues", issues_sha(state))
+    record_decision(state, "Issues", issues_sha(state), "REJECT")
+    refused = publish(state, fake, "--facet", "Issues")
+    assert refused.exit_code == 1
+    assert "said REJECT" in refused.stderr and "--force" in refused.stderr
+    assert not fake.requests_to("/insert-functions", "POST")
+
+
+def test_a_kept_prompt_publishes_and_names_its_comparison(state, fake):
+    record_validation_run(state, "Issues", issues_sha(state))
+    record_decision(state, "Issues", issues_sha(state), "KEEP")
+    result = publish(state, fake, "--facet", "Issues", "--json")
+    assert result.exit_code == 0, result.output
+    (evidence,) = json.loads(result.stdout)["evidence"]
+    assert evidence["status"] == "evaluated" and evidence["decision"]["verdict"] == "KEEP"
+    assert "kept by the comparison exp-base -> exp-cand" in evidence["message"]

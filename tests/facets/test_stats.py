@@ -12,8 +12,12 @@ from facetopt.facets.stats import (
     categorical_bootstrap_ci,
     mcnemar_exact_p,
     mcnemar_rows_needed,
+    newcombe_paired_ci,
     normal_ppf,
     paired_bootstrap_ci,
+    paired_mean_rows_needed,
+    widen_degenerate_interval,
+    wilson_interval,
 )
 
 
@@ -117,3 +121,95 @@ def test_categorical_bootstrap_skips_undefined_resamples():
     low, high = categorical_bootstrap_ci(counts, lambda c: c["a"] / c["b"] if c["b"] else None)
     assert 0.25 <= low <= high <= 3.0
     assert categorical_bootstrap_ci({"a": 2}, lambda c: None) is None
+
+
+def _wilson_by_bisection(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Independent Wilson limits: the p where |x/n - p| = z * sqrt(p (1 - p) / n), found by bisection."""
+
+    def outside(p: float) -> float:
+        return abs(successes / trials - p) - z * math.sqrt(p * (1 - p) / trials)
+
+    def root(low: float, high: float) -> float:
+        for _ in range(200):
+            middle = (low + high) / 2
+            if (outside(low) > 0) == (outside(middle) > 0):
+                low = middle
+            else:
+                high = middle
+        return (low + high) / 2
+
+    p_hat = successes / trials
+    return (0.0 if successes == 0 else root(0.0, p_hat), 1.0 if successes == trials else root(p_hat, 1.0))
+
+
+def _newcombe_by_hand(a: int, b: int, c: int, d: int) -> tuple[float, float]:
+    """Newcombe (1998) method 10 as printed, for theta = p1 - p2 with p1 = (a+b)/n, p2 = (a+c)/n,
+    built on the bisection Wilson limits."""
+    n = a + b + c + d
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = _wilson_by_bisection(a + b, n)
+    l2, u2 = _wilson_by_bisection(a + c, n)
+    big_a = (a + b) * (c + d) * (a + c) * (b + d)
+    big_b = a * d - b * c
+    big_c = big_b - n / 2 if big_b > n / 2 else (0 if big_b >= 0 else big_b)
+    phi = big_c / math.sqrt(big_a) if big_a else 0.0
+    theta = p1 - p2
+    low = theta - math.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    high = theta + math.sqrt((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2)
+    return low, high
+
+
+def test_wilson_interval_matches_its_defining_equation():
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.27753), abs=1e-5)  # the familiar 0/10 bound
+    for successes, trials in [(0, 1), (1, 1), (3, 17), (81, 263)]:
+        assert wilson_interval(successes, trials) == pytest.approx(
+            _wilson_by_bisection(successes, trials), abs=1e-9
+        )
+
+
+def test_newcombe_paired_interval_matches_the_published_worked_example():
+    # Fagerland, Lydersen & Laake, Statistical Analysis of Contingency Tables (2017), chapter 8:
+    # complete response before and after consolidation therapy (Cavo et al. 2012), table
+    # [[59, 6], [16, 80]]; Newcombe square-and-add: estimate -0.0621, 95% CI -0.1186 to -0.0046
+    # (p1 - p2). Ours is p_second - p_first, so the same interval with the sign flipped.
+    low, high = newcombe_paired_ci(59, 6, 16, 80)
+    assert (round(-high, 4), round(-low, 4)) == (-0.1186, -0.0046)
+    # Swapping the discordant cells reverses the difference.
+    assert newcombe_paired_ci(59, 16, 6, 80) == pytest.approx((-high, -low))
+
+
+@pytest.mark.parametrize(
+    "table",
+    [(59, 6, 16, 80), (36, 12, 2, 0), (1, 1, 7, 12), (5, 0, 0, 5), (0, 1, 0, 0), (10, 0, 0, 0), (3, 4, 2, 9)],
+)
+def test_newcombe_paired_interval_matches_an_independent_computation(table):
+    a, b, c, d = table
+    low, high = _newcombe_by_hand(a, b, c, d)  # interval of p1 - p2
+    assert newcombe_paired_ci(a, b, c, d) == pytest.approx((-high, -low), abs=1e-9)
+
+
+def test_newcombe_paired_interval_never_collapses_on_small_samples():
+    # One pair the candidate lost: the difference is -1, yet the interval reaches well past zero.
+    low, high = newcombe_paired_ci(0, 1, 0, 0)
+    assert -1 <= low < -0.5 and high > 0
+    # Ten unchanged pairs: zero difference, but not a certain zero.
+    low, high = newcombe_paired_ci(10, 0, 0, 0)
+    assert low < -0.1 and high > 0.1
+    assert newcombe_paired_ci(0, 0, 0, 0) is None
+    with pytest.raises(ValueError):
+        newcombe_paired_ci(-1, 0, 0, 3)
+
+
+def test_rows_needed_for_a_continuous_score_follows_the_paired_normal_formula():
+    # deltas alternate -0.2 and 0: mean -0.1, sd 0.10260 (n-1); ((1.95996 + 0.84162) * 0.1026 / 0.1)^2 = 8.27
+    deltas = [-0.2, 0.0] * 10
+    assert paired_mean_rows_needed(deltas) == 1  # 9 rows would do; 20 are there: report one more
+    assert paired_mean_rows_needed([-0.2, 0.0] * 2) == 7  # sd 0.11547 -> 10.46 -> 11 rows, 4 there
+    assert paired_mean_rows_needed([0.0, 0.0, 0.0]) is None
+    assert paired_mean_rows_needed([0.5]) is None
+
+
+def test_a_degenerate_bootstrap_is_widened_by_the_rule_of_three():
+    assert widen_degenerate_interval(0.0, 30) == pytest.approx((-0.1, 0.1))
+    assert widen_degenerate_interval(-0.4, 20) == pytest.approx((-0.4 - 0.15 * 0.6, -0.4 + 0.15 * 1.4))
+    assert widen_degenerate_interval(1.0, 2) == (-1.0, 1.0)  # 3/n capped at every row

@@ -6,7 +6,7 @@ import pytest
 
 from facetopt.domain.experiments import EvalRow
 from facetopt.errors import InputError
-from facetopt.facets.stats import mcnemar_exact_p, mcnemar_rows_needed
+from facetopt.facets.stats import mcnemar_exact_p, mcnemar_rows_needed, newcombe_paired_ci
 from facetopt.facets.verdict import TARGETS, compare_by_facet, compare_overall, compare_rows
 
 
@@ -40,53 +40,150 @@ def test_clear_win_is_kept():
     # 60 rows: 20 the baseline got wrong are fixed, 40 stay right.
     baseline, candidate = paired([(20, True, False, True), (20, True, True, True), (20, False, True, True)])
     result = compare_rows(baseline, candidate, "task")
-    assert result.verdict == "KEEP"
+    assert (result.verdict, result.rule) == ("KEEP", "target_above_zero")
     assert result.paired_rows == 60
     assert (result.mcnemar_b, result.mcnemar_c) == (0, 20)
     assert result.mcnemar_p == 2 / 2**20
     match = delta_of(result, "binary_decision_match")
     assert match.delta == pytest.approx(20 / 60)
+    assert match.method == "newcombe"
+    assert (match.worse, match.better) == (0, 20)
+    # Newcombe's interval for (both, baseline only, candidate only, neither) = (40, 0, 20, 0)
+    assert (match.ci_low, match.ci_high) == pytest.approx(newcombe_paired_ci(40, 0, 20, 0))
     assert match.ci_low > 0
     assert result.reasons[0].startswith("binary_decision_match +0.333 [")
-    assert result.rows_needed is None
+    assert result.reasons[-1].startswith("KEEP (target above zero)")
+    assert result.rows_needed is None and result.rows_needed_by_metric == {}
 
 
 def test_clear_loss_is_rejected():
     baseline, candidate = paired([(20, True, True, False), (40, False, True, True)])
     result = compare_rows(baseline, candidate, "task")
-    assert result.verdict == "REJECT"
+    assert (result.verdict, result.rule) == ("REJECT", "target_below_zero")
     assert delta_of(result, "binary_decision_match").ci_high < 0
     assert (result.mcnemar_b, result.mcnemar_c) == (20, 0)
-    assert any("interval below zero" in reason for reason in result.reasons)
+    assert result.reasons[-1].startswith("REJECT (target below zero)")
 
 
-def test_a_broken_guard_rejects_despite_a_target_win():
-    # Fixes 20 false positives (match +16/80) but misses 4 of 40 positives (recall -0.100).
-    baseline, candidate = paired(
-        [(20, False, False, True), (20, False, True, True), (4, True, True, False), (36, True, True, True)]
+def test_one_paired_row_is_inconclusive_whatever_the_deltas():
+    # The issue's `competitor` case: Factuality -0.4 and the decision lost on the only row.
+    baseline = [scored_row("only", positive=True, correct=True, factuality=1.0)]
+    candidate = [scored_row("only", positive=True, correct=False, factuality=0.6)]
+    result = compare_rows(baseline, candidate, "competitor")
+    assert (result.verdict, result.rule) == ("INCONCLUSIVE", "too_few_rows")
+    assert result.reasons[-1].startswith("INCONCLUSIVE (too few rows): 1 paired rows")
+    factuality = delta_of(result, "Factuality")
+    assert factuality.delta == pytest.approx(-0.4)
+    assert factuality.ci_low is None and "no interval on 1 paired rows" in factuality.note
+    match = delta_of(result, "binary_decision_match")
+    assert match.ci_low < -0.5 and match.ci_high > 0  # Newcombe: wide, never the point [-1, -1]
+    assert result.rows_needed >= 9
+    assert result.rows_needed_by_metric["binary_decision_match"] == result.rows_needed
+
+
+def small_facet(fixed_false_positives: int) -> tuple[list, list]:
+    """The issue's `issues` case: 18 positives of which one flips to a miss, and 12 negatives of which
+    `fixed_false_positives` were false positives the edit fixed."""
+    return paired(
+        [
+            (fixed_false_positives, False, False, True),
+            (12 - fixed_false_positives, False, True, True),
+            (1, True, True, False),
+            (17, True, True, True),
+        ],
+        facet="issues",
     )
+
+
+def test_a_one_row_guard_flip_on_a_small_facet_does_not_reject_a_clear_fix():
+    baseline, candidate = small_facet(7)
+    result = compare_rows(baseline, candidate, "issues", target="precision")
+    recall = delta_of(result, "positive_recall")
+    assert recall.delta == pytest.approx(-1 / 18) and recall.n == 18
+    assert recall.ci_low < 0 < recall.ci_high  # one flip in 18 shows nothing
+    specificity = delta_of(result, "negative_specificity")
+    assert specificity.n == 12 and specificity.ci_low > 0  # 7 of 12 fixed, none broken
+    assert (result.verdict, result.rule) == ("KEEP", "target_above_zero")
+    assert any(
+        r.startswith("guard positive_recall -0.056 [") and "not shown worse" in r for r in result.reasons
+    )
+    assert "positive_recall not settled" in result.reasons[-1]
+
+
+def test_a_one_row_guard_flip_with_an_unsettled_target_is_inconclusive_with_rows_needed():
+    baseline, candidate = small_facet(2)
+    result = compare_rows(baseline, candidate, "issues", target="precision")
+    assert (result.verdict, result.rule) == ("INCONCLUSIVE", "unsettled")
+    # target: b=0, c=2 on 12 expected-negative rows; guard: b=1, c=0 on 18 expected-positive rows
+    assert result.rows_needed == mcnemar_rows_needed(0, 2, 12)
+    assert result.rows_needed_by_metric == {
+        "negative_specificity": mcnemar_rows_needed(0, 2, 12),
+        "positive_recall": mcnemar_rows_needed(1, 0, 18),
+    }
+    assert "expected-negative rows needed" in result.reasons[-1]
+
+
+def test_a_guard_shown_worse_past_the_tolerance_rejects_despite_a_target_win():
+    # Fixes 60 false positives but misses 20 of 200 positives (recall -0.100, interval below zero).
+    baseline, candidate = paired(
+        [(60, False, False, True), (40, False, True, True), (20, True, True, False), (180, True, True, True)]
+    )
+    result = compare_rows(baseline, candidate, "task", target="precision")
+    assert delta_of(result, "negative_specificity").ci_low > 0
+    recall = delta_of(result, "positive_recall")
+    assert recall.delta == pytest.approx(-0.1) and recall.ci_high < 0
+    assert (result.verdict, result.rule) == ("REJECT", "guard_worse")
+    assert result.reasons[-1].startswith("REJECT (guard worse): positive_recall")
+
+
+def test_a_guard_lower_within_the_tolerance_does_not_reject():
+    # 30 of 3000 positives lost (-0.010, interval below zero) while 200 of 400 false positives are fixed.
+    baseline, candidate = paired(
+        [
+            (200, False, False, True),
+            (200, False, True, True),
+            (30, True, True, False),
+            (2970, True, True, True),
+        ]
+    )
+    result = compare_rows(baseline, candidate, "task", target="precision")
+    recall = delta_of(result, "positive_recall")
+    assert recall.ci_high < 0 and recall.delta > -0.02
+    assert result.verdict == "KEEP"
+    assert any("within the tolerance 0.02" in reason for reason in result.reasons)
+    assert compare_rows(baseline, candidate, "task", target="precision", tolerance=0.005).verdict == "REJECT"
+
+
+def test_factuality_guard_uses_a_bootstrap_that_never_claims_certainty():
+    # A big match win; Factuality drops by 0.3 on every one of 40 rows.
+    baseline, candidate = paired([(20, True, False, True), (20, False, True, True)])
+    for row in candidate:
+        row.scores["Factuality"] = 0.7
     result = compare_rows(baseline, candidate, "task")
-    assert delta_of(result, "binary_decision_match").ci_low > 0
-    assert delta_of(result, "positive_recall").delta == pytest.approx(-0.1)
-    assert result.verdict == "REJECT"
-    assert "guard positive_recall -0.100 below -0.02" in result.reasons
+    factuality = delta_of(result, "Factuality")
+    assert factuality.method == "bootstrap" and "rule of three" in factuality.note
+    # every row moved alike: 3/40 of rows may differ, each by at most 1.3 down or 0.7 up
+    assert factuality.ci_low == pytest.approx(-0.3 - 3 / 40 * 0.7)
+    assert factuality.ci_high == pytest.approx(-0.3 + 3 / 40 * 1.3)
+    assert factuality.ci_low < factuality.ci_high < 0
+    assert (result.verdict, result.rule) == ("REJECT", "guard_worse")
 
 
-def test_factuality_guard_uses_the_tolerance():
-    # A big match win; Factuality drops on exactly one row of 50 (-0.02).
+def test_factuality_drop_on_one_row_is_not_shown_worse():
     baseline, candidate = paired([(25, True, False, True), (25, False, True, True)])
-    candidate[-1].scores["Factuality"] = 0.0
-    assert compare_rows(baseline, candidate, "task").verdict == "KEEP"  # -0.02 is not below -0.02
-    strict = compare_rows(baseline, candidate, "task", tolerance=0.01)
-    assert strict.verdict == "REJECT"
-    assert "guard Factuality -0.020 below -0.01" in strict.reasons
+    candidate[-1].scores["Factuality"] = 0.4  # autoevals' Factuality takes values like 0, 0.4, 0.6, 1
+    result = compare_rows(baseline, candidate, "task")
+    factuality = delta_of(result, "Factuality")
+    assert factuality.method == "bootstrap"
+    assert factuality.delta == pytest.approx(-0.012) and factuality.ci_low < 0 <= factuality.ci_high
+    assert result.verdict == "KEEP"
 
 
 def test_too_few_rows_is_inconclusive_with_rows_needed():
-    # 6 rows, 2 fixed: the interval still touches zero.
+    # 6 rows, 2 fixed.
     baseline, candidate = paired([(2, True, False, True), (4, True, True, True)])
     result = compare_rows(baseline, candidate, "task")
-    assert result.verdict == "INCONCLUSIVE"
+    assert (result.verdict, result.rule) == ("INCONCLUSIVE", "too_few_rows")
     # b=0, c=2, n=6: psi=1/3, delta=1/3
     # -> (1.96*sqrt(1/3) + 0.8416*sqrt(2/9))^2 * 9 = 21.02 -> 22 rows, 16 more.
     assert result.rows_needed == 16 == mcnemar_rows_needed(0, 2, 6)
@@ -96,9 +193,11 @@ def test_too_few_rows_is_inconclusive_with_rows_needed():
 def test_no_change_is_inconclusive_without_an_estimate():
     baseline, candidate = paired([(10, True, True, True), (10, False, True, True)])
     result = compare_rows(baseline, candidate, "task")
-    assert result.verdict == "INCONCLUSIVE"
+    assert (result.verdict, result.rule) == ("INCONCLUSIVE", "unsettled")
     assert result.rows_needed is None
     assert result.mcnemar_p == 1.0
+    match = delta_of(result, "binary_decision_match")
+    assert match.ci_low < 0 < match.ci_high  # 20 unchanged rows still leave room both ways
 
 
 def fewer_false_positives() -> tuple[list, list]:
@@ -113,6 +212,7 @@ def test_precision_target_judges_specificity_and_reports_precision():
     result = compare_rows(baseline, candidate, "task", target="precision")
     assert result.verdict == "KEEP"
     assert result.reasons[0].startswith("negative_specificity +0.375 [")
+    assert result.reasons[0].endswith("on 40 expected-negative rows")
     assert result.reasons[1].startswith("precision +0.130 [")
     precision = delta_of(result, "precision")
     assert precision.baseline == pytest.approx(100 / 115)
@@ -121,13 +221,14 @@ def test_precision_target_judges_specificity_and_reports_precision():
 
 
 def test_recall_target_judges_positive_recall():
-    # Same data: recall lost 1 of 100 (-0.01, not a guard breach elsewhere), so nothing is settled.
+    # Same data: recall lost 1 of 100, so nothing is settled.
     baseline, candidate = fewer_false_positives()
     result = compare_rows(baseline, candidate, "task", target="recall")
     assert result.verdict == "INCONCLUSIVE"
     assert result.reasons[0].startswith("positive_recall -0.010 [")
     # b=1, c=0, n=100: (1.96*0.1 + 0.8416*sqrt(0.0099))^2 / 0.0001 = 782.5 -> 783 rows, 683 more.
     assert result.rows_needed == 683
+    assert "about 683 more expected-positive rows needed" in result.reasons[-1]
 
 
 def test_recall_target_keeps_fewer_false_negatives_that_precision_cannot_judge():

@@ -166,8 +166,9 @@ def test_failures_by_kind_on_validation(registry: Path):
         train = inspect_failures(experiments, "base", "issues", split="train")
         labels = inspect_failures(experiments, "base", "Sentiment", kind="label")
     assert [(f.id, f.kind) for f in every.failures] == [("i4", "fn"), ("i7", "fp"), ("i8", "fp")]
-    assert every.counts == {"fn": 1, "fp": 2}
-    assert every.rows == 8
+    assert every.counts == {"fp": 2, "fn": 1, "label": 0, "error": 0}
+    assert (every.rows, every.failure_count, every.matching, every.listed) == (8, 3, 3, 3)
+    assert every.experiment_id == every.experiment.experiment_id == "e1"
     assert [f.id for f in false_positives.failures] == ["i7", "i8"]
     assert [f.id for f in train.failures] == ["t1"]
     assert [(f.id, f.expected, f.output) for f in labels.failures] == [
@@ -177,13 +178,28 @@ def test_failures_by_kind_on_validation(registry: Path):
     assert first.permalink == "https://bt.example/trace/i7"
     assert first.factuality == 0.0
     assert first.expected == "none" and first.output == "User asked about billing"
+    assert first.trace_text == "trace i7"  # what the facet prompt wrapped and sent to the model
+    assert first.permalink_note is None
+    assert (false_positives.failure_count, false_positives.matching) == (3, 2)
+
+
+def test_a_failure_without_a_permalink_says_why(output_root: Path):
+    row = eval_row("local1", "none", "Answered the user")
+    row.metadata = {"split": "validation", "source_row_id": "span-1"}  # a local export: no org, no project id
+    write_store(output_root, [(record("x1", "2024-01-01T00:00:00Z"), [row])])
+    with open_local(output_root) as experiments:
+        (failure,) = inspect_failures(experiments, "x1", "issues").failures
+    assert failure.permalink is None
+    assert failure.permalink_note.startswith(
+        "no permalink: the source span has no Braintrust org, project id"
+    )
 
 
 def test_failures_limit_keeps_the_total(registry: Path):
     with open_local(registry, dataset="demo") as experiments:
         report = inspect_failures(experiments, "base", "issues", limit=1)
         unlimited = inspect_failures(experiments, "base", "issues", limit=0)
-    assert (len(report.failures), report.matching) == (1, 3)
+    assert (len(report.failures), report.matching, report.listed, report.failure_count) == (1, 3, 1, 3)
     assert len(unlimited.failures) == 3
 
 

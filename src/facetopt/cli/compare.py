@@ -135,7 +135,7 @@ def render_prompt_diffs(console: Console, report: "CompareReport") -> None:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
             if line.startswith(("+++", "---", "@@")):
                 style = "cyan"
-            console.print(Text(line, style=style or ""))
+            console.print(Text(line, style=style or ""), soft_wrap=True)  # one line per diff line
 
 
 def render_compare(console: Console, report: "CompareReport") -> None:
@@ -191,9 +191,14 @@ def compare_command(
 ) -> None:
     """Pair two experiments' rows by dataset row id; per facet and overall: deltas, 95% intervals, McNemar,
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
-    from facetopt.services.compare import compare_experiments
+    from facetopt.facets.selection import parse_splits
+    from facetopt.services.compare import check_tolerance, compare_experiments
+    from facetopt.services.decisions import record_comparison
 
+    check_tolerance(tolerance)
+    parse_splits(split)  # "unknown split" before anything is opened
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
+        store_path = experiments.settings.store_path
         report = compare_experiments(
             experiments,
             baseline,
@@ -205,6 +210,7 @@ def compare_command(
             seed=seed,
             model=model,
         )
+    report = record_comparison(store_path, report)
     for message in report.warnings:
         warn(message)
     emit(report, as_json, lambda console: render_compare(console, report))

@@ -52,6 +52,12 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
         for facet, buckets in summary.would_label.items():
             table.add_row(facet, str(buckets.get("positive", 0)), str(buckets.get("negative", 0)))
         console.print(table)
+        console.print(
+            f"dry run: no model call; nothing written to the dataset, the label cache or the store. "
+            f"The run folder keeps what was read and sampled, to check it (and for `facetopt bootstrap`): "
+            f"{', '.join(summary.dry_run_wrote)}",
+            highlight=False,
+        )
     else:
         stored = f"{c.uploaded_rows} stored"
         if summary.backend == "braintrust":
@@ -60,9 +66,13 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
                 if c.uploaded_rows
                 else "none uploaded"
             )
+        shared = summary.labels_paid - summary.label_requests_paid
+        bought = (
+            f" ({summary.label_requests_paid} requests paid, {shared} calls shared one)" if shared else ""
+        )
         console.print(
-            f"labels: {summary.labels_paid} new, {summary.labels_from_cache} from cache, "
-            f"{len([f for f in summary.failed_rows if not f.reason.startswith('parse:')])} failed; "
+            f"labels for {summary.label_calls} calls: {summary.labels_from_cache} from cache, "
+            f"{summary.labels_paid} paid{bought}, {summary.labels_failed} failed; "
             f"{c.dataset_rows} rows written, {stored}",
             highlight=False,
         )
@@ -141,7 +151,9 @@ def create_command(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Fetch, parse and sample; report what would be labelled; no model call."
+            "--dry-run",
+            help="Fetch, parse and sample; report what would be labelled. No model call; nothing written "
+            "to the dataset, label cache or store; only the run folder (the spans read and sampled).",
         ),
     ] = False,
     backend: Backend = None,

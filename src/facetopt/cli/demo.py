@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.rule import Rule
+from rich.text import Text
 
 from facetopt.cli.options import JsonFlag
 from facetopt.cli.output import emit, handles_errors, note, stderr, stdout, warn
@@ -23,7 +24,11 @@ class ConsoleSteps:
         self.console = stderr if as_json else stdout
 
     def step(self, title: str, argv: list[str]) -> None:
-        self.console.print(Rule(title, align="left"))
+        if len(title) + 4 <= self.console.width:
+            self.console.print(Rule(title, align="left"))
+        else:  # a rule cuts a long title; print it whole under a bare rule
+            self.console.print(Rule())
+            self.console.print(Text(title, style="bold"), soft_wrap=True)
         self.console.print(f"[bold cyan]$ {command_line(argv)}[/]", highlight=False, soft_wrap=True)
 
     def show(self, kind: str, document: Any) -> None:

@@ -5,38 +5,38 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from facetopt.cli.inspect_render import rate
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.services.eval.run import EvalSummary
 
 _COLUMNS = (
-    ("facet", None),
-    ("n", None),
-    ("match", "binary_decision_match"),
-    ("recall", "positive_recall"),
-    ("specificity", "negative_specificity"),
-    ("precision", "precision"),
-    ("sentiment", "sentiment_label_accuracy"),
-    ("Factuality", "factuality"),
-    ("errors", None),
+    (Column("facet", "left"), None),
+    (Column("n"), None),
+    (Column("match"), "binary_decision_match"),
+    (Column("recall", keep=2), "positive_recall"),
+    (Column("specificity", keep=2), "negative_specificity"),
+    (Column("precision", keep=4), "precision"),
+    (Column("sentiment", keep=5), "sentiment_label_accuracy"),
+    (Column("Factuality", keep=3), "factuality"),
+    (Column("errors", keep=1), None),
 )
 
 
 def render_eval(console: Console, summary: EvalSummary) -> None:
     title = f"{summary.experiment_name} ({summary.backend}, {summary.runner})"
-    table = Table(title=title)
-    for header, _ in _COLUMNS:
-        table.add_column(header, justify="left" if header == "facet" else "right")
+    rows: list[list[Cell]] = []
     for m in summary.metrics:
-        cells = [m.facet_name, str(m.n)]
+        cells: list[Cell] = [Text(m.facet_name), str(m.n)]
         cells += [rate(getattr(m, attr)) for _, attr in _COLUMNS[2:-1]]
         cells.append(str(m.errored))
-        table.add_row(*cells, style="bold" if m.facet_name == "overall" else None)
-    console.print(table)
+        rows.append(cells)
+    overall = [i for i, m in enumerate(summary.metrics) if m.facet_name == "overall"]
+    print_fitted(console, [c for c, _ in _COLUMNS], rows, title=title, bold_rows=overall)
     simulated = f" [bold yellow]SIMULATED: {', '.join(summary.simulated_roles)}[/bold yellow]"
     console.print(
         f"model {summary.model} ({summary.model_endpoint}), "

@@ -90,8 +90,10 @@ def metrics_command(
 ) -> None:
     """Per facet and overall: n, TP/FP/TN/FN, match, recall, specificity, precision, F1, Factuality,
     sentiment label accuracy and rows errored."""
+    from facetopt.facets.selection import parse_splits
     from facetopt.services.inspect import inspect_metrics
 
+    parse_splits(split)
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = inspect_metrics(experiments, experiment, split=split, facet=facet, model=model)
     print_notes(report.notes)
@@ -130,8 +132,10 @@ def failures_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Failing rows of one facet: id, split, expected, output, Factuality and the source trace permalink."""
+    from facetopt.facets.selection import parse_splits
     from facetopt.services.inspect import inspect_failures
 
+    parse_splits(split)  # "unknown split" before anything is opened
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = inspect_failures(
             experiments, experiment, facet, kind=kind, split=split, limit=limit, model=model

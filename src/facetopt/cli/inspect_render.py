@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.domain.experiments import ExperimentRecord
 
 if TYPE_CHECKING:
@@ -40,33 +42,32 @@ METRICS_LEGEND = (
 )
 
 
+_METRIC_COLUMNS = (
+    Column("facet", "left"),
+    Column("n"),
+    Column("TP", keep=3),
+    Column("FP", keep=3),
+    Column("TN", keep=3),
+    Column("FN", keep=3),
+    Column("match"),
+    Column("recall", keep=1),
+    Column("spec", keep=1),
+    Column("prec", keep=2),
+    Column("F1", keep=4),
+    Column("Fact", keep=2),
+    Column("label", keep=2),
+    Column("err", keep=1),
+)
+
+
 def render_metrics(console: Console, report: MetricsReport) -> None:
     scope = f"split {report.split}" if report.split else "all splits"
     console.print(Text(describe_experiment(report.experiment), style="bold"))
     console.print(Text(f"{scope}, {report.rows} rows"))
     if not report.metrics:
         return
-    table = compact_table()
-    headers = (
-        "facet",
-        "n",
-        "TP",
-        "FP",
-        "TN",
-        "FN",
-        "match",
-        "recall",
-        "spec",
-        "prec",
-        "F1",
-        "Fact",
-        "label",
-        "err",
-    )
-    for header in headers:
-        table.add_column(header, justify="left" if header == "facet" else "right", no_wrap=header != "facet")
-    for m in report.metrics:
-        table.add_row(
+    rows: list[list[Cell]] = [
+        [
             Text(m.facet_name),
             str(m.n),
             str(m.tp),
@@ -81,9 +82,11 @@ def render_metrics(console: Console, report: MetricsReport) -> None:
             rate(m.factuality),
             rate(m.sentiment_label_accuracy),
             f"[red]{m.errored}[/red]" if m.errored else "0",
-            style="bold" if m.facet_name == "overall" else None,
-        )
-    console.print(table)
+        ]
+        for m in report.metrics
+    ]
+    overall = [i for i, m in enumerate(report.metrics) if m.facet_name == "overall"]
+    print_fitted(console, _METRIC_COLUMNS, rows, bold_rows=overall)
     console.print(Text(METRICS_LEGEND, style="dim"))
 
 
@@ -91,12 +94,31 @@ def one_line(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
-def trimmed(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+def wrapped_field(label: str, text: str, width: int, indent: int = 4) -> list[str]:
+    """`label: text` wrapped to width, continuation lines indented under the text; paragraphs kept.
+    Words longer than a line (ids, URLs) are never broken: they overflow rather than lose characters."""
+    head = " " * indent + f"{label}: "
+    rest = " " * len(head)
+    lines: list[str] = []
+    paragraphs = [p for p in (text or "").splitlines()] or [""]
+    for number, paragraph in enumerate(paragraphs):
+        first = head if number == 0 else rest
+        wrapped = textwrap.wrap(
+            paragraph,
+            width=max(width, len(first) + 20),
+            initial_indent=first,
+            subsequent_indent=rest,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        lines.extend(wrapped or [first.rstrip()])
+    return lines
 
 
 def render_failures(console: Console, report: FailuresReport) -> None:
-    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items())) or "none"
+    """Each failure as a block: its number, kind, split and Factuality, then its id, and the full
+    expected and output wrapped to the console's width (never cut)."""
+    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items()) if count) or "none"
     shown = len(report.failures)
     console.print(Text(describe_experiment(report.experiment), style="bold"))
     console.print(
@@ -105,78 +127,97 @@ def render_failures(console: Console, report: FailuresReport) -> None:
             f"{report.matching} of {report.rows} rows failed (by kind: {counts})"
         )
     )
-    if not report.failures:
-        return
-    id_width = min(max(len(f.id) for f in report.failures), 24)
-    # 7 columns: 8 rules and 2 spaces of padding each; '#', split, kind and Factuality take 22
-    texts_width = max(20, console.width - 22 - id_width - 22)
-    longest_expected = max(len(one_line(f.expected)) for f in report.failures)
-    expected_width = max(8, min(longest_expected, texts_width // 2))
-    text_width = max(10, texts_width - expected_width)
-    table = Table()
-    table.add_column("#", justify="right")
-    table.add_column("id", overflow="fold", max_width=id_width)
-    table.add_column("split", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("expected", no_wrap=True, max_width=expected_width)
-    table.add_column("output", no_wrap=True, max_width=text_width)
-    table.add_column("Fact.", justify="right", no_wrap=True)
+    width = console.width
     for number, failure in enumerate(report.failures, start=1):
-        output = Text(trimmed(one_line(failure.output), text_width))
-        if failure.error and not failure.output:
-            output = Text.assemble(("error: ", "red"), trimmed(one_line(failure.error), text_width - 7))
-        table.add_row(
-            str(number),
-            Text(failure.id),
-            Text(failure.split or "-"),
-            failure.kind,
-            Text(trimmed(one_line(failure.expected), expected_width)),
-            output,
-            rate(failure.factuality),
+        console.print(
+            Text.assemble(
+                (f"[{number}] {failure.kind}", "bold"),
+                f"  split {failure.split or '-'}  Factuality {rate(failure.factuality)}",
+            ),
+            soft_wrap=True,
         )
-    console.print(table)
-    for number, failure in enumerate(report.failures, start=1):
+        lines = wrapped_field("id", failure.id, width)
+        lines += wrapped_field("expected", failure.expected or "", width)
+        if failure.error and not failure.output:
+            lines += wrapped_field("error", failure.error, width)
+        else:
+            lines += wrapped_field("output", failure.output or "", width)
         if failure.permalink:
-            console.print(Text(f"[{number}] {failure.permalink}"), soft_wrap=True)
+            lines += wrapped_field("trace", failure.permalink, width)
+        for line in lines:
+            console.print(Text(line), soft_wrap=True)
     if shown < report.matching:
         console.print(
             f"{report.matching - shown} more: raise --limit (0 for all) or use --json", highlight=False
         )
 
 
+_EXPERIMENT_COLUMNS = (
+    Column("created", "left"),
+    Column("name", "left", keep=3),
+    Column("id", "left"),
+    Column("backend", "left", keep=4),
+    Column("model", "left", keep=2),
+    Column("dataset", "left", keep=5),
+    Column("split", "left", keep=1),
+    Column("rows", keep=1),
+    Column("errors", keep=2),
+    Column("prompts", "left", keep=6),
+)
+
+
 def render_experiments(console: Console, report: ExperimentsReport) -> None:
     if not report.experiments:
         console.print("no experiments yet: run `facetopt eval`", highlight=False)
         return
-    table = compact_table(title="experiments, newest first")
-    for header in (
-        "created",
-        "name",
-        "id",
-        "backend",
-        "model",
-        "dataset",
-        "split",
-        "rows",
-        "errors",
-        "prompts",
-    ):
-        table.add_column(header, justify="right" if header in ("rows", "errors") else "left")
+    rows: list[list[Cell]] = []
     for r in report.experiments:
         prompts = ", ".join(f"{name} {sha[:8]}" for name, sha in sorted(r.prompt_hashes.items()))
-        table.add_row(
-            r.created[:19].replace("T", " "),
-            Text(r.experiment_name),
-            r.experiment_id,
-            r.backend,
-            r.model,
-            r.dataset,
-            r.split or "all",
-            str(r.row_count),
-            str(r.error_count),
-            prompts or "-",
+        rows.append(
+            [
+                r.created[:19].replace("T", " "),
+                Text(r.experiment_name),
+                Text(r.experiment_id),
+                r.backend,
+                Text(r.model),
+                Text(r.dataset),
+                r.split or "all",
+                str(r.row_count),
+                str(r.error_count),
+                Text(prompts or "-"),
+            ]
         )
-    console.print(table)
+    print_fitted(console, _EXPERIMENT_COLUMNS, rows, title="experiments, newest first")
+    render_comparisons(console, report)
+
+
+_COMPARISON_COLUMNS = (
+    Column("created", "left", keep=3),
+    Column("baseline", "left", keep=2),
+    Column("candidate", "left"),
+    Column("split", "left", keep=4),
+    Column("target", "left", keep=5),
+    Column("verdicts", "left"),
+)
+
+
+def render_comparisons(console: Console, report: ExperimentsReport) -> None:
+    if not report.comparisons:
+        return
+    rows: list[list[Cell]] = []
+    for c in report.comparisons:
+        verdicts = ", ".join(f"{d.facet_name} {d.verdict}" for d in c.decisions)
+        rows.append(
+            [
+                c.created[:19].replace("T", " "),
+                Text(c.baseline_experiment_name),
+                Text(c.candidate_experiment_name),
+                c.split or "all",
+                c.target,
+                Text(verdicts),
+            ]
+        )
+    print_fitted(console, _COMPARISON_COLUMNS, rows, title="comparisons, newest first")
 
 
 def cell(value: Any) -> str:
@@ -190,7 +231,7 @@ def cell(value: Any) -> str:
 def render_sql(console: Console, result: SqlResult) -> None:
     table = Table()
     for column in result.columns:
-        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=80)
+        table.add_column(column, overflow="fold")
     for row in result.rows:
         table.add_row(*(Text(cell(row.get(column))) for column in result.columns))
     console.print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from facetopt import __version__
+from facetopt.cli.usage_errors import JsonUsageErrors
 
 app = typer.Typer(
     name="facetopt",
@@ -12,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=JsonUsageErrors,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import json
@@ -54,6 +55,34 @@ def report_error(error: FacetoptError, as_json: bool) -> None:
     sys.stderr.flush()
 
 
+_USER_SIDE_ERRNO = {
+    errno.ENOSPC: ("no space left on the disk", "free some space (or pass another --output-root) and re-run"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space (or pass another --output-root) and re-run"),
+    errno.EROFS: ("the file system is read-only", "pass a writable --output-root"),
+    errno.EACCES: ("permission denied", "check the path's permissions, or pass another --output-root"),
+    errno.EPERM: ("operation not permitted", "check the path's permissions, or pass another --output-root"),
+    errno.ENOTDIR: (
+        "a path in it is a file, not a folder",
+        "pass a folder (for --output-root, a new or existing folder)",
+    ),
+    errno.EEXIST: (
+        "a file is in the way of a folder",
+        "pass a folder (for --output-root, a new or existing folder)",
+    ),
+    errno.EISDIR: ("it is a folder, not a file", "pass a file"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+}
+
+
+def user_side(error: Exception) -> FacetoptError | None:
+    """A path, permission or full disk: the user's to fix, named as such (not a bug to report)."""
+    if not isinstance(error, OSError) or error.errno not in _USER_SIDE_ERRNO:
+        return None
+    what, hint = _USER_SIDE_ERRNO[error.errno]
+    where = f" {error.filename}" if error.filename else ""
+    return FacetoptError(f"cannot write or read{where}: {what}", hint=f"{hint}; paid work is cached")
+
+
 def unexpected(error: Exception) -> FacetoptError:
     """A bug or an unforeseen failure: still one line, with any key from the environment masked."""
     from facetopt.clients.redaction import redact_credentials
@@ -94,7 +123,7 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 or os.environ.get("FACETOPT_DEBUG") == "1"
             ):
                 raise
-            report_error(unexpected(error), as_json)
+            report_error(user_side(error) or unexpected(error), as_json)
             raise typer.Exit(1) from None
 
     wrapper.__signature__ = inspect.signature(command, eval_str=True)  # type: ignore[attr-defined]

@@ -114,6 +114,7 @@ def publish_command(
     from facetopt.errors import InputError
     from facetopt.services.experiments import open_experiments
     from facetopt.services.publish import PublishRequest, run_publish
+    from facetopt.services.publish_evidence import recorded_decisions
     from facetopt.settings import load_settings
 
     if if_exists not in ("error", "replace", "ignore"):
@@ -147,6 +148,7 @@ def publish_command(
             record=lambda function, backend_name, project_name: recorded.append(
                 (function, backend_name, project_name)
             ),
+            decision_for=recorded_decisions(experiments.store),
         )
     if recorded:
         with LocalStore(settings.store_path) as store:

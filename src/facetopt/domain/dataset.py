@@ -25,6 +25,7 @@ METADATA_KEYS = (
     "ground_truth_model",
     "ground_truth_generated_at",
     "split",
+    "split_seed",  # the seed this row was split with (sticky: a later run keeps its split)
 )
 
 
@@ -103,11 +104,17 @@ class DatasetCreateSummary(BaseModel):
     final_bucket_counts: dict[str, Any] = Field(default_factory=dict)
     split_counts: dict[str, Any] = Field(default_factory=dict)
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    # label counts are in calls and add up: label_calls = labels_from_cache + labels_paid + labels_failed
+    label_calls: int = 0
     labels_from_cache: int = 0
     labels_paid: int = 0
+    labels_failed: int = 0
+    label_requests_paid: int = 0  # identical calls share one paid request
     failed_rows: list[FailedRow] = Field(default_factory=list)
     skipped_source_lines: int = 0
     rows_without_ids: int = 0
     balance: BalanceReport | None = None
     warnings: list[str] = Field(default_factory=list)
     would_label: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # --dry-run: the run folder's files (what was read and sampled); nothing else is written
+    dry_run_wrote: list[str] = Field(default_factory=list)

@@ -85,7 +85,12 @@ class MetricDelta(BaseModel):
     delta: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
-    n: int = 0
+    n: int = 0  # paired rows that have this score on both sides
+    worse: int = 0  # paired rows where the candidate scored lower than the baseline
+    better: int = 0  # paired rows where the candidate scored higher
+    method: str | None = None  # "newcombe" (0/1 scores) or "bootstrap"
+    rows_needed: int | None = None  # more paired rows (of this metric's kind) to settle its change
+    note: str | None = None
 
 
 class FacetComparison(BaseModel):
@@ -96,5 +101,61 @@ class FacetComparison(BaseModel):
     mcnemar_c: int = 0  # baseline wrong, candidate right
     mcnemar_p: float | None = None
     verdict: Verdict
+    # too_few_rows, target_above_zero, target_below_zero, guard_worse or unsettled
+    rule: str = "unsettled"
     reasons: list[str] = Field(default_factory=list)
+    rows_needed: int | None = None  # the target metric's (INCONCLUSIVE only)
+    # INCONCLUSIVE only: more paired rows to settle the target and each unsettled guard
+    rows_needed_by_metric: dict[str, int] = Field(default_factory=dict)
+
+
+class FacetDecision(BaseModel):
+    """One facet's verdict in a recorded comparison, with the prompt versions it judged."""
+
+    facet_name: str  # "overall" for all facets together
+    verdict: Verdict
+    rule: str
+    paired_rows: int
+    baseline_sha: str | None = None
+    candidate_sha: str | None = None
     rows_needed: int | None = None
+
+
+class ComparisonRecord(BaseModel):
+    """A `facetopt compare` as kept in the store: what was compared and what was decided."""
+
+    comparison_id: str
+    created: str  # ISO 8601 UTC
+    backend: str
+    dataset: str
+    dataset_project: str | None = None
+    baseline_experiment_id: str
+    baseline_experiment_name: str
+    candidate_experiment_id: str
+    candidate_experiment_name: str
+    baseline_prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    candidate_prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    split: str | None = None
+    facet: str | None = None
+    target: str
+    tolerance: float
+    overall_verdict: Verdict
+    decisions: list[FacetDecision] = Field(default_factory=list)
+
+
+class PromptDecision(BaseModel):
+    """What a comparison decided about one prompt version (its hash was the candidate's)."""
+
+    prompt_sha256: str
+    facet_name: str
+    verdict: Verdict
+    rule: str
+    paired_rows: int
+    comparison_id: str
+    created: str
+    target: str
+    split: str | None = None
+    dataset: str
+    baseline_experiment_id: str
+    candidate_experiment_id: str
+    baseline_sha: str | None = None

@@ -24,6 +24,7 @@ class RowContext(BaseModel):
     app_url: str = DEFAULT_APP_URL
     ground_truth_model: str
     generated_at: str
+    split_seed: str | None = None
 
 
 def prompt_sha256(text: str) -> str:
@@ -80,6 +81,7 @@ def build_row(
         "ground_truth_model": ctx.ground_truth_model,
         "ground_truth_generated_at": ctx.generated_at,
         "split": split,
+        "split_seed": ctx.split_seed,
     }
     return DatasetRow(
         id=row_id_for(call.source_row_id, call.facet_name),

@@ -1,4 +1,5 @@
-"""Small exact statistics for paired comparisons: McNemar, paired bootstrap, sample size.
+"""Small exact statistics for paired comparisons: McNemar, Wilson and Newcombe score intervals,
+the paired bootstrap, sample size.
 
 Pure Python and fast: the bootstrap resamples counts of distinct outcomes (a multinomial
 draw) instead of individual rows whenever the data has few distinct values, which is
@@ -60,6 +61,77 @@ def mcnemar_rows_needed(b: int, c: int, n: int, alpha: float = 0.05, power: floa
     root = z_alpha * math.sqrt(psi) + z_power * math.sqrt(max(0.0, psi - delta * delta))
     required = math.ceil(root * root / (delta * delta) - 1e-9)
     return max(1, required - n)
+
+
+def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (no continuity correction)."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise ValueError("need 0 <= successes <= trials and trials > 0")
+    z = normal_ppf(1 - (1 - level) / 2)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half_width = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def newcombe_paired_ci(
+    both: int, first_only: int, second_only: int, neither: int, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Newcombe's score interval for p_second - p_first on paired binary outcomes.
+
+    Method 10 of Newcombe (1998, Statistics in Medicine 17:2635-2650): Wilson intervals for the
+    two marginal proportions, squared and added with the correlation correction phi, where
+    B = both * neither - first_only * second_only, C = B - n/2 when B > n/2, 0 when
+    0 <= B <= n/2, B when B < 0, and phi = C / sqrt of the product of the four margins (0 when
+    a margin is empty). It never collapses to a point, even on one pair. None without pairs.
+    """
+    counts = (both, first_only, second_only, neither)
+    if min(counts) < 0:
+        raise ValueError("paired counts must be non-negative")
+    n = sum(counts)
+    if n == 0:
+        return None
+    successes_first, successes_second = both + first_only, both + second_only
+    p1, p2 = successes_first / n, successes_second / n
+    low1, high1 = wilson_interval(successes_first, n, level)
+    low2, high2 = wilson_interval(successes_second, n, level)
+    margins = successes_first * (n - successes_first) * successes_second * (n - successes_second)
+    agreement = both * neither - first_only * second_only
+    corrected = agreement - n / 2 if agreement > n / 2 else (agreement if agreement < 0 else 0.0)
+    phi = corrected / math.sqrt(margins) if margins else 0.0
+    difference = p2 - p1
+    lower = difference - math.sqrt(
+        max(0.0, (p2 - low2) ** 2 - 2 * phi * (p2 - low2) * (high1 - p1) + (high1 - p1) ** 2)
+    )
+    upper = difference + math.sqrt(
+        max(0.0, (high2 - p2) ** 2 - 2 * phi * (high2 - p2) * (p1 - low1) + (p1 - low1) ** 2)
+    )
+    return max(-1.0, lower), min(1.0, upper)
+
+
+def paired_mean_rows_needed(deltas: Sequence[float], alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Paired rows still needed to detect the observed mean change of a continuous score
+    (normal approximation: N = ((z_{alpha/2} + z_power) * sd / mean)^2). None without a change."""
+    n = len(deltas)
+    if n < 2:
+        return None
+    mean = sum(deltas) / n
+    if mean == 0:
+        return None
+    variance = sum((d - mean) ** 2 for d in deltas) / (n - 1)
+    z = normal_ppf(1 - alpha / 2) + normal_ppf(power)
+    required = math.ceil(z * z * variance / (mean * mean) - 1e-9)
+    return max(1, required - n)
+
+
+def widen_degenerate_interval(delta: float, n: int, bound: float = 1.0) -> tuple[float, float]:
+    """An honest interval when every paired row moved by the same `delta` (the bootstrap gives a point).
+
+    By the rule of three, up to 3/n of future rows may still behave differently, each moving by at
+    most `bound` - delta upwards or `bound` + delta downwards (scores in [0, bound])."""
+    share = min(1.0, 3.0 / n)
+    return max(-bound, delta - share * (bound + delta)), min(bound, delta + share * (bound - delta))
 
 
 def paired_bootstrap_ci(

@@ -1,44 +1,46 @@
-"""Compare two experiments' paired rows and decide KEEP / REJECT / INCONCLUSIVE.
+"""Compare two experiments' paired rows and decide KEEP / REJECT / INCONCLUSIVE from intervals.
 
-Rules (docs/commands.md, "facetopt compare"): each target judges one score;
-guards are the opposite error direction(s) and Factuality. A guard breaks when its delta
-is below -tolerance. KEEP needs the target's 95% bootstrap interval above zero and no broken
-guard; REJECT when that interval is below zero or a guard breaks; otherwise INCONCLUSIVE,
-with the rows still needed from the McNemar sample-size approximation.
+Rules (docs/compare.md; they replace the fixed point-drop guard of the first version):
+each target judges one score; guards are the opposite error direction(s) and Factuality.
+- fewer than `MIN_PAIRED_ROWS` paired rows for the target's score: INCONCLUSIVE (too few rows);
+- the target's 95% interval below zero: REJECT;
+- a guard's interval below zero with its point drop past the tolerance: REJECT;
+- the target's interval above zero (and no guard shown worse): KEEP;
+- otherwise INCONCLUSIVE, with the rows needed (McNemar sample size, power 0.8, alpha 0.05, at
+  the observed discordance) for the target and for each guard that may have dropped.
+The last reason names the rule that decided.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from facetopt.domain.experiments import SCORE_NAMES, EvalRow, FacetComparison, MetricDelta, Verdict
 from facetopt.errors import InputError
-from facetopt.facets.metrics import (
-    OVERALL,
-    Outcome,
-    decision_outcome,
-    group_by_facet,
-    precision_from_counts,
-    row_score,
-)
-from facetopt.facets.stats import (
-    categorical_bootstrap_ci,
-    mcnemar_exact_p,
-    mcnemar_rows_needed,
-    paired_bootstrap_ci,
-)
+from facetopt.facets.metrics import OVERALL, group_by_facet
+from facetopt.facets.paired_deltas import PRECISION, discordance, precision_delta, score_delta, score_pairs
+from facetopt.facets.stats import mcnemar_exact_p
 
-PRECISION = "precision"
-# A delta of exactly -tolerance (e.g. one row lost out of 50) must not break a guard by rounding.
+MIN_PAIRED_ROWS = 10
+# A drop of exactly the tolerance (e.g. one row lost out of 50) is within it, whatever the rounding.
 _ROUNDING_SLACK = 1e-9
+ROWS_OF = {"positive_recall": "expected-positive", "negative_specificity": "expected-negative"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    rule: str  # too_few_rows, target_below_zero, guard_worse, target_above_zero or unsettled
+    reasons: list[str]
+    rows_needed: int | None = None
+    rows_needed_by_metric: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TargetRule:
     metric: str  # the score whose interval decides the verdict
-    guards: tuple[str, ...]  # scores that must not drop by more than the tolerance
+    guards: tuple[str, ...]  # scores that must not be shown worse by more than the tolerance
     shown_beside: tuple[str, ...] = ()  # reported next to the target, not judged
 
 
@@ -75,22 +77,22 @@ def compare_rows(
         )
     _check_paired(baseline, candidate)
 
-    deltas = {name: _score_delta(baseline, candidate, name, iterations, seed) for name in SCORE_NAMES}
-    deltas[PRECISION] = _precision_delta(baseline, candidate, iterations, seed)
-    match_b, match_c = _discordance(baseline, candidate, "binary_decision_match")
-    match_pairs = deltas["binary_decision_match"].n
-
-    verdict, reasons, rows_needed = _decide(rule, deltas, baseline, candidate, tolerance)
+    deltas = {name: score_delta(baseline, candidate, name, iterations, seed) for name in SCORE_NAMES}
+    deltas[PRECISION] = precision_delta(baseline, candidate, iterations, seed)
+    match_b, match_c = discordance(score_pairs(baseline, candidate, "binary_decision_match"))
+    decision = decide(rule, deltas, tolerance)
     return FacetComparison(
         facet_name=facet_name,
         paired_rows=len(baseline),
         deltas=list(deltas.values()),
         mcnemar_b=match_b,
         mcnemar_c=match_c,
-        mcnemar_p=mcnemar_exact_p(match_b, match_c) if match_pairs else None,
-        verdict=verdict,
-        reasons=reasons,
-        rows_needed=rows_needed,
+        mcnemar_p=mcnemar_exact_p(match_b, match_c) if deltas["binary_decision_match"].n else None,
+        verdict=decision.verdict,
+        rule=decision.rule,
+        reasons=decision.reasons,
+        rows_needed=decision.rows_needed,
+        rows_needed_by_metric=decision.rows_needed_by_metric,
     )
 
 
@@ -135,128 +137,73 @@ def _check_paired(baseline: Sequence[EvalRow], candidate: Sequence[EvalRow]) -> 
             raise ValueError(f"unpaired rows: baseline {left.id!r} next to candidate {right.id!r}")
 
 
-def _score_pairs(
-    baseline: Sequence[EvalRow], candidate: Sequence[EvalRow], name: str
-) -> list[tuple[float, float]]:
-    pairs = []
-    for left, right in zip(baseline, candidate, strict=True):
-        before, after = row_score(left, name), row_score(right, name)
-        if before is not None and after is not None:
-            pairs.append((before, after))
-    return pairs
-
-
-def _score_delta(
-    baseline: Sequence[EvalRow], candidate: Sequence[EvalRow], name: str, iterations: int, seed: int
-) -> MetricDelta:
-    pairs = _score_pairs(baseline, candidate, name)
-    if not pairs:
-        return MetricDelta(metric=name)
-    before = [pair[0] for pair in pairs]
-    after = [pair[1] for pair in pairs]
-    before_mean = sum(before) / len(pairs)
-    after_mean = sum(after) / len(pairs)
-    low, high = paired_bootstrap_ci(before, after, iterations=iterations, seed=seed)
-    return MetricDelta(
-        metric=name,
-        baseline=before_mean,
-        candidate=after_mean,
-        delta=after_mean - before_mean,
-        ci_low=low,
-        ci_high=high,
-        n=len(pairs),
-    )
-
-
-def _precision_delta(
-    baseline: Sequence[EvalRow], candidate: Sequence[EvalRow], iterations: int, seed: int
-) -> MetricDelta:
-    """Precision TP/(TP+FP) on rows where both sides have a decision outcome; the interval
-    resamples the paired outcome types."""
-    paired_outcomes: Counter[tuple[Outcome, Outcome]] = Counter()
-    for left, right in zip(baseline, candidate, strict=True):
-        left_outcome, right_outcome = decision_outcome(left), decision_outcome(right)
-        if left_outcome is not None and right_outcome is not None:
-            paired_outcomes[(left_outcome, right_outcome)] += 1
-    if not paired_outcomes:
-        return MetricDelta(metric=PRECISION)
-
-    def side_precision(counts: Mapping[tuple[Outcome, Outcome], int], side: int) -> float | None:
-        tp = sum(count for outcomes, count in counts.items() if outcomes[side] == "tp")
-        fp = sum(count for outcomes, count in counts.items() if outcomes[side] == "fp")
-        return precision_from_counts(tp, fp)
-
-    def precision_change(counts: Mapping[tuple[Outcome, Outcome], int]) -> float | None:
-        before, after = side_precision(counts, 0), side_precision(counts, 1)
-        return None if before is None or after is None else after - before
-
-    before, after = side_precision(paired_outcomes, 0), side_precision(paired_outcomes, 1)
-    interval = None
-    if before is not None and after is not None:
-        interval = categorical_bootstrap_ci(
-            paired_outcomes, precision_change, iterations=iterations, seed=seed
-        )
-    return MetricDelta(
-        metric=PRECISION,
-        baseline=before,
-        candidate=after,
-        delta=None if before is None or after is None else after - before,
-        ci_low=interval[0] if interval else None,
-        ci_high=interval[1] if interval else None,
-        n=sum(paired_outcomes.values()),
-    )
-
-
-def _discordance(baseline: Sequence[EvalRow], candidate: Sequence[EvalRow], name: str) -> tuple[int, int]:
-    """(b, c): paired rows where only the baseline scored higher, and where only the candidate did."""
-    pairs = _score_pairs(baseline, candidate, name)
-    only_baseline = sum(1 for before, after in pairs if before > after)
-    only_candidate = sum(1 for before, after in pairs if after > before)
-    return only_baseline, only_candidate
-
-
-def _describe(delta: MetricDelta) -> str:
+def describe(delta: MetricDelta) -> str:
     if delta.delta is None:
         return f"{delta.metric} not scored on both sides"
     text = f"{delta.metric} {delta.delta:+.3f}"
     if delta.ci_low is not None and delta.ci_high is not None:
         text += f" [{delta.ci_low:.3f}, {delta.ci_high:.3f}]"
-    return text
+    return text + f" on {delta.n} {ROWS_OF.get(delta.metric, 'paired')} rows"
 
 
-def _decide(
-    rule: TargetRule,
-    deltas: Mapping[str, MetricDelta],
-    baseline: Sequence[EvalRow],
-    candidate: Sequence[EvalRow],
-    tolerance: float,
-) -> tuple[Verdict, list[str], int | None]:
+def rows_text(metric: str, rows: int) -> str:
+    return f"about {rows} more {ROWS_OF.get(metric, 'paired')} rows"
+
+
+def decide(rule: TargetRule, deltas: Mapping[str, MetricDelta], tolerance: float) -> Decision:
+    """The verdict for one comparison, the rule that decided it, its reasons and the rows needed."""
     judged = deltas[rule.metric]
-    reasons = [_describe(judged)] + [_describe(deltas[name]) for name in rule.shown_beside]
-
-    broken = False
+    reasons = [describe(judged)] + [describe(deltas[name]) for name in rule.shown_beside]
+    worse: list[str] = []
+    unsettled: dict[str, int | None] = {}
     for name in rule.guards:
         guard = deltas[name]
         if guard.delta is None:
             reasons.append(f"guard {name} not scored on both sides")
-        elif guard.delta < -tolerance - _ROUNDING_SLACK:
-            broken = True
-            reasons.append(f"guard {name} {guard.delta:+.3f} below -{tolerance:g}")
+            continue
+        shown_below = guard.ci_high is not None and guard.ci_high < 0
+        past_tolerance = guard.delta < -tolerance - _ROUNDING_SLACK
+        if shown_below and past_tolerance:
+            worse.append(name)
+            reasons.append(f"guard {describe(guard)}: shown worse, past the tolerance {tolerance:g}")
+        elif shown_below:
+            reasons.append(f"guard {describe(guard)}: lower, within the tolerance {tolerance:g}")
+        elif guard.delta < 0:
+            unsettled[name] = guard.rows_needed
+            extra = f"; {rows_text(name, guard.rows_needed)} to settle it" if guard.rows_needed else ""
+            reasons.append(f"guard {describe(guard)}: not shown worse{extra}")
+        if guard.note:
+            reasons.append(f"guard {name}: {guard.note}")
 
+    def needed() -> dict[str, int]:
+        wanted = {rule.metric: judged.rows_needed, **unsettled}
+        return {name: rows for name, rows in wanted.items() if rows}
+
+    if judged.n < MIN_PAIRED_ROWS:
+        rows = max(MIN_PAIRED_ROWS - judged.n, judged.rows_needed or 0)
+        reasons.append(
+            f"INCONCLUSIVE (too few rows): {judged.n} paired rows have {rule.metric}, "
+            f"at least {MIN_PAIRED_ROWS} are needed for any verdict; {rows_text(rule.metric, rows)} needed"
+        )
+        return Decision("INCONCLUSIVE", "too_few_rows", reasons, rows, {**needed(), rule.metric: rows})
     if judged.ci_high is not None and judged.ci_high < 0:
-        reasons.append(f"{rule.metric} interval below zero")
-        return "REJECT", reasons, None
-    if broken:
-        return "REJECT", reasons, None
-    if judged.ci_low is None or judged.ci_high is None:
-        return "INCONCLUSIVE", reasons, None
-    if judged.ci_low > 0:
-        reasons.append(f"{rule.metric} interval above zero, no guard broken")
-        return "KEEP", reasons, None
-    b, c = _discordance(baseline, candidate, rule.metric)
-    rows_needed = mcnemar_rows_needed(b, c, judged.n)
-    if rows_needed is None:
-        reasons.append(f"no difference in {rule.metric} on {judged.n} paired rows")
+        reasons.append(f"REJECT (target below zero): the 95% interval of {rule.metric} is below zero")
+        return Decision("REJECT", "target_below_zero", reasons)
+    if worse:
+        reasons.append(
+            f"REJECT (guard worse): {', '.join(worse)} shown worse by more than the tolerance {tolerance:g}"
+        )
+        return Decision("REJECT", "guard_worse", reasons)
+    if judged.ci_low is not None and judged.ci_low > 0:
+        open_guards = f" ({', '.join(unsettled)} not settled)" if unsettled else ""
+        reasons.append(
+            f"KEEP (target above zero): the 95% interval of {rule.metric} is above zero "
+            f"and no guard is shown worse{open_guards}"
+        )
+        return Decision("KEEP", "target_above_zero", reasons)
+    if judged.rows_needed:
+        settle = f"{rows_text(rule.metric, judged.rows_needed)} needed to settle it"
     else:
-        reasons.append(f"{rule.metric} interval includes zero: about {rows_needed} more paired rows needed")
-    return "INCONCLUSIVE", reasons, rows_needed
+        settle = f"no difference in {rule.metric} on {judged.n} paired rows"
+    reasons.append(f"INCONCLUSIVE (unsettled): the 95% interval of {rule.metric} includes zero; {settle}")
+    return Decision("INCONCLUSIVE", "unsettled", reasons, judged.rows_needed, needed())

@@ -59,11 +59,14 @@ def latest_run_prompt(output_root: Path) -> Path:
 def source_prompt_path(output_root: Path, run_dir: Path | None) -> Path:
     if run_dir is None:
         return latest_run_prompt(output_root)
+    if not run_dir.exists() and (output_root / run_dir).exists():
+        run_dir = output_root / run_dir  # a run id, as `dataset upload --run-dir` takes
     if run_dir.is_file():
         return run_dir
     if not run_dir.is_dir():
         raise NotFoundError(
-            f"run folder not found: {run_dir}", hint="pass a run folder under the output root"
+            f"run folder not found: {run_dir}",
+            hint="pass the folder `facetopt dataset create` printed after `artifacts:` (or a run id under --output-root)",
         )
     source = run_dir / RUN_PROMPT_FILE
     if not source.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +42,7 @@ class CompareReport(BaseModel):
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    comparison_id: str | None = None  # set once the comparison is recorded in the store
 
 
 def pair_rows(
@@ -72,10 +74,7 @@ def compare_experiments(
 ) -> CompareReport:
     target = target.lower()
     target_rule(target)  # an unknown target fails before any rows are read
-    if tolerance < 0:
-        raise InputError(
-            f"--tolerance must not be negative (got {tolerance})", hint="for example --tolerance 0.02"
-        )
+    check_tolerance(tolerance)
     baseline = experiments.resolve(baseline_ref, split=split, model=model)
     candidate = experiments.resolve(candidate_ref, split=split, model=model)
     if baseline.experiment_id == candidate.experiment_id:
@@ -133,6 +132,15 @@ def _no_common_rows_hint(baseline: ExperimentRecord, candidate: ExperimentRecord
     )
 
 
+def check_tolerance(tolerance: float) -> None:
+    """nan or inf would switch every guard off without a word."""
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise InputError(
+            f"--tolerance must not be negative and must be a finite number (got {tolerance})",
+            hint="for example --tolerance 0.02 (a guard breaks when its delta falls below -0.02)",
+        )
+
+
 def prompt_diffs(
     experiments: Experiments, baseline: ExperimentRecord, candidate: ExperimentRecord, facet: str | None
 ) -> list[PromptDiff]:
@@ -159,12 +167,13 @@ def prompt_diffs(
         if missing:
             note = f"prompt text of {', '.join(missing)} is not in the prompt history"
         else:
-            diff = "".join(
+            diff = "\n".join(  # one diff line per line, whether or not a text ends in a newline
                 difflib.unified_diff(
-                    (old_text or "").splitlines(keepends=True),
-                    (new_text or "").splitlines(keepends=True),
+                    (old_text or "").splitlines(),
+                    (new_text or "").splitlines(),
                     fromfile=f"baseline {before[:12] if before else '(none)'}",
                     tofile=f"candidate {after[:12] if after else '(none)'}",
+                    lineterm="",
                 )
             )
         diffs.append(

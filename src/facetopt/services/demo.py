@@ -77,7 +77,9 @@ def default_output_root(now: datetime | None = None) -> Path:
 def _fresh(root: Path) -> Path:
     if root.exists() and any(root.iterdir()):
         raise InputError(
-            f"{root} is not empty", hint="the demo runs in a fresh folder: pass a new --output-root"
+            f"{root} is not empty",
+            hint="the demo runs in a fresh folder: pass a new --output-root (or, if it holds only an "
+            f"interrupted demo, delete it: rm -r {root}) and run `facetopt demo` again",
         )
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -309,6 +311,7 @@ def _compare(
     settings: Settings, steps: DemoSteps, baseline: EvalSummary, candidate: EvalSummary
 ) -> CompareReport:
     from facetopt.services.compare import compare_experiments
+    from facetopt.services.decisions import record_comparison
     from facetopt.services.experiments import open_experiments
 
     steps.step(
@@ -317,6 +320,7 @@ def _compare(
     )
     with open_experiments(settings) as experiments:
         report = compare_experiments(experiments, "previous", "latest", split="validation")
+    report = record_comparison(settings.store_path, report)
     if (report.baseline.experiment_id, report.candidate.experiment_id) != (
         baseline.experiment_id,
         candidate.experiment_id,
@@ -332,6 +336,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
     from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.services.experiments import open_experiments
     from facetopt.services.publish import PublishRequest, run_publish
+    from facetopt.services.publish_evidence import recorded_decisions
 
     steps.step(
         f"9. Publish the {facet} prompt ({verdict}): a dry run",
@@ -345,6 +350,7 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
             experiments,
             experiments.backend.publisher(),
             record=lambda *_: None,
+            decision_for=recorded_decisions(experiments.store),
         )
     steps.show("publish", result)
     return result

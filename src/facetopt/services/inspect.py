@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from facetopt.domain.dataset import BalanceReport
-from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
+from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRecord, FacetMetrics
 from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError
 from facetopt.facets.balance import balance_report
@@ -35,31 +35,37 @@ class MetricsReport(BaseModel):
 
 
 class Failure(BaseModel):
-    id: str
+    id: str  # the dataset row id
     facet_name: str
     split: str | None = None
     kind: FailureKind
-    expected: str | None = None
-    output: str | None = None
+    trace_text: str | None = None  # the trace text the facet prompt wrapped and sent to the model
+    expected: str | None = None  # the ground-truth label
+    output: str | None = None  # the facet model's answer
     factuality: float | None = None
-    permalink: str | None = None
+    permalink: str | None = None  # the source trace in the Braintrust UI
+    permalink_note: str | None = None  # why there is no permalink
     error: str | None = None
 
 
 class FailuresReport(BaseModel):
+    experiment_id: str
     experiment: ExperimentRecord
     facet: str
     kind: str
     split: str | None = None
     rows: int = 0  # rows of the facet on the split
-    matching: int = 0  # failures of the asked kind before --limit
-    counts: dict[str, int] = Field(default_factory=dict)  # failures per kind
+    failure_count: int = 0  # of those rows, the ones that failed (any kind)
+    matching: int = 0  # failures of the asked --kind, before --limit
+    listed: int = 0  # failures in `failures` (after --limit)
+    counts: dict[str, int] = Field(default_factory=dict)  # failures per kind: fp, fn, label, error
     failures: list[Failure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
 
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
+    comparisons: list[ComparisonRecord] = Field(default_factory=list)  # recorded compares, newest first
 
 
 def split_notes(record: ExperimentRecord, all_rows: list[EvalRow], split: str | None) -> list[str]:
@@ -129,7 +135,7 @@ def inspect_failures(
     check_facet(all_rows, facet, record)
     rows = filter_rows(all_rows, split, facet)
     failures = []
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter({name: 0 for name in KIND_MEANING})
     for row in rows:
         found = failure_kind(row)
         if found is None:
@@ -137,38 +143,65 @@ def inspect_failures(
         counts[found] += 1
         if kind == "any" or found == kind:
             failures.append(_failure(row, found))
+    listed = failures[:limit] if limit else failures
     return FailuresReport(
+        experiment_id=record.experiment_id,
         experiment=record,
         facet=facet,
         kind=kind,
         split=split,
         rows=len(rows),
+        failure_count=sum(counts.values()),
         matching=len(failures),
+        listed=len(listed),
         counts=dict(counts),
-        failures=failures[:limit] if limit else failures,
+        failures=listed,
         notes=split_notes(record, filter_rows(all_rows, None, facet), split),
     )
 
 
+_PERMALINK_PARTS = (("source_org", "org"), ("source_project_id", "project id"), ("source_row_id", "row id"))
+
+
+def permalink_note(metadata: dict[str, Any]) -> str | None:
+    """Why a row has no permalink (None when it has one)."""
+    if metadata.get("source_trace_permalink"):
+        return None
+    missing = [label for key, label in _PERMALINK_PARTS if not metadata.get(key)]
+    if missing:
+        return (
+            f"no permalink: the source span has no Braintrust {', '.join(missing)} "
+            "(spans from a local export or the bundled sample carry none)"
+        )
+    return "no permalink: none was recorded when the dataset was built"
+
+
 def _failure(row: EvalRow, kind: FailureKind) -> Failure:
     permalink = row.metadata.get("source_trace_permalink")
+    text = row.input.get("preprocessed_text")
     return Failure(
         id=row.id,
         facet_name=row.facet_name,
         split=row.split,
         kind=kind,
+        trace_text=str(text) if text is not None else None,
         expected=row.expected,
         output=row.output,
         factuality=row_score(row, "Factuality"),
         permalink=str(permalink) if permalink else None,
+        permalink_note=permalink_note(row.metadata),
         error=row.error,
     )
 
 
 def inspect_experiments(experiments: Experiments, backend: str | None = None) -> ExperimentsReport:
-    """The registry, newest first; only one backend's runs when `backend` is given."""
+    """The registry and the recorded comparisons, newest first; only one backend's when `backend` is given."""
     records = experiments.records()
-    return ExperimentsReport(experiments=[r for r in records if backend is None or r.backend == backend])
+    comparisons = experiments.store.comparisons() if experiments.store is not None else []
+    return ExperimentsReport(
+        experiments=[r for r in records if backend is None or r.backend == backend],
+        comparisons=[c for c in comparisons if backend is None or c.backend == backend],
+    )
 
 
 def inspect_dataset(experiments: Experiments) -> BalanceReport:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.services.experiments import Experiments, split_covers
 
@@ -40,6 +41,25 @@ class FacetEvidence(BaseModel):
 
 
 DecisionLookup = Callable[[str, str], Decision | None]  # (facet, prompt hash) -> newest decision
+
+
+def recorded_decisions(store: LocalStore | None) -> DecisionLookup:
+    """The newest comparison on validation in which the prompt was the candidate of a change
+    (a compare of a prompt against itself decides nothing about it)."""
+    from facetopt.services.decisions import prompt_decisions
+
+    def newest(facet: str, sha: str) -> Decision | None:
+        for found in prompt_decisions(store, sha, facet, "validation"):
+            if found.baseline_sha != sha:
+                return Decision(
+                    verdict=found.verdict,
+                    baseline_experiment_id=found.baseline_experiment_id,
+                    candidate_experiment_id=found.candidate_experiment_id,
+                    target=found.target,
+                )
+        return None
+
+    return newest
 
 
 def facet_evidence(

@@ -405,9 +405,9 @@ FACET = "facet_name: task\nmessages:\n- role: user\n  content: '{{preprocessed_t
             "placeholder, messages, suffix_messages, no_match_pattern)",
         ),
         (
-            "facets:\n- facet_name: Task\n  messages: [{role: user, content: x}]\n"
+            "facets:\n- facet_name: Task\n  messages: [{role: user, content: '{{preprocessed_text}}'}]\n"
             "  suffix_messages: [{role: user, content: y}]\n"
-            "- facet_name: TASK\n  messages: [{role: user, content: x}]\n"
+            "- facet_name: TASK\n  messages: [{role: user, content: '{{preprocessed_text}}'}]\n"
             "  suffix_messages: [{role: user, content: z}]\n",
             "p.yaml:5: duplicate facet name 'TASK' (also at line 2)",
         ),
@@ -448,13 +448,13 @@ def test_missing_and_non_utf8_files_are_one_line_errors(tmp_path: Path) -> None:
 def test_an_empty_prompt_sha256_is_filled_in_and_a_plain_prompt_becomes_a_block(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(
-        "facet_name: t\nprompt_sha256:\nmessages: [{role: user, content: x}]\n"
+        "facet_name: t\nprompt_sha256:\nmessages: [{role: user, content: '{{preprocessed_text}}'}]\n"
         "suffix_messages:\n- role: user\n  content: old  # was one line\n"
     )
     doc = load_prompt_file(path)
     doc.set_prompt_text("t", "new\nlines")
     assert doc.text == (
         f"facet_name: t\nprompt_sha256: {sha('new' + chr(10) + 'lines')}\n"
-        "messages: [{role: user, content: x}]\n"
+        "messages: [{role: user, content: '{{preprocessed_text}}'}]\n"
         "suffix_messages:\n- role: user\n  content: |-  # was one line\n    new\n    lines\n"
     )

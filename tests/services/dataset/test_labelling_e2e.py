@@ -40,7 +40,7 @@ def test_429_and_500_are_retried_and_no_row_is_lost(tmp_path: Path) -> None:
     assert summary["failed_rows"] == []
     assert summary["counts"]["dataset_rows"] == selected
     assert summary["labels_paid"] + summary["labels_from_cache"] <= selected
-    assert len(label_requests) == summary["labels_paid"] + 5
+    assert len(label_requests) == summary["label_requests_paid"] + 5
     assert summary["simulated_roles"] == []
     assert all(r.authorization == f"Bearer {SECRET}" for r in label_requests)
 
@@ -98,6 +98,6 @@ def test_a_run_killed_mid_labelling_resumes_paying_only_for_the_rest(tmp_path: P
         summary = json_out(run_cli(*args, env=_env(server)))
         second_requests = server.count - first_requests
     assert summary["labels_from_cache"] >= paid_before
-    assert second_requests == summary["labels_paid"]
+    assert second_requests == summary["label_requests_paid"]
     assert summary["labels_paid"] + summary["labels_from_cache"] >= summary["counts"]["dataset_rows"] - 0
     assert SECRET not in out + err + _artifact_text(root)

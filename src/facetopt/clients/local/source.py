@@ -23,6 +23,7 @@ from facetopt.clients.local.source_duckdb import (
     SPAN_VIEW,
     CandidatePlan,
     as_text,
+    check_gzip,
     count_lines,
     facets_query_text,
     fetch_batch,
@@ -58,6 +59,8 @@ class LocalSource:
     def __init__(self, paths: list[Path], project_id: str = LOCAL_PROJECT_ID, memory_limit: str = "256MB"):
         self.project_id = project_id
         self.files = span_files([Path(p) for p in paths])
+        for path in self.files:
+            check_gzip(path)
         self._stats: tuple[int, int, int] | None = None
         spill_dir = tempfile.mkdtemp(prefix="facetopt-duckdb-")
         self._con = open_span_view(self.files, memory_limit, spill_dir)

@@ -127,6 +127,23 @@ def is_ndjson(path: Path) -> bool:
     return name.endswith((".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz"))
 
 
+def check_gzip(path: Path) -> None:
+    """A `.gz` export that is not gzip (corrupt, truncated at the start, or mislabelled) is the user's
+    file to fix, named as such."""
+    if not path.name.lower().endswith(".gz"):
+        return
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as handle:
+            handle.read(64 * 1024)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceError(
+            f"{path} is not a readable gzip file ({exc})",
+            hint="re-download or re-export it (`bt sync pull`), or gunzip it by hand to see what is wrong",
+        ) from None
+
+
 def count_lines(path: Path) -> int:
     """Lines that are not blank (DuckDB skips blank lines without a row)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open

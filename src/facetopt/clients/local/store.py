@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.domain.dataset import DatasetRow
-from facetopt.domain.experiments import EvalRow, ExperimentRecord
+from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRecord
 from facetopt.errors import FacetoptError
 
 _SCHEMA = """
@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS experiments (
 CREATE TABLE IF NOT EXISTS experiment_rows (
     experiment_id VARCHAR, id VARCHAR, facet_name VARCHAR, split VARCHAR, row JSON,
     PRIMARY KEY (experiment_id, id));
+CREATE TABLE IF NOT EXISTS comparisons (
+    comparison_id VARCHAR PRIMARY KEY, created VARCHAR, baseline_id VARCHAR, candidate_id VARCHAR,
+    dataset VARCHAR, split VARCHAR, target VARCHAR, record JSON);
+CREATE TABLE IF NOT EXISTS comparison_decisions (
+    comparison_id VARCHAR, facet_name VARCHAR, verdict VARCHAR, candidate_sha VARCHAR,
+    baseline_sha VARCHAR, created VARCHAR, PRIMARY KEY (comparison_id, facet_name));
 """
 
 
@@ -237,6 +243,69 @@ class LocalStore:
             [dataset, up_to, up_to],
         ).fetchall()
         return [json.loads(r[0]) if r[0] else {} for r in found]
+
+    # comparisons ----------------------------------------------------------
+    def add_comparison(self, record: ComparisonRecord) -> None:
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    record.comparison_id,
+                    record.created,
+                    record.baseline_experiment_id,
+                    record.candidate_experiment_id,
+                    record.dataset,
+                    record.split,
+                    record.target,
+                    record.model_dump_json(),
+                ],
+            )
+            insert_many(
+                self.conn,
+                "INSERT OR REPLACE INTO comparison_decisions",
+                [
+                    (
+                        record.comparison_id,
+                        d.facet_name,
+                        d.verdict,
+                        d.candidate_sha,
+                        d.baseline_sha,
+                        record.created,
+                    )
+                    for d in record.decisions
+                ],
+            )
+            self.conn.execute("COMMIT")
+        except Exception:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _has_table(self, name: str) -> bool:
+        """A store written by an older facetopt, opened read-only, may lack a newer table."""
+        found = self.conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()
+        return bool(found and found[0])
+
+    def comparisons(self, candidate_sha: str | None = None) -> list[ComparisonRecord]:
+        """Recorded comparisons, newest first; only those where some facet's candidate prompt had
+        `candidate_sha` when it is given."""
+        if not self._has_table("comparisons"):
+            return []
+        if candidate_sha is None:
+            found = self.conn.execute(
+                "SELECT record FROM comparisons ORDER BY created DESC, comparison_id DESC"
+            ).fetchall()
+        else:
+            found = self.conn.execute(
+                """SELECT c.record FROM comparisons c
+                   WHERE c.comparison_id IN (
+                       SELECT comparison_id FROM comparison_decisions WHERE candidate_sha = ?)
+                   ORDER BY c.created DESC, c.comparison_id DESC""",
+                [candidate_sha],
+            ).fetchall()
+        return [ComparisonRecord.model_validate_json(r[0]) for r in found]
 
     def has_experiment_rows(self, experiment_id: str) -> bool:
         found = self.conn.execute(

@@ -147,6 +147,13 @@ def _facet_from_tree(item: Any, line: int | None, path: Path, top_level: bool) -
         )
     _check_messages(messages, path, f"facet {name!r}: messages")
     groups = _suffix_groups(item, name, line, path)
+    if not _uses_placeholder(messages, placeholder):
+        _fail(
+            path,
+            _line(item, "messages"),
+            f"facet {name!r}: the wrapper messages never use {{{{{placeholder}}}}}, so the trace would never "
+            "be sent to the model",
+        )
     pattern = item.get("no_match_pattern")
     if pattern is not None:
         pattern_line = _line(item, "no_match_pattern", value=True)
@@ -183,6 +190,18 @@ def _suffix_groups(item: Any, name: str, line: int | None, path: Path) -> list[l
     if not join_prompt_text(_plain(groups)).strip():
         _fail(path, where, f"facet {name!r} has no prompt text (the suffix_messages content is empty)")
     return groups
+
+
+def _uses_placeholder(messages: list[Any], placeholder: str) -> bool:
+    pattern = re.compile(r"\{\{\s*" + re.escape(placeholder) + r"\s*\}\}")
+    for message in messages:
+        content = message.get("content")
+        parts = (
+            [content] if isinstance(content, str) else [p.get("text") for p in content if isinstance(p, dict)]
+        )
+        if any(isinstance(part, str) and pattern.search(part) for part in parts):
+            return True
+    return False
 
 
 def _check_messages(messages: list[Any], path: Path, label: str) -> None:

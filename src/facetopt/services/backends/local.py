@@ -46,8 +46,10 @@ class LocalBackend:
         from facetopt.clients.local.store import LocalStore
 
         path = self.settings.store_path
-        if must_exist and not path.exists():
-            raise self._no_dataset(project, dataset, [])
+        if not path.exists():
+            if must_exist:
+                raise self._no_dataset(project, dataset, [])
+            return []
         # DuckDB allows one writer: read-only, and closed again before any runner starts
         with LocalStore(path, read_only=True) as store:
             rows = store.read_rows(project, dataset)

@@ -15,7 +15,14 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
 from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
-from facetopt.errors import FacetoptError, InputError, SourceError, UploadVerificationError
+from facetopt.errors import (
+    FacetoptError,
+    InputError,
+    ModelError,
+    NotFoundError,
+    SourceError,
+    UploadVerificationError,
+)
 from facetopt.facets.balance import balance_report, balance_warnings
 from facetopt.facets.buckets import assign_weak_buckets, newest_final_facets
 from facetopt.facets.parsing import parse_span, span_from_raw
@@ -62,6 +69,18 @@ def _parse(candidates: list[dict], explicit: str | None) -> tuple[list[FacetCall
     return calls, failures, without_ids
 
 
+def _one_prompt_per_name(calls: list[FacetCall], facet_name: str) -> None:
+    """--facet-name names every call; calls of different facet prompts under one name would mix facets."""
+    hashes = Counter(prompt_sha256(c.prompt_text) for c in calls)
+    if len(hashes) > 1:
+        shown = ", ".join(f"{sha[:12]} ({n} calls)" for sha, n in hashes.most_common(4))
+        raise InputError(
+            f"--facet-name {facet_name!r} would name calls of {len(hashes)} different facet prompts: {shown}",
+            hint="drop --facet-name (each call is named by its own prompt), or narrow the spans to one facet "
+            "with --extra-where-sql or --root-span-id",
+        )
+
+
 def _prompts(calls: list[FacetCall]) -> list[FacetPrompt]:
     """One prompt per facet: the newest call's prompt (calls arrive newest first)."""
     chosen: dict[str, FacetCall] = {}
@@ -88,10 +107,29 @@ def _counts_by_facet(calls: list[FacetCall], attr: str) -> dict:
     return {"overall": dict(overall), "per_facet": {k: dict(v) for k, v in sorted(per.items())}}
 
 
+def check_request(req: CreateRequest, settings: Settings) -> None:
+    """What the settings' own checks cannot see: values that are each fine but select nothing."""
+    if settings.ground_truth_concurrency < 1:
+        raise InputError(
+            f"--concurrency must be at least 1 (got {settings.ground_truth_concurrency})",
+            hint="the default is 128 labelling requests in flight",
+        )
+    if req.positive_limit == 0 and req.negative_limit == 0:
+        raise InputError(
+            "--positive-limit and --negative-limit are both 0: nothing would be labelled",
+            hint="the defaults are 100 each; set at least one above 0",
+        )
+    if req.query.limit == 0:
+        raise InputError(
+            "--limit 0 reads no source span", hint="drop --limit (default 5 x (positive + negative))"
+        )
+
+
 def create_dataset(
     req: CreateRequest, settings: Settings, progress: Progress | None = None
 ) -> DatasetCreateSummary:
     """Query, parse, read final facets, sample, label, split, report, store: one step each below."""
+    check_request(req, settings)
     progress = progress or SilentProgress()
     endpoint = resolve_labeller(settings)
     run_dir = artifacts.new_run_dir(settings.output_root)
@@ -158,6 +196,15 @@ def _query_candidates(
     finally:  # a paged source (Braintrust) reports every query it actually sent
         _rewrite_sent_sql(run_dir / "query.sql", source.sent_sql())
     artifacts.write_jsonl(run_dir / "candidates.jsonl", candidates)
+    if not candidates and query.root_span_ids:
+        ids = query.root_span_ids
+        raise SourceError(
+            f"none of the {len(ids)} root span ids given matched a facet span of the source "
+            f"(first: {ids[0]!r})",
+            hint="check the ids (root span ids of traces holding facet LLM spans of --source-model); "
+            "with root span ids the time window is not applied; the query is in "
+            + str(run_dir / "query.sql"),
+        )
     if not candidates:
         raise SourceError(
             "no facet spans matched the source query",
@@ -171,6 +218,8 @@ def _parse_candidates(
     req: CreateRequest, candidates: list[dict], summary: DatasetCreateSummary
 ) -> tuple[list[FacetCall], list[dict]]:
     calls, parse_failures, without_ids = _parse(candidates, req.facet_name)
+    if req.facet_name:
+        _one_prompt_per_name(calls, req.facet_name)
     summary.rows_without_ids = req.source.rows_without_ids + without_ids
     summary.skipped_source_lines = req.source.skipped_lines
     return calls, parse_failures
@@ -229,6 +278,7 @@ def _finish_dry_run(
     summary.would_label = {
         k: dict(v) for k, v in _counts_by_facet(selected, "weak_bucket")["per_facet"].items()
     }
+    summary.dry_run_wrote = sorted([*(p.name for p in run_dir.iterdir()), "summary.json"])
     artifacts.write_json(run_dir / "summary.json", summary)
     return summary
 
@@ -244,6 +294,8 @@ def _label_and_build_rows(
     """Label (cached, each label committed as it arrives), then build the split rows
     (dataset_rows.jsonl). Returns the rows and the failed calls with why they failed."""
     run_dir = Path(summary.run_dir)
+    # read before the store opens for writing: rows the dataset holds keep their split (sticky)
+    existing = _existing_rows(req)
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
     with LocalStore(settings.store_path) as store:
         outcome = label_calls(
@@ -256,11 +308,18 @@ def _label_and_build_rows(
             timeout=settings.request_timeout,
             progress=progress,
         )
+    summary.label_calls = len(selected)
     summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
+    summary.labels_failed, summary.label_requests_paid = len(outcome.failures), outcome.requests_paid
+    if outcome.failures and not outcome.labels:
+        raise _every_label_failed(outcome.failures, endpoint, run_dir)
     rows, merged = deduplicated(
-        _build_rows(req, selected, outcome.labels, endpoint, req.source), run_dir / "duplicate_ids.jsonl"
+        _build_rows(req, selected, outcome.labels, endpoint, req.source, existing),
+        run_dir / "duplicate_ids.jsonl",
     )
     summary.counts.duplicate_rows_merged = merged
+    seed = split_seed(req.source.info.project_name, req.target_project, req.dataset)
+    summary.warnings.extend(_seed_notes(req, seed, existing, rows))
     summary.failed_rows += [
         FailedRow(id=key, facet_name=key.rsplit(":", 1)[-1], reason=reason)
         for key, reason in outcome.failures.items()
@@ -285,13 +344,33 @@ def _report_rows(
     summary.warnings.extend(report.warnings)
     if failures:
         summary.warnings.append(
-            f"{len(failures)} rows failed labelling (see failed_rows); re-run to retry them"
+            f"{len(failures)} calls failed labelling (see failed_rows); re-run to retry them"
         )
     if simulated:
         summary.warnings.insert(
             0,
             "labels come from the SIMULATED model (no model key configured, or simulated://): not ground truth",
         )
+
+
+def _every_label_failed(failures: dict[str, str], endpoint: Endpoint, run_dir: Path) -> ModelError:
+    reason, count = Counter(failures.values()).most_common(1)[0]
+    others = f" ({len(failures) - count} others failed otherwise)" if count < len(failures) else ""
+    return ModelError(
+        f"every label failed ({len(failures)} calls to {endpoint.model} at {endpoint.label}): {reason}{others}",
+        hint="check the labeller's key and base URL (FACET_OPTIMIZER_GROUND_TRUTH_API_KEY, "
+        f"--ground-truth-api-base); nothing was written to the dataset; details in {run_dir}",
+    )
+
+
+def _existing_rows(req: CreateRequest) -> list[DatasetRow]:
+    """The dataset's rows where this run writes (none on --skip-upload: the target is not contacted)."""
+    if not req.upload:
+        return []
+    try:
+        return req.backend.dataset_rows(req.target_project, req.dataset)
+    except NotFoundError:
+        return []
 
 
 def _upload_command(run_dir: Path, settings: Settings) -> str:
@@ -354,8 +433,11 @@ def _build_rows(
     labels: dict[str, str],
     endpoint: Endpoint,
     source: SpanSource,
+    existing: list[DatasetRow],
 ) -> list[DatasetRow]:
+    """Rows with their split: rows the dataset already holds keep theirs (sticky splits)."""
     info = source.info
+    seed = split_seed(info.project_name, req.target_project, req.dataset)
     model = f"{SIMULATED_PREFIX}{endpoint.model}" if endpoint.simulated else endpoint.model
     ctx = RowContext(
         source_project=info.project_name,
@@ -364,12 +446,43 @@ def _build_rows(
         app_url=info.app_url,
         ground_truth_model=model,
         generated_at=datetime.now(UTC).isoformat(),
+        split_seed=seed,
     )
     labelled = [c for c in selected if call_key(c) in labels]
-    seed = split_seed(info.project_name, req.target_project, req.dataset)
     items = [(call_key(c), c.facet_name, bucket_of(labels[call_key(c)])) for c in labelled]
-    splits = assign_splits(items, seed, req.validation_fraction)
-    return [build_row(c, labels[call_key(c)], ctx, splits[call_key(c)]) for c in labelled]
+    held = [(r.id, r.facet_name, bucket_of(r.expected), r.split) for r in existing if r.split]
+    splits = assign_splits(items, seed, req.validation_fraction, held)
+    rows = [build_row(c, labels[call_key(c)], ctx, splits[call_key(c)]) for c in labelled]
+    placed_by = {r.id: _seed_of(req, r) for r in existing if r.split}
+    for row in rows:  # a kept split keeps the seed that placed it
+        if placed_by.get(row.id):
+            row.metadata["split_seed"] = placed_by[row.id]
+    return rows
+
+
+def _seed_of(req: CreateRequest, row: DatasetRow) -> str | None:
+    """The seed a stored row was split with (rows written before `split_seed` was recorded: the seed
+    their source project gave)."""
+    recorded, source = row.metadata.get("split_seed"), row.metadata.get("source_project")
+    if isinstance(recorded, str):
+        return recorded
+    return split_seed(source, req.target_project, req.dataset) if isinstance(source, str) else None
+
+
+def _seed_notes(
+    req: CreateRequest, seed: str, existing: list[DatasetRow], rows: list[DatasetRow]
+) -> list[str]:
+    """Say so when this run's split seed differs from the one the dataset's rows were split with."""
+    theirs = Counter(s for s in (_seed_of(req, row) for row in existing) if s and s != seed)
+    if not theirs or not rows:
+        return []
+    known = {r.id for r in existing}
+    kept = sum(1 for row in rows if row.id in known)
+    described = ", ".join(f"{s!r} ({n} rows)" for s, n in sorted(theirs.items()))
+    return [
+        f"this run's split seed {seed!r} differs from the dataset's ({described}): the {kept} rows "
+        "of this run already in the dataset kept their split; only new rows were placed by this seed"
+    ]
 
 
 def _fill_bucket_and_split_counts(summary: DatasetCreateSummary, rows: list[DatasetRow]) -> None:

@@ -25,8 +25,11 @@ from facetopt.services.progress import Progress
 class LabelOutcome:
     labels: dict[str, str] = field(default_factory=dict)  # call key -> label
     failures: dict[str, str] = field(default_factory=dict)  # call key -> reason
+    # every count is in calls (dataset rows), so calls = from_cache + paid + len(failures);
+    # identical calls share one request, so requests_paid (what was bought) can be fewer than paid
     from_cache: int = 0
     paid: int = 0
+    requests_paid: int = 0
 
 
 def call_key(call: FacetCall) -> str:
@@ -69,7 +72,7 @@ def label_calls(
     if not pending:
         return outcome
 
-    progress.start("labelling", len(pending))
+    progress.start("labelling", sum(len(keys) for keys in owners.values()))
     journal = JsonlJournal(journal_path)
     connection_failures = 0
     try:
@@ -83,13 +86,14 @@ def label_calls(
                     journal.append({"cache_key": result.key, "rows": keys, "label": result.text})
                     for key in keys:
                         outcome.labels[key] = result.text
-                    outcome.paid += 1
+                    outcome.paid += len(keys)
+                    outcome.requests_paid += 1
                 else:
                     reason = result.error or "empty reply"
                     connection_failures += is_connection_error(result)
                     for key in keys:
                         outcome.failures[key] = reason
-                progress.advance("labelling")
+                progress.advance("labelling", len(keys))
 
             client = make_async_client(endpoint, timeout=timeout, concurrency=concurrency)
             asyncio.run(run_chat_requests(client, pending, concurrency=concurrency, on_result=on_result))

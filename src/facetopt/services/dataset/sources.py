@@ -129,10 +129,22 @@ def read_root_span_ids(values: list[str] | None, id_file: Path | None) -> list[s
             raise InputError(
                 f"root span id file not found: {id_file}", hint="pass an existing file to --root-span-id-file"
             )
-        text = id_file.read_text(encoding="utf-8")
-        ids += [
+        try:
+            text = id_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"root span id file {id_file} is not UTF-8 text (byte {exc.start})",
+                hint="save it as UTF-8 with one root span id per line",
+            ) from None
+        from_file = [
             line.strip()
             for line in text.replace(",", "\n").splitlines()
             if line.strip() and not line.startswith("#")
         ]
+        if not from_file:
+            raise InputError(
+                f"root span id file {id_file} holds no root span id",
+                hint="put one root span id per line, or drop --root-span-id-file to read the time window",
+            )
+        ids += from_file
     return list(dict.fromkeys(ids)) or None

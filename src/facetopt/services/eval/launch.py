@@ -43,6 +43,21 @@ def _cleared(name: str) -> bool:
 
 
 PACKAGED_EVAL_FILE = Path(__file__).resolve().parents[2] / "eval_facet.py"
+NOTICES_DIR = ".notices"
+
+
+def first_notice(output_root: Path, key: str) -> bool:
+    """True the first time `key` is asked about under this output root (a marker file remembers it)."""
+    marker = output_root / NOTICES_DIR / key
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with marker.open("x", encoding="utf-8") as handle:
+            handle.write("said\n")
+    except FileExistsError:
+        return False
+    except OSError:
+        return True  # an unwritable root: saying it again beats never saying it
+    return True
 
 
 def runner_environment(
@@ -155,8 +170,9 @@ def launch(
     (run_dir / ERRORS_FILE).touch()
     bt = find_bt(environ.get("PATH"))
     command = runner_command(PACKAGED_EVAL_FILE, no_send_logs=not plan.send_logs, bt=bt)
-    if bt is None:
+    if bt is None and first_notice(plan.settings.output_root, "sdk-runner"):
         announce(SDK_FALLBACK_NOTE)
+        plan.notes.append(SDK_FALLBACK_NOTE)
     env = runner_environment(
         environ,
         plan.settings,

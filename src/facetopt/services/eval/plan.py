@@ -73,6 +73,7 @@ class EvalPlan:
     roles: list[str]
     warnings: list[str]
     supersedes_id: str | None = None  # an unfinished earlier experiment this run replaces
+    notes: list[str] = field(default_factory=list)  # said once per output root, e.g. the runner fallback
 
     @property
     def prompt_hashes(self) -> dict[str, str]:

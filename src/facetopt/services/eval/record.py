@@ -54,6 +54,7 @@ class EvalSummary(BaseModel):
     failed_rows: list[dict[str, str]] = Field(default_factory=list)  # first few {id, error}
     warnings: list[str] = Field(default_factory=list)
     supersedes: str | None = None  # id of an unfinished earlier experiment this run replaces
+    notes: list[str] = Field(default_factory=list)  # said once per output root (e.g. bt not found)
 
 
 def _now_iso() -> str:
@@ -133,6 +134,7 @@ def record_run(
         failed_rows=[{"id": r.id, "error": r.error or ""} for r in errors[:5]],
         warnings=plan.warnings,
         supersedes=supersedes.experiment_id if supersedes else None,
+        notes=plan.notes,
         **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
