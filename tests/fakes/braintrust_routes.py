@@ -151,7 +151,7 @@ def _authenticated(
             fake._visible_project(project_id, orgs)
             return _ok(dict(fake._experiment_create(project_id, body)))
         found = [e for e in store.experiments.values() if _listed(fake, orgs, e, query, "experiment_name")]
-        return _ok({"objects": [dict(e) for e in reversed(found)]})
+        return _ok({"objects": _list_page(list(reversed(found)), query)})
     if match := re.fullmatch(r"/v1/experiment/([^/]+)(/fetch|/summarize)?", path):
         experiment = store.experiments.get(match.group(1))
         if experiment is None:
@@ -164,6 +164,30 @@ def _authenticated(
             return _ok(_experiment_summary(fake, experiment, rows))
         return _ok(dict(experiment))
     raise HttpError(404, f"no route for {method} {path}")
+
+
+def _list_page(objects: list[dict], query: dict) -> list[dict]:
+    """A page of a `GET /v1/<object>` listing as the real API gives it: newest first (by `created`),
+    at most `limit` objects, after the id `starting_after` or before the id `ending_before`
+    (never both)."""
+    after, before, limit = (_param(query, k) for k in ("starting_after", "ending_before", "limit"))
+    if after is not None and before is not None:
+        raise HttpError(400, "you may only pass one of starting_after and ending_before")
+    ordered = sorted(objects, key=lambda o: str(o.get("created") or ""), reverse=True)
+    ids = [o["id"] for o in ordered]
+    if after is not None:
+        ordered = ordered[ids.index(after) + 1 :] if after in ids else []
+    if before is not None:
+        ordered = ordered[: ids.index(before)] if before in ids else []
+    if limit is not None:
+        try:
+            size = int(limit)
+        except ValueError:
+            raise HttpError(400, f"invalid limit {limit!r}") from None
+        if size < 0:
+            raise HttpError(400, f"invalid limit {limit!r}")
+        ordered = ordered[-size:] if before is not None else ordered[:size]
+    return [dict(o) for o in ordered]
 
 
 def _listed(fake: FakeBraintrust, orgs: list[str], obj: dict, query: dict, name_param: str) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.domain.experiments import EvalRow
+from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.errors import InputError
 from facetopt.services.compare import CompareReport, compare_experiments
 from facetopt.services.experiments import open_experiments
@@ -187,7 +187,10 @@ def test_prompt_missing_from_history_is_noted(output_root: Path):
     )
     (diff,) = report.prompt_diffs
     assert diff.diff is None
-    assert diff.note == "prompt text of ffffffffffff is not in the prompt history"
+    assert diff.note == (
+        "prompt diff unavailable: the text of the candidate's prompt ffffffffffff is neither in the "
+        "prompt history nor in its experiment"
+    )
 
 
 def test_warnings_for_different_model_dataset_and_filters(output_root: Path):
@@ -248,3 +251,37 @@ def test_bad_input(output_root: Path):
         compare(output_root / "t", rows([True], []), rows([True], []), target="speed")
     with pytest.raises(InputError, match="tolerance must not be negative"):
         compare(output_root / "n", rows([True], []), rows([True], []), tolerance=-0.1)
+
+
+def test_prompt_diff_of_a_run_facetopt_did_not_log_is_unavailable(output_root: Path):
+    """An experiment of the project without prompt texts (the original eval's) whose prompt this machine
+    never saw: its rows compare, the diff says why it is missing; a forged text is not used."""
+    from facetopt.facets.rows import prompt_sha256
+    from facetopt.services.compare import prompt_diffs
+    from facetopt.services.project_experiments import record_from_experiment
+
+    def listed(experiment_id: str, metadata: dict) -> ExperimentRecord:
+        experiment = {"id": experiment_id, "name": experiment_id, "created": "2024-01-01T00:00:00Z"}
+        return record_from_experiment({**experiment, "metadata": metadata}, "proj")
+
+    theirs = listed(
+        "orig", {"model": "brain-facet-1", "dataset": "demo", "prompt_hashes": {"issues": "a" * 64}}
+    )
+    texts = {prompt_sha256(PROMPT_V2): PROMPT_V2, "b" * 64: "forged"}
+    ours = listed(
+        "ours",
+        {
+            "prompt_hashes": {"Issues": prompt_sha256(PROMPT_V2)},
+            "facetopt_version": "0",
+            "prompt_texts": texts,
+        },
+    )
+    assert (theirs.by_facetopt, ours.by_facetopt) == (False, True)
+    assert ours.prompt_texts == {prompt_sha256(PROMPT_V2): PROMPT_V2}
+    with open_experiments(load_settings(None, output_root=output_root, backend="local")) as experiments:
+        (diff,) = prompt_diffs(experiments, theirs, ours, None)
+    assert diff.changed and diff.diff is None
+    assert diff.note == (
+        "prompt diff unavailable: the baseline 'orig' was not logged by facetopt and carries no prompt "
+        "texts; aaaaaaaaaaaa is not in this machine's prompt history"
+    )

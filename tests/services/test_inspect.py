@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from facetopt.services.inspect import (
     inspect_sql,
 )
 from facetopt.settings import load_settings
+from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services import sql_recipes as recipes
 from tests.services.experiment_fixtures import (
     baseline_rows,
@@ -33,7 +35,7 @@ def open_local(root: Path, **flags) -> Experiments:
 
 
 @pytest.fixture
-def registry(output_root: Path) -> Path:
+def registry(output_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Runs over two days: local demo validation (e1, e2), a local train smoke run (e3), a Braintrust
     run (e4), a run on another dataset (e5) and a run over every split (e6, oldest)."""
     write_store(
@@ -47,7 +49,11 @@ def registry(output_root: Path) -> Path:
             (record("e5", "2024-01-06T00:00:00Z", name="other", dataset="other"), baseline_rows()),
         ],
     )
-    return output_root
+    # --backend braintrust reads the project's experiments: a Braintrust without that project yet
+    with FakeBraintrust() as fake:
+        monkeypatch.setenv("BRAINTRUST_API_KEY", fake.api_key)
+        monkeypatch.setenv("BRAINTRUST_APP_URL", fake.url)
+        yield output_root
 
 
 def resolve(root: Path, reference: str, split: str | None = None, model: str | None = None, **flags) -> str:
@@ -73,7 +79,7 @@ def test_previous_without_an_earlier_run_says_what_it_looked_for(registry: Path)
     with pytest.raises(NotFoundError) as caught:
         resolve(registry, "previous", backend="braintrust")
     assert "needs 2 runs with backend braintrust, dataset 'demo'" in caught.value.message
-    assert "the registry has 1" in caught.value.message
+    assert "project 'Facet Optimizer' and the registry have 1" in caught.value.message
 
 
 def test_names_pick_the_newest_in_scope_then_anywhere(registry: Path):

@@ -34,7 +34,11 @@ app = typer.Typer(
 )
 
 ExperimentArg = Annotated[
-    str, typer.Argument(help="Experiment id, name (newest of that name), latest or previous.")
+    str,
+    typer.Argument(
+        help="Experiment id, id prefix, name (newest of that name), latest or previous; on Braintrust "
+        "any experiment of the project."
+    ),
 ]
 
 
@@ -174,17 +178,38 @@ def dataset_command(
 def experiments_command(
     backend: Annotated[
         str | None,
-        typer.Option("--backend", help="Only runs of this backend (braintrust or local); default all."),
+        typer.Option(
+            "--backend",
+            help="braintrust: the project's experiments (whoever ran them) merged with the registry; "
+            "local: the registry's local runs. Default: braintrust when BRAINTRUST_API_KEY is set, "
+            "else the whole registry.",
+        ),
+    ] = None,
+    mine: Annotated[
+        bool, typer.Option("--mine", help="Only runs from this machine's registry (this --output-root).")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="The newest so many experiments (0 for all).")] = 50,
+    target_project: Annotated[
+        str | None,
+        typer.Option(
+            "--target-project",
+            help="Braintrust project whose experiments to list (default: FACET_OPTIMIZER_EVAL_PROJECT, "
+            "else the target project).",
+        ),
     ] = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The experiment registry (every eval run), newest first."""
+    """Experiments newest first: name, id, created, who ran them, model, dataset, split, rows, prompt
+    hashes. On Braintrust the project's experiments, merged with this machine's registry."""
     from facetopt.services.inspect import inspect_experiments
 
-    with experiments_for(env_file, backend, output_root, announce=lambda _: None) as experiments:
-        report = inspect_experiments(experiments, backend=backend)
+    with experiments_for(
+        env_file, backend, output_root, target_project=target_project, announce=lambda _: None
+    ) as experiments:
+        report = inspect_experiments(experiments, backend=backend, mine=mine, limit=limit)
+    print_notes(report.notes)
     emit(report, as_json, lambda console: render_experiments(console, report))
 
 

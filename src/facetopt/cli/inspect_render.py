@@ -157,6 +157,7 @@ _EXPERIMENT_COLUMNS = (
     Column("name", "left", keep=3),
     Column("id", "left"),
     Column("backend", "left", keep=4),
+    Column("ran by", "left", keep=7),
     Column("model", "left", keep=2),
     Column("dataset", "left", keep=5),
     Column("split", "left", keep=1),
@@ -166,7 +167,18 @@ _EXPERIMENT_COLUMNS = (
 )
 
 
+def ran_by(record: ExperimentRecord) -> str:
+    """Who ran it: this machine's facetopt (in the registry), facetopt elsewhere, or something else."""
+    if record.in_registry:
+        return "mine"
+    return "facetopt" if record.by_facetopt else "other"
+
+
 def render_experiments(console: Console, report: ExperimentsReport) -> None:
+    if report.project:
+        console.print(
+            Text(f"project {report.project!r} (Braintrust) and this machine's registry", style="dim")
+        )
     if not report.experiments:
         console.print("no experiments yet: run `facetopt eval`", highlight=False)
         return
@@ -179,15 +191,23 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
                 Text(r.experiment_name),
                 Text(r.experiment_id),
                 r.backend,
+                ran_by(r),
                 Text(r.model),
                 Text(r.dataset),
                 r.split or "all",
-                str(r.row_count),
-                str(r.error_count),
+                "-" if r.row_count is None else str(r.row_count),
+                "-" if r.error_count is None else str(r.error_count),
                 Text(prompts or "-"),
             ]
         )
     print_fitted(console, _EXPERIMENT_COLUMNS, rows, title="experiments, newest first")
+    if report.more:
+        console.print(
+            Text(
+                f"older experiments exist: raise --limit (now {report.limit}) or pass --limit 0 for all",
+                style="dim",
+            )
+        )
     render_comparisons(console, report)
 
 

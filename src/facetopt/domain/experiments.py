@@ -15,6 +15,13 @@ SCORE_NAMES = (
 )
 
 
+# Experiment metadata keys facetopt adds beside the original eval's (which it keeps as they are):
+# who ran it, and each facet prompt's text under its sha256, so any machine with access to the
+# project can show the prompt diff and the prompt history of a run.
+FACETOPT_VERSION_KEY = "facetopt_version"
+PROMPT_TEXTS_KEY = "prompt_texts"
+
+
 class EvalRow(BaseModel):
     """One dataset row's result in an experiment (means over trials when trials > 1)."""
 
@@ -30,7 +37,8 @@ class EvalRow(BaseModel):
 
 
 class ExperimentRecord(BaseModel):
-    """One eval run as kept in the local registry."""
+    """One experiment: an eval run kept in the local registry, or one listed from a Braintrust
+    project (whoever ran it), enriched by the registry when both know it."""
 
     experiment_id: str
     experiment_name: str
@@ -44,12 +52,17 @@ class ExperimentRecord(BaseModel):
     filters: dict[str, Any] = Field(default_factory=dict)
     prompt_file: str | None = None
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
-    row_count: int = 0
-    error_count: int = 0
+    # {sha256: text} read from the experiment's metadata; not listed, not kept in the registry
+    prompt_texts: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+    dataset_id: str | None = None
+    row_count: int | None = 0  # None: not known (a project experiment this registry did not run)
+    error_count: int | None = 0
     created: str  # ISO 8601 UTC
     runner: str | None = None  # "bt" or "braintrust-sdk"
     simulated_roles: list[str] = Field(default_factory=list)
     stored_locally: bool = True
+    by_facetopt: bool = True  # False: logged by something else (the original scripts, the UI, ...)
+    in_registry: bool = True  # False: known only from the Braintrust project's listing
     # "complete"; "partial": created in Braintrust but not every row reached it (the rows are kept
     # locally); "not_logged": never reached Braintrust (kept locally under a facetopt id)
     status: Literal["complete", "partial", "not_logged"] = "complete"

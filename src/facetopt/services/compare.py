@@ -159,13 +159,20 @@ def prompt_diffs(
                 PromptDiff(facet_name=facet_name, baseline_sha=before, candidate_sha=after, changed=False)
             )
             continue
-        old_text = experiments.prompt_text(before) if before else ""
-        new_text = experiments.prompt_text(after) if after else ""
-        missing = [sha[:12] for sha, text in ((before, old_text), (after, new_text)) if sha and text is None]
+        old_text = experiments.prompt_text(before, baseline) if before else ""
+        new_text = experiments.prompt_text(after, candidate) if after else ""
+        missing = [
+            (side, sha, record)
+            for side, sha, text, record in (
+                ("baseline", before, old_text, baseline),
+                ("candidate", after, new_text, candidate),
+            )
+            if sha and text is None
+        ]
         diff = None
         note = None
         if missing:
-            note = f"prompt text of {', '.join(missing)} is not in the prompt history"
+            note = "prompt diff unavailable: " + "; ".join(_missing_text(*m) for m in missing)
         else:
             diff = "\n".join(  # one diff line per line, whether or not a text ends in a newline
                 difflib.unified_diff(
@@ -187,6 +194,17 @@ def prompt_diffs(
             )
         )
     return diffs
+
+
+def _missing_text(side: str, sha: str, record: ExperimentRecord) -> str:
+    if not record.by_facetopt:
+        return (
+            f"the {side} {record.experiment_name!r} was not logged by facetopt and carries no prompt "
+            f"texts; {sha[:12]} is not in this machine's prompt history"
+        )
+    return (
+        f"the text of the {side}'s prompt {sha[:12]} is neither in the prompt history nor in its experiment"
+    )
 
 
 def comparison_warnings(

@@ -1,15 +1,18 @@
 """Name an experiment (id, name, `latest`, `previous`) and load its rows.
 
-`latest` and `previous` choose among registry runs with the same backend and dataset as the
-command (and, for compare, the same split; a run over all splits counts for every split). A name
-matches the newest experiment of that name, preferring runs in the command's scope. Rows come
-from the local store, else from the command's backend (a Braintrust experiment whose rows were
-not stored locally is read through `/btql`).
+The experiments come from the command's backend: on Braintrust every experiment of the project
+(whoever ran it) merged with the registry, on the local backend the registry. `latest` and
+`previous` choose among those with the same backend and dataset as the command (and, for compare,
+the same split; a run over all splits counts for every split). A name matches the newest
+experiment of that name, preferring runs in the command's scope; an id or id prefix any of them
+(on Braintrust any id of the org). Rows come from the local store, else from the command's
+backend (a Braintrust experiment whose rows were not stored locally is read through `/btql`).
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,13 +20,14 @@ from dataclasses import dataclass
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.errors import InputError, NotFoundError
-from facetopt.services.backends import Backend, open_backend
+from facetopt.services.backends import Backend, ExperimentListing, open_backend
 from facetopt.settings import Settings
 
 LATEST = "latest"
 PREVIOUS = "previous"
 ALL_SPLITS = "all"
 MIN_ID_PREFIX = 6
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 LIST_HINT = "list them with `facetopt inspect experiments`"
 
 
@@ -67,8 +71,11 @@ def in_scope(record: ExperimentRecord, scope: Scope) -> bool:
     return split_covers(record.split, scope.split)
 
 
-def resolve_reference(records: list[ExperimentRecord], reference: str, scope: Scope) -> ExperimentRecord:
-    """The registry run a reference names. `records` are newest first."""
+def resolve_reference(
+    records: list[ExperimentRecord], reference: str, scope: Scope, where: str = "the registry"
+) -> ExperimentRecord:
+    """The experiment a reference names. `records` are newest first; `where` names where they
+    come from, for the messages."""
     ref = reference.strip()
     if not ref:
         raise InputError(
@@ -76,12 +83,12 @@ def resolve_reference(records: list[ExperimentRecord], reference: str, scope: Sc
         )
     if not records:
         raise NotFoundError(
-            "the experiment registry is empty",
+            "the experiment registry is empty" if where == "the registry" else f"{where} hold no experiments",
             hint="run `facetopt eval` first (or pass the --output-root that holds your runs)",
         )
     lowered = ref.casefold()
     if lowered in (LATEST, PREVIOUS):
-        return _nth_in_scope(records, 0 if lowered == LATEST else 1, lowered, scope)
+        return _nth_in_scope(records, 0 if lowered == LATEST else 1, lowered, scope, where)
     by_id = [r for r in records if r.experiment_id == ref]
     if by_id:
         return by_id[0]
@@ -98,26 +105,30 @@ def resolve_reference(records: list[ExperimentRecord], reference: str, scope: Sc
                 f"experiment id prefix {ref!r} matches {len(prefixed)} experiments",
                 hint="give more characters of the id; " + LIST_HINT,
             )
-    raise unknown_experiment(ref, records)
+    raise unknown_experiment(ref, records, where)
 
 
-def unknown_experiment(reference: str, records: Iterable[ExperimentRecord]) -> NotFoundError:
+def unknown_experiment(
+    reference: str, records: Iterable[ExperimentRecord], where: str = "the registry"
+) -> NotFoundError:
     known = sorted({r.experiment_name for r in records} | {r.experiment_id for r in records})
     nearest = difflib.get_close_matches(reference, known, n=3, cutoff=0.5)
     hint = LIST_HINT
     if nearest:
         hint = "did you mean " + ", ".join(repr(n) for n in nearest) + "? " + LIST_HINT
-    return NotFoundError(f"no experiment named {reference!r} in the registry", hint=hint)
+    return NotFoundError(f"no experiment named {reference!r} in {where}", hint=hint)
 
 
-def _nth_in_scope(records: list[ExperimentRecord], index: int, word: str, scope: Scope) -> ExperimentRecord:
+def _nth_in_scope(
+    records: list[ExperimentRecord], index: int, word: str, scope: Scope, where: str = "the registry"
+) -> ExperimentRecord:
     candidates = [r for r in records if in_scope(r, scope)]
     if len(candidates) > index:
         return candidates[index]
     needed = index + 1
     raise NotFoundError(
         f"`{word}` needs {needed} run{'s' if needed > 1 else ''} with {scope.describe()}; "
-        f"the registry has {len(candidates)}",
+        f"{where} {'has' if where == 'the registry' else 'have'} {len(candidates)}",
         hint="run `facetopt eval` (with the same --split), name experiments by id or name, "
         "or check --backend / --dataset; " + LIST_HINT,
     )
@@ -168,24 +179,59 @@ class Experiments:
         )
 
     def records(self) -> list[ExperimentRecord]:
+        """What names, ids and latest / previous choose among, newest first: on Braintrust the
+        project's experiments merged with the registry; on the local backend the registry."""
         if self._records is None:
             self._records = self.backend.experiments(self.store)
         return self._records
 
+    def registry(self) -> list[ExperimentRecord]:
+        """This machine's runs alone, newest first, without contacting any backend (dry runs)."""
+        return self.store.experiments() if self.store is not None else []
+
+    def listing(self, limit: int | None = None) -> ExperimentListing:
+        """`inspect experiments`: the newest `limit` experiments (None: all) of the backend."""
+        return self.backend.experiment_listing(self.store, limit)
+
     def resolve(self, reference: str, split: str | None = None, model: str | None = None) -> ExperimentRecord:
-        return resolve_reference(self.records(), reference, self.scope(split, model))
+        try:
+            return resolve_reference(
+                self.records(), reference, self.scope(split, model), self.backend.experiments_where()
+            )
+        except NotFoundError:
+            if not _UUID_RE.match(reference.strip()):
+                raise
+            # an id of another project of the org (or one created since the listing was read)
+            found = self.backend.experiment_by_id(reference.strip())
+            if found is None:
+                raise
+            return found
 
     def rows(self, record: ExperimentRecord) -> list[EvalRow]:
         if self.store is not None and self.store.has_experiment_rows(record.experiment_id):
             return self.store.experiment_rows(record.experiment_id)
         return self.backend.experiment_rows(record)
 
-    def prompt_text(self, sha: str) -> str | None:
-        return self.store.prompt_text(sha) if self.store is not None else None
+    def prompt_text(self, sha: str, *records: ExperimentRecord) -> str | None:
+        """A prompt's text: from this machine's prompt history, else from the experiments that carry
+        it in their metadata (`records`, then every experiment listed)."""
+        text = self.store.prompt_text(sha) if self.store is not None else None
+        if text is not None:
+            return text
+        known = list(records) + (self._records or [])
+        return next((r.prompt_texts[sha] for r in known if sha in r.prompt_texts), None)
 
     def validation_runs(self, dataset: str, up_to: str | None = None) -> list[dict[str, str]]:
-        """Prompt hashes of the registry's runs that evaluated `dataset`'s validation rows."""
-        return self.store.validation_runs(dataset, up_to) if self.store is not None else []
+        """Prompt hashes ({facet: sha}) of the runs that evaluated `dataset`'s validation rows (split
+        validation, or every split), created at or before `up_to`, newest first: on Braintrust every
+        experiment of the project, whoever ran it; on the local backend the registry's runs."""
+        return [
+            dict(r.prompt_hashes)
+            for r in self.records()
+            if r.dataset == dataset
+            and (up_to is None or r.created <= up_to)
+            and split_covers(r.split, "validation")
+        ]
 
 
 @contextmanager

@@ -66,6 +66,10 @@ class FailuresReport(BaseModel):
 class ExperimentsReport(BaseModel):
     experiments: list[ExperimentRecord] = Field(default_factory=list)
     comparisons: list[ComparisonRecord] = Field(default_factory=list)  # recorded compares, newest first
+    project: str | None = None  # the Braintrust project listed (None: the registry alone)
+    limit: int | None = None
+    more: bool = False  # older experiments exist beyond --limit
+    notes: list[str] = Field(default_factory=list)
 
 
 def split_notes(record: ExperimentRecord, all_rows: list[EvalRow], split: str | None) -> list[str]:
@@ -194,13 +198,30 @@ def _failure(row: EvalRow, kind: FailureKind) -> Failure:
     )
 
 
-def inspect_experiments(experiments: Experiments, backend: str | None = None) -> ExperimentsReport:
-    """The registry and the recorded comparisons, newest first; only one backend's when `backend` is given."""
-    records = experiments.records()
+def inspect_experiments(
+    experiments: Experiments, backend: str | None = None, mine: bool = False, limit: int | None = None
+) -> ExperimentsReport:
+    """Newest first, with the recorded comparisons. On Braintrust the project's experiments (whoever
+    ran them) merged with the registry; on the local backend the registry. `backend` keeps one
+    backend's runs, `mine` the registry's, `limit` the newest so many (None or 0: all)."""
+    if limit is not None and limit < 0:
+        raise InputError(f"--limit must not be negative (got {limit})", hint="0 lists every experiment")
+    limit = limit or None
+
+    def kept(record: ExperimentRecord) -> bool:
+        return (backend is None or record.backend == backend) and (not mine or record.in_registry)
+
+    # with --mine every listed experiment is read, so that the registry's runs are enriched by it
+    listing = experiments.listing(None if mine else limit)
+    records = [r for r in listing.records if kept(r)]
     comparisons = experiments.store.comparisons() if experiments.store is not None else []
     return ExperimentsReport(
-        experiments=[r for r in records if backend is None or r.backend == backend],
+        experiments=records[:limit],
         comparisons=[c for c in comparisons if backend is None or c.backend == backend],
+        project=listing.project,
+        limit=limit,
+        more=listing.more or (limit is not None and len(records) > limit),
+        notes=listing.notes,
     )
 
 

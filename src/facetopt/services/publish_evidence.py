@@ -116,7 +116,9 @@ def _validation_runs(
     real: list[str] = []
     simulated: list[str] = []
     unread: list[str] = []
-    for record in sorted(experiments.records(), key=lambda r: r.created, reverse=True):
+    # offline: the registry alone, since on Braintrust listing the project's experiments is a request
+    records = experiments.registry() if offline else experiments.records()
+    for record in sorted(records, key=lambda r: r.created, reverse=True):
         if _hash_of(record, facet) != sha or not split_covers(record.split, "validation"):
             continue
         stored = experiments.store is not None and experiments.store.has_experiment_rows(record.experiment_id)

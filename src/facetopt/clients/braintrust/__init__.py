@@ -19,6 +19,7 @@ from facetopt.clients.braintrust.datasets import (
 from facetopt.clients.braintrust.lookup import (
     UUID_RE,
     Project,
+    get_experiment,
     list_experiments,
     resolve_dataset_id,
     resolve_experiment_id,
@@ -47,6 +48,7 @@ __all__ = [
     "fetch_experiment_rows",
     "fetch_final_facets",
     "fetch_source_spans",
+    "get_experiment",
     "final_facets_sql",
     "list_experiments",
     "read_dataset_rows",

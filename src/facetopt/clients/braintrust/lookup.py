@@ -121,14 +121,41 @@ def resolve_dataset_id(conn: BraintrustConnection, project_id: str, name_or_id: 
     raise not_found("dataset", name_or_id, f"project {project_id}", names)
 
 
-def list_experiments(conn: BraintrustConnection, project_id: str) -> list[dict]:
-    """The project's experiments, newest first."""
-    found = call(
-        conn,
-        "listing experiments",
-        lambda c: c.experiments.get_experiment(project_id=project_id).get("objects") or [],
-    )
+EXPERIMENT_PAGE = 100
+
+
+def list_experiments(
+    conn: BraintrustConnection, project_id: str, limit: int | None = None, page_size: int | None = None
+) -> list[dict]:
+    """The project's experiments, newest first, read page by page (`GET /v1/experiment` returns the
+    newest first; the next page starts after the last id of the previous one) until `limit` or the end."""
+    page_size = page_size or EXPERIMENT_PAGE
+    found: list[dict] = []
+    after: str | None = None
+    while limit is None or len(found) < limit:
+        size = page_size if limit is None else max(1, min(page_size, limit - len(found)))
+
+        def read_page(client: Any, size: int = size, after: str | None = after) -> list[dict]:
+            reply = client.experiments.get_experiment(project_id=project_id, limit=size, starting_after=after)
+            return list(reply.get("objects") or [])
+
+        page = call(conn, "listing experiments", read_page)
+        found.extend(page)
+        if len(page) < size or not isinstance(page[-1].get("id"), str) or page[-1]["id"] == after:
+            break
+        after = page[-1]["id"]
+    # the server's order already is newest first; a stable sort keeps it when `created` ties
     return sorted(found, key=lambda e: str(e.get("created") or ""), reverse=True)
+
+
+def get_experiment(conn: BraintrustConnection, experiment_id: str) -> dict:
+    """One experiment by id (NotFoundError when there is none)."""
+    return call(
+        conn,
+        f"reading experiment {experiment_id}",
+        lambda c: c.experiments.get_experiment_id(experiment_id),
+        missing=f"Braintrust experiment {experiment_id} not found",
+    )
 
 
 def resolve_experiment_id(conn: BraintrustConnection, project_id: str, name_or_id: str) -> str:

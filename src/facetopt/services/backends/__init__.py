@@ -13,7 +13,7 @@ services.dataset.braintrust, services.local_sql (implementations only, inside fu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from facetopt.settings import Settings
@@ -37,6 +37,17 @@ class RowsUploaded:
     dataset_id: str | None = None
     org: str | None = None
     dataset_rows: int | None = None  # rows the dataset holds after the upload (earlier runs' too)
+
+
+@dataclass
+class ExperimentListing:
+    """`inspect experiments`: experiments newest first; `project` is the Braintrust project listed
+    (None: the registry alone); `more` says older ones exist beyond the limit."""
+
+    records: list[ExperimentRecord] = field(default_factory=list)
+    project: str | None = None
+    more: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 class Backend(Protocol):
@@ -66,7 +77,21 @@ class Backend(Protocol):
 
     # experiments
     def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:
-        """The experiments `latest`, names and ids choose among, newest first."""
+        """The experiments `latest`, names and ids choose among, newest first: Braintrust lists the
+        project's (whoever ran them) merged with the registry; local gives the registry."""
+        ...
+
+    def experiment_listing(self, store: LocalStore | None, limit: int | None) -> ExperimentListing:
+        """The newest `limit` (None: all) of `experiments`, read only as far as needed."""
+        ...
+
+    def experiment_by_id(self, experiment_id: str) -> ExperimentRecord | None:
+        """An experiment outside `experiments` named by its full id (another project of the org);
+        None when the backend cannot reach beyond them."""
+        ...
+
+    def experiments_where(self) -> str:
+        """Where `experiments` come from, for messages ("the registry", "project 'X' and the registry")."""
         ...
 
     def experiment_rows(self, record: ExperimentRecord) -> list[EvalRow]:
@@ -103,4 +128,4 @@ def open_backend(settings: Settings, announce: Callable[[str], None] | None = No
     return LocalBackend(settings)
 
 
-__all__ = ["Backend", "RowsUploaded", "open_backend"]
+__all__ = ["Backend", "ExperimentListing", "RowsUploaded", "open_backend"]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
     from facetopt.domain.sql import SqlResult
+    from facetopt.services.backends import ExperimentListing
     from facetopt.services.dataset.braintrust import BraintrustSpanSource
     from facetopt.services.experiments import Experiments
     from facetopt.services.publish import BraintrustPublisher
@@ -111,7 +112,24 @@ class BraintrustBackend:
         )
 
     def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:
-        return store.experiments() if store is not None else []
+        return self.experiment_listing(store, None).records
+
+    def experiment_listing(self, store: LocalStore | None, limit: int | None) -> ExperimentListing:
+        """The project's experiments, newest first and paged, merged with the registry's runs."""
+        from facetopt.services.project_experiments import list_project_experiments
+
+        registry = store.experiments() if store is not None else []
+        return list_project_experiments(self.connection(), self.settings, registry, limit)
+
+    def experiment_by_id(self, experiment_id: str) -> ExperimentRecord | None:
+        from facetopt.services.project_experiments import project_experiment
+
+        return project_experiment(self.connection(), experiment_id)
+
+    def experiments_where(self) -> str:
+        from facetopt.services.project_experiments import experiments_project
+
+        return f"project {experiments_project(self.settings)!r} and the registry"
 
     def experiment_rows(self, record: ExperimentRecord) -> list[EvalRow]:
         if record.backend != self.name:  # a local run: its rows were only ever in the store

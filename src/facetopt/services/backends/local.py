@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
     from facetopt.domain.sql import SqlResult
+    from facetopt.services.backends import ExperimentListing
     from facetopt.services.dataset.sources import LocalSpanSource
     from facetopt.services.experiments import Experiments
     from facetopt.services.publish import LocalPublisher
@@ -84,6 +85,18 @@ class LocalBackend:
 
     def experiments(self, store: LocalStore | None) -> list[ExperimentRecord]:
         return store.experiments() if store is not None else []
+
+    def experiment_listing(self, store: LocalStore | None, limit: int | None) -> ExperimentListing:
+        from facetopt.services.backends import ExperimentListing
+
+        records = self.experiments(store)
+        return ExperimentListing(records[:limit], more=limit is not None and len(records) > limit)
+
+    def experiment_by_id(self, experiment_id: str) -> ExperimentRecord | None:
+        return None
+
+    def experiments_where(self) -> str:
+        return "the registry"
 
     def experiment_rows(self, record: ExperimentRecord) -> list[EvalRow]:
         raise not_stored(record)

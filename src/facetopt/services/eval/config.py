@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from facetopt.clients.llm.endpoints import Endpoint
 from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY
 from facetopt.errors import ConfigError
 
 CONFIG_ENV = "FACETOPT_EVAL_CONFIG"
@@ -71,3 +72,14 @@ def load_config(environ: Mapping[str, str]) -> EvalConfig:
             hint="run the eval with `facetopt eval`; it prepares the rows and configuration",
         )
     return EvalConfig.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+def travelling_metadata(facets: list[FacetPrompt]) -> dict[str, Any]:
+    """Experiment metadata that lets any machine with project access read the run as facetopt
+    does: facetopt's version (it ran it) and each prompt's text keyed by its sha256."""
+    from facetopt import __version__
+
+    return {
+        FACETOPT_VERSION_KEY: __version__,
+        PROMPT_TEXTS_KEY: {facet.prompt_sha256: facet.prompt_text for facet in facets},
+    }

@@ -38,6 +38,7 @@ from facetopt.services.eval.config import (
     EndpointSpec,
     EvalConfig,
     load_config,
+    travelling_metadata,
 )
 from facetopt.services.eval.results import (
     ERROR_KEY,
@@ -386,7 +387,7 @@ def _eval_arguments(environ: Mapping[str, str], errors: ErrorFile | None) -> dic
         "task": runtime.task,
         "scores": runtime.scorers(),
         "experiment_name": config.experiment_name,
-        "metadata": config.metadata,
+        "metadata": {**config.metadata, **travelling_metadata(config.facets)},
         "max_concurrency": config.concurrency,
         "trial_count": config.trials,
         "project_id": config.project_id,
