@@ -5,8 +5,12 @@
 
 First the same command with --dry-run (interpreter start, ingest, parse, sample; no labelling).
 Then per latency, in one run: `python -m facetopt.cli dataset create --backend local ...` as a child
-process against a fresh fake, then a bare client (httpx2 + semaphore) making the same number of
-calls on another fresh fake. Reported:
+process against a fresh fake, then a bare client (httpx2 + semaphore) and the original scripts'
+labeller (sync openai client in a ThreadPoolExecutor(C), bench_rate_limit.py) making the same
+number of calls, each on another fresh fake. Reported:
+- create minus --dry-run: what labelling costs the user (client set-up, calls, writes, cache),
+  against the ideal, the bare client's wall and the original threads' wall (issue 12: within
+  1.05x the bare client and no slower than the threads);
 - total: the command's wall time (interpreter start, ingest, sampling, labelling, storing);
 - labelling: first request arrival to last reply, as the fake saw them, against the ideal
   ceil(calls/C) x L and against the bare client timed the same way. Calls are the distinct
@@ -37,6 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
 from bench_ingest import write_export  # noqa: E402
 from bench_labelling import bare  # noqa: E402
+from bench_rate_limit import original_threads  # noqa: E402
 from fake_process import FakeProcess as Fake  # noqa: E402
 
 WIDE_WINDOW = ("'2000-01-01T00:00:00Z'", "NOW()")  # the generated export is not shifted to "now"
@@ -103,6 +108,9 @@ def measure(
     with Fake(latency) as base_fake:
         base_wall = asyncio.run(bare(base_fake.url, calls, concurrency))
     assert base_fake.count == calls
+    with Fake(latency) as threads_fake:
+        threads_wall, threads_failed, _ = original_threads(threads_fake.url, calls, concurrency)
+    assert threads_failed == 0
     ideal = math.ceil(calls / concurrency) * latency
     phase, base = fake.phase, base_fake.phase
     rest = wall - phase
@@ -110,7 +118,16 @@ def measure(
         f"L={latency}s C={concurrency}: {selected} rows, {calls} distinct calls; ideal "
         f"ceil({calls}/{concurrency}) x {latency} = {ideal:.2f}s ({concurrency / latency:.0f} requests/s)"
     )
+    cost = wall - dry_wall
     print(f"  total (facetopt dataset create)   {wall:6.2f}s")
+    print(
+        f"  create minus --dry-run             {cost:6.2f}s  /ideal {cost / ideal:5.3f}  "
+        f"/bare client {cost / base_wall:5.3f}  /original threads {cost / threads_wall:5.3f}"
+    )
+    print(
+        f"  original threads (sync openai, ThreadPoolExecutor({concurrency}))  {threads_wall:6.2f}s  "
+        f"/ideal {threads_wall / ideal:5.3f}"
+    )
     print(
         f"  labelling (fake's first->last)     {phase:6.2f}s  /ideal {phase / ideal:5.3f}  "
         f"/bare {phase / base:5.3f}  (peak in flight {fake.peak})"

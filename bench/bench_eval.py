@@ -118,6 +118,7 @@ def facetopt_eval(root: Path, model_url: str, judge_url: str, concurrency: int):
                 "api_base": model_url,
                 "judge_api_base": judge_url,
                 "concurrency": concurrency,
+                "use_cache": False,  # every run pays: the same rows are evaluated at each concurrency
             },
         ),
         options=EvalOptions(),

@@ -24,7 +24,7 @@ import httpx2  # noqa: E402
 from fake_process import FakeProcess  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 
-from facetopt.clients.llm.client import ChatRequest, Endpoint, make_async_client, run_chat_requests  # noqa: E402
+from facetopt.clients.llm.client import ChatRequest, Endpoint, make_chat_client, run_chat_requests  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key"
 
@@ -64,7 +64,7 @@ async def ours(url: str, n: int, concurrency: int) -> float:
     from pydantic import SecretStr
 
     endpoint = Endpoint("labeller", "gpt-5.4", url, SecretStr(KEY))
-    client = make_async_client(endpoint, timeout=60, max_retries=2, concurrency=concurrency)
+    client = make_chat_client(endpoint, timeout=60, max_retries=2, concurrency=concurrency)
     requests = [ChatRequest.build(endpoint, _messages(i), max_tokens=512) for i in range(n)]
     delivered: list[str] = []
     start = time.perf_counter()

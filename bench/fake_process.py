@@ -28,31 +28,34 @@ class TimedFake(FakeOpenAIServer):
                 self.last = max(self.last, time.monotonic())
 
 
-def _serve(latency: float, api_key: str | None, conn) -> None:
-    with TimedFake(latency=latency, api_key=api_key) as server:
+def _serve(latency: float, api_key: str | None, options: dict, conn) -> None:
+    with TimedFake(latency=latency, api_key=api_key, **options) as server:
         conn.send(server.url)
         conn.recv()  # stop
-        conn.send((server.first, server.last, server.count, server.max_in_flight))
+        conn.send((server.first, server.last, server.count, server.max_in_flight, server.throttled))
 
 
 class FakeProcess:
-    """`with FakeProcess(latency) as fake:` -> fake.url; afterwards first, last, phase, count, peak."""
+    """`with FakeProcess(latency) as fake:` -> fake.url; afterwards first, last, phase, count, peak,
+    throttled (429s sent). `options` go to the fake (e.g. rate_cap=50.0 for a token bucket)."""
 
-    def __init__(self, latency: float, api_key: str | None = None):
-        self.latency, self.api_key = latency, api_key
+    def __init__(self, latency: float, api_key: str | None = None, **options: object):
+        self.latency, self.api_key, self.options = latency, api_key, options
 
     def __enter__(self) -> FakeProcess:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(self.latency, self.api_key, child), daemon=True)
+        self._process = context.Process(
+            target=_serve, args=(self.latency, self.api_key, self.options, child), daemon=True
+        )
         self._process.start()
         self.url = self._conn.recv()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._conn.send("stop")
-        self.first, self.last, self.count, self.peak = self._conn.recv()
+        self.first, self.last, self.count, self.peak, self.throttled = self._conn.recv()
         self.phase = self.last - self.first
         self._process.join(10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,20 @@ SIMULATED_BASE_URL = "simulated://"
 DEFAULT_PROJECT = "Facet Optimizer"  # the original's target and eval project
 DEFAULT_EVAL_DATASET = "Facet groundtruth"  # the original eval's dataset
 ORIGINAL_PREFIX = "FACET_OPTIMIZER_"
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    request_timeout: float  # seconds per request
+    concurrency: int  # eval rows in flight
+
+
+# per-model defaults, used when --request-timeout / --concurrency (or their variables) are not
+# given; docs/models.md documents them. brain-facet-2 is slow and unstable.
+MODEL_DEFAULTS: dict[str, ModelDefaults] = {
+    "brain-facet-1": ModelDefaults(request_timeout=120.0, concurrency=16),
+    "brain-facet-2": ModelDefaults(request_timeout=300.0, concurrency=4),
+}
 
 
 def _env(name: str, *more: str) -> Any:
@@ -91,6 +106,11 @@ class Settings(BaseSettings):
         128, validation_alias=_env("FACET_OPTIMIZER_CONCURRENCY", "FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY")
     )
 
+    # auditor: the second opinion of `dataset audit` (default: the labeller again, re-worded)
+    audit_model: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_MODEL"))
+    audit_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_BASE"))
+    audit_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_KEY"))
+
     # facet model (eval)
     model: str = Field("brain-facet-1", validation_alias=_env("FACET_OPTIMIZER_MODEL"))
     api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_BASE"))
@@ -120,6 +140,9 @@ class Settings(BaseSettings):
     judge_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_JUDGE_API_KEY"))
 
     request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
+    # how long one paid call may keep being retried (429s, 5xx, timeouts, resets), in seconds
+    call_deadline: float = Field(600.0, validation_alias=_env("FACET_OPTIMIZER_CALL_DEADLINE"))
+    use_cache: bool = Field(True, validation_alias=_env("FACET_OPTIMIZER_USE_CACHE"))
     # seconds the eval runner has to send its logs to Braintrust once every row is scored
     flush_deadline: float = Field(300.0, validation_alias=_env("FACET_OPTIMIZER_FLUSH_DEADLINE"))
 
@@ -225,6 +248,18 @@ class Settings(BaseSettings):
         if self.backend:
             return self.backend
         return "braintrust" if self.braintrust_api_key else "local"
+
+    def timeout_for(self, model: str) -> float:
+        """The request timeout for `model`: the setting when given, else the model's default."""
+        if "request_timeout" in self.model_fields_set or model not in MODEL_DEFAULTS:
+            return self.request_timeout
+        return MODEL_DEFAULTS[model].request_timeout
+
+    def eval_concurrency_for(self, model: str) -> int:
+        """Rows in flight for an eval of `model`: the setting when given, else the model's default."""
+        if "concurrency" in self.model_fields_set or model not in MODEL_DEFAULTS:
+            return self.concurrency
+        return MODEL_DEFAULTS[model].concurrency
 
     def backend_note(self) -> str | None:
         """Why this backend, when the user did not choose one (None when they did)."""

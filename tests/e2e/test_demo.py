@@ -39,6 +39,7 @@ STEP_COMMANDS = [
     "facetopt eval",
     "facetopt compare",
     "facetopt publish",
+    "facetopt dataset audit",
 ]
 
 
@@ -227,3 +228,17 @@ def test_human_output_prints_each_command_under_its_step_then_the_summary(
         in verdict_line
     )
     assert lines.index(verdict_line) > positions[-1]
+
+
+def test_the_audit_step_doubts_exactly_the_planted_label_mistakes_of_validation(demo_run: DemoRun):
+    """Step 9's second opinion disagrees with the validation rows the simulated labeller got wrong on
+    purpose (hash-chosen, see simulation/labeller.py) and with no other."""
+    from facetopt.simulation.labeller import labeller_value
+
+    summary = demo_run.summary
+    with _store(demo_run) as store:
+        rows = [r for r in store.read_rows(DEMO_PROJECT, DEMO_DATASET) if r.split == "validation"]
+        prompts = {r.id: store.prompt_text(r.metadata["facet_prompt_sha256"]) for r in rows}
+    wrong = [r for r in rows if labeller_value(r.input["preprocessed_text"], prompts[r.id]) != r.expected]
+    assert summary["audited_rows"] == len(rows)
+    assert 0 < summary["label_disagreements"] == len(wrong) < len(rows) / 5

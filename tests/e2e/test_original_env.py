@@ -1,18 +1,18 @@
 """A user of the original facet-optimizer scripts keeps their `.env`: a copy of every name the
 original reads (tests/fixtures/original.env), endpoints filled in with loopback fakes, drives
 `dataset create`, `bootstrap` and `eval` (through the stand-in `bt`) with no flag but --json, and
-every setting is checked where it takes effect."""
+every setting is checked where it takes effect. The commands run in this process (the CLI's start-up
+is not what is tested); the eval runner is bt's own process, as for a user."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from facetopt import settings as settings_module
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.braintrust_setup import sample_spans
 from tests.fakes.bt_standin import bt_calls, install_bt
@@ -26,8 +26,6 @@ JUDGE_KEY = "sk-golden-judge-key-0003"
 SOURCE, TARGET, EVALS, DATASET = "golden-source", "Golden Target", "Golden Evals", "Golden groundtruth"
 pytestmark = pytest.mark.e2e
 
-ISOLATED = ("FACET_OPTIMIZER_", "BRAINTRUST_", "OPENAI_", "BT_", "FACETOPT_")
-
 
 def fill(template: str, values: dict[str, str]) -> str:
     """The fixture with `values` put in place of its lines' values (every other line kept as is)."""
@@ -40,22 +38,22 @@ def fill(template: str, values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def facetopt(cwd: Path, env: dict[str, str], *args: str) -> tuple[dict, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "facetopt.cli", *args, "--json"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+def facetopt(*args: str) -> tuple[dict, str]:
+    """`facetopt <args> --json` in the test's folder (its .env) and clean environment."""
+    from facetopt.cli.main import app
+
+    done = CliRunner().invoke(app, [*args, "--json"])
+    assert done.exit_code == 0, done.stderr
     return json.loads(done.stdout), done.stderr
 
 
-def test_the_original_env_drives_dataset_create_and_eval(tmp_path: Path):
+def test_the_original_env_drives_dataset_create_and_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     template = FIXTURE.read_text(encoding="utf-8")
     bin_dir = tmp_path / "bin"
     install_bt(bin_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED)}
-    env["PATH"] = f"{bin_dir}:{path_without_bt()}"
-    env["BRAINTRUST_DISABLE_ATEXIT_FLUSH"] = "1"
+    # the environment is clean (conftest) and the folder is tmp_path: the .env written there is all
+    monkeypatch.setenv("PATH", f"{bin_dir}:{path_without_bt()}")
+    monkeypatch.setattr(settings_module, "_WARNED", set())  # each unknown name is warned once a process
     with (
         FakeBraintrust(keys={KEY: ["other-org", "golden-org"]}) as fake,
         FakeOpenAIServer(api_key=LABEL_KEY, latency=0.05) as labeller,
@@ -99,7 +97,7 @@ def test_the_original_env_drives_dataset_create_and_eval(tmp_path: Path):
         (tmp_path / ".env").write_text(fill(template, values), encoding="utf-8")
 
         # -- dataset create, from the .env alone -------------------------------------------------------
-        created, create_err = facetopt(tmp_path, env, "dataset", "create")
+        created, create_err = facetopt("dataset", "create")
         assert "unknown setting" not in create_err  # the publishing names are known names too
         assert Path(created["run_dir"]).resolve().parent == (tmp_path / "state").resolve()
         assert created["backend"] == "braintrust" and created["target_project"] == TARGET
@@ -126,7 +124,7 @@ def test_the_original_env_drives_dataset_create_and_eval(tmp_path: Path):
         assert {r["id"] for r in stored} == {r["id"] for r in rows}
 
         # -- bootstrap, then eval through bt, from the .env alone --------------------------------------
-        facetopt(tmp_path, env, "bootstrap")
+        facetopt("bootstrap")
         assert (tmp_path / "state" / "facet_definitions.yaml").exists()
         chosen = sorted(
             r["id"]
@@ -134,7 +132,7 @@ def test_the_original_env_drives_dataset_create_and_eval(tmp_path: Path):
             if r["input"]["facet_name"].lower() == "task" and r["metadata"]["split"] == "validation"
         )
         assert chosen, "the sample gives the task facet validation rows"
-        summary, eval_err = facetopt(tmp_path, env, "eval")
+        summary, eval_err = facetopt("eval")
     assert "unknown setting" not in eval_err
     assert summary["runner"] == "bt" and summary["backend"] == "braintrust"
     assert summary["project"] == EVALS and summary["dataset_project"] == TARGET

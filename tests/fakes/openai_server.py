@@ -12,6 +12,11 @@
   `api_key` is set) -> 401; a body without `model` and `messages` (`input` for /responses) -> 400.
 - `script`: the first len(script) requests, in arrival order, get the scripted failure instead.
   `fail_when(body) -> Failure | None` injects failures by content (e.g. one row always 500).
+- `rate_cap`: requests per second admitted (a token bucket holding `burst` tokens, default one
+  second's worth); above it the reply is at once 429 with `Retry-After` in whole seconds, as a
+  real provider answers, plus `x-ratelimit-limit-requests` (per minute) etc. when `rate_headers`.
+  `storm`: for that many seconds from the first request, every request is refused that way.
+  `throttled` counts the 429s sent.
 - `latency` seconds of sleep per request (interrupted at shutdown); `request_queue_size` is 1024
   so a burst of 128 connections is not reset (socketserver's default backlog is 5).
 - Every request is recorded (path, headers including Authorization, JSON body) under a lock.
@@ -20,7 +25,9 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +61,10 @@ class _State:
     failures_sent: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    throttled: int = 0
+    tokens: float = 0.0
+    refilled: float = 0.0
+    first: float | None = None
 
 
 _Server = LoopbackServer  # bench/bench_eval.py builds its own server from this and _handler_for
@@ -67,7 +78,13 @@ class FakeOpenAIServer:
         reply: Callable[[dict], str] | None = None,
         fail_when: Callable[[dict], Failure | None] | None = None,
         api_key: str | None = None,
+        rate_cap: float | None = None,
+        burst: float | None = None,
+        storm: float = 0.0,
+        rate_headers: bool = False,
     ):
+        self.rate_cap, self.storm, self.rate_headers = rate_cap, storm, rate_headers
+        self.burst = burst if burst is not None else (rate_cap or 0.0)
         self.latency = latency
         self.script = list(script)
         self.reply = reply
@@ -121,6 +138,11 @@ class FakeOpenAIServer:
             return self._state.failures_sent
 
     @property
+    def throttled(self) -> int:
+        with self._state.lock:
+            return self._state.throttled
+
+    @property
     def max_in_flight(self) -> int:
         with self._state.lock:
             return self._state.max_in_flight
@@ -139,6 +161,39 @@ class FakeOpenAIServer:
                 self._state.failures_sent += 1
             return failure
 
+    def _refusal(self) -> tuple[int, dict, dict[str, str]] | None:
+        """A 429 when the storm is on or the token bucket is empty; else take a token."""
+        if self.rate_cap is None and not self.storm:
+            return None
+        now = time.monotonic()
+        with self._state.lock:
+            state = self._state
+            if state.first is None:
+                state.first, state.refilled, state.tokens = now, now, self.burst
+            wait = 0.0
+            if now - state.first < self.storm:
+                wait = self.storm - (now - state.first)
+            elif self.rate_cap is not None:
+                state.tokens = min(self.burst, state.tokens + (now - state.refilled) * self.rate_cap)
+                state.refilled = now
+                if state.tokens >= 1:
+                    state.tokens -= 1
+                else:
+                    wait = (1 - state.tokens) / self.rate_cap
+            if not wait:
+                return None
+            state.throttled += 1
+        headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+        if self.rate_headers and self.rate_cap:
+            headers.update(
+                {
+                    "x-ratelimit-limit-requests": str(round(self.rate_cap * 60)),
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": f"{math.ceil(wait * 1000)}ms",
+                }
+            )
+        return 429, _error("Rate limit reached for requests", "rate_limit_error"), headers
+
     def _done(self, failed: bool) -> None:
         with self._state.lock:
             self._state.in_flight -= 1
@@ -155,6 +210,8 @@ class FakeOpenAIServer:
         failure = self._admit(record)
         injected_by_content = False
         try:
+            if failure is None and (refused := self._refusal()) is not None:
+                return refused
             if self.latency and self._stopping.wait(self.latency):
                 return 503, _error("server shutting down", "server_error"), {}
             auth = record.authorization or ""

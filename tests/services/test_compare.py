@@ -253,6 +253,32 @@ def test_bad_input(output_root: Path):
         compare(output_root / "n", rows([True], []), rows([True], []), tolerance=-0.1)
 
 
+def test_rows_whose_label_changed_between_the_runs_are_left_out_and_counted(output_root: Path):
+    """A reviewed label (expected) differs in the candidate run: those rows are not paired."""
+    baseline = rows([True] * 6, [True] * 6)
+    candidate = rows([True] * 6, [True] * 6)
+    relabelled = {"issues-n000", "issues-n001"}
+    candidate = [
+        eval_row(r.id, "Wrong answer", r.output or "", r.facet_name) if r.id in relabelled else r
+        for r in candidate
+    ]
+    report = compare(output_root, baseline, candidate)
+    assert (report.paired_rows, report.label_changed) == (10, 2)
+    assert any(
+        "2 rows were left out because their label" in w and "re-run the baseline" in w
+        for w in report.warnings
+    )
+    assert all(r.expected_sha256 for r in baseline)
+
+
+def test_every_label_changed_is_an_error_that_says_re_run_the_baseline(output_root: Path):
+    baseline = rows([True] * 3, [])
+    candidate = [eval_row(r.id, "Other label", r.output or "") for r in baseline]
+    with pytest.raises(InputError, match="every common row's label changed") as caught:
+        compare(output_root, baseline, candidate)
+    assert "re-run the baseline" in (caught.value.hint or "")
+
+
 def test_prompt_diff_of_a_run_facetopt_did_not_log_is_unavailable(output_root: Path):
     """An experiment of the project without prompt texts (the original eval's) whose prompt this machine
     never saw: its rows compare, the diff says why it is missing; a forged text is not used."""

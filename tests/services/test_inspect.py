@@ -333,3 +333,19 @@ def test_sql_errors_are_input_errors_with_the_engine_message(sql_store: Path):
         run_sql(sql_store, "SELECT id FROM experiment('bsae')")
     with pytest.raises(InputError, match="not available on the local backend"):
         run_sql(sql_store, "SELECT id FROM project_logs('p')")
+
+
+def test_metrics_reviewed_reports_on_human_reviewed_rows_only(output_root: Path):
+    reviewed = {"decided_by": "human", "decision": "second", "expected": "none", "previous_expected": "x"}
+    rows = baseline_rows()
+    for row in rows:
+        if row.id in ("i5", "i7"):
+            row.metadata["review"] = dict(reviewed)
+    write_store(output_root, [(record("e1", "2024-01-02T00:00:00Z"), rows)])
+    with open_local(output_root, dataset="demo") as experiments:
+        everything = inspect_metrics(experiments, "e1", split="validation", facet="issues")
+        only = inspect_metrics(experiments, "e1", split="validation", facet="issues", reviewed=True)
+    assert everything.rows == 8 and only.rows == 2 and only.reviewed
+    (issues,) = only.metrics
+    assert (issues.tn, issues.fp, issues.tp, issues.fn) == (1, 1, 0, 0)
+    assert any("--reviewed: 2 rows" in note for note in only.notes)

@@ -7,10 +7,17 @@ import json
 
 import pytest
 
-from facetopt.clients.llm.client import ChatRequest, make_async_client, run_chat_requests, simulated_endpoint
+from facetopt.clients.llm.client import (
+    ChatRequest,
+    make_async_client,
+    make_chat_client,
+    run_chat_requests,
+    simulated_endpoint,
+)
 from facetopt.clients.llm.simulated_transport import SimulatedTransport
 from facetopt.simulation import facet_model as sim
 from facetopt.simulation.judge import factuality_choice
+from facetopt.simulation.labeller import is_planted_mistake, mistaken
 from facetopt.simulation.transport import simulate
 
 ISSUES_PROMPT = (
@@ -42,12 +49,17 @@ def wrapper(trace: str) -> list[dict]:
     ]
 
 
-def label(trace: str, prompt: str, model: str = "gpt-5.4") -> str:
-    status, body = simulate(
-        "POST",
-        "/v1/chat/completions",
-        {"model": model, "messages": [*wrapper(trace), {"role": "user", "content": prompt}]},
-    )
+def label(trace: str, prompt: str, model: str = "gpt-5.4", layout: str = "audit") -> str:
+    """The reply to a facet request. The labeller (any model but brain-facet-*) is asked in the audit
+    layout (prompt first, between tags: no planted mistakes) unless `layout` is "create"."""
+    if layout == "create" or model.startswith("brain-facet"):
+        messages = [*wrapper(trace), {"role": "user", "content": prompt}]
+    else:
+        messages = [
+            {"role": "user", "content": f"<facet_prompt>\n{prompt}\n</facet_prompt>"},
+            *wrapper(trace),
+        ]
+    status, body = simulate("POST", "/v1/chat/completions", {"model": model, "messages": messages})
     assert status == 200
     return body["choices"][0]["message"]["content"]
 
@@ -68,6 +80,26 @@ def test_labeller_reads_values_from_the_trace() -> None:
     assert label(BROKEN, SENTIMENT_PROMPT).startswith("Negative - ")
     assert label(CLEAN, TASK_PROMPT) == "User wants to know when their order #4411 ships"
     assert label(BROKEN, TASK_PROMPT) == "User wants to reset their password"
+
+
+def test_asked_with_the_prompt_last_the_labeller_makes_its_planted_mistakes() -> None:
+    """CLEAN is a planted-mistake trace for sentiment (hash-chosen, see simulation/labeller.py): in the
+    dataset create layout the label is swapped; in the audit layout it is right; other rows agree."""
+    assert is_planted_mistake(CLEAN, SENTIMENT_PROMPT)
+    assert label(CLEAN, SENTIMENT_PROMPT, layout="create").startswith("Neutral - ")
+    assert label(CLEAN, SENTIMENT_PROMPT).startswith("Positive - ")
+    assert not is_planted_mistake(BROKEN, ISSUES_PROMPT)
+    assert label(BROKEN, ISSUES_PROMPT, layout="create") == label(BROKEN, ISSUES_PROMPT)
+
+
+def test_planted_mistakes_are_about_one_row_in_twelve_and_flip_the_decision_or_the_label() -> None:
+    traces = [f"User: my parcel {i} never arrived, this is terrible\nAssistant: Sorry." for i in range(400)]
+    planted = [t for t in traces if is_planted_mistake(t, TASK_PROMPT)]
+    assert 8 <= len(planted) <= 40
+    assert all(label(t, TASK_PROMPT, layout="create") == "NONE" for t in planted)
+    assert all(label(t, TASK_PROMPT).startswith("User wants to") for t in planted)
+    assert mistaken("NONE", "issues").startswith("The assistant")
+    assert mistaken("Mixed - both", "sentiment") == "Negative - both"
 
 
 @pytest.mark.parametrize(
@@ -194,7 +226,7 @@ def test_fail_hook_makes_matching_requests_fail(monkeypatch: pytest.MonkeyPatch)
         )
         for trace in (CLEAN, BROKEN)
     ]
-    client = make_async_client(endpoint, timeout=10, max_retries=0)
+    client = make_chat_client(endpoint, timeout=10, max_retries=0)
     results = asyncio.run(run_chat_requests(client, requests, 2, lambda r: None))
     assert results[0].error is not None and results[0].error.startswith("HTTP 500")
     assert results[1].text == "User wants to reset their password"

@@ -12,11 +12,15 @@ WELCOME = "Assistant: Hi! How can I help you today?"
 
 
 def label(trace: str, facet: str, model: str = "gpt-5.4") -> str:
-    messages = [
+    """The facet value; the labeller is asked in the audit layout (prompt first, no planted mistakes)."""
+    data = [
         {"role": "system", "content": "You analyze support conversations."},
         {"role": "user", "content": f"Here is the data to analyze:\n\n{trace}"},
-        {"role": "user", "content": PROMPTS[facet]},
     ]
+    if model.startswith("brain-facet"):
+        messages = [*data, {"role": "user", "content": PROMPTS[facet]}]
+    else:
+        messages = [{"role": "user", "content": f"<facet_prompt>{PROMPTS[facet]}</facet_prompt>"}, *data]
     status, body = simulate("POST", "/v1/chat/completions", {"model": model, "messages": messages})
     assert status == 200
     return body["choices"][0]["message"]["content"].split("</think>")[-1].strip()

@@ -144,6 +144,8 @@ def render_compare(console: Console, report: "CompareReport") -> None:
     left_out = ""
     if report.baseline_only or report.candidate_only:
         left_out = f" ({report.baseline_only} baseline-only, {report.candidate_only} candidate-only left out)"
+    if report.label_changed:
+        left_out += f" ({report.label_changed} left out: label changed between the runs)"
     console.print(
         Text(
             f"split {report.split or 'all'}, {report.paired_rows} paired rows{left_out}; "

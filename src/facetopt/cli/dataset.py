@@ -141,6 +141,13 @@ def create_command(
     validation_fraction: Annotated[
         float | None, typer.Option(help="Share of each facet/bucket for validation (0.2).")
     ] = None,
+    call_deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds one labelling call may keep being retried (429s, 5xx, timeouts; default 600). "
+            "Env FACET_OPTIMIZER_CALL_DEADLINE."
+        ),
+    ] = None,
     skip_upload: Annotated[
         bool, typer.Option("--skip-upload", help="Write artifacts only; do not upload to Braintrust.")
     ] = False,
@@ -185,6 +192,7 @@ def create_command(
         extra_where_sql=extra_where_sql,
         ground_truth_concurrency=concurrency,
         validation_fraction=validation_fraction,
+        call_deadline=call_deadline,
         output_root=output_root,
         backend=backend,
         source_files=",".join(str(p) for p in source_file) if source_file else None,

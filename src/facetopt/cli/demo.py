@@ -37,6 +37,7 @@ class ConsoleSteps:
         from facetopt.cli.bootstrap import render_bootstrap
         from facetopt.cli.compare import render_compare
         from facetopt.cli.dataset import render_create
+        from facetopt.cli.dataset_audit import render_audit
         from facetopt.cli.eval import render_eval
         from facetopt.cli.inspect import render_failures
         from facetopt.cli.publish import render_publish
@@ -49,6 +50,7 @@ class ConsoleSteps:
             "compare": render_compare,
             "edit": render_edit,
             "publish": render_publish,
+            "audit": render_audit,
         }
         renderers[kind](self.console, document)
 
@@ -80,6 +82,13 @@ def render_summary(console: Console, summary: DemoSummary) -> None:
         f"verdict: [bold {colour}]{summary.verdict}[/] overall, {summary.facet_verdict} for {summary.weakest_facet} "
         "(target balanced, on validation)",
         highlight=False,
+    )
+    console.print(
+        f"label audit: {summary.label_disagreements} of {summary.audited_rows} validation labels doubted by "
+        "a second opinion (the simulated labeller's planted mistakes); review them with "
+        "`facetopt dataset review export FILE`",
+        highlight=False,
+        soft_wrap=True,
     )
     console.print(
         f"simulated roles: {', '.join(summary.simulated_roles)}. Everything is under {summary.output_root}; "

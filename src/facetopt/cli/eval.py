@@ -50,6 +50,12 @@ def render_eval(console: Console, summary: EvalSummary) -> None:
         f"{summary.seconds:.1f}s; experiment {summary.experiment_id}",
         highlight=False,
     )
+    if summary.model_outputs_from_cache or summary.judge_verdicts_from_cache:
+        console.print(
+            f"from the cache: {summary.model_outputs_from_cache} model outputs, "
+            f"{summary.judge_verdicts_from_cache} Factuality verdicts (--no-cache calls again)",
+            highlight=False,
+        )
     for failed in summary.failed_rows:
         console.print(f"  failed {failed['id']}: {failed['error']}", highlight=False)
     if summary.url:
@@ -93,7 +99,10 @@ def eval_command(
         Path | None, typer.Option(help="Prompt file (default <output-root>/facet_definitions.yaml).")
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option(help="Rows in flight (default 16). Env FACET_OPTIMIZER_MAX_CONCURRENCY.")
+        int | None,
+        typer.Option(
+            help="Rows in flight (default 16; brain-facet-2 4). Env FACET_OPTIMIZER_MAX_CONCURRENCY."
+        ),
     ] = None,
     trials: Annotated[
         int | None,
@@ -117,8 +126,22 @@ def eval_command(
     ] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Facet model max tokens (default 20000).")] = None,
     request_timeout: Annotated[
-        float | None, typer.Option(help="Seconds per model request (default 120).")
+        float | None, typer.Option(help="Seconds per model request (default 120; brain-facet-2 300).")
     ] = None,
+    call_deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds one model call may keep being retried (429s, 5xx, timeouts; default 600). "
+            "Env FACET_OPTIMIZER_CALL_DEADLINE."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Call the facet model and judge again instead of reusing cached outputs and verdicts.",
+        ),
+    ] = False,
     no_send_logs: Annotated[
         bool, typer.Option("--no-send-logs", help="Do not log to Braintrust; store the experiment locally.")
     ] = False,
@@ -163,6 +186,8 @@ def eval_command(
         judge_api_base=judge_api_base,
         max_tokens=max_tokens,
         request_timeout=request_timeout,
+        call_deadline=call_deadline,
+        use_cache=False if no_cache else None,
         flush_deadline=flush_deadline,
         backend=backend,
         output_root=output_root,

@@ -84,6 +84,10 @@ def metrics_command(
         ),
     ] = None,
     facet: FacetFilter = None,
+    reviewed: Annotated[
+        bool,
+        typer.Option("--reviewed", help="Only rows whose label a person decided (`dataset review apply`)."),
+    ] = False,
     model: RunsModel = None,
     dataset: RunsDataset = None,
     target_project: RunsTargetProject = None,
@@ -99,7 +103,9 @@ def metrics_command(
 
     parse_splits(split)
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
-        report = inspect_metrics(experiments, experiment, split=split, facet=facet, model=model)
+        report = inspect_metrics(
+            experiments, experiment, split=split, facet=facet, model=model, reviewed=reviewed
+        )
     print_notes(report.notes)
     emit(report, as_json, lambda console: render_metrics(console, report))
 

@@ -33,10 +33,12 @@ def root(
 
 
 def _register() -> None:
-    from facetopt.cli import bootstrap, compare, dataset, demo, inspect, publish
+    from facetopt.cli import bootstrap, compare, dataset, dataset_audit, demo, inspect, publish
     from facetopt.cli import eval as eval_cli
 
     app.add_typer(dataset.app, name="dataset")
+    dataset.app.command("audit")(dataset_audit.audit_command)
+    dataset.app.add_typer(dataset_audit.review_app, name="review")
     app.command("bootstrap")(bootstrap.bootstrap_command)
     app.add_typer(inspect.app, name="inspect")
     app.command("eval")(eval_cli.eval_command)

@@ -26,15 +26,20 @@ class RichProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                TextColumn("{task.fields[detail]}", style="dim"),
                 console=stderr,
                 transient=False,
             )
             self._bars.start()
-        self._tasks[task] = self._bars.add_task(task, total=total)
+        self._tasks[task] = self._bars.add_task(task, total=total, detail="")
 
     def advance(self, task: str, amount: int = 1) -> None:
         if self._bars is not None and task in self._tasks:
             self._bars.advance(self._tasks[task], amount)
+
+    def detail(self, task: str, text: str) -> None:
+        if self._bars is not None and task in self._tasks:
+            self._bars.update(self._tasks[task], detail=text)
 
     def finish(self, task: str) -> None:
         if self._bars is not None and task in self._tasks:

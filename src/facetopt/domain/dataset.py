@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -27,6 +28,11 @@ METADATA_KEYS = (
     "split",
     "split_seed",  # the seed this row was split with (sticky: a later run keeps its split)
 )
+
+
+def expected_sha256(expected: str | None) -> str:
+    """The hash of a row's expected (its exact text) that review files and experiment rows record."""
+    return hashlib.sha256((expected or "").encode("utf-8")).hexdigest()
 
 
 class DatasetRow(BaseModel):

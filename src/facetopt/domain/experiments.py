@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from facetopt.domain.dataset import expected_sha256
 
 SCORE_NAMES = (
     "binary_decision_match",
@@ -34,6 +36,20 @@ class EvalRow(BaseModel):
     scores: dict[str, float | None] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    # the label the row was scored against: compare pairs only rows whose label is the same on both sides
+    expected_sha256: str | None = None
+
+    @model_validator(mode="after")
+    def _hash_expected(self) -> EvalRow:
+        if self.expected_sha256 is None and self.expected is not None:
+            self.expected_sha256 = expected_sha256(self.expected)
+        return self
+
+    @property
+    def human_reviewed(self) -> bool:
+        """True when a person decided this row's label (`dataset review apply`)."""
+        review = self.metadata.get("review")
+        return isinstance(review, dict) and review.get("decided_by") == "human"
 
 
 class ExperimentRecord(BaseModel):

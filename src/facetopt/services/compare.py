@@ -38,6 +38,7 @@ class CompareReport(BaseModel):
     paired_rows: int = 0
     baseline_only: int = 0  # rows in the baseline only: left out
     candidate_only: int = 0
+    label_changed: int = 0  # rows in both runs whose expected differs between them: left out
     facets: list[FacetComparison] = Field(default_factory=list)
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
@@ -49,14 +50,25 @@ def pair_rows(
     baseline: list[EvalRow], candidate: list[EvalRow]
 ) -> tuple[list[EvalRow], list[EvalRow], int, int]:
     """Rows of both sides with the same dataset row id, in id order, and how many each side had alone."""
+    left, right, baseline_only, candidate_only, _ = pair_rows_on_labels(baseline, candidate)
+    return left, right, baseline_only, candidate_only
+
+
+def pair_rows_on_labels(
+    baseline: list[EvalRow], candidate: list[EvalRow]
+) -> tuple[list[EvalRow], list[EvalRow], int, int, int]:
+    """Rows of both sides with the same dataset row id AND the same label (expected hash), in id order;
+    then how many each side had alone and how many were left out because the label changed."""
     candidate_by_id = {row.id: row for row in candidate}
     baseline_ids = {row.id for row in baseline}
-    paired = sorted((row for row in baseline if row.id in candidate_by_id), key=lambda row: row.id)
+    common = sorted((row for row in baseline if row.id in candidate_by_id), key=lambda row: row.id)
+    paired = [row for row in common if row.expected_sha256 == candidate_by_id[row.id].expected_sha256]
     return (
         paired,
         [candidate_by_id[row.id] for row in paired],
         len(baseline_ids - candidate_by_id.keys()),
         len(candidate_by_id.keys() - baseline_ids),
+        len(common) - len(paired),
     )
 
 
@@ -85,9 +97,15 @@ def compare_experiments(
     baseline_all = experiments.rows(baseline)
     candidate_all = experiments.rows(candidate)
     check_facet(baseline_all + candidate_all, facet, baseline)
-    left, right, baseline_only, candidate_only = pair_rows(
+    left, right, baseline_only, candidate_only, label_changed = pair_rows_on_labels(
         filter_rows(baseline_all, split, facet), filter_rows(candidate_all, split, facet)
     )
+    if not left and label_changed:
+        raise InputError(
+            f"every common row's label changed between {baseline.experiment_name!r} and "
+            f"{candidate.experiment_name!r} ({label_changed} rows)",
+            hint="re-run the baseline on the new labels, then compare again",
+        )
     if not left:
         raise InputError(
             _no_common_rows(baseline, candidate, split), hint=_no_common_rows_hint(baseline, candidate)
@@ -108,11 +126,22 @@ def compare_experiments(
         paired_rows=len(left),
         baseline_only=baseline_only,
         candidate_only=candidate_only,
+        label_changed=label_changed,
         facets=per_facet,
         overall=overall,
         prompt_diffs=prompt_diffs(experiments, baseline, candidate, facet),
-        warnings=comparison_warnings(experiments, baseline, candidate, baseline_only, candidate_only, facet),
+        warnings=label_change_warnings(label_changed)
+        + comparison_warnings(experiments, baseline, candidate, baseline_only, candidate_only, facet),
     )
+
+
+def label_change_warnings(label_changed: int) -> list[str]:
+    if not label_changed:
+        return []
+    return [
+        f"{label_changed} rows were left out because their label (expected) changed between the runs; "
+        "re-run the baseline to compare on the new labels"
+    ]
 
 
 def _no_common_rows(baseline: ExperimentRecord, candidate: ExperimentRecord, split: str | None) -> str:

@@ -22,6 +22,7 @@ from facetopt.errors import InputError
 from facetopt.settings import SIMULATED_BASE_URL, Settings
 
 if TYPE_CHECKING:
+    from facetopt.domain.audit import AuditReport
     from facetopt.services.compare import CompareReport
     from facetopt.services.eval.record import EvalSummary
     from facetopt.services.publish import PublishResult
@@ -68,6 +69,8 @@ class DemoSummary(BaseModel):
     simulated_roles: list[str] = Field(default_factory=list)
     publish_slug: str | None = None  # the dry-run publish of the edited facet
     publish_evidence: str | None = None  # its evidence check: simulated_only in the demo
+    audited_rows: int = 0  # validation rows given a second opinion (step 10)
+    label_disagreements: int = 0  # of them, rows whose label the second opinion doubts
 
 
 def default_output_root(now: datetime | None = None) -> Path:
@@ -156,7 +159,8 @@ SCOPE = ["--target-project", DEMO_PROJECT, "--dataset", DEMO_DATASET]
 def run_demo(
     settings: Settings, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
 ) -> DemoSummary:
-    """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare.
+    """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare,
+    a publish dry run, then an audit of the validation labels.
     `settings` come from `prepare_demo`'s flags (local backend, simulated models)."""
     created = _create_dataset(settings, steps, announce, warn)
     _bootstrap_prompts(settings, steps)
@@ -179,6 +183,7 @@ def run_demo(
     report = _compare(settings, steps, baseline, candidate)
     facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
     published = _publish_dry_run(settings, steps, facet, facet_report.verdict)
+    audit = _audit_labels(settings, steps)
     return DemoSummary(
         output_root=str(settings.output_root),
         run_dir=created.run_dir,
@@ -195,6 +200,8 @@ def run_demo(
         simulated_roles=sorted(set(created.simulated_roles) | set(baseline.simulated_roles)),
         publish_slug=published.functions[0].slug,
         publish_evidence=published.evidence[0].status,
+        audited_rows=sum(f.rows for f in audit.facets),
+        label_disagreements=len(audit.disagreeing),
     )
 
 
@@ -354,6 +361,25 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
         )
     steps.show("publish", result)
     return result
+
+
+def _audit_labels(settings: Settings, steps: DemoSteps) -> AuditReport:
+    """A second opinion on the validation labels: the simulated labeller's planted mistakes show up
+    as disagreements (review them with `dataset review export|apply`; the demo leaves that to you)."""
+    from facetopt.services.dataset.audit import audit_dataset
+
+    steps.step(
+        "10. Audit the ground truth: a second opinion on every validation label",
+        _cmd(
+            "dataset", "audit", "--split", "validation", *SCOPE, *_where(settings),
+            "--audit-api-base", SIMULATED_BASE_URL,
+        ),
+    )  # fmt: skip
+    audit = audit_dataset(
+        settings.model_copy(update={"audit_api_base": SIMULATED_BASE_URL}), split="validation"
+    )
+    steps.show("audit", audit.report)
+    return audit.report
 
 
 def command_line(argv: list[str]) -> str:

@@ -29,6 +29,7 @@ class MetricsReport(BaseModel):
     experiment: ExperimentRecord
     split: str | None = None
     facet: str | None = None
+    reviewed: bool = False  # human-reviewed rows only
     rows: int = 0
     metrics: list[FacetMetrics] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
@@ -90,11 +91,19 @@ def inspect_metrics(
     split: str | None = None,
     facet: str | None = None,
     model: str | None = None,
+    reviewed: bool = False,
 ) -> MetricsReport:
     record = experiments.resolve(reference, split=split, model=model)
     all_rows = experiments.rows(record)
     check_facet(all_rows, facet, record)
     rows = filter_rows(all_rows, split, facet)
+    notes = split_notes(record, all_rows, split)
+    if reviewed:
+        rows = [row for row in rows if row.human_reviewed]
+        notes.append(
+            f"--reviewed: {len(rows)} rows whose label a person decided (`dataset review apply`)"
+            + ("" if rows else "; none in this run: review labels, then re-run the eval")
+        )
     metrics = metrics_by_facet(rows) if rows else []
     if facet and metrics:
         metrics = metrics[:-1]  # one facet: "overall" would repeat it
@@ -104,7 +113,8 @@ def inspect_metrics(
         facet=facet,
         rows=len(rows),
         metrics=metrics,
-        notes=split_notes(record, all_rows, split),
+        reviewed=reviewed,
+        notes=notes,
     )
 
 

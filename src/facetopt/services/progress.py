@@ -15,6 +15,13 @@ class Progress(Protocol):
     def finish(self, task: str) -> None: ...
 
 
+def show_detail(progress: Progress, task: str, text: str) -> None:
+    """Show `text` (rate, 429s, slow calls) beside the task's bar, when the display can."""
+    detail = getattr(progress, "detail", None)
+    if callable(detail):
+        detail(task, text)
+
+
 class SilentProgress:
     def stage(self, message: str) -> None:
         pass

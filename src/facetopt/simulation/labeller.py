@@ -12,10 +12,17 @@ reproducible byte for byte. Values are read from the trace, never copied from a 
 
 The facet model (`brain-facet-*`) gives the same value except for two documented failures, see
 `simulated_facet_model`.
+
+Planted labelling mistakes (`labeller_reply`): asked in the `dataset create` layout (facet prompt
+last), the labeller gets about one row in MISTAKE_EVERY wrong, chosen by a hash of the facet kind
+and the trace: a positive value becomes `NONE`, a `NONE` becomes a plausible positive (issues,
+task, sentiment), and a sentiment label is swapped. Asked in the audit layout (the facet prompt
+first, between `<facet_prompt>` tags) it answers `labeller_value`, so `dataset audit` finds them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -318,3 +325,37 @@ def labeller_value(trace: str, prompt: str) -> str:
     if kind == "task":
         return task_value(turns)
     return generic_value(turns, prompt)
+
+
+# -- planted mistakes ------------------------------------------------------------------------------
+
+MISTAKE_EVERY = 12
+_SENTIMENT_SWAPS = {"Positive": "Neutral", "Negative": "Neutral", "Mixed": "Negative", "Neutral": "Positive"}
+_FALSE_POSITIVES = {
+    "issues": "The assistant gave an answer the user said was wrong or did not work.",
+    "task": "User wants to get help",
+    "sentiment": "Neutral - the user states a request without expressing emotion",
+}
+
+
+def is_planted_mistake(trace: str, prompt: str) -> bool:
+    digest = hashlib.sha256(f"label-mistake\0{facet_kind(prompt)}\0{trace}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % MISTAKE_EVERY == 0
+
+
+def mistaken(value: str, kind: str) -> str:
+    """The wrong answer the labeller gives instead of `value` on a planted-mistake row."""
+    if value == "NONE":
+        return _FALSE_POSITIVES.get(kind, value)
+    if kind == "sentiment":
+        label, _, reason = value.partition(" - ")
+        if label in _SENTIMENT_SWAPS:
+            return f"{_SENTIMENT_SWAPS[label]} - {reason}"
+    return "NONE"
+
+
+def labeller_reply(trace: str, prompt: str) -> str:
+    """What the simulated labeller answers in the `dataset create` layout: the value, except on a
+    planted-mistake row."""
+    value = labeller_value(trace, prompt)
+    return mistaken(value, facet_kind(prompt)) if is_planted_mistake(trace, prompt) else value

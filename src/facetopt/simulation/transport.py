@@ -8,8 +8,9 @@ shaped like the real APIs (ids, usage, finish reasons). This module stays free o
 The role is read from the request:
 - judge: the request offers a `select_choice` tool (autoevals classifiers) -> a tool call
   (chat) or a `function_call` output item (Responses API), see `simulated_judge`;
-- facet value: the facet prompt is in `suffix_messages` (brain-facet through the proxy) or is
-  the last message without the data marker; the trace is the text after
+- facet value: the facet prompt is in `suffix_messages` (brain-facet through the proxy), or
+  between `<facet_prompt>` tags in a message (the audit layout: the labeller then answers without
+  its planted mistakes), or is the last message without the data marker; the trace is the text after
   `Here is the data to analyze:`. Models named `brain-facet*` act as the facet model under
   evaluation (`simulated_facet_model`), every other model as the strong labeller (`simulated_facets`).
 
@@ -22,15 +23,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from typing import Any
 
 from facetopt.facets.text import content_text, find_data_marker
 from facetopt.simulation.facet_model import facet_model_value, with_think_block
 from facetopt.simulation.judge import judge_choice
-from facetopt.simulation.labeller import labeller_value
+from facetopt.simulation.labeller import labeller_reply, labeller_value
 
 SIMULATED_HTTP_BASE = "http://simulated.local/v1"
+_TAGGED_PROMPT_RE = re.compile(r"<facet_prompt>(.*?)</facet_prompt>", re.DOTALL)
 FAIL_ENV = "FACETOPT_SIMULATED_FAIL"
 FACET_MODEL_PREFIX = "brain-facet"
 
@@ -147,11 +150,26 @@ def split_trace_and_prompt(messages: list, suffix_prompt: str | None = None) -> 
     return trace, prompt, "\n".join(instructions)
 
 
+def tagged_prompt(messages: list) -> tuple[str, list] | None:
+    """(facet prompt, the other messages) when a message holds the prompt between tags."""
+    for index, message in enumerate(messages):
+        text = content_text(message.get("content")) if isinstance(message, dict) else str(message)
+        match = _TAGGED_PROMPT_RE.search(text)
+        if match:
+            return match.group(1).strip(), [m for i, m in enumerate(messages) if i != index]
+    return None
+
+
 def facet_reply(model: str, messages: list, body: dict) -> str:
+    tagged = tagged_prompt(messages)
+    if tagged is not None and not model.startswith(FACET_MODEL_PREFIX):
+        prompt, rest = tagged
+        trace, _, _ = split_trace_and_prompt(rest, prompt)
+        return labeller_value(trace, prompt)
     trace, prompt, instructions = split_trace_and_prompt(messages, _suffix_prompt(body))
     if model.startswith(FACET_MODEL_PREFIX):
         return with_think_block(trace, prompt, facet_model_value(trace, prompt, instructions))
-    return labeller_value(trace, prompt)
+    return labeller_reply(trace, prompt)
 
 
 def _max_tokens(body: dict) -> int | None:

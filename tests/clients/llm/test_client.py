@@ -15,10 +15,11 @@ from facetopt.clients.llm.client import (
     ChatResult,
     Endpoint,
     endpoint_unreachable,
-    make_async_client,
+    make_chat_client,
     probe_endpoint,
     run_chat_requests,
 )
+from facetopt.simulation.labeller import labeller_reply
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
 
 KEY = "sk-test-SECRET-4f9a2c"
@@ -51,7 +52,7 @@ def run(
 ) -> tuple[list[ChatResult], list[ChatResult]]:
     delivered: list[ChatResult] = []
     client_args.setdefault("timeout", 10)
-    client = make_async_client(endpoint, concurrency=concurrency, **client_args)  # type: ignore[arg-type]
+    client = make_chat_client(endpoint, concurrency=concurrency, **client_args)  # type: ignore[arg-type]
     results = asyncio.run(run_chat_requests(client, requests, concurrency, delivered.append))
     return results, delivered
 
@@ -64,7 +65,10 @@ def test_429_and_500_are_retried_and_no_result_is_lost() -> None:
         results, delivered = run(endpoint, requests, max_retries=6)
         assert server.count == 20 + len(script) and server.failures_sent == len(script)
     assert [r.key for r in results] == [r.key for r in requests]
-    assert all(r.text and r.text.startswith("Positive - ") for r in results), [r.error for r in results]
+    # the fake answers as the simulated labeller does, planted mistakes included (docs/models.md)
+    answers = [labeller_reply(f"User: order {i} arrived, thanks!", PROMPT) for i in range(20)]
+    assert [r.text for r in results] == answers, [r.error for r in results]
+    assert all(a.startswith(("Positive - ", "Neutral - ")) for a in answers)
     assert sorted(r.key for r in delivered) == sorted(r.key for r in requests)  # once each, none lost
     assert sum(r.attempts for r in results) == 20 + len(script)
 
@@ -176,7 +180,7 @@ def test_an_exception_in_on_result_stops_the_run() -> None:
 
     with FakeOpenAIServer() as server:
         endpoint = endpoint_for(server.url)
-        client = make_async_client(endpoint, timeout=10)
+        client = make_chat_client(endpoint, timeout=10)
         with pytest.raises(RuntimeError, match="store is gone"):
             asyncio.run(run_chat_requests(client, requests_for(endpoint, 5), 2, explode))
 

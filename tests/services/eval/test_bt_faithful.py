@@ -8,10 +8,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
+import threading
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from facetopt.clients.braintrust import connect, upload_rows
 from facetopt.errors import FacetoptError
@@ -74,37 +75,42 @@ def test_the_stand_in_resolves_credentials_first_as_bt_does(tmp_path: Path):
     assert "error: eval runner exited with status 1" in failing.stderr
 
 
-def test_a_local_eval_works_for_a_user_with_saved_profiles_no_key_and_bt_variables(tmp_path: Path):
+def test_a_local_eval_works_for_a_user_with_saved_profiles_no_key_and_bt_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """bt with two saved profiles and no key would stop (exit 4); a user's BT_EVAL_WATCH would keep
     it running for ever, BT_EVAL_FIRST would run one row, BRAINTRUST_PROFILE names no profile."""
+    from facetopt.cli.main import app
+
     rows = make_rows(6)
     root = seed_local_state(tmp_path / "state", rows)
     bin_dir = tmp_path / "bin"
     install_bt(bin_dir)
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("FACET_OPTIMIZER_", "BRAINTRUST_", "BT_"))
-    }
-    env.update(
-        PATH=f"{bin_dir}:{path_without_bt()}",
-        BT_EVAL_WATCH="1",
-        BT_EVAL_FIRST="1",
-        BT_EVAL_RUNNER="/nonexistent/python",
-        BRAINTRUST_PROFILE="nobody",
-    )
-    argv = [sys.executable, "-m", "facetopt.cli", "eval", "--output-root", str(root), "--backend", "local"]
-    argv += ["--target-project", PROJECT, "--dataset", DATASET, "--json"]
-    process = subprocess.Popen(
-        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        stdout, stderr = process.communicate(timeout=150)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    # the environment is clean (conftest); the command runs in this process, bt and its runner in theirs
+    for name, value in {
+        "PATH": f"{bin_dir}:{path_without_bt()}",
+        "BT_EVAL_WATCH": "1",
+        "BT_EVAL_FIRST": "1",
+        "BT_EVAL_RUNNER": "/nonexistent/python",
+        "BRAINTRUST_PROFILE": "nobody",
+    }.items():
+        monkeypatch.setenv(name, value)
+    stuck = threading.Event()
+
+    def stop_a_watching_bt() -> None:  # with BT_EVAL_WATCH bt never exits
+        stuck.set()
         _kill_started_from(bin_dir)
-        pytest.fail("facetopt eval never finished: a user's BT_EVAL_WATCH reached bt")
-    assert process.returncode == 0, stderr
-    summary = json.loads(stdout)
+
+    watchdog = threading.Timer(90, stop_a_watching_bt)
+    watchdog.start()
+    try:
+        args = ["eval", "--output-root", str(root), "--backend", "local"]
+        done = CliRunner().invoke(app, [*args, "--target-project", PROJECT, "--dataset", DATASET, "--json"])
+    finally:
+        watchdog.cancel()
+    assert not stuck.is_set(), "facetopt eval never finished: a user's BT_EVAL_WATCH reached bt"
+    assert done.exit_code == 0, done.stderr
+    summary = json.loads(done.stdout)
     assert summary["runner"] == "bt" and summary["rows"] == len(rows) and summary["errors"] == 0
 
 

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from facetopt.clients.braintrust.bt_runner import (
     RUNNER_BT,
     RUNNER_SDK,
+    LineCounter,
     RunnerCommand,
     parse_summary_lines,
     run_runner,
@@ -22,6 +23,7 @@ from facetopt.clients.llm.client import Endpoint
 from facetopt.errors import InputError
 from facetopt.services.eval import task as eval_task
 from facetopt.services.eval.launch import PLACEHOLDER_KEY
+from facetopt.services.eval.results import EXPERIMENT_LINE
 from facetopt.services.eval.run import parse_splits, prompts_for, runner_environment, select_rows
 from facetopt.settings import Settings
 from tests.services.eval.helpers import FACETS, make_rows
@@ -201,6 +203,22 @@ def test_a_results_line_is_written_once_the_task_and_every_scorer_reported(tmp_p
     writer.scored(("r1", 0), "b", None, error="judge down")
     (line,) = eval_task.read_results(path)
     assert line["scores"] == {"a": 1.0, "b": None} and line["scorer_errors"] == {"b": "judge down"}
+
+
+def test_progress_counts_scored_rows_not_the_experiment_line(tmp_path):
+    # the eval writes the experiment it logs to at its first row: counting it as a row would start
+    # the flush deadline while the last row is still waiting for its model
+    path = tmp_path / "results.jsonl"
+    counter = LineCounter(path, ignore=EXPERIMENT_LINE)
+    writer = eval_task.ResultsWriter(path, score_names=("a",))
+    writer.experiment({"id": "exp-1", "source": "span"})
+    writer.task_done(("r1", 0), {"id": "r1", "output": "NONE"})
+    writer.scored(("r1", 0), "a", 1.0)
+    assert counter.new_lines() == 1
+    writer.task_done(("r2", 0), {"id": "r2", "output": "NONE"})
+    writer.scored(("r2", 0), "a", 0.0)
+    writer.experiment({"id": "exp-1", "source": "summary"})
+    assert counter.new_lines() == 1
 
 
 _SLEEPER = """

@@ -97,9 +97,10 @@ class RunnerOutcome:
 class LineCounter:
     """Counts complete lines appended to a file since the last call (progress from a results file)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, ignore: bytes | None = None):
         self.path = path
         self.offset = 0
+        self.ignore = ignore  # lines starting with this are not counted
 
     def new_lines(self) -> int:
         try:
@@ -110,7 +111,10 @@ class LineCounter:
             return 0
         complete = chunk.rfind(b"\n") + 1
         self.offset += complete
-        return chunk[:complete].count(b"\n")
+        lines = chunk[:complete].count(b"\n")
+        if self.ignore is not None:
+            lines -= sum(1 for line in chunk[:complete].split(b"\n") if line.startswith(self.ignore))
+        return lines
 
 
 def find_bt(path: str | None = None) -> str | None:

@@ -6,7 +6,8 @@ never special-case it.
 
 `run_chat_requests` runs many chat calls at a bounded concurrency, hands each result to a
 callback as it arrives, and never raises for a failed call: retries (429, 5xx, timeouts,
-connection errors, honouring Retry-After) are the openai client's own, bounded by `max_retries`.
+connection resets, honouring Retry-After) are the rate-limit policy's (rate_limit.py), per
+(endpoint, model), until a per-call deadline; the SDK's own retries are off.
 """
 
 from __future__ import annotations
@@ -22,20 +23,28 @@ from pydantic import BaseModel
 
 from facetopt.clients.llm.endpoints import (
     CONNECTION_ERROR,
+    OPENAI_DEFAULT_URL,
     Endpoint,
     mixed_simulation_warning,
     probe_endpoint,
+    resolve_auditor,
     resolve_facet_model,
     resolve_judge,
     resolve_labeller,
     simulated_endpoint,
     simulated_roles,
 )
+from facetopt.clients.llm.rate_limit import (
+    DEFAULT_DEADLINE,
+    PolicyStats,
+    policy_for,
+)
 from facetopt.clients.redaction import redact_credentials
 from facetopt.facets.text import content_text, strip_think
 
 __all__ = [
     "CONNECTION_ERROR",
+    "DEFAULT_DEADLINE",
     "UNREACHABLE_AFTER",
     "ChatRequest",
     "ChatResult",
@@ -46,10 +55,14 @@ __all__ = [
     "endpoint_unreachable",
     "is_connection_error",
     "make_async_client",
+    "make_chat_client",
     "make_sync_client",
     "mixed_simulation_warning",
+    "policy_for",
+    "policy_stats",
     "probe_endpoint",
     "request_body",
+    "resolve_auditor",
     "resolve_facet_model",
     "resolve_judge",
     "resolve_labeller",
@@ -60,6 +73,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     import openai
+
+    from facetopt.clients.llm.chat_http import ChatClient
 
 UNREACHABLE_AFTER = 8  # connection failures, with no success yet, before unsent requests are skipped
 
@@ -82,7 +97,7 @@ def _limits(concurrency: int) -> Any:
     return httpx2.Limits(max_connections=size, max_keepalive_connections=size)
 
 
-def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[str, Any]:
+def _openai_args(endpoint: Endpoint, timeout: float) -> dict[str, Any]:
     base_url: str | None
     if endpoint.simulated:
         from facetopt.simulation.transport import SIMULATED_HTTP_BASE
@@ -90,36 +105,86 @@ def _openai_args(endpoint: Endpoint, timeout: float, max_retries: int) -> dict[s
         base_url, api_key = SIMULATED_HTTP_BASE, "simulated"
     else:
         base_url, api_key = endpoint.base_url, _api_key(endpoint)
-    return {"base_url": base_url, "api_key": api_key, "timeout": timeout, "max_retries": max_retries}
+    # the SDK's own retries are off: every retry is the rate-limit policy's (rate_limit.py)
+    return {"base_url": base_url, "api_key": api_key, "timeout": timeout, "max_retries": 0}
 
 
-def _http_args(endpoint: Endpoint, timeout: float, concurrency: int) -> dict[str, Any]:
+def _http_args(
+    endpoint: Endpoint, timeout: float, concurrency: int, deadline: float, max_retries: int | None, sync: bool
+) -> dict[str, Any]:
     if endpoint.simulated:
         from facetopt.clients.llm.simulated_transport import SimulatedTransport
 
         return {"transport": SimulatedTransport(), "timeout": timeout}
-    return {"limits": _limits(concurrency), "timeout": timeout, "follow_redirects": True}
+    import httpx2
+
+    from facetopt.clients.llm.transport import PolicyTransport, SyncPolicyTransport
+
+    policy = policy_for(endpoint.label, endpoint.model)
+    if sync:
+        inner: Any = httpx2.HTTPTransport(limits=_limits(concurrency))
+        transport: Any = SyncPolicyTransport(inner, policy, deadline, max_retries)
+    else:
+        inner = httpx2.AsyncHTTPTransport(limits=_limits(concurrency))
+        transport = PolicyTransport(inner, policy, deadline, max_retries)
+    return {"transport": transport, "timeout": timeout, "follow_redirects": True}
 
 
 def make_async_client(
-    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 128
+    endpoint: Endpoint,
+    timeout: float,
+    max_retries: int | None = None,
+    concurrency: int = 128,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI for the endpoint; its connection pool fits `concurrency` requests in flight."""
+    """An AsyncOpenAI for the endpoint whose every request goes through the endpoint's and model's
+    rate-limit policy (`policy_for`): retries until `deadline` seconds per call (at most
+    `max_retries` retries when given); its connection pool fits `concurrency` requests in flight."""
     import httpx2
     import openai
 
-    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency))
-    return openai.AsyncOpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
+    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency, deadline, max_retries, sync=False))
+    return openai.AsyncOpenAI(**_openai_args(endpoint, timeout), http_client=http)
 
 
 def make_sync_client(
-    endpoint: Endpoint, timeout: float, max_retries: int = 2, concurrency: int = 16
+    endpoint: Endpoint,
+    timeout: float,
+    max_retries: int | None = None,
+    concurrency: int = 16,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> openai.OpenAI:
     import httpx2
     import openai
 
-    http = httpx2.Client(**_http_args(endpoint, timeout, concurrency))
-    return openai.OpenAI(**_openai_args(endpoint, timeout, max_retries), http_client=http)
+    http = httpx2.Client(**_http_args(endpoint, timeout, concurrency, deadline, max_retries, sync=True))
+    return openai.OpenAI(**_openai_args(endpoint, timeout), http_client=http)
+
+
+def make_chat_client(
+    endpoint: Endpoint,
+    timeout: float,
+    max_retries: int | None = None,
+    concurrency: int = 128,
+    deadline: float = DEFAULT_DEADLINE,
+) -> ChatClient:
+    """A plain-HTTP chat client (chat_http.py) for `chat_once` / `run_chat_requests`, sending through
+    the endpoint's and model's rate-limit policy like `make_async_client`."""
+    import httpx2
+
+    from facetopt.clients.llm.chat_http import ChatClient
+
+    http = httpx2.AsyncClient(**_http_args(endpoint, timeout, concurrency, deadline, max_retries, sync=False))
+    base_url, api_key = (
+        _openai_args(endpoint, timeout)["base_url"],
+        _openai_args(endpoint, timeout)["api_key"],
+    )
+    return ChatClient(http, base_url or OPENAI_DEFAULT_URL, api_key, timeout)
+
+
+def policy_stats(endpoint: Endpoint) -> PolicyStats | None:
+    """What the progress line shows for the endpoint's calls (None when simulated)."""
+    return None if endpoint.simulated else policy_for(endpoint.label, endpoint.model).stats()
 
 
 # -- requests and results --------------------------------------------------------------------------
@@ -181,35 +246,6 @@ def _max_tokens_param(model: str) -> str:
     return "max_completion_tokens" if re.match(r"(?:gpt-5|o\d)", model) else "max_tokens"
 
 
-def _reason(exc: BaseException, timeout: Any) -> str:
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError):
-        return f"timeout: no reply within {timeout}s"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        return f"{CONNECTION_ERROR}: {detail}"[:300]
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        message = inner.get("message") if isinstance(inner, dict) else None
-        return f"HTTP {exc.status_code}: {message or exc.message}"[:300]
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _attempts(exc: BaseException, max_retries: int) -> int:
-    import openai
-
-    if (
-        isinstance(exc, openai.APIStatusError)
-        and exc.status_code not in (408, 409, 429)
-        and exc.status_code < 500
-    ):
-        return 1
-    return max_retries + 1 if isinstance(exc, openai.APIError) else 1
-
-
 def request_body(request: ChatRequest) -> dict[str, Any]:
     """The JSON body of a chat completion request; `extra_body` merges at the top level, as in the SDK."""
     body: dict[str, Any] = {"model": request.model, "messages": request.messages}
@@ -222,23 +258,18 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     return body
 
 
-async def chat_once(client: openai.AsyncOpenAI, request: ChatRequest) -> ChatResult:
-    """One chat call (with the client's retries) as a ChatResult; never raises for a failed call.
-
-    It goes through the SDK's generic `client.post` (auth, retries, Retry-After and timeouts are
-    the SDK's) with a plain JSON body: the typed `chat.completions.create` re-walks every message
-    through its parameter transformer, which tripled the client's CPU per request and cost about
-    6% of wall time at concurrency 128 (bench/bench_labelling.py).
-    """
-    import httpx2
+async def chat_once(client: ChatClient, request: ChatRequest) -> ChatResult:
+    """One chat call (the policy's retries included) as a ChatResult; never raises for a failed call."""
+    from facetopt.clients.llm.chat_http import ChatCallError
 
     try:
-        response = await client.post("/chat/completions", cast_to=httpx2.Response, body=request_body(request))
-        completion = response.json()
-    except Exception as exc:  # every failure becomes a result: one bad row never sinks a run
-        reason = redact_credentials(_reason(exc, client.timeout), [client.api_key])
-        return ChatResult(key=request.key, error=reason, attempts=_attempts(exc, client.max_retries))
-    attempts = int(response.request.headers.get("x-stainless-retry-count") or 0) + 1
+        completion, attempts = await client.complete(request_body(request))
+    except ChatCallError as exc:  # every failure becomes a result: one bad row never sinks a run
+        reason = redact_credentials(exc.reason, [client.api_key])
+        return ChatResult(key=request.key, error=reason, attempts=exc.attempts)
+    except Exception as exc:
+        reason = redact_credentials(f"{type(exc).__name__}: {exc}"[:300], [client.api_key])
+        return ChatResult(key=request.key, error=reason)
     text = strip_think(chat_text(completion))
     if not text:
         choices = completion.get("choices") if isinstance(completion, dict) else None
@@ -259,7 +290,7 @@ def endpoint_unreachable(results: Iterable[ChatResult]) -> bool:
 
 
 async def run_chat_requests(
-    client: openai.AsyncOpenAI,
+    client: ChatClient,
     requests: list[ChatRequest],
     concurrency: int,
     on_result: Callable[[ChatResult], None],

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from facetopt.settings import DEFAULT_PROXY_URL, SIMULATED_BASE_URL, Settings
 
-Role = Literal["labeller", "facet_model", "judge"]
+Role = Literal["labeller", "facet_model", "judge", "auditor"]
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 CONNECTION_ERROR = "connection error"  # starts the reason of a call or probe that reached no server
 
@@ -84,6 +84,21 @@ def resolve_labeller(settings: Settings) -> Endpoint:
         settings.ground_truth_api_base or settings.judge_api_base,
         (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
         (settings.judge_api_key, "FACET_OPTIMIZER_JUDGE_API_KEY"),
+        (settings.openai_api_key, "OPENAI_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+
+
+def resolve_auditor(settings: Settings) -> Endpoint:
+    """The second opinion of `dataset audit`: the audit model (else the labeller's model) at the
+    audit base URL (else the labeller's), with the audit key, else the labeller's keys."""
+    return _resolve(
+        settings,
+        "auditor",
+        settings.audit_model or settings.ground_truth_model,
+        settings.audit_api_base or settings.ground_truth_api_base,
+        (settings.audit_api_key, "FACET_OPTIMIZER_AUDIT_API_KEY"),
+        (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
         (settings.openai_api_key, "OPENAI_API_KEY"),
         (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
     )

@@ -8,11 +8,13 @@ it before starting an eval subprocess.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
+import re
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,10 @@ CREATE TABLE IF NOT EXISTS prompt_publications (
 CREATE TABLE IF NOT EXISTS experiments (
     experiment_id VARCHAR PRIMARY KEY, name VARCHAR, created VARCHAR, backend VARCHAR,
     dataset VARCHAR, dataset_project VARCHAR, split VARCHAR, model VARCHAR, record JSON);
+CREATE TABLE IF NOT EXISTS store_meta (version INTEGER, schema_sha VARCHAR);
+CREATE TABLE IF NOT EXISTS call_cache (
+    key VARCHAR PRIMARY KEY, kind VARCHAR, value JSON, model VARCHAR, endpoint VARCHAR,
+    created TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS experiment_rows (
     experiment_id VARCHAR, id VARCHAR, facet_name VARCHAR, split VARCHAR, row JSON,
     PRIMARY KEY (experiment_id, id));
@@ -59,30 +65,117 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_SCHEMA_SHA = hashlib.sha256(_SCHEMA.encode()).hexdigest()[:16]
+SCHEMA_VERSION = 2  # facetopt's own layout of the tables above; a newer store is refused
+OPEN_WAIT = 10.0  # seconds to retry while another process holds the store
+
+
 class StoreBusyError(FacetoptError):
     pass
 
 
-class LocalStore:
-    def __init__(self, path: Path, read_only: bool = False):
-        import duckdb
+class StoreUnusableError(FacetoptError):
+    pass
 
+
+def _holder(message: str) -> str:
+    """'PID 123 (/usr/bin/python3)' from DuckDB's lock-conflict message, when it names one."""
+    found = re.search(r"held in (.+?) \(PID (\d+)\)", message)
+    return f"PID {found.group(2)} ({found.group(1)})" if found else "another process"
+
+
+def _unusable(path: Path, message: str) -> FacetoptError | None:
+    """The error for a store that no retry can fix, or None when the failure is a lock conflict."""
+    hint = "pass another --output-root, or move the file aside (labels and experiments live in it)"
+    if path.is_dir():
+        return StoreUnusableError(f"the local store {path} is a directory, not a DuckDB file", hint=hint)
+    lowered = message.lower()
+    if "permission denied" in lowered:
+        return StoreUnusableError(
+            f"the local store {path} cannot be opened: permission denied",
+            hint="check the file's owner and permissions (facetopt needs to read and write it)",
+        )
+    if "version" in lowered and ("database file" in lowered or "storage" in lowered):
+        return StoreUnusableError(
+            f"the local store {path} was written by another DuckDB version: {message.splitlines()[0][:200]}",
+            hint="use the facetopt (and duckdb) version that wrote it, or " + hint,
+        )
+    if "not a valid duckdb database" in lowered or "corrupt" in lowered or "checksum" in lowered:
+        return StoreUnusableError(
+            f"the local store {path} is not a valid DuckDB database (corrupt or another kind of file)",
+            hint=hint,
+        )
+    if "could not set lock" in lowered or "conflicting lock" in lowered:
+        return None
+    return StoreUnusableError(f"the local store {path} cannot be opened: {message[:200]}", hint=hint)
+
+
+def connect(path: Path, read_only: bool, wait: float) -> Any:
+    """A DuckDB connection; retries while another process holds the file, up to `wait` seconds."""
+    import duckdb
+
+    deadline, pause = time.monotonic() + wait, 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            message = str(exc)
+            unusable = _unusable(path, message)
+            if unusable is not None:
+                raise unusable from None
+            if time.monotonic() + pause > deadline:
+                raise StoreBusyError(
+                    f"the local store {path} is held by {_holder(message)} (waited {wait:.0f}s)",
+                    hint="another facetopt command is writing to it; retry when it is done",
+                ) from None
+            time.sleep(pause)
+            pause = min(0.25, pause * 1.5)
+
+
+class LocalStore:
+    """Open it for one short transaction (`with LocalStore(path) as store: ...`), never for a run:
+    DuckDB lets one process write at a time, and other commands wait while it is open."""
+
+    def __init__(self, path: Path, read_only: bool = False, wait: float = OPEN_WAIT):
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise FacetoptError(
                 f"no local store at {self.path}",
                 hint="run `facetopt dataset create` first, or pass the right --output-root",
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise StoreBusyError(
-                f"the local store {self.path} is in use by another facetopt process",
-                hint="wait for the other command to finish, then retry",
-            ) from exc
         if not read_only:
-            self.conn.execute(_SCHEMA)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(self.path, read_only, wait)
+        try:
+            version, schema_sha = self._version()
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreUnusableError(
+                    f"the local store {self.path} comes from a newer facetopt (store version {version}, "
+                    f"this facetopt reads up to {SCHEMA_VERSION})",
+                    hint="upgrade facetopt, or pass another --output-root",
+                )
+            # the CREATE statements run only when the tables changed since the store last saw them
+            if not read_only and (version != SCHEMA_VERSION or schema_sha != _SCHEMA_SHA):
+                self.conn.execute(_SCHEMA)
+                self.conn.execute("DELETE FROM store_meta")
+                self.conn.execute("INSERT INTO store_meta VALUES (?, ?)", [SCHEMA_VERSION, _SCHEMA_SHA])
+        except FacetoptError:
+            self.conn.close()
+            raise
+        except Exception as exc:  # a DuckDB file that is not facetopt's, or damaged
+            self.conn.close()
+            raise _unusable(self.path, str(exc)) or StoreUnusableError(str(exc)[:200]) from None
+
+    def _version(self) -> tuple[int | None, str | None]:
+        """(layout version, fingerprint of the CREATE statements) the store records; Nones for a
+        new (or older) store."""
+        import duckdb
+
+        try:
+            found = self.conn.execute("SELECT max(version), max(schema_sha) FROM store_meta").fetchone()
+        except (duckdb.CatalogException, duckdb.BinderException):
+            return None, None
+        return (found[0], found[1]) if found else (None, None)
 
     def close(self) -> None:
         self.conn.close()
@@ -129,13 +222,16 @@ class LocalStore:
             "INSERT OR REPLACE INTO label_cache VALUES (?, ?, ?, ?, ?)", [key, text, model, endpoint, _now()]
         )
 
-    @contextmanager
-    def label_writer(self) -> Iterator[LabelWriter]:
-        writer = LabelWriter(self)
-        try:
-            yield writer
-        finally:
-            writer.close()
+    # call cache (eval model outputs and judge verdicts) ---------------------------------------
+    def cached_calls(self, keys: list[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        self.conn.execute("CREATE OR REPLACE TEMP TABLE wanted_calls (key VARCHAR)")
+        insert_many(self.conn, "INSERT INTO wanted_calls", [(k,) for k in keys])
+        found = self.conn.execute(
+            "SELECT c.key, c.value FROM call_cache c SEMI JOIN wanted_calls w ON c.key = w.key"
+        ).fetchall()
+        return {key: json.loads(value) for key, value in found}
 
     # prompt history -------------------------------------------------------
     def remember_prompt(self, sha: str, facet_name: str, text: str) -> None:
@@ -314,42 +410,67 @@ class LocalStore:
         return bool(found and found[0])
 
 
-class LabelWriter:
-    """Commits paid labels from a background thread, so the event loop never waits on disk."""
+class BatchWriter:
+    """Commits items from a background thread in short transactions: it opens the store, writes
+    what has arrived, and closes it again, so other commands (and the eval runner) can use the
+    store in between. Items arrive while the calls run; at most every `interval` seconds a batch."""
 
-    def __init__(self, store: LocalStore):
-        self._cursor = store.conn.cursor()
-        self._queue: queue.Queue[tuple[str, str, str, str] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="label-writer", daemon=True)
+    def __init__(self, path: Path, write: Any, interval: float = 0.5):
+        self._path, self._write, self._interval = Path(path), write, interval
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self.error: BaseException | None = None
         self.written = 0
         self._thread.start()
 
-    def put(self, key: str, text: str, model: str, endpoint: str) -> None:
-        self._queue.put((key, text, model, endpoint))
+    def put(self, item: Any) -> None:
+        self._queue.put(item)
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch = [item]
+        stop = False
+        items: list[Any] = []
+        while not stop:
+            if not items:
+                items.append(self._queue.get())
+            self._closing.wait(self._interval)  # let a batch gather: one short transaction per interval
             while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            stop = None in batch
-            rows = [(k, t, m, e, _now()) for entry in batch if entry is not None for (k, t, m, e) in [entry]]
-            if rows:
-                try:
-                    insert_many(self._cursor, "INSERT OR REPLACE INTO label_cache", rows)
-                    self.written += len(rows)
-                except Exception as exc:  # surfaced by close(); labels also live in the run folder
+                items.append(self._queue.get_nowait())
+            stop = stop or any(item is None for item in items)
+            items = [item for item in items if item is not None]
+            if not items or self.error is not None:
+                items = []
+                continue
+            try:
+                with LocalStore(self._path, wait=60.0 if stop else 2.0) as store:
+                    self._write(store, items)
+                self.written += len(items)
+                items = []
+            except StoreBusyError as exc:  # held by another command: keep the items, try again
+                if stop:
                     self.error = exc
-            if stop:
-                return
+            except Exception as exc:  # surfaced by the caller; the run folder keeps the items too
+                self.error = exc
 
     def close(self) -> None:
         self._queue.put(None)
+        self._closing.set()
         self._thread.join()
-        self._cursor.close()
+
+
+def write_labels(store: LocalStore, items: list[tuple[str, str, str, str]]) -> None:
+    rows = [(k, t, m, e, _now()) for (k, t, m, e) in items]
+    insert_many(store.conn, "INSERT OR REPLACE INTO label_cache", rows)
 
 
 def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def write_calls(store: LocalStore, items: list[tuple[str, str, Any, str, str]]) -> None:
+    """(key, kind, value, model, endpoint) into the call cache; the newest value of a key wins."""
+    latest = {
+        key: (key, kind, dump_json(value), model, endpoint, _now())
+        for key, kind, value, model, endpoint in items
+    }
+    insert_many(store.conn, "INSERT OR REPLACE INTO call_cache", list(latest.values()))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from facetopt.clients import artifacts
 from facetopt.clients.llm.client import Endpoint, resolve_labeller
-from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
 from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
@@ -297,19 +296,21 @@ def _label_and_build_rows(
     # read before the store opens for writing: rows the dataset holds keep their split (sticky)
     existing = _existing_rows(req)
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
-    with LocalStore(settings.store_path) as store:
-        outcome = label_calls(
-            selected,
-            endpoint,
-            store,
-            run_dir / "labels.jsonl",
-            concurrency=settings.ground_truth_concurrency,
-            max_tokens=settings.ground_truth_max_tokens,
-            timeout=settings.request_timeout,
-            progress=progress,
-        )
-    summary.label_calls = len(selected)
+    outcome = label_calls(
+        selected,
+        endpoint,
+        settings.store_path,
+        run_dir / "labels.jsonl",
+        concurrency=settings.ground_truth_concurrency,
+        max_tokens=settings.ground_truth_max_tokens,
+        timeout=settings.timeout_for(endpoint.model),
+        deadline=settings.call_deadline,
+        progress=progress,
+    )
     summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
+    if outcome.store_error:
+        summary.warnings.append(outcome.store_error)
+    summary.label_calls = len(selected)
     summary.labels_failed, summary.label_requests_paid = len(outcome.failures), outcome.requests_paid
     if outcome.failures and not outcome.labels:
         raise _every_label_failed(outcome.failures, endpoint, run_dir)

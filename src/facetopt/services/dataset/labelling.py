@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,13 +13,16 @@ from facetopt.clients.llm.client import (
     ChatResult,
     Endpoint,
     is_connection_error,
-    make_async_client,
+    make_chat_client,
+    policy_stats,
     run_chat_requests,
 )
-from facetopt.clients.local.store import LocalStore
+from facetopt.clients.local.store import BatchWriter, LocalStore, write_labels
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import ModelError
-from facetopt.services.progress import Progress
+from facetopt.services.progress import Progress, show_detail
+
+DETAIL_EVERY = 0.5  # seconds between updates of the progress line's rate / 429s / slow calls
 
 
 @dataclass
@@ -30,6 +34,7 @@ class LabelOutcome:
     from_cache: int = 0
     paid: int = 0
     requests_paid: int = 0
+    store_error: str | None = None  # paid labels that could not be cached (they are in the journal)
 
 
 def call_key(call: FacetCall) -> str:
@@ -48,17 +53,48 @@ def label_request(call: FacetCall, endpoint: Endpoint, max_tokens: int) -> ChatR
 def label_calls(
     calls: list[FacetCall],
     endpoint: Endpoint,
-    store: LocalStore,
+    store_path: Path,
     journal_path: Path,
     *,
     concurrency: int,
     max_tokens: int,
     timeout: float,
+    deadline: float,
     progress: Progress,
 ) -> LabelOutcome:
-    outcome = LabelOutcome()
     requests = {call_key(c): label_request(c, endpoint, max_tokens) for c in calls}
-    cached = store.cached_labels([r.key for r in requests.values()])
+    return label_requests(
+        requests,
+        endpoint,
+        store_path,
+        journal_path,
+        concurrency=concurrency,
+        timeout=timeout,
+        deadline=deadline,
+        progress=progress,
+    )
+
+
+def label_requests(
+    requests: dict[str, ChatRequest],
+    endpoint: Endpoint,
+    store_path: Path,
+    journal_path: Path,
+    *,
+    concurrency: int,
+    timeout: float,
+    deadline: float,
+    progress: Progress,
+    stage: str = "labelling",
+) -> LabelOutcome:
+    """Answer `requests` (row key -> request): cached answers first, the rest paid for through the
+    shared client, each answer committed to the label cache and the journal as it arrives. Used by
+    `dataset create` and by `dataset audit` (whose requests differ, so they share no cache entry)."""
+    # the store is opened only for short transactions: one read of the cache here, then a
+    # background writer commits paid labels in batches as they arrive
+    outcome = LabelOutcome()
+    with LocalStore(store_path) as store:
+        cached = store.cached_labels([r.key for r in requests.values()])
     pending: list[ChatRequest] = []
     owners: dict[str, list[str]] = {}
     for key, request in requests.items():
@@ -72,37 +108,54 @@ def label_calls(
     if not pending:
         return outcome
 
-    progress.start("labelling", sum(len(keys) for keys in owners.values()))
+    progress.start(stage, sum(len(keys) for keys in owners.values()))
     journal = JsonlJournal(journal_path)
+    writer = BatchWriter(store_path, write_labels)
     connection_failures = 0
+    shown = 0.0
     try:
-        with store.label_writer() as writer:
 
-            def on_result(result: ChatResult) -> None:
-                nonlocal connection_failures
-                keys = owners[result.key]
-                if result.text:
-                    writer.put(result.key, result.text, endpoint.model, endpoint.label)
-                    journal.append({"cache_key": result.key, "rows": keys, "label": result.text})
-                    for key in keys:
-                        outcome.labels[key] = result.text
-                    outcome.paid += len(keys)
-                    outcome.requests_paid += 1
-                else:
-                    reason = result.error or "empty reply"
-                    connection_failures += is_connection_error(result)
-                    for key in keys:
-                        outcome.failures[key] = reason
-                progress.advance("labelling", len(keys))
+        def on_result(result: ChatResult) -> None:
+            nonlocal connection_failures, shown
+            keys = owners[result.key]
+            if result.text:
+                writer.put((result.key, result.text, endpoint.model, endpoint.label))
+                journal.append({"cache_key": result.key, "rows": keys, "label": result.text})
+                for key in keys:
+                    outcome.labels[key] = result.text
+                outcome.paid += len(keys)
+                outcome.requests_paid += 1
+            else:
+                reason = result.error or "empty reply"
+                connection_failures += is_connection_error(result)
+                for key in keys:
+                    outcome.failures[key] = reason
+            progress.advance(stage, len(keys))
+            if (now := time.monotonic()) - shown >= DETAIL_EVERY:
+                shown = now
+                stats = policy_stats(endpoint)
+                if stats is not None:
+                    show_detail(progress, stage, stats.describe())
 
-            client = make_async_client(endpoint, timeout=timeout, concurrency=concurrency)
-            asyncio.run(run_chat_requests(client, pending, concurrency=concurrency, on_result=on_result))
+        client = make_chat_client(endpoint, timeout=timeout, concurrency=concurrency, deadline=deadline)
+        asyncio.run(run_chat_requests(client, pending, concurrency=concurrency, on_result=on_result))
     finally:
+        writer.close()
         journal.close()
-        progress.finish("labelling")
+        progress.finish(stage)
+    if writer.error is not None:
+        outcome.store_error = (
+            f"paid labels could not be cached in the local store ({writer.error}); they are in {journal_path}"
+        )
     if connection_failures == len(pending):
+        flag = (
+            "--audit-api-base / FACET_OPTIMIZER_AUDIT_API_BASE"
+            if endpoint.role == "auditor"
+            else ("--ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE")
+        )
         raise ModelError(
-            f"the ground-truth model endpoint is unreachable ({endpoint.label})",
-            hint="check --ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE and your network",
+            f"the {'audit' if endpoint.role == 'auditor' else 'ground-truth'} model endpoint is unreachable "
+            f"({endpoint.label})",
+            hint=f"check {flag} and your network",
         )
     return outcome

@@ -51,8 +51,11 @@ class EvalConfig(BaseModel):
     judge: EndpointSpec
     max_tokens: int
     request_timeout: float
-    max_retries: int = 2
+    call_deadline: float = 600.0  # seconds one call may keep being retried (the rate-limit policy)
+    max_retries: int | None = None  # None: retry until the deadline
     concurrency: int
+    store_path: str | None = None  # the local store holding the call cache; None: no cache
+    use_cache: bool = True  # False (--no-cache): call again, and store the fresh results
     trials: int = 1
     no_send_logs: bool = True
     rows_file: str

@@ -28,8 +28,9 @@ from facetopt.services.eval.config import (
     RESULTS_ENV,
 )
 from facetopt.services.eval.plan import EvalPlan
+from facetopt.services.eval.results import EXPERIMENT_LINE
 from facetopt.services.eval.runner_errors import ERRORS_ENV, ERRORS_FILE, failure_cause, read_errors
-from facetopt.services.progress import Progress
+from facetopt.services.progress import Progress, show_detail
 from facetopt.settings import Settings
 
 EVAL_TASK = "eval"
@@ -191,16 +192,23 @@ def launch(
         f"evaluating {len(plan.rows)} rows x {plan.settings.trials} trial(s) with {plan.model.model} "
         f"({plan.model.label}), judge {plan.judge.model} ({plan.judge.label}), via {command.runner}"
     )
-    counter = LineCounter(results_path)
+    # the eval also writes the experiment it logs to there: a line that is not a scored row
+    counter = LineCounter(results_path, ignore=EXPERIMENT_LINE)
     expected = len(plan.rows) * plan.settings.trials
     progress.start(EVAL_TASK, expected)
     scored = 0
+
+    policy_file = results_path.with_suffix(".policy.txt")
 
     def tick() -> None:
         nonlocal scored
         if (new := counter.new_lines()) > 0:
             scored += new
             progress.advance(EVAL_TASK, new)
+        try:
+            show_detail(progress, EVAL_TASK, policy_file.read_text(encoding="utf-8"))
+        except OSError:
+            pass
 
     try:
         outcome = run_runner(

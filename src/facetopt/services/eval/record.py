@@ -47,6 +47,9 @@ class EvalSummary(BaseModel):
     trials: int = 1
     errors: int = 0
     factuality_errors: int = 0
+    # (row, trial)s whose model output / Factuality verdict came from the call cache, not a new call
+    model_outputs_from_cache: int = 0
+    judge_verdicts_from_cache: int = 0
     stored_locally: bool = True
     run_dir: str
     seconds: float = 0.0
@@ -76,7 +79,8 @@ def record_run(
         plan.warnings.append(message)
         warn(message)
 
-    rows = eval_rows(plan.rows, read_results(run_dir / "results.jsonl"), plan.settings.trials)
+    records = read_results(run_dir / "results.jsonl")
+    rows = eval_rows(plan.rows, records, plan.settings.trials)
     experiment_id, name, url, stored_locally = str(uuid.uuid4()), plan.name, None, True
     if plan.send_logs:
         # the id the eval wrote from the SDK's summary; bt drops a summary line it cannot parse
@@ -128,6 +132,8 @@ def record_run(
         trials=plan.settings.trials,
         errors=len(errors),
         factuality_errors=len(judged),
+        model_outputs_from_cache=sum(1 for r in records if r.get("model_from_cache")),
+        judge_verdicts_from_cache=sum(1 for r in records if r.get("judge_from_cache")),
         run_dir=str(run_dir),
         seconds=round(outcome.seconds, 2),
         metrics=metrics_by_facet(rows),

@@ -17,6 +17,7 @@ ERROR_KEY = "eval_error"  # in a row's metadata: its model call failed, so its s
 NO_RESULT = "no result from the eval runner (the row's task or scorers never finished)"
 
 EXPERIMENT_KEY = "experiment"  # a results-file line that names the experiment, not a row
+EXPERIMENT_LINE = b'{"' + EXPERIMENT_KEY.encode() + b'"'  # how such a line starts
 SUMMARY_SOURCE = "summary"
 
 ResultKey = tuple[str, int]
@@ -48,10 +49,19 @@ class ResultsWriter:
             self._entry(key).update(record)
             self._maybe_write(key)
 
-    def scored(self, key: ResultKey, name: str, value: float | None, error: str | None = None) -> None:
+    def scored(
+        self,
+        key: ResultKey,
+        name: str,
+        value: float | None,
+        error: str | None = None,
+        from_cache: bool = False,
+    ) -> None:
         with self._lock:
             entry = self._entry(key)
             entry["scores"][name] = value
+            if from_cache:
+                entry["judge_from_cache"] = True
             if error:
                 entry["scorer_errors"][name] = error
             self._maybe_write(key)

@@ -7,6 +7,7 @@ its value (or its error) to the results writer, which completes the row's line i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from facetopt.clients.prompt_file import FacetPrompt
@@ -112,12 +113,22 @@ class FactualityScorer:
     """
 
     def __init__(
-        self, factuality: Any, writer: ResultsWriter, deadline: float, secrets: list[str | None] | None = None
+        self,
+        factuality: Any,
+        writer: ResultsWriter,
+        deadline: float,
+        secrets: list[str | None] | None = None,
+        cache: Any = None,
+        cache_key: Callable[[str, str, str, int], str] | None = None,
+        endpoint: Any = None,
+        make_score: Callable[[float, dict], Any] | None = None,
     ):
         self.factuality = factuality
         self.writer = writer
         self.deadline = deadline
         self.secrets = list(secrets or [])
+        self.cache, self.cache_key, self.endpoint = cache, cache_key, endpoint
+        self.make_score = make_score  # (score, metadata) -> the autoevals Score a cache hit returns
 
     def _name(self) -> str:
         return FACTUALITY
@@ -131,14 +142,27 @@ class FactualityScorer:
             return None
         facet_name = str((input or {}).get("facet_name", ""))
         question = judge_question(facet_name, str((input or {}).get("preprocessed_text") or ""))
+        cache_key = None
+        if self.cache is not None and self.cache_key is not None:
+            cache_key = self.cache_key(question, output or "", str(expected), key[1])
+            cached = self.cache.get(cache_key)
+            if isinstance(cached, dict) and cached.get("score") is not None and self.make_score is not None:
+                self.writer.scored(key, FACTUALITY, cached["score"], from_cache=True)
+                return self.make_score(cached["score"], cached.get("metadata") or {})
         try:
             score = await asyncio.wait_for(
                 self.factuality.eval_async(output=output or "", expected=str(expected), input=question),
                 timeout=self.deadline,
             )
         except Exception as exc:
-            reason = redact_credentials(f"{type(exc).__name__}: {exc}", self.secrets)[:300]
+            cause = exc.__cause__
+            shown = cause if type(cause).__name__ == "CallDeadlineExceeded" else exc
+            reason = redact_credentials(f"{type(shown).__name__}: {shown}", self.secrets)[:300]
             self.writer.scored(key, FACTUALITY, None, error=reason)
             raise JudgeFailed(reason) from None
-        self.writer.scored(key, FACTUALITY, getattr(score, "score", None))
+        value = getattr(score, "score", None)
+        if cache_key is not None and value is not None:
+            metadata = getattr(score, "metadata", None) or {}
+            self.cache.put(cache_key, "judge", {"score": value, "metadata": metadata}, self.endpoint)
+        self.writer.scored(key, FACTUALITY, value)
         return score

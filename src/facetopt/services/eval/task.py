@@ -2,8 +2,8 @@
 
 facetopt writes a config file and the selected rows into the eval run folder and passes their
 paths in environment variables (bt passes no arguments to Python eval files); keys arrive in
-their own environment variables and are never written anywhere (config.py). This module
-turns that into the arguments of `braintrust.Eval`:
+their own environment variables and are never written anywhere (config.py). This module holds
+the eval's task and scorers (arguments.py turns them into the arguments of `braintrust.Eval`):
 
 - the task renders the facet's wrapper messages with the row's text and calls the facet model
   (`brain-facet-*` models get the facet prompt in `extra_body.suffix_messages`, any other model
@@ -18,40 +18,37 @@ turns that into the arguments of `braintrust.Eval`:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from facetopt.clients.braintrust.eval_hooks import login_from_environment, summary_reporter
-from facetopt.clients.llm.client import ChatRequest, chat_once, make_async_client
+from facetopt.clients.llm.call_cache import CallCache, call_key
+from facetopt.clients.llm.client import ChatRequest, chat_once, make_async_client, make_chat_client
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
-from facetopt.errors import ConfigError
 from facetopt.services.eval.config import (
-    BRAINTRUST_TIMEOUT_ENV,
     CONFIG_ENV,
     JUDGE_KEY_ENV,
     MODEL_KEY_ENV,
-    REPLAY_ENV,
     RESULTS_ENV,
     EndpointSpec,
     EvalConfig,
-    load_config,
-    travelling_metadata,
 )
 from facetopt.services.eval.results import (
     ERROR_KEY,
     NO_RESULT,
-    SUMMARY_SOURCE,
     ResultKey,
     ResultsWriter,
     eval_rows,
     read_results,
     result_key,
 )
-from facetopt.services.eval.runner_errors import ERRORS_ENV, ErrorFile
-from facetopt.services.eval.scorers import SCORES_OF, FactualityScorer, rule_scorers
+from facetopt.services.eval.scorers import (
+    FACTUALITY,
+    SCORES_OF,
+    FactualityScorer,
+    judge_question,
+    rule_scorers,
+)
 
 __all__ = [
     "CONFIG_ENV",
@@ -64,11 +61,8 @@ __all__ = [
     "EvalConfig",
     "FacetEval",
     "ResultsWriter",
-    "eval_arguments",
-    "eval_cases",
     "eval_rows",
     "facet_request",
-    "quiet_http_logs",
     "read_results",
     "read_rows",
     "uses_suffix_messages",
@@ -106,6 +100,7 @@ class FacetEval:
         writer: ResultsWriter,
         model_key: str | None,
         judge_key: str | None,
+        rows: list[DatasetRow] | None = None,
         replay: dict[ResultKey, dict[str, Any]] | None = None,
     ):
         from autoevals import Factuality
@@ -115,26 +110,88 @@ class FacetEval:
         self.writer = writer
         self.judge_key = judge_key
         self._experiment_noted = False
+        self.model_endpoint = config.facet_model.endpoint(model_key)
+        self.judge_endpoint = config.judge.endpoint(judge_key)
         self.replay = replay or {}  # (row id, trial) -> its line of an earlier results file
         # made before the runner starts its event loop (httpx binds to a loop on first use only), so
         # the first rows do not wait for imports and client set-up
-        self.model_client = make_async_client(
-            config.facet_model.endpoint(model_key),
+        self.model_client = make_chat_client(
+            self.model_endpoint,
             timeout=config.request_timeout,
             max_retries=config.max_retries,
             concurrency=config.concurrency,
+            deadline=config.call_deadline,
         )
         judge_client = make_async_client(
-            config.judge.endpoint(judge_key),
+            self.judge_endpoint,
             timeout=config.request_timeout,
             max_retries=config.max_retries,
             concurrency=config.concurrency,
+            deadline=config.call_deadline,
         )
         # an instance, not Factuality.partial (which fails on a second `client` keyword); the async
-        # client is wrapped once here instead of by autoevals on every call
+        # client is wrapped once here instead of by autoevals on every call. Its 429s never reach
+        # autoevals' own retry loop: the client's policy retries them until the call's deadline.
         self.factuality = Factuality(
             model=config.judge.model, client=LLMClient(openai=judge_client, is_async=True)
         )
+        # simulated calls cost nothing: only real endpoints' results are kept
+        paid = not (self.model_endpoint.simulated and self.judge_endpoint.simulated)
+        path = Path(config.store_path) if config.store_path and paid else None
+        self.cache = CallCache(path, read=config.use_cache)
+        if rows:
+            self.preload(rows)
+
+    def report_policy(self, path: Path, every: float = 1.0) -> None:
+        """Write the rate-limit policies' state (rate, in flight, 429s, slow calls) to `path` every
+        second, for the parent's progress line (the runner's own output is not shown)."""
+        import threading
+        import time
+
+        from facetopt.clients.llm.client import policy_stats
+
+        def loop() -> None:
+            while True:
+                parts = []
+                for role, endpoint in (("model", self.model_endpoint), ("judge", self.judge_endpoint)):
+                    if (stats := policy_stats(endpoint)) is not None:
+                        parts.append(f"{role}: {stats.describe()}")
+                if parts:
+                    path.write_text("; ".join(parts), encoding="utf-8")
+                time.sleep(every)
+
+        threading.Thread(target=loop, name="policy-report", daemon=True).start()
+
+    def model_request(self, facet: FacetPrompt, text: str, row_id: str) -> ChatRequest:
+        return facet_request(facet, text, self.config.facet_model.model, self.config.max_tokens, row_id)
+
+    def model_cache_key(self, request: ChatRequest, trial: int) -> str:
+        return call_key(self.model_endpoint, request.messages, request.params(), trial)
+
+    def judge_cache_key(self, question: str, output: str, expected: str, trial: int) -> str:
+        content = {"scorer": FACTUALITY, "input": question, "output": output, "expected": expected}
+        return call_key(self.judge_endpoint, content, {}, trial)
+
+    def preload(self, rows: list[DatasetRow]) -> None:
+        """Read every cached model output of these rows and trials, then the cached verdicts on them."""
+        if not self.cache.read:
+            return
+        model_keys: dict[str, tuple[DatasetRow, int]] = {}
+        for row in rows:
+            facet = self.config.facet(row.facet_name)
+            if facet is None:
+                continue
+            request = self.model_request(facet, str(row.input.get("preprocessed_text") or ""), row.id)
+            for trial in range(self.config.trials):
+                model_keys[self.model_cache_key(request, trial)] = (row, trial)
+        self.cache.load(list(model_keys))
+        judge_keys = []
+        for key, (row, trial) in model_keys.items():
+            output = self.cache.entries.get(key)
+            if isinstance(output, str) and row.expected is not None:
+                question = judge_question(row.facet_name, str(row.input.get("preprocessed_text") or ""))
+                judge_keys.append(self.judge_cache_key(question, output, str(row.expected), trial))
+        self.cache.load(judge_keys)
 
     def _note_experiment(self, hooks: Any) -> None:
         """Once: the experiment the runner logs this row to (runners that never call the reporter).
@@ -165,7 +222,7 @@ class FacetEval:
         facet_name = str((input or {}).get("facet_name", ""))
         if (cached := self.replay.get(result_key(metadata))) is not None:
             return self._replayed(cached, metadata, input, hooks)
-        output, error = "", None
+        output, error, from_cache = "", None, False
         try:
             facet = self.config.facet(facet_name)
             if facet is None:
@@ -176,11 +233,16 @@ class FacetEval:
                 metadata["facet_model"] = self.config.facet_model.model
                 metadata["facet_prompt_file"] = self.config.metadata.get("prompt_file")
                 text = str((input or {}).get("preprocessed_text") or "")
-                request = facet_request(
-                    facet, text, self.config.facet_model.model, self.config.max_tokens, row_id
-                )
-                result = await chat_once(self.model_client, request)
-                output, error = result.text or "", result.error
+                request = self.model_request(facet, text, row_id)
+                key = self.model_cache_key(request, metadata["trial"])
+                cached = self.cache.get(key)
+                if isinstance(cached, str):
+                    output, from_cache = cached, True
+                else:
+                    result = await chat_once(self.model_client, request)
+                    output, error = result.text or "", result.error
+                    if result.ok:
+                        self.cache.put(key, "model", output, self.model_endpoint)
         except Exception as exc:  # the task never raises: one bad row must not sink the run
             error = f"{type(exc).__name__}: {exc}"[:300]
         if error:
@@ -197,6 +259,7 @@ class FacetEval:
                 "expected": hooks.expected if hasattr(hooks, "expected") else None,
                 "metadata": metadata,
                 "error": error,
+                "model_from_cache": from_cache,
             },
         )
         return output
@@ -224,14 +287,29 @@ class FacetEval:
         return str(cached.get("output") or "")
 
     def scorers(self) -> list[Any]:
-        factuality = FactualityScorer(self.factuality, self.writer, self.judge_deadline, [self.judge_key])
+        factuality = FactualityScorer(
+            self.factuality,
+            self.writer,
+            self.judge_deadline,
+            [self.judge_key],
+            cache=self.cache,
+            cache_key=self.judge_cache_key,
+            endpoint=self.judge_endpoint,
+            make_score=_factuality_score,
+        )
         scorers = [*rule_scorers(self.config, self.writer), factuality]
         return [replaying(scorer, self.replay, self.writer) for scorer in scorers] if self.replay else scorers
 
     @property
     def judge_deadline(self) -> float:
-        # autoevals retries rate limits up to 100 times by itself: bound the whole judgement
-        return self.config.request_timeout * (self.config.max_retries + 1) + 30.0
+        # the policy gives up at the call deadline; this bounds a judgement whatever happens inside
+        return self.config.call_deadline + self.config.request_timeout + 30.0
+
+
+def _factuality_score(value: float, metadata: dict) -> Any:
+    from autoevals import Score
+
+    return Score(name=FACTUALITY, score=value, metadata=metadata)
 
 
 # -- the Eval arguments ----------------------------------------------------------------------------
@@ -261,136 +339,6 @@ def replaying(scorer: Any, replay: dict[ResultKey, dict[str, Any]], writer: Resu
     return replayed
 
 
-def read_replay(path: Path) -> dict[ResultKey, dict[str, Any]]:
-    """(row id, trial) -> the line of a results file."""
-    return {(str(r["id"]), int(r.get("trial") or 0)): r for r in read_results(path)}
-
-
 def read_rows(path: Path) -> list[DatasetRow]:
     with path.open(encoding="utf-8") as handle:
         return [DatasetRow.model_validate_json(line) for line in handle if line.strip()]
-
-
-def eval_cases(rows: list[DatasetRow], prompt_file: str | None = None) -> list[dict[str, Any]]:
-    """The dataset row's metadata plus `dataset_row_id` and `prompt_file`, as the original eval had it."""
-    return [
-        {
-            "input": row.input,
-            "expected": row.expected,
-            "metadata": {
-                **row.metadata,
-                "dataset_row_id": row.id,
-                "prompt_file": prompt_file,
-                "facet_name": row.facet_name,
-            },
-            "tags": list(row.tags) or None,
-            "id": row.id,
-        }
-        for row in rows
-    ]
-
-
-def quiet_http_logs() -> None:
-    """The SDK runner logs at INFO: one line per HTTP request would bury the runner's real messages."""
-    import logging
-
-    for name in ("httpx2", "httpx", "httpcore", "openai"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def error_file(environ: Mapping[str, str]) -> ErrorFile | None:
-    """The eval run folder's error file, recording from now on (None outside `facetopt eval`)."""
-    path = environ.get(ERRORS_ENV)
-    if not path:
-        return None
-    secrets = [environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV), environ.get("BRAINTRUST_API_KEY")]
-    errors = ErrorFile(Path(path), secrets)
-    errors.install()
-    return errors
-
-
-def facetopt_reporter(writer: ResultsWriter) -> Any:
-    """The SDK's default reporter, which also writes the summary's experiment into the results file."""
-
-    def on_summary(summary: Any) -> None:
-        if getattr(summary, "experiment_id", None):
-            writer.experiment(
-                {
-                    "id": summary.experiment_id,
-                    "name": summary.experiment_name,
-                    "url": summary.experiment_url,
-                    "project": summary.project_name,
-                    "source": SUMMARY_SOURCE,
-                }
-            )
-
-    return summary_reporter(on_summary)
-
-
-def braintrust_login(errors: ErrorFile | None) -> None:
-    """Log in before the runner does, so a refused login lands in the error file with its reason."""
-    try:
-        login_from_environment()
-    except Exception as exc:
-        if errors is not None:
-            errors.exception(exc, kind="login")
-        raise
-
-
-def _route_braintrust_requests(environ: Mapping[str, str]) -> None:
-    """Every SDK request retried like facetopt's own, and what reached Braintrust recorded."""
-    from facetopt.clients.braintrust.activity import ACTIVITY_ENV, ActivityWriter
-    from facetopt.clients.braintrust.runner_http import DEFAULT_TIMEOUT_S, install
-
-    path = environ.get(ACTIVITY_ENV)
-    try:
-        timeout = float(environ.get(BRAINTRUST_TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
-    except ValueError:
-        timeout = DEFAULT_TIMEOUT_S
-    install(ActivityWriter(Path(path)) if path else None, timeout_s=timeout)
-
-
-def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for `braintrust.Eval`, from the environment facetopt set for the runner."""
-    environ = os.environ if environ is None else environ
-    errors = error_file(environ)
-    try:
-        return _eval_arguments(environ, errors)
-    except Exception as exc:
-        if errors is not None:
-            errors.exception(exc)
-        raise
-
-
-def _eval_arguments(environ: Mapping[str, str], errors: ErrorFile | None) -> dict[str, Any]:
-    quiet_http_logs()
-    config = load_config(environ)
-    if not config.no_send_logs:
-        _route_braintrust_requests(environ)
-    results = environ.get(RESULTS_ENV)
-    if not results:
-        raise ConfigError(f"{RESULTS_ENV} is not set", hint="run the eval with `facetopt eval`")
-    writer = ResultsWriter(Path(results))
-    replay = environ.get(REPLAY_ENV)
-    runtime = FacetEval(
-        config,
-        writer,
-        environ.get(MODEL_KEY_ENV),
-        environ.get(JUDGE_KEY_ENV),
-        read_replay(Path(replay)) if replay else None,
-    )
-    if not config.no_send_logs:
-        braintrust_login(errors)
-    return {
-        "name": config.project,
-        "data": eval_cases(read_rows(Path(config.rows_file)), config.metadata.get("prompt_file")),
-        "task": runtime.task,
-        "scores": runtime.scorers(),
-        "experiment_name": config.experiment_name,
-        "metadata": {**config.metadata, **travelling_metadata(config.facets)},
-        "max_concurrency": config.concurrency,
-        "trial_count": config.trials,
-        "project_id": config.project_id,
-        "no_send_logs": config.no_send_logs,
-        "reporter": facetopt_reporter(writer),
-    }

@@ -1,0 +1,164 @@
+"""httpx2 transports that send every request through a `RateLimitPolicy` (rate_limit.py).
+
+Imported only inside functions (it imports httpx2): `client.make_async_client` wraps its
+connection pool in `PolicyTransport`, `make_sync_client` in `SyncPolicyTransport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx2
+
+from facetopt.clients.llm.rate_limit import (
+    _CONNECT_TRIES_BEFORE_SUCCESS,
+    ATTEMPTS_HEADER,
+    DEFAULT_DEADLINE,
+    CallDeadlineExceeded,
+    RateLimitPolicy,
+    _backoff,
+    _retryable_status,
+    _throttled,
+    retry_after,
+)
+
+_CONNECT_FAILURES = (httpx2.ConnectError, httpx2.ConnectTimeout)
+_RETRYABLE_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
+
+
+class _Attempts:
+    """The retry decisions shared by the async and sync transports, for one call."""
+
+    def __init__(self, policy: RateLimitPolicy, deadline: float, max_retries: int | None):
+        self.policy = policy
+        self.deadline_at = time.monotonic() + deadline
+        self.deadline = deadline
+        self.max_retries = max_retries
+        self.count = 0
+
+    def _room(self, wait: float) -> bool:
+        retries_left = self.max_retries is None or self.count <= self.max_retries
+        return retries_left and time.monotonic() + wait <= self.deadline_at
+
+    def after_response(self, response: Any) -> float | None:
+        """Seconds to wait before retrying, or None to hand the response back."""
+        wait = self._decide(response)
+        if wait is None:
+            response.headers[ATTEMPTS_HEADER] = str(self.count)
+        return wait
+
+    def _decide(self, response: Any) -> float | None:
+        if _throttled(response):
+            wait = self.policy.refused(response.headers)
+            if self._room(wait):
+                return wait
+            if self.max_retries is None or self.count <= self.max_retries:
+                exc = CallDeadlineExceeded(
+                    f"rate limited (HTTP {response.status_code}) for {self.deadline:.0f}s: "
+                    "gave up at the per-call deadline (--call-deadline)"
+                )
+                exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
+                raise exc
+            return None
+        if _retryable_status(response.status_code):
+            self.policy.failed()
+            given = retry_after(response.headers)
+            wait = given if given is not None else _backoff(self.count)
+            return wait if self._room(wait) else None
+        self.policy.succeeded()
+        return None
+
+    def after_error(self, exc: Exception) -> float:
+        """Seconds to wait before retrying; re-raises when the error is final."""
+        exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
+        if not isinstance(exc, _RETRYABLE_ERRORS):
+            raise exc
+        if isinstance(exc, _CONNECT_FAILURES) and not self.policy.ever_succeeded:
+            if self.count >= _CONNECT_TRIES_BEFORE_SUCCESS:
+                raise exc  # never reached: let callers fail fast ("endpoint unreachable")
+        self.policy.failed()
+        wait = _backoff(self.count)
+        if not self._room(wait):
+            raise exc
+        return wait
+
+
+async def _drain(response: httpx2.Response) -> None:
+    """Read a refused reply's (small) body, so its connection goes back to the pool, not closed."""
+    try:
+        await response.aread()
+    except httpx2.HTTPError:
+        pass
+    await response.aclose()
+
+
+class PolicyTransport(httpx2.AsyncBaseTransport):
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        policy: RateLimitPolicy,
+        deadline: float = DEFAULT_DEADLINE,
+        max_retries: int | None = None,
+    ):
+        self.inner, self.policy, self.deadline, self.max_retries = inner, policy, deadline, max_retries
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        attempts = _Attempts(self.policy, self.deadline, self.max_retries)
+        while True:
+            await self.policy.wait_turn()
+            attempts.count += 1
+            token = self.policy.begin()
+            try:
+                response = await self.inner.handle_async_request(request)
+            except Exception as exc:
+                self.policy.end(token)
+                await asyncio.sleep(attempts.after_error(exc))
+                continue
+            self.policy.end(token)
+            wait = attempts.after_response(response)
+            if wait is None:
+                return response
+            await _drain(response)
+            await asyncio.sleep(wait)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class SyncPolicyTransport(httpx2.BaseTransport):
+    def __init__(
+        self,
+        inner: httpx2.BaseTransport,
+        policy: RateLimitPolicy,
+        deadline: float = DEFAULT_DEADLINE,
+        max_retries: int | None = None,
+    ):
+        self.inner, self.policy, self.deadline, self.max_retries = inner, policy, deadline, max_retries
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        attempts = _Attempts(self.policy, self.deadline, self.max_retries)
+        while True:
+            self.policy.wait_turn_sync()
+            attempts.count += 1
+            token = self.policy.begin()
+            try:
+                response = self.inner.handle_request(request)
+            except Exception as exc:
+                self.policy.end(token)
+                time.sleep(attempts.after_error(exc))
+                continue
+            self.policy.end(token)
+            wait = attempts.after_response(response)
+            if wait is None:
+                return response
+            try:
+                response.read()  # read, so the connection goes back to the pool
+            except httpx2.HTTPError:
+                pass
+            response.close()
+            time.sleep(wait)
+
+    def close(self) -> None:
+        self.inner.close()
