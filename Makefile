@@ -12,13 +12,15 @@ setup:
 demo: setup
 	$(UV) run --frozen facetopt demo
 
-# Everything; what CI runs (.ci/run).
+# Everything; what CI runs (.ci/run). Two workers: the machines have two cores and most tests
+# wait on subprocesses and loopback servers.
+PYTEST_WORKERS ?= 2
 test: setup
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The inner loop: no slow or end-to-end test.
 test-fast: setup
-	$(UV) run --frozen pytest -m "not slow and not e2e"
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not e2e"
 
 lint: setup
 	$(UV) run --frozen ruff check src tests bench evals

@@ -19,6 +19,9 @@
   `throttled` counts the 429s sent.
 - `latency` seconds of sleep per request (interrupted at shutdown); `request_queue_size` is 1024
   so a burst of 128 connections is not reset (socketserver's default backlog is 5).
+- `gather`: with it, `latency` is a most: each request waits until `gather` requests are in flight
+  at once (then all go on at once), so a test of concurrency does not hang on how fast a busy
+  machine starts threads.
 - Every request is recorded (path, headers including Authorization, JSON body) under a lock.
 """
 
@@ -82,7 +85,10 @@ class FakeOpenAIServer:
         burst: float | None = None,
         storm: float = 0.0,
         rate_headers: bool = False,
+        gather: int = 0,
     ):
+        self.gather = gather
+        self._gathered = threading.Event()
         self.rate_cap, self.storm, self.rate_headers = rate_cap, storm, rate_headers
         self.burst = burst if burst is not None else (rate_cap or 0.0)
         self.latency = latency
@@ -156,6 +162,8 @@ class FakeOpenAIServer:
             self._state.requests.append(record)
             self._state.in_flight += 1
             self._state.max_in_flight = max(self._state.max_in_flight, self._state.in_flight)
+            if self.gather and self._state.in_flight >= self.gather:
+                self._gathered.set()
             failure = self.script[position] if position < len(self.script) else None
             if failure is not None:
                 self._state.failures_sent += 1
@@ -212,7 +220,9 @@ class FakeOpenAIServer:
         try:
             if failure is None and (refused := self._refusal()) is not None:
                 return refused
-            if self.latency and self._stopping.wait(self.latency):
+            if self.gather:
+                self._gathered.wait(self.latency)
+            elif self.latency and self._stopping.wait(self.latency):
                 return 503, _error("server shutting down", "server_error"), {}
             auth = record.authorization or ""
             if not auth.startswith("Bearer ") or not auth[7:].strip():

@@ -167,7 +167,9 @@ def test_concurrency_bounds_requests_in_flight_and_the_pool_allows_more_than_100
         endpoint = endpoint_for(server.url)
         run(endpoint, requests_for(endpoint, 30), concurrency=5)
         assert server.max_in_flight == 5
-    with FakeOpenAIServer(latency=0.4) as server:
+    # Every request is held until 101 are in flight (8 s at most), so a slow machine cannot make
+    # this pass or fail by how fast it starts connections.
+    with FakeOpenAIServer(latency=8, gather=101) as server:
         endpoint = endpoint_for(server.url)
         results, _ = run(endpoint, requests_for(endpoint, 120), concurrency=120)
         assert all(r.ok for r in results)
