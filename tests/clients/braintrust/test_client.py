@@ -169,7 +169,10 @@ def test_sql_error_in_extra_where_shows_the_servers_message(fake, conn):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("1=1) OR (1=1", "invalid --extra-where-sql: cannot parse SQL: Invalid expression"),
+        (
+            "1=1) OR (1=1",
+            "invalid --extra-where-sql: cannot parse SQL at line 1, column 4 (at '1=1)'): a ')'",
+        ),
         ("metadata.user = 'x'; DELETE FROM t", "invalid --extra-where-sql: unsupported SQL: multiple"),
         ("metadata.user IN (SELECT 1)", "invalid --extra-where-sql: unsupported SQL: subqueries"),
     ],
