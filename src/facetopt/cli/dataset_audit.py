@@ -19,7 +19,7 @@ from facetopt.cli.options import (
     OutputRoot,
     TargetOrg,
 )
-from facetopt.cli.output import emit, handles_errors, note
+from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.facets.cost import describe_usage
 
@@ -66,7 +66,7 @@ SHOWN_ROWS = 20
 def _settings(env_file: Path | None, **flags: object) -> Settings:
     from facetopt.settings import load_settings
 
-    return load_settings(env_file, **flags)
+    return load_settings(env_file, warn=warn, **flags)
 
 
 def _cut(text: str | None, width: int = 100) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.services.eval.results import ResultKey, ResultsWriter, read_results, result_key
+from facetopt.services.eval.scorers import SCORES_OF
 
 REPLAYED_KEY = "replayed_from_results"  # in a row's metadata: its output and scores are replayed
 
@@ -23,9 +24,13 @@ def replaying(scorer: Any, replay: dict[ResultKey, dict[str, Any]], writer: Resu
         cached = replay.get(key) if (metadata or {}).get(REPLAYED_KEY) else None
         if cached is None:
             return await run(output, expected=expected, input=input, metadata=metadata, **kw)
-        value = (cached.get("scores") or {}).get(name)
-        writer.scored(key, name, value, error=(cached.get("scorer_errors") or {}).get(name))
-        return value
+        recorded, errors = cached.get("scores") or {}, cached.get("scorer_errors") or {}
+        names = SCORES_OF.get(name, (name,))
+        for score in names:
+            writer.scored(key, score, recorded.get(score), error=errors.get(score))
+        if len(names) == 1:
+            return recorded.get(name)
+        return [{"name": score, "score": recorded.get(score)} for score in names]
 
     replayed.__name__ = replayed.__qualname__ = name
     return replayed
