@@ -20,11 +20,11 @@ demo-optimize: setup
 # wait on subprocesses and loopback servers.
 PYTEST_WORKERS ?= 2
 test: setup
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist worksteal
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The inner loop: no slow or end-to-end test.
 test-fast: setup
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not slow and not e2e"
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not e2e"
 
 lint: setup
 	$(UV) run --frozen ruff check src tests bench evals

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -94,4 +95,48 @@ def test_zero_limits_have_their_own_messages(tmp_path: Path) -> None:
 def test_unknown_root_span_ids_are_named_not_a_window_problem(tmp_path: Path) -> None:
     result = run_cli(*create_args(tmp_path / "s", *SMALL, "--root-span-id", "no-such-trace"))
     _assert_one_error(result, "root span id", "no-such-trace")
+    assert "widen" not in result.stderr
+
+
+def _sample_lines() -> list[str]:
+    from facetopt.sample import load_sample_spans
+
+    return load_sample_spans().read_text(encoding="utf-8").splitlines()
+
+
+def _with_created(line: str, created: str) -> str:
+    try:
+        span = json.loads(line)
+    except ValueError:
+        return line
+    if isinstance(span, dict) and "created" in span:
+        span["created"] = created
+    return json.dumps(span)
+
+
+EVERY_TIME = ["--created-after-sql", "'2000-01-01'"]
+
+
+def test_non_utf8_lines_and_bad_timestamps_are_counted_as_such(tmp_path: Path) -> None:
+    lines = _sample_lines()
+    lines[5] = _with_created(lines[5], "last tuesday")
+    export = tmp_path / "spans.jsonl"
+    export.write_bytes("\n".join(lines).encode() + b'\n{"id": "caf\xe9"}\n')
+    result = run_cli(
+        *create_args(tmp_path / "s", *SMALL, *EVERY_TIME, "--source-file", str(export), "--json")
+    )
+    summary = json_out(result)
+    assert summary["skipped_source_line_reasons"] == {"not valid UTF-8": 1}
+    assert "1 source line was not valid UTF-8 and skipped" in summary["warnings"]
+    assert any(
+        "1 source span has a `created` that is not a timestamp (e.g. 'last tuesday')" in w
+        for w in summary["warnings"]
+    )
+
+
+def test_a_window_that_misses_only_because_created_is_not_a_timestamp_says_so(tmp_path: Path) -> None:
+    export = tmp_path / "spans.jsonl"
+    export.write_text("\n".join(_with_created(line, "yesterday-ish") for line in _sample_lines()) + "\n")
+    result = run_cli(*create_args(tmp_path / "s", *SMALL, "--source-file", str(export)))
+    _assert_one_error(result, "not a timestamp", "'yesterday-ish'")
     assert "widen" not in result.stderr

@@ -302,6 +302,7 @@ def test_sql_errors_are_input_errors_with_the_engine_message(sql_store: Path):
     assert "DuckDB ran:" in caught.value.hint
     with pytest.raises(InputError, match="cannot parse SQL"):
         run_sql(sql_store, "SELECT FROM WHERE")
+
     with pytest.raises(InputError, match="unsupported SQL: joins"):
         run_sql(sql_store, "SELECT * FROM dataset('demo') a JOIN experiment('base') b ON a.id = b.id")
     with pytest.raises(NotFoundError, match="no local dataset named 'demo2'"):
@@ -310,6 +311,25 @@ def test_sql_errors_are_input_errors_with_the_engine_message(sql_store: Path):
         run_sql(sql_store, "SELECT id FROM experiment('bsae')")
     with pytest.raises(InputError, match="not available on the local backend"):
         run_sql(sql_store, "SELECT id FROM project_logs('p')")
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("SELEC * FROM dataset('demo')", "it should start with SELECT, not 'SELEC'"),
+        (
+            "SELECT id FROM dataset('demo') WHERE",
+            "line 1, column 36 (at \"SELECT id FROM dataset('demo') WHERE\"): WHERE has no condition",
+        ),
+        ("SELECT id FROM dataset('demo') WHERE (expected = 'x'", "a '(' is never closed"),
+        ("SELECT id FROM dataset('demo') WHERE expected =", "'=' has nothing on one side"),
+    ],
+)
+def test_sql_parse_errors_say_what_is_wrong_with_the_select(sql_store: Path, sql: str, says: str):
+    with pytest.raises(InputError) as caught:
+        run_sql(sql_store, sql)
+    assert says in caught.value.message and "sqlglot" not in caught.value.message
+    assert caught.value.hint.startswith("write one SELECT")
 
 
 def test_metrics_reviewed_reports_on_human_reviewed_rows_only(output_root: Path):

@@ -118,6 +118,8 @@ class DatasetCreateSummary(BaseModel):
     label_requests_paid: int = 0  # identical calls share one paid request
     failed_rows: list[FailedRow] = Field(default_factory=list)
     skipped_source_lines: int = 0
+    # of those, lines left out before DuckDB read the file, by reason ("longer than 16 MiB", ...)
+    skipped_source_line_reasons: dict[str, int] = Field(default_factory=dict)
     rows_without_ids: int = 0
     balance: BalanceReport | None = None
     warnings: list[str] = Field(default_factory=list)

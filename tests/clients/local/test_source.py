@@ -187,7 +187,10 @@ def test_final_facets_keep_key_casing_newest_first_in_one_lookup(source: LocalSo
         ("no_such_column = 1", "invalid --extra-where-sql: Binder Error"),
         ("metadata.tier IN (SELECT 1)", "invalid --extra-where-sql: unsupported SQL: subqueries"),
         # pasted as `AND (1=1) OR (1=1)` it would drop every other filter of the query
-        ("1=1) OR (1=1", "invalid --extra-where-sql: cannot parse SQL: Invalid expression"),
+        (
+            "1=1) OR (1=1",
+            "invalid --extra-where-sql: cannot parse SQL at line 1, column 4 (at '1=1)'): a ')' without",
+        ),
         ("metadata.tier = 'x'; DROP TABLE spans", "invalid --extra-where-sql: unsupported SQL: multiple"),
         ("metadata.tier = 'x' -- )", "invalid --extra-where-sql: unsupported SQL: comments"),
         ("metadata.tier", "invalid --extra-where-sql: not a boolean condition"),
@@ -266,3 +269,23 @@ def test_bundled_sample_is_shifted_into_the_default_window(tmp_path: Path):
     candidates = list(source.fetch_candidates(MODELS, **WINDOW))
     assert len({row["root_span_id"] for row in candidates}) >= 270
     assert source.skipped_lines == 3 and source.rows_without_ids == 2
+
+
+def test_an_oversized_line_and_invalid_utf8_are_skipped_and_counted_by_reason(tmp_path: Path):
+    huge = span("huge", 2)  # over DuckDB's 16 MiB object size: read as is, the whole query fails
+    huge["metadata"] = {"model": "brain-facet-1", "blob": "x" * (17 * 1024 * 1024)}
+    path = write_ndjson(tmp_path / "mixed.jsonl", [span("a", 2), huge, span("b", 3)])
+    with path.open("ab") as handle:
+        handle.write(b'{"id": "caf\xe9", "root_span_id": "r"}\n')
+    source = LocalSource([path])
+    assert ids(source.fetch_candidates(MODELS, **WINDOW)) == ["a", "b"]
+    assert source.skipped_line_reasons == {"longer than 16 MiB": 1, "not valid UTF-8": 1}
+    assert source.skipped_lines == 2 and source.rows_read == 2
+
+
+def test_spans_whose_created_is_not_a_timestamp_are_counted_with_an_example(tmp_path: Path):
+    bad = span("bad", 2)
+    bad["created"] = "last tuesday"
+    source = LocalSource([write_ndjson(tmp_path / "t.jsonl", [span("a", 2), bad])])
+    assert source.bad_created() == (1, "last tuesday")
+    assert ids(source.fetch_candidates(MODELS, **WINDOW)) == ["a"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.clients.braintrust.sql import source_query_sql
+from facetopt.clients.local.line_screen import screen_file
 from facetopt.clients.local.source_duckdb import (
     CANDIDATE_FIELDS,
     CHUNK_RANKS,
@@ -24,7 +25,6 @@ from facetopt.clients.local.source_duckdb import (
     CandidatePlan,
     as_text,
     check_gzip,
-    count_lines,
     facets_query_text,
     fetch_batch,
     first_line,
@@ -63,7 +63,13 @@ class LocalSource:
             check_gzip(path)
         self._stats: tuple[int, int, int] | None = None
         spill_dir = tempfile.mkdtemp(prefix="facetopt-duckdb-")
-        self._con = open_span_view(self.files, memory_limit, spill_dir)
+        screened = [screen_file(path, Path(spill_dir) / "clean") for path in self.files]
+        self._lines = sum(s.lines for s in screened)
+        self.skipped_line_reasons: dict[str, int] = {}
+        for s in screened:
+            for reason, count in s.skipped.items():
+                self.skipped_line_reasons[reason] = self.skipped_line_reasons.get(reason, 0) + count
+        self._con = open_span_view([s.path for s in screened], memory_limit, spill_dir)
         self._release = weakref.finalize(self, release_connection, self._con, spill_dir)
         if self._con.execute(f"SELECT 1 FROM {SPAN_VIEW} WHERE id IS NOT NULL LIMIT 1").fetchone() is None:
             self.close()
@@ -84,12 +90,21 @@ class LocalSource:
 
     @property
     def skipped_lines(self) -> int:
-        """Lines that are not a JSON object with span fields (malformed, truncated, or not a span)."""
+        """Lines that are not a JSON object with span fields (malformed, truncated, not a span, too
+        long or not UTF-8: `skipped_line_reasons` counts the last two)."""
         return self._counts()[1]
 
     @property
     def rows_without_ids(self) -> int:
         return self._counts()[2]
+
+    def bad_created(self) -> tuple[int, str | None]:
+        """Spans whose `created` is not a timestamp (no time window selects them), and one example."""
+        count, example = self._con.execute(
+            f"SELECT count(*), any_value(created_text) FROM {SPAN_VIEW}"
+            " WHERE created IS NULL AND created_text IS NOT NULL AND id IS NOT NULL"
+        ).fetchone()
+        return int(count), None if example is None else str(example)
 
     def _counts(self) -> tuple[int, int, int]:
         if self._stats is None:
@@ -100,8 +115,9 @@ class LocalSource:
                 " FROM raw_spans"
             ).fetchone()
             # DuckDB turns a malformed line into an all-NULL row; a line it drops shows in the line count
-            lines = sum(count_lines(path) for path in self.files)
-            self._stats = (rows - blank_rows, blank_rows + max(0, lines - rows), without_ids)
+            screened_out = sum(self.skipped_line_reasons.values())
+            dropped = max(0, self._lines - screened_out - rows)
+            self._stats = (rows - blank_rows, blank_rows + dropped + screened_out, without_ids)
         return self._stats
 
     # -- the source query --------------------------------------------------------------------------

@@ -144,17 +144,6 @@ def check_gzip(path: Path) -> None:
         ) from None
 
 
-def count_lines(path: Path) -> int:
-    """Lines that are not blank (DuckDB skips blank lines without a row)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    count = 0
-    with opener(path, "rb") as handle:
-        for line in handle:
-            if not line.isspace():
-                count += 1
-    return count
-
-
 def release_connection(con: Any, spill_dir: str) -> None:
     con.close()
     shutil.rmtree(spill_dir, ignore_errors=True)

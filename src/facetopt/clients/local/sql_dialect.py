@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from facetopt.clients.local.sql_parse_errors import describe_parse_error
 from facetopt.errors import InputError
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ SUBSET_HINT = (
     "WHERE / GROUP BY / HAVING / ORDER BY / LIMIT, dotted JSON paths (metadata.model), comparisons, "
     "IN, BETWEEN, LIKE / ILIKE, IS NULL, NOW() - INTERVAL n DAY and aggregates; "
     "no joins, subqueries, unions, window functions, CTEs or statements other than SELECT"
+)
+SELECT_HINT = (
+    "write one SELECT in Braintrust's SQL dialect, e.g. \"SELECT id, expected FROM dataset('<name>')"
+    " WHERE metadata.facet_name = 'issues' LIMIT 10\""
 )
 WHERE_HINT = (
     "give one boolean condition in Braintrust's SQL dialect, e.g. "
@@ -89,7 +94,7 @@ def to_duckdb_query(
     """
     from sqlglot import exp
 
-    tree = _parse_one(sql)
+    tree = _parse_one(sql, expect_select=True)
     if isinstance(tree, exp.SetOperation):
         raise InputError("unsupported SQL: UNION / INTERSECT / EXCEPT", hint=SUBSET_HINT)
     if not isinstance(tree, exp.Select):
@@ -128,19 +133,19 @@ def _dialect() -> Any:
 _DIALECT: Any = None
 
 
-def _parse_one(sql: str) -> exp.Expr:
+def _parse_one(sql: str, expect_select: bool = False) -> exp.Expr:
     import sqlglot
     from sqlglot.errors import ParseError, TokenError
 
+    hint = SELECT_HINT if expect_select else WHERE_HINT
     if not sql or not sql.strip():
-        raise InputError("empty SQL", hint=WHERE_HINT)
+        raise InputError("empty SQL", hint=hint)
     try:
         statements = [s for s in sqlglot.parse(sql, read=_dialect()) if s is not None]
     except (ParseError, TokenError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot parse SQL: {first_line}", hint=WHERE_HINT) from exc
+        raise InputError(describe_parse_error(sql, exc, expect_select), hint=hint) from exc
     if not statements:
-        raise InputError("empty SQL", hint=WHERE_HINT)
+        raise InputError("empty SQL", hint=hint)
     if len(statements) > 1:
         raise InputError("unsupported SQL: multiple statements", hint="give one statement, without ';'")
     return statements[0]

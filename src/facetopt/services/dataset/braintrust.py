@@ -38,9 +38,13 @@ class BraintrustSpanSource:
             description=f"Braintrust project {project.name!r} (org {conn.org_name!r})",
         )
         self.skipped_lines = 0  # no files: the parser counts rows without ids itself
+        self.skipped_line_reasons: dict[str, int] = {}
         self.rows_without_ids = 0
         self._sent: list[str] = []
         self._facets_sent: list[str] = []
+
+    def bad_created(self) -> tuple[int, str | None]:
+        return 0, None  # Braintrust stores `created` as a timestamp
 
     def candidate_sql(self, query: SourceQuery) -> str:
         """The first page's query, exactly as it will be sent."""

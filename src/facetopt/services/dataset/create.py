@@ -204,6 +204,14 @@ def _query_candidates(
             "with root span ids the time window is not applied; the query is in "
             + str(run_dir / "query.sql"),
         )
+    bad_created, example = source.bad_created()
+    if not candidates and bad_created:
+        raise SourceError(
+            f"no facet spans matched the source query, and {bad_created} source spans have a `created`"
+            f" that is not a timestamp (e.g. {example!r}): no time window selects them",
+            hint="fix `created` in the export (ISO 8601, e.g. 2025-03-03T08:01:40Z), or select the traces"
+            " by id with --root-span-id-file (no time window applies)",
+        )
     if not candidates:
         raise SourceError(
             "no facet spans matched the source query",
@@ -221,6 +229,14 @@ def _parse_candidates(
         _one_prompt_per_name(calls, req.facet_name)
     summary.rows_without_ids = req.source.rows_without_ids + without_ids
     summary.skipped_source_lines = req.source.skipped_lines
+    summary.skipped_source_line_reasons = dict(req.source.skipped_line_reasons)
+    bad_created, example = req.source.bad_created()
+    if bad_created and not req.query.root_span_ids:
+        summary.warnings.append(
+            f"{bad_created} source span{'' if bad_created == 1 else 's'} {'has' if bad_created == 1 else 'have'}"
+            f" a `created` that is not a timestamp (e.g. {example!r}):"
+            " no time window selects them"
+        )
     return calls, parse_failures
 
 
@@ -261,14 +277,22 @@ def _report_source_problems(summary: DatasetCreateSummary, parse_failures: list[
         summary.warnings.append(
             f"{fallback} calls had no final facet value: their weak bucket came from the production output"
         )
-    if summary.skipped_source_lines:
-        summary.warnings.append(f"{summary.skipped_source_lines} source lines were not JSON and were skipped")
+    screened = summary.skipped_source_line_reasons
+    for reason, count in screened.items():
+        summary.warnings.append(f"{_lines(count)} {reason} and skipped")
+    not_json = summary.skipped_source_lines - sum(screened.values())
+    if not_json:
+        summary.warnings.append(f"{_lines(not_json)} not JSON and skipped")
     if summary.rows_without_ids:
         summary.warnings.append(
             f"{summary.rows_without_ids} source rows had no string id/root_span_id and were skipped"
         )
     if parse_failures:
         summary.warnings.append(f"{len(parse_failures)} spans could not be parsed (see failed_rows)")
+
+
+def _lines(count: int) -> str:
+    return f"{count} source line was" if count == 1 else f"{count} source lines were"
 
 
 def _finish_dry_run(

@@ -47,12 +47,21 @@ class SpanSource(Protocol):
 
     @property
     def skipped_lines(self) -> int:
-        """Source lines that were not JSON."""
+        """Source lines that were skipped (not JSON, too long, not UTF-8)."""
+        ...
+
+    @property
+    def skipped_line_reasons(self) -> dict[str, int]:
+        """Of those, lines left out before reading, by reason."""
         ...
 
     @property
     def rows_without_ids(self) -> int:
         """Source rows without a string id / root_span_id."""
+        ...
+
+    def bad_created(self) -> tuple[int, str | None]:
+        """Spans whose `created` is not a timestamp, and one example (Braintrust has none)."""
         ...
 
     def candidate_sql(self, query: SourceQuery) -> str:
@@ -100,8 +109,15 @@ class LocalSpanSource:
         return self._source.skipped_lines
 
     @property
+    def skipped_line_reasons(self) -> dict[str, int]:
+        return self._source.skipped_line_reasons
+
+    @property
     def rows_without_ids(self) -> int:
         return self._source.rows_without_ids
+
+    def bad_created(self) -> tuple[int, str | None]:
+        return self._source.bad_created()
 
     def candidate_sql(self, query: SourceQuery) -> str:
         return self._source.candidate_query(**query.filters(), limit=query.limit)
