@@ -1,12 +1,12 @@
 """The eval file `facetopt eval` hands to `bt eval` (or `braintrust eval`).
 
 It is configured entirely through environment variables set by `facetopt eval` (bt passes no
-arguments to Python eval files): see facetopt.services.eval.task. Importing it registers one
+arguments to Python eval files): see facetopt.services.eval.arguments. Importing it registers one
 `Eval` with the runner, which then runs it.
 """
 
 from braintrust import Eval
 
-from facetopt.services.eval.task import eval_arguments
+from facetopt.services.eval.arguments import eval_arguments
 
 Eval(**eval_arguments())

@@ -6,11 +6,14 @@ keeps working. Secrets are `SecretStr`: they never reach output, logs or artifac
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facetopt.errors import ConfigError, FacetoptError, InputError
@@ -20,6 +23,9 @@ BACKENDS = ("braintrust", "local")
 DEFAULT_SOURCE_MODELS = ("brain-facet-latest", "brain-facet-1")
 DEFAULT_PROXY_URL = "https://braintrustproxy.com/v1"
 SIMULATED_BASE_URL = "simulated://"
+DEFAULT_PROJECT = "Facet Optimizer"  # the original's target and eval project
+DEFAULT_EVAL_DATASET = "Facet groundtruth"  # the original eval's dataset
+ORIGINAL_PREFIX = "FACET_OPTIMIZER_"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         case_sensitive=False,
+        env_ignore_empty=True,  # `NAME=` in a copied .env.example means "not set", as it did there
     )
 
     # where state lives
@@ -58,6 +65,8 @@ class Settings(BaseSettings):
     # dataset create
     source_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_PROJECT"))
     target_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_TARGET_PROJECT"))
+    # the original's fallback for the target project (facetopt 0.1 read it as the experiment project)
+    legacy_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROJECT"))
     dataset: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET"))
     source_org: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_ORG"))
     target_org: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_TARGET_ORG"))
@@ -84,16 +93,17 @@ class Settings(BaseSettings):
     # labeller
     ground_truth_model: str = Field("gpt-5.4", validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MODEL"))
     ground_truth_api_base: str | None = Field(
-        None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_BASE")
+        None,
+        validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_BASE", "FACET_OPTIMIZER_LABEL_API_BASE"),
     )
     ground_truth_api_key: SecretStr | None = Field(
-        None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_KEY")
+        None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_KEY", "FACET_OPTIMIZER_LABEL_API_KEY")
     )
     ground_truth_max_tokens: int = Field(
         512, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS")
     )
     ground_truth_concurrency: int = Field(
-        128, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY")
+        128, validation_alias=_env("FACET_OPTIMIZER_CONCURRENCY", "FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY")
     )
 
     # auditor: the second opinion of `dataset audit` (default: the labeller again, re-worded)
@@ -113,16 +123,18 @@ class Settings(BaseSettings):
     api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_BASE"))
     api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_KEY"))
     max_tokens: int = Field(20000, validation_alias=_env("FACET_OPTIMIZER_MAX_TOKENS"))
-    concurrency: int = Field(16, validation_alias=_env("FACET_OPTIMIZER_CONCURRENCY"))
+    concurrency: int = Field(16, validation_alias=_env("FACET_OPTIMIZER_MAX_CONCURRENCY"))
     prompt: Path | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROMPT"))
     split: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SPLIT"))
     max_rows: int | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_MAX_ROWS"))
-    project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROJECT"))
+    project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_EVAL_PROJECT"))
     dataset_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET_PROJECT"))
     experiment_prefix: str = Field(
         "facet-optimizer", validation_alias=_env("FACET_OPTIMIZER_EXPERIMENT_PREFIX")
     )
-    trials: int = Field(1, validation_alias=_env("FACET_OPTIMIZER_TRIALS"))
+    trials: int = Field(1, validation_alias=_env("FACET_OPTIMIZER_TRIAL_COUNT", "FACET_OPTIMIZER_TRIALS"))
+    facet_filter: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_FILTER"))
+    dataset_ids: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET_IDS"))
 
     # publish (the original scripts' publishing names)
     facet_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_PROJECT"))
@@ -147,6 +159,47 @@ class Settings(BaseSettings):
     braintrust_app_url: str = Field("https://www.braintrust.dev", validation_alias=_env("BRAINTRUST_APP_URL"))
     braintrust_api_url: str | None = Field(None, validation_alias=_env("BRAINTRUST_API_URL"))
     braintrust_proxy_url: str | None = Field(None, validation_alias=_env("BRAINTRUST_PROXY_URL"))
+    # the original's base URL for the proxy (labeller and facet model)
+    braintrust_proxy_api_base: str | None = Field(None, validation_alias=_env("BRAINTRUST_PROXY_API_BASE"))
+    braintrust_org_name: str | None = Field(None, validation_alias=_env("BRAINTRUST_ORG_NAME"))
+
+    @field_validator("max_rows", mode="before")
+    @classmethod
+    def _zero_rows_is_none(cls, value: Any) -> Any:
+        return None if value in (0, "0") else value
+
+    @model_validator(mode="after")
+    def _original_fallbacks(self) -> Settings:
+        """The original's chains: FACET_OPTIMIZER_PROJECT after the target project, the login's org."""
+        if self.target_project is None and self.legacy_project:
+            self.target_project = self.legacy_project
+        if self.braintrust_org_name:
+            self.source_org = self.source_org or self.braintrust_org_name
+            self.target_org = self.target_org or self.braintrust_org_name
+        return self
+
+    @property
+    def project_or_default(self) -> str:
+        """The target project as the original's commands read it (default `Facet Optimizer`)."""
+        return self.target_project or DEFAULT_PROJECT
+
+    @property
+    def eval_project(self) -> str:
+        """Where experiments go: --project / FACET_OPTIMIZER_EVAL_PROJECT, else the target project."""
+        return self.project or self.project_or_default
+
+    @property
+    def eval_dataset_project(self) -> str:
+        """The eval's dataset project: FACET_OPTIMIZER_DATASET_PROJECT, else the eval project."""
+        return self.dataset_project or self.eval_project
+
+    @property
+    def facet_filter_list(self) -> list[str]:
+        return [f.strip().lower() for f in (self.facet_filter or "").split(",") if f.strip()]
+
+    @property
+    def dataset_id_list(self) -> list[str]:
+        return [i.strip() for i in (self.dataset_ids or "").split(",") if i.strip()]
 
     # Checks that raise facetopt's own errors: pydantic lets them through unwrapped, so the user
     # sees the same `error:` line whether the value came from a flag, the environment or .env.
@@ -233,7 +286,49 @@ class Settings(BaseSettings):
         return value
 
 
-def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
+def known_names() -> set[str]:
+    """Every variable name a setting reads (upper case)."""
+    names: set[str] = set()
+    for info in Settings.model_fields.values():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice).upper() for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias.upper())
+    return names
+
+
+_WARNED: set[str] = set()
+
+
+def unknown_name_warnings(env_file: Path | None, environ: dict[str, str] | None = None) -> list[str]:
+    """One sentence per `FACET_OPTIMIZER_*` name in the environment or `.env` that no setting reads,
+    naming the closest known one; each name is reported once per process."""
+    found: dict[str, str] = {}
+    for name in environ if environ is not None else os.environ:
+        if name.upper().startswith(ORIGINAL_PREFIX):
+            found.setdefault(name.upper(), "the environment")
+    if env_file is not None and env_file.exists():
+        from dotenv import dotenv_values
+
+        for name in dotenv_values(env_file):
+            if name.upper().startswith(ORIGINAL_PREFIX):
+                found.setdefault(name.upper(), str(env_file))
+    known = sorted(n for n in known_names() if n.startswith(ORIGINAL_PREFIX))
+    messages = []
+    for name, where in sorted(found.items()):
+        if name in known or name in _WARNED:
+            continue
+        _WARNED.add(name)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        suggestion = f"; did you mean {close[0]}?" if close else ""
+        messages.append(f"unknown setting {name} (in {where}) is ignored{suggestion}")
+    return messages
+
+
+def load_settings(
+    env_file: Path | None = None, warn: Callable[[str], None] | None = None, **overrides: Any
+) -> Settings:
     """Build settings; `overrides` are command-line flags, and None means "not given"."""
     given = {k: v for k, v in overrides.items() if v is not None}
     path = env_file if env_file is not None else Path(".env")
@@ -254,6 +349,9 @@ def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
             raise ConfigError(
                 f"cannot read env file {path}: {exc.strerror}", hint="check its permissions"
             ) from None
+    if warn is not None:
+        for message in unknown_name_warnings(path if path.exists() else None):
+            warn(message)
     try:
         return Settings(_env_file=path if path.exists() else None, **given)
     except FacetoptError:

@@ -117,7 +117,8 @@ def test_dataset_balance(app: typer.Typer, store: Path):
 
 def test_sql_table_and_json(app: typer.Typer, store: Path):
     query = (
-        "SELECT id, scores.Factuality AS f FROM experiment('base') WHERE scores.Factuality < 0.3 ORDER BY id"
+        "SELECT input.metadata.dataset_row_id AS id, scores.Factuality AS f FROM experiment('base') "
+        "WHERE span_attributes.name = 'Factuality' AND scores.Factuality < 0.3 ORDER BY id"
     )
     shown = invoke(app, store, "sql", query)
     assert shown.exit_code == 0, shown.output

@@ -138,7 +138,9 @@ def _authenticated(
         fake._visible_project(dataset["project_id"], orgs)
         rows = list(store.dataset_rows[dataset["id"]].values())
         if match.group(2) == "/fetch":
-            return _fetch(rows, body if method == "POST" else _query_body(query), DATASET_EVENT_FIELDS)
+            stale = fake.stale_dataset_rows(dataset["id"])  # later pages repeat older versions
+            body = body if method == "POST" else _query_body(query)
+            return _fetch([*rows, *stale], body, DATASET_EVENT_FIELDS)
         if match.group(2) == "/summarize":
             return _ok(_dataset_summary(fake, dataset, rows))
         return _ok(dict(dataset))

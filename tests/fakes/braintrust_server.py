@@ -108,6 +108,8 @@ class _Store:
     logs: dict[str, dict[str, dict]] = field(default_factory=dict)  # project id -> row id -> row
     datasets: dict[str, dict] = field(default_factory=dict)
     dataset_rows: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # superseded versions of dataset rows: /fetch repeats them on later pages, as the real one may
+    dataset_history: dict[str, list[dict]] = field(default_factory=dict)
     experiments: dict[str, dict] = field(default_factory=dict)
     experiment_rows: dict[str, dict[str, dict]] = field(default_factory=dict)
     overflow: dict[str, bytes] = field(default_factory=dict)
@@ -404,15 +406,23 @@ class FakeBraintrust:
             self._visible_project(project_id, orgs)
             if row.get("created") is not None:
                 normalize_created(row["created"])
-            targets.append((table, row, project_id))
+            history = (
+                self._store.dataset_history.setdefault(row["dataset_id"], []) if "dataset_id" in row else None
+            )
+            targets.append((table, row, project_id, history))
         xact = self._next_xact()
-        for table, row, project_id in targets:
-            self._upsert(table, row, xact, project_id)
+        for table, row, project_id, history in targets:
+            self._upsert(table, row, xact, project_id, history)
 
-    def _upsert(self, table: dict[str, dict], row: dict, xact: str, project_id: str) -> None:
+    def _upsert(
+        self, table: dict[str, dict], row: dict, xact: str, project_id: str, history: list[dict] | None = None
+    ) -> None:
         control = {k: v for k, v in row.items() if k.startswith("_")}
         data = {k: copy.deepcopy(v) for k, v in row.items() if not k.startswith("_")}
         existing = table.get(data["id"])
+        if history is not None and existing is not None:
+            # the old version, paged after every current row ("s" sorts after "p")
+            history.append(dict(copy.deepcopy(existing), _pagination_key="s" + existing["_pagination_key"]))
         if control.get("_object_delete"):
             table.pop(data["id"], None)
             return
@@ -432,6 +442,10 @@ class FakeBraintrust:
         merged["_xact_id"] = xact
         merged["_pagination_key"] = self._next_key()
         table[merged["id"]] = merged
+
+    def stale_dataset_rows(self, dataset_id: str) -> list[dict]:
+        """Superseded versions of the dataset's rows, which reads see again after the current ones."""
+        return list(self._store.dataset_history.get(dataset_id, []))
 
     def _rows_for(self, object_type: str, object_id: str, orgs: list[str]) -> list[dict]:
         if object_type == "project_logs":

@@ -18,6 +18,7 @@ from facetopt.services.inspect import (
 )
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
+from tests.services import sql_recipes as recipes
 from tests.services.experiment_fixtures import (
     baseline_rows,
     dataset_row,
@@ -25,6 +26,7 @@ from tests.services.experiment_fixtures import (
     record,
     write_store,
 )
+from tests.services.sql_recipes import by_facet
 
 
 def open_local(root: Path, **flags) -> Experiments:
@@ -280,20 +282,41 @@ def test_sql_over_a_dataset_with_dotted_paths(sql_store: Path):
     ]
 
 
-def test_sql_over_an_experiment_by_name_with_scores(sql_store: Path):
-    rows = run_sql(
+def test_the_original_sql_recipes_answer_on_a_local_experiment(sql_store: Path):
+    """Rows stored before experiments were shaped as spans (no dataset_row_id in their metadata)."""
+    per_facet = by_facet(run_sql(sql_store, recipes.PER_FACET_BINARY.format(experiment="base")))
+    issues, sentiment = per_facet["issues"], per_facet["sentiment"]
+    assert issues["n"] == 9 and issues["binary_decision_match"] == pytest.approx(5 / 9)
+    assert issues["positive_recall"] == pytest.approx(3 / 4)
+    assert issues["negative_specificity"] == pytest.approx(2 / 5)
+    assert sentiment["n"] == 3 and sentiment["negative_specificity"] is None
+    factuality = by_facet(run_sql(sql_store, recipes.FACTUALITY_BY_FACET.format(experiment="latest")))
+    assert factuality["issues"]["factuality"] == pytest.approx(6.0 / 9)
+    assert factuality["sentiment"]["factuality"] == pytest.approx(1.6 / 3)
+    failed = run_sql(sql_store, recipes.FAILED_ROWS.format(experiment="base", facet="issues"))
+    assert sorted((r["dataset_row_id"], r["split"]) for r in failed) == [
+        ("i4", "validation"), ("i7", "validation"), ("i8", "validation"), ("t1", "train"),
+    ]  # fmt: skip
+    i7 = next(r for r in failed if r["dataset_row_id"] == "i7")
+    assert (i7["expected"], i7["output"]) == ("none", "User asked about billing")
+
+
+def test_a_local_experiment_is_shaped_as_braintrust_spans(sql_store: Path):
+    spans = run_sql(
         sql_store,
-        "SELECT id, scores.binary_decision_match AS match, metadata.split FROM experiment('base') "
-        "WHERE input.facet_name = 'issues' AND scores.Factuality < 0.5 ORDER BY id",
+        "SELECT id, span_id, root_span_id, is_root, span_attributes.name AS name, scores "
+        "FROM experiment('base') WHERE metadata.dataset_row_id = 'i4' OR input.metadata.dataset_row_id = 'i4'",
     )
-    assert rows == [
-        {"id": "i4", "match": 0.0, "split": "validation"},
-        {"id": "i7", "match": 0.0, "split": "validation"},
-        {"id": "i8", "match": 0.0, "split": "validation"},
-    ]
-    assert run_sql(sql_store, "SELECT avg(scores.positive_recall) AS r FROM experiment('latest')") == [
-        {"r": pytest.approx(5 / 7)}
-    ]
+    assert len(spans) == 4
+    (root,) = [s for s in spans if s["is_root"]]
+    assert root["name"] == "eval" and root["id"] == "i4" and root["scores"] is None
+    children = {s["name"]: s for s in spans if not s["is_root"]}
+    assert set(children) == {"binary_classification_scores", "sentiment_label_correct", "Factuality"}
+    assert all(c["root_span_id"] == root["span_id"] != c["span_id"] for c in children.values())
+    assert children["binary_classification_scores"]["scores"] == {
+        "binary_decision_match": 0.0, "positive_recall": 0.0, "negative_specificity": None,
+    }  # fmt: skip
+    assert run_sql(sql_store, "SELECT count(*) AS n FROM experiment('base') WHERE is_root") == [{"n": 12}]
 
 
 def test_sql_errors_are_input_errors_with_the_engine_message(sql_store: Path):

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facetopt.cli.options import EnvFile, JsonFlag, OutputRoot
-from facetopt.cli.output import emit, handles_errors
+from facetopt.cli.output import emit, handles_errors, warn
 from facetopt.services.bootstrap import BootstrapResult, bootstrap
 from facetopt.settings import load_settings
 
@@ -67,7 +67,7 @@ def bootstrap_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Promote a run's facet prompts to the prompt file you edit, and print the line for .env."""
-    settings = load_settings(env_file, output_root=output_root)
+    settings = load_settings(env_file, warn=warn, output_root=output_root)
     from facetopt.clients.local.store import LocalStore
 
     with LocalStore(settings.store_path) as store:

@@ -174,6 +174,7 @@ def create_command(
 
     settings = load_settings(
         env_file,
+        warn=warn,
         source_project=source_project,
         target_project=target_project,
         dataset=dataset,
@@ -249,7 +250,9 @@ def upload_command(
     from facetopt.services.dataset.upload import run_dataset_upload
     from facetopt.settings import load_settings
 
-    settings = load_settings(env_file, target_org=target_org, backend=backend, output_root=output_root)
+    settings = load_settings(
+        env_file, warn=warn, target_org=target_org, backend=backend, output_root=output_root
+    )
     summary = run_dataset_upload(
         settings,
         run_dir=run_dir,

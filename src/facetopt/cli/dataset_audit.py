@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facetopt.cli.options import Backend, DatasetName, EnvFile, FacetFilter, JsonFlag, OutputRoot, TargetOrg
-from facetopt.cli.output import emit, handles_errors, note
+from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ SHOWN_ROWS = 20
 def _settings(env_file: Path | None, **flags: object) -> Settings:
     from facetopt.settings import load_settings
 
-    return load_settings(env_file, **flags)
+    return load_settings(env_file, warn=warn, **flags)
 
 
 def _cut(text: str | None, width: int = 100) -> str:

@@ -141,7 +141,7 @@ def demo_command(
 
     env_file, flags = prepare_demo(output_root)
     with without_user_settings():
-        settings = load_settings(env_file, **flags)
+        settings = load_settings(env_file, warn=warn_once, **flags)
         summary = run_demo(
             settings, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn_once, optimize=optimize
         )

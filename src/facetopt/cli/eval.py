@@ -81,10 +81,16 @@ def eval_command(
     row_id: Annotated[list[str] | None, typer.Option(help="Only this dataset row id (repeatable).")] = None,
     dataset: DatasetName = None,
     dataset_project: Annotated[
-        str | None, typer.Option(help="Project holding the dataset (default the target project).")
+        str | None,
+        typer.Option(
+            help="Project holding the dataset (default the eval project). Env FACET_OPTIMIZER_DATASET_PROJECT."
+        ),
     ] = None,
     project: Annotated[
-        str | None, typer.Option(help="Project receiving the experiment (default the target project).")
+        str | None,
+        typer.Option(
+            help="Project receiving the experiment (default the target project). Env FACET_OPTIMIZER_EVAL_PROJECT."
+        ),
     ] = None,
     target_project: Annotated[
         str | None, typer.Option(help="Target project (default for --dataset-project and --project).")
@@ -93,10 +99,16 @@ def eval_command(
         Path | None, typer.Option(help="Prompt file (default <output-root>/facet_definitions.yaml).")
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option(help="Rows in flight (default 16; brain-facet-2 4).")
+        int | None,
+        typer.Option(
+            help="Rows in flight (default 16; brain-facet-2 4). Env FACET_OPTIMIZER_MAX_CONCURRENCY."
+        ),
     ] = None,
     trials: Annotated[
-        int | None, typer.Option(help="Runs per row; a row's score is the mean (default 1).")
+        int | None,
+        typer.Option(
+            help="Runs per row; a row's score is the mean (default 1). Env FACET_OPTIMIZER_TRIAL_COUNT."
+        ),
     ] = None,
     experiment_name: Annotated[
         str | None, typer.Option(help="Experiment name (default <prefix>-<model>, prefix facet-optimizer).")
@@ -158,6 +170,7 @@ def eval_command(
 
     settings = load_settings(
         env_file,
+        warn=warn,
         model=model,
         split=split,
         max_rows=max_rows,

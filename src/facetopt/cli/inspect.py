@@ -56,6 +56,7 @@ def experiments_for(
 
     settings = load_settings(
         env_file,
+        warn=warn,
         backend=backend,
         output_root=output_root,
         dataset=dataset,

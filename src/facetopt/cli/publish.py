@@ -131,8 +131,7 @@ def publish_command(
         if_exists=if_exists,
         project=project
         or settings.facet_project
-        or settings.target_project
-        or settings.project
+        or settings.target_project  # FACET_OPTIMIZER_PROJECT already falls back into it
         or DEFAULT_PROJECT,
         version=settings.facet_version,
         dry_run=dry_run,

@@ -19,6 +19,15 @@ def _output_is_none_like(output: str | None, pattern: str | None) -> bool:
     return is_none_like(strip_think(output), pattern)
 
 
+def is_none_like_output(output: str | None, pattern: str | None = None) -> bool:
+    """The model's answer is negative (none-like once its thinking is stripped)."""
+    return _output_is_none_like(output, pattern)
+
+
+def is_none_like_expected(expected: str | None, pattern: str | None = None) -> bool:
+    return is_none_like(expected, pattern)
+
+
 def binary_decision_match(
     output: str | None, expected: str | None, pattern: str | None = None
 ) -> float | None:

@@ -171,7 +171,9 @@ class Experiments:
         return Scope(
             backend=self.backend.name,
             dataset=self.settings.dataset,
-            dataset_project=self.settings.dataset_project or self.settings.target_project,
+            dataset_project=self.settings.dataset_project
+            or self.settings.project
+            or self.settings.target_project,
             split=None if split == ALL_SPLITS else split,
             model=model,
         )

@@ -169,7 +169,10 @@ def test_sql_error_in_extra_where_shows_the_servers_message(fake, conn):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("1=1) OR (1=1", "invalid --extra-where-sql: cannot parse SQL: Invalid expression"),
+        (
+            "1=1) OR (1=1",
+            "invalid --extra-where-sql: cannot parse SQL at line 1, column 4 (at '1=1)'): a ')'",
+        ),
         ("metadata.user = 'x'; DELETE FROM t", "invalid --extra-where-sql: unsupported SQL: multiple"),
         ("metadata.user IN (SELECT 1)", "invalid --extra-where-sql: unsupported SQL: subqueries"),
     ],
@@ -309,6 +312,19 @@ def test_upload_verifies_and_reupload_upserts(fake, conn):
     assert len(fake.dataset_rows(first.dataset_id)) == 40
     back = bt.read_dataset_rows(conn, "facet-datasets", "facets")
     assert back == sorted(dataset_rows(40, expected="relabelled"), key=lambda r: r.id)
+
+
+def test_read_back_keeps_the_newest_version_when_later_pages_repeat_older_ones(fake, conn, monkeypatch):
+    from facetopt.clients.braintrust import datasets
+
+    monkeypatch.setattr(datasets, "FETCH_PAGE", 16)
+    bt.upload_rows(conn, "facet-datasets", "facets", dataset_rows(30))
+    again = bt.upload_rows(conn, "facet-datasets", "facets", dataset_rows(30, expected="relabelled"))
+    assert again.verified == 30  # verification read the stale pages too, and kept the new labels
+    pages = list(fake.requests_to(f"/v1/dataset/{again.dataset_id}/fetch", "POST"))
+    assert len(fake.stale_dataset_rows(again.dataset_id)) == 30 and len(pages) >= 4
+    back = bt.read_dataset_rows(conn, "facet-datasets", "facets")
+    assert back == sorted(dataset_rows(30, expected="relabelled"), key=lambda r: r.id)
 
 
 def test_logs3_failing_twice_then_succeeding_verifies_everything(fake, conn):

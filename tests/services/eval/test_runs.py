@@ -102,14 +102,15 @@ def sdk_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_bt_gets_the_packaged_eval_file_this_python_and_no_key_on_its_command_line(bt_run):
     (call,) = bt_calls(bt_run.bin_dir)
     packaged = Path(importlib.util.find_spec("facetopt.eval_facet").origin).resolve()
-    assert call["argv"][:3] == ["eval", "--jsonl", "--no-send-logs"]
-    assert Path(call["argv"][3]).resolve() == packaged
+    assert call["argv"][:5] == ["eval", "--jsonl", "--no-send-logs", "--runner", sys.executable]
+    assert Path(call["argv"][5]).resolve() == packaged
     assert call["python"] == sys.executable
     assert call["key_in_argv"] is False
     assert {"FACETOPT_EVAL_CONFIG", "FACETOPT_EVAL_RESULTS", "FACETOPT_EVAL_MODEL_API_KEY"} <= set(
         call["env_names"]
     )
-    assert "BRAINTRUST_API_KEY" not in call["env_names"]  # local backend: nothing to log in to
+    # local backend: bt resolves credentials anyway, so it gets a placeholder (the runner never logs in)
+    assert "BRAINTRUST_API_KEY" in call["env_names"]
     assert bt_run.summary.runner == "bt"
     assert not any("bt not found" in m for m in bt_run.messages)
 

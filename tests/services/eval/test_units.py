@@ -11,9 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from facetopt.clients.braintrust.bt_runner import (
-    BT_PYTHON_ENV,
     RUNNER_BT,
     RUNNER_SDK,
+    LineCounter,
     RunnerCommand,
     parse_summary_lines,
     run_runner,
@@ -22,6 +22,8 @@ from facetopt.clients.braintrust.bt_runner import (
 from facetopt.clients.llm.client import Endpoint
 from facetopt.errors import InputError
 from facetopt.services.eval import task as eval_task
+from facetopt.services.eval.launch import PLACEHOLDER_KEY
+from facetopt.services.eval.results import EXPERIMENT_LINE
 from facetopt.services.eval.run import parse_splits, prompts_for, runner_environment, select_rows
 from facetopt.settings import Settings
 from tests.services.eval.helpers import FACETS, make_rows
@@ -128,8 +130,8 @@ def test_bt_is_pointed_at_this_python_and_the_sdk_runner_is_the_fallback(tmp_pat
     file = tmp_path / "eval_facet.py"
     bt = runner_command(file, no_send_logs=True, bt="/opt/bt")
     assert bt.runner == RUNNER_BT
-    assert bt.argv == ["/opt/bt", "eval", "--jsonl", "--no-send-logs", str(file)]
-    assert bt.env == {BT_PYTHON_ENV: sys.executable}
+    assert bt.argv == ["/opt/bt", "eval", "--jsonl", "--no-send-logs", "--runner", sys.executable, str(file)]
+    assert bt.env == {}
     sdk = runner_command(file, no_send_logs=False, bt=None)
     assert sdk.runner == RUNNER_SDK
     assert sdk.argv[:5] == [sys.executable, "-m", "braintrust.cli", "eval", "--jsonl"]
@@ -142,7 +144,16 @@ def _endpoint(role, key):
 
 def test_keys_travel_in_the_environment_only_and_logging_flushes_synchronously(tmp_path):
     settings = Settings(braintrust_api_key=SecretStr("bt-secret-key"), target_org="acme")
-    base = {"PATH": "/bin", "FACETOPT_EVAL_STALE": "x", "BRAINTRUST_API_KEY": "from-shell"}
+    base = {
+        "PATH": "/bin",
+        "FACETOPT_EVAL_STALE": "x",
+        "BRAINTRUST_API_KEY": "from-shell",
+        "BT_EVAL_WATCH": "1",
+        "BT_EVAL_FIRST": "3",
+        "BT_EVAL_RUNNER": "/usr/bin/python2",
+        "BRAINTRUST_PROFILE": "work",
+        "BRAINTRUST_ENV_FILE": "/home/me/.env",
+    }
     common = dict(config_path=tmp_path / "c.json", results_path=tmp_path / "r.jsonl", log_rows=10)
     model, judge = _endpoint("facet_model", "model-secret"), _endpoint("judge", "judge-secret")
     logged = runner_environment(base, settings, model=model, judge=judge, send_logs=True, **common)
@@ -155,7 +166,11 @@ def test_keys_travel_in_the_environment_only_and_logging_flushes_synchronously(t
     local = runner_environment(
         base, settings, model=model, judge=_endpoint("judge", None), send_logs=False, **common
     )
-    assert "BRAINTRUST_API_KEY" not in local and eval_task.JUDGE_KEY_ENV not in local
+    # bt resolves credentials even without logs: a placeholder, never the user's key
+    assert local["BRAINTRUST_API_KEY"] == PLACEHOLDER_KEY and eval_task.JUDGE_KEY_ENV not in local
+    for env in (logged, local):
+        assert not [k for k in env if k.startswith("BT_EVAL_")]
+        assert "BRAINTRUST_PROFILE" not in env and "BRAINTRUST_ENV_FILE" not in env
     assert local[eval_task.CONFIG_ENV] == str(tmp_path / "c.json")
 
 
@@ -188,6 +203,22 @@ def test_a_results_line_is_written_once_the_task_and_every_scorer_reported(tmp_p
     writer.scored(("r1", 0), "b", None, error="judge down")
     (line,) = eval_task.read_results(path)
     assert line["scores"] == {"a": 1.0, "b": None} and line["scorer_errors"] == {"b": "judge down"}
+
+
+def test_progress_counts_scored_rows_not_the_experiment_line(tmp_path):
+    # the eval writes the experiment it logs to at its first row: counting it as a row would start
+    # the flush deadline while the last row is still waiting for its model
+    path = tmp_path / "results.jsonl"
+    counter = LineCounter(path, ignore=EXPERIMENT_LINE)
+    writer = eval_task.ResultsWriter(path, score_names=("a",))
+    writer.experiment({"id": "exp-1", "source": "span"})
+    writer.task_done(("r1", 0), {"id": "r1", "output": "NONE"})
+    writer.scored(("r1", 0), "a", 1.0)
+    assert counter.new_lines() == 1
+    writer.task_done(("r2", 0), {"id": "r2", "output": "NONE"})
+    writer.scored(("r2", 0), "a", 0.0)
+    writer.experiment({"id": "exp-1", "source": "summary"})
+    assert counter.new_lines() == 1
 
 
 _SLEEPER = """

@@ -30,7 +30,6 @@ from typing import Any
 
 RUNNER_BT = "bt"
 RUNNER_SDK = "braintrust-sdk"
-BT_PYTHON_ENV = "BT_EVAL_PYTHON_RUNNER"
 SDK_FALLBACK_NOTE = "bt not found: using the braintrust SDK's eval runner (python -m braintrust.cli eval)"
 STDERR_TAIL_LINES = 40
 INTERRUPT_GRACE_SECONDS = 10.0
@@ -98,9 +97,10 @@ class RunnerOutcome:
 class LineCounter:
     """Counts complete lines appended to a file since the last call (progress from a results file)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, ignore: bytes | None = None):
         self.path = path
         self.offset = 0
+        self.ignore = ignore  # lines starting with this are not counted
 
     def new_lines(self) -> int:
         try:
@@ -111,7 +111,10 @@ class LineCounter:
             return 0
         complete = chunk.rfind(b"\n") + 1
         self.offset += complete
-        return chunk[:complete].count(b"\n")
+        lines = chunk[:complete].count(b"\n")
+        if self.ignore is not None:
+            lines -= sum(1 for line in chunk[:complete].split(b"\n") if line.startswith(self.ignore))
+        return lines
 
 
 def find_bt(path: str | None = None) -> str | None:
@@ -126,11 +129,17 @@ def runner_command(
     python: str | None = None,
     bt: str | None = None,
 ) -> RunnerCommand:
-    """`bt eval --jsonl [--no-send-logs] FILE` with bt pointed at this Python, else the SDK runner."""
+    """`bt eval --jsonl [--no-send-logs] --runner PYTHON FILE`, else the SDK runner.
+
+    The interpreter is given on the command line (`--runner` wins over every variable bt reads), so
+    neither a user's `BT_EVAL_RUNNER` nor bt's own search (`$VIRTUAL_ENV`, a `.venv`, `python3`)
+    can pick a Python without facetopt installed.
+    """
     python = python or sys.executable
     if bt:
-        argv = [bt, "eval", "--jsonl", *(["--no-send-logs"] if no_send_logs else []), str(eval_file)]
-        return RunnerCommand(RUNNER_BT, argv, {BT_PYTHON_ENV: python})
+        logs = ["--no-send-logs"] if no_send_logs else []
+        argv = [bt, "eval", "--jsonl", *logs, "--runner", python, str(eval_file)]
+        return RunnerCommand(RUNNER_BT, argv, {})
     argv = [
         python,
         "-m",

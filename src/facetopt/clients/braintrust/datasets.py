@@ -60,7 +60,28 @@ def fetch_dataset_events(conn: BraintrustConnection, dataset_id: str) -> list[di
         cursor = reply.get("cursor")
         if not cursor:
             break
-    return events
+    return newest_versions(events)
+
+
+def _xact(event: dict) -> int:
+    try:
+        return int(event.get("_xact_id") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def newest_versions(events: list[dict]) -> list[dict]:
+    """One event per row id, the one with the newest `_xact_id`: later `/fetch` pages can repeat a
+    row with an older version, and a stale label must never win (events without an id are kept)."""
+    newest: dict[str, dict] = {}
+    anonymous: list[dict] = []
+    for event in events:
+        row_id = event.get("id")
+        if not isinstance(row_id, str):
+            anonymous.append(event)
+        elif row_id not in newest or _xact(event) >= _xact(newest[row_id]):
+            newest[row_id] = event
+    return [*newest.values(), *anonymous]
 
 
 def _same(stored: Any, written: Any) -> bool:

@@ -67,18 +67,23 @@ def _resolve(
     if base == SIMULATED_BASE_URL or (base is None and key is None):
         return Endpoint(role, model, None, None, simulated=True)
     if base is None:
-        proxy = settings.braintrust_proxy_url or DEFAULT_PROXY_URL
-        base = proxy if source == "BRAINTRUST_API_KEY" or role == "facet_model" else OPENAI_DEFAULT_URL
+        # BRAINTRUST_PROXY_API_BASE is the original scripts' base URL for every role it serves
+        configured = (settings.braintrust_proxy_api_base or "").strip() or None
+        proxy = configured or settings.braintrust_proxy_url or DEFAULT_PROXY_URL
+        to_proxy = configured is not None or source == "BRAINTRUST_API_KEY" or role == "facet_model"
+        base = proxy if to_proxy else OPENAI_DEFAULT_URL
     return Endpoint(role, model, base.rstrip("/"), key, simulated=False, key_source=source)
 
 
 def resolve_labeller(settings: Settings) -> Endpoint:
+    """The original's chains: GROUND_TRUTH_*, then LABEL_* (one setting), then JUDGE_*, then the proxy."""
     return _resolve(
         settings,
         "labeller",
         settings.ground_truth_model,
-        settings.ground_truth_api_base,
+        settings.ground_truth_api_base or settings.judge_api_base,
         (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
+        (settings.judge_api_key, "FACET_OPTIMIZER_JUDGE_API_KEY"),
         (settings.openai_api_key, "OPENAI_API_KEY"),
         (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
     )
@@ -101,14 +106,15 @@ def resolve_auditor(settings: Settings) -> Endpoint:
 
 def resolve_proposer(settings: Settings) -> Endpoint:
     """The model `optimize` asks for prompt edits: the proposer model (else the labeller's model) at
-    the proposer base URL (else the labeller's), with the proposer key, else the labeller's keys."""
+    the proposer base URL (else the labeller's chain), with the proposer key, else the labeller's keys."""
     return _resolve(
         settings,
         "proposer",
         settings.proposer_model or settings.ground_truth_model,
-        settings.proposer_api_base or settings.ground_truth_api_base,
+        settings.proposer_api_base or settings.ground_truth_api_base or settings.judge_api_base,
         (settings.proposer_api_key, "FACET_OPTIMIZER_PROPOSER_API_KEY"),
         (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
+        (settings.judge_api_key, "FACET_OPTIMIZER_JUDGE_API_KEY"),
         (settings.openai_api_key, "OPENAI_API_KEY"),
         (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
     )

@@ -11,7 +11,7 @@ from typing import Any
 from facetopt.clients.local.store import LocalStore
 from facetopt.errors import InputError
 
-JSON_COLUMNS = {"input", "metadata", "scores", "tags"}
+JSON_COLUMNS = {"input", "output", "metadata", "scores", "tags", "span_attributes", "span_parents"}
 MAX_ROWS = 10_000
 
 DATASET_VIEW = """(SELECT id, json_extract("row", '$.input') AS input,
@@ -19,12 +19,56 @@ DATASET_VIEW = """(SELECT id, json_extract("row", '$.input') AS input,
     json_extract("row", '$.tags') AS tags, updated AS created
   FROM dataset_rows WHERE project = {project} AND dataset = {dataset})"""
 
-EXPERIMENT_VIEW = """(SELECT id, json_extract("row", '$.input') AS input,
-    json_extract_string("row", '$.output') AS output, json_extract_string("row", '$.expected') AS expected,
-    json_extract("row", '$.metadata') AS metadata, json_extract("row", '$.scores') AS scores,
-    CAST('[]' AS JSON) AS tags, json_extract_string("row", '$.error') AS error,
-    facet_name, split, experiment_id
-  FROM experiment_rows WHERE experiment_id = {experiment_id})"""
+# An experiment as Braintrust's experiment spans: a root `eval` span per row and one `score` span per
+# scorer, named in span_attributes.name, whose input is {input, output, expected, metadata} and whose
+# output holds the score(s), so the original README's SQL recipes answer unchanged. Built from the
+# stored rows (score names as they were always stored), so experiments stored before keep working.
+# facet_name, split, experiment_id and error are facetopt's own columns beside Braintrust's.
+_BASE = """(SELECT id AS row_id, facet_name, split, experiment_id, "row" FROM experiment_rows
+    WHERE experiment_id = {experiment_id})"""
+_META = """json_merge_patch(json_object('dataset_row_id', b.row_id, 'facet_name', b.facet_name, 'split', b.split),
+    coalesce(json_extract(b."row", '$.metadata'), CAST('{{}}' AS JSON)))"""
+_SCORE_INPUT = f"""json_object('input', json_extract(b."row", '$.input'), 'output', json_extract(b."row", '$.output'),
+    'expected', json_extract(b."row", '$.expected'), 'metadata', {_META})"""
+_COMMON = """b.facet_name, b.split, b.experiment_id"""
+
+
+def _score_span(name: str, scores: tuple[str, ...]) -> str:
+    values = {score: f"""json_extract(b."row", '$.scores.{score}')""" for score in scores}
+    scores_json = "json_object(" + ", ".join(f"'{k}', {v}" for k, v in values.items()) + ")"
+    if len(scores) == 1:
+        output = f"json_object('score', {values[scores[0]]})"
+    else:
+        output = (
+            "json_object(" + ", ".join(f"'{k}', json_object('score', {v})" for k, v in values.items()) + ")"
+        )
+    present = " OR ".join(f"{v} IS NOT NULL" for v in values.values())
+    return f"""SELECT b.row_id || '/{name}' AS id, b.row_id || '/{name}' AS span_id, b.row_id || '/eval' AS root_span_id,
+    json_array(b.row_id || '/eval') AS span_parents, false AS is_root,
+    json_object('name', '{name}', 'type', 'score', 'purpose', 'scorer') AS span_attributes,
+    {_SCORE_INPUT} AS input, {output} AS output, CAST(NULL AS VARCHAR) AS expected,
+    CAST(NULL AS JSON) AS metadata, {scores_json} AS scores, CAST('[]' AS JSON) AS tags,
+    CAST(NULL AS VARCHAR) AS error, {_COMMON}
+  FROM {_BASE} b WHERE {present}"""
+
+
+_ROOT_SPAN = f"""SELECT b.row_id AS id, b.row_id || '/eval' AS span_id, b.row_id || '/eval' AS root_span_id,
+    CAST(NULL AS JSON) AS span_parents, true AS is_root, json_object('name', 'eval', 'type', 'eval') AS span_attributes,
+    json_extract(b."row", '$.input') AS input, json_extract(b."row", '$.output') AS output,
+    json_extract_string(b."row", '$.expected') AS expected, {_META} AS metadata, CAST(NULL AS JSON) AS scores,
+    CAST('[]' AS JSON) AS tags, json_extract_string(b."row", '$.error') AS error, {_COMMON}
+  FROM {_BASE} b"""
+
+SCORERS = (
+    ("binary_classification_scores", ("binary_decision_match", "positive_recall", "negative_specificity")),
+    ("sentiment_label_correct", ("sentiment_label_correct",)),
+    ("Factuality", ("Factuality",)),
+)
+EXPERIMENT_VIEW = (
+    "(SELECT * FROM ("
+    + "\n  UNION ALL ".join([_ROOT_SPAN, *(_score_span(name, scores) for name, scores in SCORERS)])
+    + "))"
+)
 
 
 def sql_literal(value: str) -> str:

@@ -67,7 +67,7 @@ def braintrust_object_id(connection: Connect, experiments: Experiments, kind: st
     settings = experiments.settings
     if kind == "project_logs":
         return resolve_project(connection(), name).id
-    project = settings.dataset_project or settings.target_project
+    project = settings.dataset_project or settings.project or settings.target_project
     if kind == "dataset":
         if not project:
             raise InputError(

@@ -26,7 +26,7 @@ def run_dataset_create(
     backend: Backend | None = None,
 ) -> DatasetCreateSummary:
     backend = backend if backend is not None else open_backend(settings, announce)
-    target_project = settings.require("target_project", "--target-project", "FACET_OPTIMIZER_TARGET_PROJECT")
+    target_project = settings.project_or_default  # the original's chain and default
     dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
     ids = read_root_span_ids(root_span_ids, root_span_id_file)
     positive, negative = settings.positive_limit, settings.negative_limit

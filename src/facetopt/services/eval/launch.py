@@ -28,10 +28,21 @@ from facetopt.services.eval.config import (
     RESULTS_ENV,
 )
 from facetopt.services.eval.plan import EvalPlan
+from facetopt.services.eval.results import EXPERIMENT_LINE
+from facetopt.services.eval.runner_errors import ERRORS_ENV, ERRORS_FILE, failure_cause, read_errors
 from facetopt.services.progress import Progress, show_detail
 from facetopt.settings import Settings
 
 EVAL_TASK = "eval"
+PLACEHOLDER_KEY = "facetopt-no-send-logs"  # not a credential: the runner never logs in without logs
+CLEARED_PREFIXES = ("BT_EVAL_", "FACETOPT_EVAL_")
+CLEARED_NAMES = frozenset({"BRAINTRUST_PROFILE", "BRAINTRUST_ENV_FILE"})
+
+
+def _cleared(name: str) -> bool:
+    return name.startswith(CLEARED_PREFIXES) or name in CLEARED_NAMES
+
+
 PACKAGED_EVAL_FILE = Path(__file__).resolve().parents[2] / "eval_facet.py"
 NOTICES_DIR = ".notices"
 
@@ -60,16 +71,25 @@ def runner_environment(
     judge: Endpoint,
     send_logs: bool,
     log_rows: int,
+    errors_path: Path | None = None,
 ) -> dict[str, str]:
-    """The runner's environment: paths, keys (never on the command line), Braintrust logging setup."""
-    env = {k: v for k, v in base.items() if not k.startswith("FACETOPT_EVAL_")}
+    """The runner's environment: paths, keys (never on the command line), Braintrust logging setup.
+
+    bt reads `BT_EVAL_*` (`BT_EVAL_WATCH` makes it never exit, `BT_EVAL_FIRST` runs part of the
+    rows), `BRAINTRUST_PROFILE` and `BRAINTRUST_ENV_FILE` from the environment: none of a user's
+    values may reach it. bt resolves credentials before every eval, even with `--no-send-logs`, and
+    with several saved profiles and no key it stops (exit 4) for want of a terminal; without logs the
+    runner never logs in, so a placeholder key satisfies it.
+    """
+    env = {k: v for k, v in base.items() if not _cleared(k)}
     env[CONFIG_ENV] = str(config_path)
     env[RESULTS_ENV] = str(results_path)
+    env[ERRORS_ENV] = str(errors_path or results_path.with_name(ERRORS_FILE))
     for name, endpoint in ((MODEL_KEY_ENV, model), (JUDGE_KEY_ENV, judge)):
         if (secret := endpoint.secret()) is not None:
             env[name] = secret
     if not send_logs:
-        env.pop("BRAINTRUST_API_KEY", None)
+        env["BRAINTRUST_API_KEY"] = PLACEHOLDER_KEY
         return env
     if settings.braintrust_api_key is not None:
         env["BRAINTRUST_API_KEY"] = settings.braintrust_api_key.get_secret_value()
@@ -87,16 +107,46 @@ def runner_environment(
     return env
 
 
+def _bt_errors(outcome: RunnerOutcome) -> list[str]:
+    """bt's own `error: ...` lines (the only stderr of bt's that reaches a non-terminal)."""
+    return [line[len("error:") :].strip() for line in outcome.stderr_tail if line.startswith("error:")]
+
+
 def runner_failure(
     outcome: RunnerOutcome, runner: str, run_dir: Path, secrets: list[str | None]
 ) -> EvalRunError:
+    """The failure told from what happened: the eval's error file first, then bt's `error:` text."""
+    where = f"the runner's output is in {run_dir / 'runner.log'}"
+    cause = failure_cause(read_errors(run_dir / ERRORS_FILE))
+    bt_said = "; ".join(e for e in _bt_errors(outcome) if "file an issue" not in e.lower())
+    said = redact(bt_said, secrets)
+    code = outcome.returncode
+    if cause is not None:
+        kind, message = cause
+        message = redact(message, secrets)
+        hints = {
+            "login": "Braintrust refused the runner's login: check BRAINTRUST_API_KEY, BRAINTRUST_ORG_NAME "
+            "and BRAINTRUST_APP_URL, or pass --no-send-logs",
+            "log_write": "Braintrust refused the experiment's log writes: run again later, or pass "
+            "--no-send-logs to keep the experiment locally",
+        }
+        return EvalRunError(
+            f"the eval failed inside the runner ({runner}): {message}",
+            hint=f"{hints.get(kind, 'the full error is in ' + str(run_dir / ERRORS_FILE))}; {where}",
+        )
+    if runner == "bt" and code in (2, 3, 4) and said:
+        lowered = said.lower()
+        if code == 3:
+            hint = "bt could not reach Braintrust (network or server error): run again later"
+        elif any(word in lowered for word in ("profile", "credential", "api key", "keychain", "login")):
+            hint = "bt could not resolve Braintrust credentials: set BRAINTRUST_API_KEY"
+        elif code == 2:
+            hint = "bt rejected the command facetopt gave it: check that bt is 0.15 or newer (`bt --version`)"
+        else:
+            hint = "bt rejected the request (exit 4)"
+        return EvalRunError(f"bt eval failed (exit {code}): {said}", hint=f"{hint}; {where}")
     tail = redact(outcome.tail_text(), secrets) or "(no output)"
-    hint = f"the runner's output is in {run_dir / 'runner.log'}"
-    if runner == "bt" and outcome.returncode == 2:
-        hint = "bt could not authenticate: check BRAINTRUST_API_KEY (or pass --no-send-logs); " + hint
-    return EvalRunError(
-        f"the eval runner ({runner}) exited with code {outcome.returncode}:\n{tail}", hint=hint
-    )
+    return EvalRunError(f"the eval runner ({runner}) exited with code {code}:\n{tail}", hint=where)
 
 
 def launch(
@@ -118,6 +168,7 @@ def launch(
     artifacts.write_jsonl(rows_path, plan.rows)
     artifacts.write_text(config_path, plan.config(rows_path).model_dump_json(indent=2) + "\n")
     results_path.touch()
+    (run_dir / ERRORS_FILE).touch()
     bt = find_bt(environ.get("PATH"))
     command = runner_command(PACKAGED_EVAL_FILE, no_send_logs=not plan.send_logs, bt=bt)
     if bt is None and first_notice(plan.settings.output_root, "sdk-runner"):
@@ -128,6 +179,7 @@ def launch(
         plan.settings,
         config_path=config_path.resolve(),
         results_path=results_path.resolve(),
+        errors_path=(run_dir / ERRORS_FILE).resolve(),
         model=plan.model,
         judge=plan.judge,
         send_logs=plan.send_logs,
@@ -140,7 +192,8 @@ def launch(
         f"evaluating {len(plan.rows)} rows x {plan.settings.trials} trial(s) with {plan.model.model} "
         f"({plan.model.label}), judge {plan.judge.model} ({plan.judge.label}), via {command.runner}"
     )
-    counter = LineCounter(results_path)
+    # the eval also writes the experiment it logs to there: a line that is not a scored row
+    counter = LineCounter(results_path, ignore=EXPERIMENT_LINE)
     expected = len(plan.rows) * plan.settings.trials
     progress.start(EVAL_TASK, expected)
     scored = 0

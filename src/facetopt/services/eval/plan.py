@@ -22,7 +22,7 @@ from facetopt.facets.selection import parse_splits, select_rows
 from facetopt.services.backends import Backend
 from facetopt.services.eval.config import EndpointSpec, EvalConfig
 from facetopt.services.progress import Progress
-from facetopt.settings import Settings
+from facetopt.settings import DEFAULT_EVAL_DATASET, Settings
 
 
 @dataclass
@@ -96,19 +96,33 @@ class EvalPlan:
             no_send_logs=not self.send_logs,
             rows_file=str(rows_file.resolve()),
             facets=self.facets,
-            metadata={
-                "dataset": self.dataset,
-                "dataset_project": self.dataset_project,
-                "model": self.model.model,
-                "judge_model": self.judge.model,
-                "prompt_file": self.prompt_file,
-                "prompt_hashes": self.prompt_hashes,
-                "split": self.split,
-                "filters": self.filters,
-                "simulated_roles": self.roles,
-                **({"supersedes": self.supersedes_id} if self.supersedes_id else {}),
-            },
+            metadata=self.experiment_metadata(),
         )
+
+    def experiment_metadata(self) -> dict[str, Any]:
+        """The original eval's experiment metadata keys (seed-compat.md), then facetopt's own."""
+        facets = self.filters.get("facet") or []
+        row_ids = self.filters.get("row_id") or []
+        return {
+            "dataset_project": self.dataset_project,
+            "dataset": self.dataset,
+            "model": self.model.model,
+            "prompt_file": self.prompt_file,
+            "max_tokens": self.settings.max_tokens,
+            "request_timeout": self.settings.timeout_for(self.model.model),
+            "trial_count": self.settings.trials,
+            "max_rows": self.settings.max_rows,
+            "facet_filter": sorted(f.casefold() for f in facets) or None,
+            "split_filter": self.filters.get("split") or None,
+            "scoped_dataset_ids_count": len(row_ids),
+            "factuality_model": self.judge.model,
+            "prompt_hashes": self.prompt_hashes,
+            "judge_model": self.judge.model,
+            "split": self.split,
+            "filters": self.filters,
+            "simulated_roles": self.roles,
+            **({"supersedes": self.supersedes_id} if self.supersedes_id else {}),
+        }
 
     def secrets(self) -> list[str | None]:
         key = self.settings.braintrust_api_key
@@ -122,13 +136,13 @@ def plan_eval(
     progress: Progress,
     warn: Callable[[str], None],
 ) -> EvalPlan:
-    dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
-    dataset_project = settings.dataset_project or settings.require(
-        "target_project",
-        "--dataset-project",
-        "FACET_OPTIMIZER_DATASET_PROJECT (or FACET_OPTIMIZER_TARGET_PROJECT)",
-    )
-    project = settings.project or settings.target_project or dataset_project
+    # the original eval's chains: dataset "Facet groundtruth", the dataset project defaults to the
+    # eval project, which defaults to the target project ("Facet Optimizer")
+    dataset = settings.dataset or DEFAULT_EVAL_DATASET
+    dataset_project = settings.eval_dataset_project
+    project = settings.eval_project
+    facets = options.facets or settings.facet_filter_list
+    row_ids = options.row_ids or settings.dataset_id_list
     splits = parse_splits(settings.split)
     document = load_prompt_file(settings.prompt_path)
     model, judge = resolve_facet_model(settings), resolve_judge(settings)
@@ -150,8 +164,8 @@ def plan_eval(
     selected = select_rows(
         rows,
         splits=splits,
-        facets=options.facets,
-        row_ids=options.row_ids,
+        facets=facets,
+        row_ids=row_ids,
         max_rows=settings.max_rows,
         warn=warned,
     )
@@ -164,8 +178,8 @@ def plan_eval(
         )
     given = {
         "split": splits,
-        "facet": options.facets,
-        "row_id": options.row_ids,
+        "facet": facets,
+        "row_id": row_ids,
         "max_rows": settings.max_rows,
     }
     return EvalPlan(

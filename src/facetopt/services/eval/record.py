@@ -19,7 +19,7 @@ from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
 from facetopt.errors import EvalRunError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.eval.plan import EvalPlan
-from facetopt.services.eval.results import eval_rows, read_results
+from facetopt.services.eval.results import eval_rows, read_experiment, read_results
 from facetopt.settings import Settings
 
 
@@ -81,14 +81,18 @@ def record_run(
 
     records = read_results(run_dir / "results.jsonl")
     rows = eval_rows(plan.rows, records, plan.settings.trials)
-    line = outcome.summaries[-1] if outcome.summaries else None
     experiment_id, name, url, stored_locally = str(uuid.uuid4()), plan.name, None, True
     if plan.send_logs:
-        if line and line.experiment_id:
-            experiment_id, url, stored_locally = line.experiment_id, line.experiment_url, False
-            name = line.experiment_name or name
+        # the id the eval wrote from the SDK's summary; bt drops a summary line it cannot parse
+        logged = read_experiment(run_dir / "results.jsonl")
+        line = outcome.summaries[-1] if outcome.summaries else None
+        if logged is not None:
+            experiment_id, stored_locally = str(logged["id"]), False
+            name = logged.get("name") or name
+            same = line is not None and line.experiment_id == experiment_id
+            url = logged.get("url") or (line.experiment_url if same and line else None)
         else:
-            warned("the runner printed no experiment id: the run is stored locally under a facetopt id")
+            warned("the eval reported no experiment id: the run is stored locally under a facetopt id")
     errors = [r for r in rows if r.error]
     judged = [r for r in rows if "Factuality" in (r.metadata.get("scorer_errors") or {})]
     if judged:

@@ -16,6 +16,10 @@ from facetopt.facets.metrics import mean_or_none
 ERROR_KEY = "eval_error"  # in a row's metadata: its model call failed, so its scores are None
 NO_RESULT = "no result from the eval runner (the row's task or scorers never finished)"
 
+EXPERIMENT_KEY = "experiment"  # a results-file line that names the experiment, not a row
+EXPERIMENT_LINE = b'{"' + EXPERIMENT_KEY.encode() + b'"'  # how such a line starts
+SUMMARY_SOURCE = "summary"
+
 ResultKey = tuple[str, int]
 
 
@@ -62,6 +66,12 @@ class ResultsWriter:
                 entry["scorer_errors"][name] = error
             self._maybe_write(key)
 
+    def experiment(self, entry: dict[str, Any]) -> None:
+        """The experiment the SDK logged to (from its summary, or its live experiment object)."""
+        with self._lock:
+            self._handle.write(json.dumps({EXPERIMENT_KEY: entry}, ensure_ascii=False, default=str) + "\n")
+            self._handle.flush()
+
     def _maybe_write(self, key: ResultKey) -> None:
         entry = self._pending[key]
         if "id" not in entry or any(name not in entry["scores"] for name in self._names):
@@ -88,6 +98,27 @@ def read_results(path: Path) -> list[dict[str, Any]]:
             if isinstance(record, dict) and "id" in record:
                 records.append(record)
     return records
+
+
+def read_experiment(path: Path) -> dict[str, Any] | None:
+    """The experiment the eval says it logged to: its summary's entry first, else the live object's."""
+    if not path.exists():
+        return None
+    found: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if EXPERIMENT_KEY not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            entry = record.get(EXPERIMENT_KEY) if isinstance(record, dict) else None
+            if isinstance(entry, dict) and entry.get("id"):
+                found.append(entry)
+    from_summary = [e for e in found if e.get("source") == SUMMARY_SOURCE]
+    chosen = from_summary or found
+    return chosen[-1] if chosen else None
 
 
 def eval_rows(rows: list[DatasetRow], records: list[dict[str, Any]], trials: int = 1) -> list[EvalRow]:

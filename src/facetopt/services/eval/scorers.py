@@ -17,7 +17,6 @@ from facetopt.services.eval.config import EvalConfig
 from facetopt.services.eval.results import ERROR_KEY, ResultsWriter, result_key
 
 FACTUALITY = "Factuality"
-RuleCompute = Callable[[str, str | None, str | None, FacetPrompt | None], float | None]
 
 
 def judge_question(facet_name: str, text: str) -> str:
@@ -29,39 +28,76 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def rule_scorer(name: str, compute: RuleCompute, config: EvalConfig, writer: ResultsWriter) -> Any:
-    """An async scorer named `name`: `compute(facet name, output, expected, facet prompt)`."""
+BINARY_SCORER = "binary_classification_scores"
+BINARY_SCORES = ("binary_decision_match", "positive_recall", "negative_specificity")
+SENTIMENT_SCORER = "sentiment_label_correct"
+SCORES_OF = {BINARY_SCORER: BINARY_SCORES}  # a scorer's score names when they are not just its own
 
-    async def scorer(
+
+def _pattern(facet: FacetPrompt | None) -> str | None:
+    return facet.no_match_pattern if facet else None
+
+
+def binary_metadata(facet_name: str, output: Any, expected: Any, pattern: str | None) -> dict[str, Any]:
+    """What the original scorer attaches to each binary score: the facet type and both decisions."""
+    out_negative = rules.is_none_like_output(output, pattern)
+    exp_negative = None if expected is None else rules.is_none_like_expected(expected, pattern)
+    return {
+        "facet_type": "sentiment" if facet_name.strip().casefold() == rules.SENTIMENT_FACET else "binary",
+        "output_is_positive": not out_negative,
+        "expected_is_positive": None if exp_negative is None else not exp_negative,
+        "output_is_negative": out_negative,
+        "expected_is_negative": exp_negative,
+    }
+
+
+def binary_scorer(config: EvalConfig, writer: ResultsWriter) -> Any:
+    """One scorer named `binary_classification_scores` returning three scores (the original's span name)."""
+
+    async def binary_classification_scores(
+        output: Any, expected: Any = None, input: Any = None, metadata: Any = None, **_: Any
+    ) -> list[dict[str, Any]]:
+        key = result_key(metadata)
+        facet_name = str((input or {}).get("facet_name", ""))
+        values: dict[str, float | None] = dict.fromkeys(BINARY_SCORES)
+        extra: dict[str, Any] = {}
+        if not (metadata or {}).get(ERROR_KEY):
+            try:
+                pattern = _pattern(config.facet(facet_name))
+                values = {
+                    "binary_decision_match": rules.binary_decision_match(output, expected, pattern),
+                    "positive_recall": rules.positive_recall(output, expected, pattern),
+                    "negative_specificity": rules.negative_specificity(output, expected, pattern),
+                }
+                extra = binary_metadata(facet_name, output, expected, pattern)
+            except Exception as exc:  # e.g. a facet's invalid no_match_pattern: keep the row
+                for name in BINARY_SCORES:
+                    writer.scored(key, name, None, error=_failure(exc))
+                raise
+        for name, value in values.items():
+            writer.scored(key, name, value)
+        return [{"name": name, "score": value, "metadata": extra} for name, value in values.items()]
+
+    return binary_classification_scores
+
+
+def sentiment_scorer(config: EvalConfig, writer: ResultsWriter) -> Any:
+    async def sentiment_label_correct(
         output: Any, expected: Any = None, input: Any = None, metadata: Any = None, **_: Any
     ) -> float | None:
         value = None
         if not (metadata or {}).get(ERROR_KEY):
             facet_name = str((input or {}).get("facet_name", ""))
-            try:
-                value = compute(facet_name, output, expected, config.facet(facet_name))
-            except Exception as exc:  # e.g. a facet's invalid no_match_pattern: keep the row
-                writer.scored(result_key(metadata), name, None, error=_failure(exc))
-                raise
-        writer.scored(result_key(metadata), name, value)
+            value = rules.sentiment_label_correct(facet_name, output, expected)
+        writer.scored(result_key(metadata), SENTIMENT_SCORER, value)
         return value
 
-    scorer.__name__ = name
-    scorer.__qualname__ = name
-    return scorer
+    return sentiment_label_correct
 
 
 def rule_scorers(config: EvalConfig, writer: ResultsWriter) -> list[Any]:
-    def pattern(facet: FacetPrompt | None) -> str | None:
-        return facet.no_match_pattern if facet else None
-
-    computes: dict[str, RuleCompute] = {
-        "binary_decision_match": lambda n, o, e, f: rules.binary_decision_match(o, e, pattern(f)),
-        "positive_recall": lambda n, o, e, f: rules.positive_recall(o, e, pattern(f)),
-        "negative_specificity": lambda n, o, e, f: rules.negative_specificity(o, e, pattern(f)),
-        "sentiment_label_correct": lambda n, o, e, f: rules.sentiment_label_correct(n, o, e),
-    }
-    return [rule_scorer(name, compute, config, writer) for name, compute in computes.items()]
+    """The original's scorer functions; their names are the score spans' names the SQL recipes use."""
+    return [binary_scorer(config, writer), sentiment_scorer(config, writer)]
 
 
 class JudgeFailed(RuntimeError):

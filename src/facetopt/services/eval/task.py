@@ -2,8 +2,8 @@
 
 facetopt writes a config file and the selected rows into the eval run folder and passes their
 paths in environment variables (bt passes no arguments to Python eval files); keys arrive in
-their own environment variables and are never written anywhere (config.py). This module
-turns that into the arguments of `braintrust.Eval`:
+their own environment variables and are never written anywhere (config.py). This module holds
+the eval's task and scorers (arguments.py turns them into the arguments of `braintrust.Eval`):
 
 - the task renders the facet's wrapper messages with the row's text and calls the facet model
   (`brain-facet-*` models get the facet prompt in `extra_body.suffix_messages`, any other model
@@ -18,9 +18,6 @@ turns that into the arguments of `braintrust.Eval`:
 
 from __future__ import annotations
 
-import atexit
-import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +25,13 @@ from facetopt.clients.llm.call_cache import CallCache, call_key
 from facetopt.clients.llm.client import ChatRequest, chat_once, make_async_client, make_chat_client
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
-from facetopt.errors import ConfigError
 from facetopt.services.eval.config import (
-    BRAINTRUST_TIMEOUT_ENV,
     CONFIG_ENV,
     JUDGE_KEY_ENV,
     MODEL_KEY_ENV,
-    REPLAY_ENV,
     RESULTS_ENV,
     EndpointSpec,
     EvalConfig,
-    load_config,
-    travelling_metadata,
 )
 from facetopt.services.eval.results import (
     ERROR_KEY,
@@ -50,7 +42,13 @@ from facetopt.services.eval.results import (
     read_results,
     result_key,
 )
-from facetopt.services.eval.scorers import FACTUALITY, FactualityScorer, judge_question, rule_scorers
+from facetopt.services.eval.scorers import (
+    FACTUALITY,
+    SCORES_OF,
+    FactualityScorer,
+    judge_question,
+    rule_scorers,
+)
 
 __all__ = [
     "CONFIG_ENV",
@@ -63,11 +61,8 @@ __all__ = [
     "EvalConfig",
     "FacetEval",
     "ResultsWriter",
-    "eval_arguments",
-    "eval_cases",
     "eval_rows",
     "facet_request",
-    "quiet_http_logs",
     "read_results",
     "read_rows",
     "uses_suffix_messages",
@@ -114,6 +109,7 @@ class FacetEval:
         self.config = config
         self.writer = writer
         self.judge_key = judge_key
+        self._experiment_noted = False
         self.model_endpoint = config.facet_model.endpoint(model_key)
         self.judge_endpoint = config.judge.endpoint(judge_key)
         self.replay = replay or {}  # (row id, trial) -> its line of an earlier results file
@@ -197,7 +193,29 @@ class FacetEval:
                 judge_keys.append(self.judge_cache_key(question, output, str(row.expected), trial))
         self.cache.load(judge_keys)
 
+    def _note_experiment(self, hooks: Any) -> None:
+        """Once: the experiment the runner logs this row to (runners that never call the reporter).
+
+        The id is the one Braintrust issued for the root span's experiment, never one made up here.
+        """
+        if self._experiment_noted or self.config.no_send_logs:
+            return
+        span = getattr(hooks, "span", None)
+        kind = getattr(getattr(span, "parent_object_type", None), "name", "")
+        lazy_id = getattr(span, "parent_object_id", None)
+        if lazy_id is None or str(kind).upper() != "EXPERIMENT" or not hasattr(lazy_id, "get"):
+            return
+        try:
+            # the experiment was registered before any row ran: this reads the id, it sends nothing
+            experiment_id = lazy_id.get()
+        except Exception:  # the summary's entry is the one that counts
+            return
+        if experiment_id:
+            self._experiment_noted = True
+            self.writer.experiment({"id": experiment_id, "source": "span"})
+
     async def task(self, input: dict[str, Any], hooks: Any) -> str:
+        self._note_experiment(hooks)
         metadata = hooks.metadata if isinstance(getattr(hooks, "metadata", None), dict) else {}
         metadata["trial"] = int(getattr(hooks, "trial_index", 0) or 0)
         row_id = str(metadata.get("dataset_row_id"))
@@ -211,6 +229,9 @@ class FacetEval:
                 error = f"facet {facet_name!r} is not in the prompt file"
             else:
                 metadata["eval_prompt_sha256"] = facet.prompt_sha256
+                metadata["facet_prompt_sha256"] = facet.prompt_sha256
+                metadata["facet_model"] = self.config.facet_model.model
+                metadata["facet_prompt_file"] = self.config.metadata.get("prompt_file")
                 text = str((input or {}).get("preprocessed_text") or "")
                 request = self.model_request(facet, text, row_id)
                 key = self.model_cache_key(request, metadata["trial"])
@@ -306,89 +327,18 @@ def replaying(scorer: Any, replay: dict[ResultKey, dict[str, Any]], writer: Resu
         cached = replay.get(key) if (metadata or {}).get(REPLAYED_KEY) else None
         if cached is None:
             return await run(output, expected=expected, input=input, metadata=metadata, **kw)
-        value = (cached.get("scores") or {}).get(name)
-        writer.scored(key, name, value, error=(cached.get("scorer_errors") or {}).get(name))
-        return value
+        recorded, errors = cached.get("scores") or {}, cached.get("scorer_errors") or {}
+        names = SCORES_OF.get(name, (name,))
+        for score in names:
+            writer.scored(key, score, recorded.get(score), error=errors.get(score))
+        if len(names) == 1:
+            return recorded.get(name)
+        return [{"name": score, "score": recorded.get(score)} for score in names]
 
     replayed.__name__ = replayed.__qualname__ = name
     return replayed
 
 
-def read_replay(path: Path) -> dict[ResultKey, dict[str, Any]]:
-    """(row id, trial) -> the line of a results file."""
-    return {(str(r["id"]), int(r.get("trial") or 0)): r for r in read_results(path)}
-
-
 def read_rows(path: Path) -> list[DatasetRow]:
     with path.open(encoding="utf-8") as handle:
         return [DatasetRow.model_validate_json(line) for line in handle if line.strip()]
-
-
-def eval_cases(rows: list[DatasetRow]) -> list[dict[str, Any]]:
-    return [
-        {
-            "input": row.input,
-            "expected": row.expected,
-            "metadata": {**row.metadata, "dataset_row_id": row.id, "facet_name": row.facet_name},
-            "tags": list(row.tags) or None,
-            "id": row.id,
-        }
-        for row in rows
-    ]
-
-
-def quiet_http_logs() -> None:
-    """The SDK runner logs at INFO: one line per HTTP request would bury the runner's real messages."""
-    import logging
-
-    for name in ("httpx2", "httpx", "httpcore", "openai"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _route_braintrust_requests(environ: Mapping[str, str]) -> None:
-    """Every SDK request retried like facetopt's own, and what reached Braintrust recorded."""
-    from facetopt.clients.braintrust.activity import ACTIVITY_ENV, ActivityWriter
-    from facetopt.clients.braintrust.runner_http import DEFAULT_TIMEOUT_S, install
-
-    path = environ.get(ACTIVITY_ENV)
-    try:
-        timeout = float(environ.get(BRAINTRUST_TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
-    except ValueError:
-        timeout = DEFAULT_TIMEOUT_S
-    install(ActivityWriter(Path(path)) if path else None, timeout_s=timeout)
-
-
-def eval_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for `braintrust.Eval`, from the environment facetopt set for the runner."""
-    environ = os.environ if environ is None else environ
-    quiet_http_logs()
-    config = load_config(environ)
-    if not config.no_send_logs:
-        _route_braintrust_requests(environ)
-    results = environ.get(RESULTS_ENV)
-    if not results:
-        raise ConfigError(f"{RESULTS_ENV} is not set", hint="run the eval with `facetopt eval`")
-    rows = read_rows(Path(config.rows_file))
-    replay = environ.get(REPLAY_ENV)
-    runtime = FacetEval(
-        config,
-        ResultsWriter(Path(results)),
-        environ.get(MODEL_KEY_ENV),
-        environ.get(JUDGE_KEY_ENV),
-        rows=rows,
-        replay=read_replay(Path(replay)) if replay else None,
-    )
-    atexit.register(runtime.cache.close)  # commit what is still queued, also after Ctrl-C
-    runtime.report_policy(Path(results).with_suffix(".policy.txt"))
-    return {
-        "name": config.project,
-        "data": eval_cases(rows),
-        "task": runtime.task,
-        "scores": runtime.scorers(),
-        "experiment_name": config.experiment_name,
-        "metadata": {**config.metadata, **travelling_metadata(config.facets)},
-        "max_concurrency": config.concurrency,
-        "trial_count": config.trials,
-        "project_id": config.project_id,
-        "no_send_logs": config.no_send_logs,
-    }
