@@ -3,7 +3,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTHON_FOR_UV ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON_FOR_UV) -m uv")
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo demo-optimize test test-fast lint bench clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON_FOR_UV) -m pip install --quiet uv
@@ -12,15 +12,19 @@ setup:
 demo: setup
 	$(UV) run --frozen facetopt demo
 
+# The demo, then `facetopt optimize` on its weakest facet (offline, simulated proposer).
+demo-optimize: setup
+	$(UV) run --frozen facetopt demo --optimize
+
 # Everything; what CI runs (.ci/run). Two workers: the machines have two cores and most tests
 # wait on subprocesses and loopback servers.
 PYTEST_WORKERS ?= 2
 test: setup
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The inner loop: no slow or end-to-end test.
 test-fast: setup
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not e2e"
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not e2e"
 
 lint: setup
 	$(UV) run --frozen ruff check src tests bench evals

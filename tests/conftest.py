@@ -48,13 +48,3 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setenv("FACETOPT_BT_RETRY_BACKOFF", "0")  # clients/braintrust/retry.py
     monkeypatch.setattr(braintrust_datasets, "VERIFY_DELAY_S", 0.0)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `make test`'s xdist workers (`--dist loadgroup`), keep each file on one worker so a
-    module fixture (a labelled dataset, an eval run) is built once, and every test that reads the
-    session's demo run on the same worker, so the demo runs once."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            uses_demo = "demo_run" in getattr(item, "fixturenames", ())
-            item.add_marker(pytest.mark.xdist_group("demo" if uses_demo else item.nodeid.split("::")[0]))

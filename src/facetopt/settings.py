@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     audit_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_BASE"))
     audit_api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_AUDIT_API_KEY"))
 
+    # proposer: the model `optimize` asks for prompt edits (default: the labeller's model and endpoint)
+    proposer_model: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROPOSER_MODEL"))
+    proposer_api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROPOSER_API_BASE"))
+    proposer_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("FACET_OPTIMIZER_PROPOSER_API_KEY")
+    )
+
     # facet model (eval)
     model: str = Field("brain-facet-1", validation_alias=_env("FACET_OPTIMIZER_MODEL"))
     api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_BASE"))

@@ -206,7 +206,7 @@ def test_human_output_prints_each_command_under_its_step_then_the_summary(
     summary = demo_run.summary
     commands = demo_run.announced_commands
 
-    def replay(settings, steps, announce, warn):
+    def replay(settings, steps, announce, warn, optimize=False):
         for number, command in enumerate(commands, start=1):
             steps.step(f"{number}. step {number}", shlex.split(command))
             if command.startswith("$EDITOR"):

@@ -40,6 +40,7 @@ class ConsoleSteps:
         from facetopt.cli.dataset_audit import render_audit
         from facetopt.cli.eval import render_eval
         from facetopt.cli.inspect import render_failures
+        from facetopt.cli.optimize import render_optimize
         from facetopt.cli.publish import render_publish
 
         renderers: dict[str, Callable[[Console, Any], None]] = {
@@ -51,6 +52,7 @@ class ConsoleSteps:
             "edit": render_edit,
             "publish": render_publish,
             "audit": render_audit,
+            "optimize": render_optimize,
         }
         renderers[kind](self.console, document)
 
@@ -90,6 +92,17 @@ def render_summary(console: Console, summary: DemoSummary) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if summary.optimize is not None:
+        opt = summary.optimize
+        console.print(
+            f"optimize {opt.facet}: winner {opt.winner or 'none'}, verdict {opt.verdict or '-'} on validation "
+            f"({opt.validation_evals_run} validation eval of its own), {opt.calls} of {opt.budget} calls, "
+            f"{len(opt.rejected)} candidates rejected by the guard; "
+            + ("applied to the prompt file" if opt.applied else "prompt file unchanged")
+            + f"; `facetopt inspect optimize {opt.run_id}` shows it",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"simulated roles: {', '.join(summary.simulated_roles)}. Everything is under {summary.output_root}; "
         "repeat the commands above against your own project (see README.md and AGENTS.md).",
@@ -106,6 +119,12 @@ def demo_command(
             "--output-root", help="A fresh folder for the demo (default .local/facetopt-demo/<UTC time>)."
         ),
     ] = None,
+    optimize: Annotated[
+        bool,
+        typer.Option(
+            "--optimize", help="Then run `facetopt optimize` on the weakest facet (about 10 s more)."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole loop offline on the bundled sample traces with simulated models (no key, no network)."""
@@ -123,5 +142,7 @@ def demo_command(
     env_file, flags = prepare_demo(output_root)
     with without_user_settings():
         settings = load_settings(env_file, warn=warn_once, **flags)
-        summary = run_demo(settings, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn_once)
+        summary = run_demo(
+            settings, ConsoleSteps(as_json), announce=lambda _message: None, warn=warn_once, optimize=optimize
+        )
     emit(summary, as_json, lambda console: render_summary(console, summary))

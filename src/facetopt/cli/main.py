@@ -29,11 +29,11 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    """facetopt: dataset, bootstrap, eval, inspect, compare."""
+    """facetopt: dataset, bootstrap, eval, inspect, compare, optimize."""
 
 
 def _register() -> None:
-    from facetopt.cli import bootstrap, compare, dataset, dataset_audit, demo, inspect, publish
+    from facetopt.cli import bootstrap, compare, dataset, dataset_audit, demo, inspect, optimize, publish
     from facetopt.cli import eval as eval_cli
 
     app.add_typer(dataset.app, name="dataset")
@@ -45,6 +45,8 @@ def _register() -> None:
     app.command("compare")(compare.compare_command)
     app.command("publish")(publish.publish_command)
     app.command("demo")(demo.demo_command)
+    app.command("optimize")(optimize.optimize_command)
+    inspect.app.command("optimize")(optimize.inspect_optimize_command)
 
 
 _register()

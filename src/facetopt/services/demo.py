@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from facetopt.domain.dataset import DatasetCreateSummary
 from facetopt.domain.experiments import FacetMetrics
 from facetopt.errors import InputError
+from facetopt.services.demo_optimize import DemoOptimize
 from facetopt.settings import SIMULATED_BASE_URL, Settings
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class DemoSummary(BaseModel):
     publish_evidence: str | None = None  # its evidence check: simulated_only in the demo
     audited_rows: int = 0  # validation rows given a second opinion (step 10)
     label_disagreements: int = 0  # of them, rows whose label the second opinion doubts
+    optimize: DemoOptimize | None = None  # with --optimize: the optimiser's run on the weakest facet
 
 
 def default_output_root(now: datetime | None = None) -> Path:
@@ -157,10 +159,14 @@ SCOPE = ["--target-project", DEMO_PROJECT, "--dataset", DEMO_DATASET]
 
 
 def run_demo(
-    settings: Settings, steps: DemoSteps, announce: Callable[[str], None], warn: Callable[[str], None]
+    settings: Settings,
+    steps: DemoSteps,
+    announce: Callable[[str], None],
+    warn: Callable[[str], None],
+    optimize: bool = False,
 ) -> DemoSummary:
     """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare,
-    a publish dry run, then an audit of the validation labels.
+    a publish dry run, then an audit of the validation labels; with `optimize`, `facetopt optimize`.
     `settings` come from `prepare_demo`'s flags (local backend, simulated models)."""
     created = _create_dataset(settings, steps, announce, warn)
     _bootstrap_prompts(settings, steps)
@@ -184,6 +190,11 @@ def run_demo(
     facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
     published = _publish_dry_run(settings, steps, facet, facet_report.verdict)
     audit = _audit_labels(settings, steps)
+    optimized = None
+    if optimize:
+        from facetopt.services.demo_optimize import optimize_step
+
+        optimized = optimize_step(settings, steps, change, facet_report.verdict, SCOPE, announce, warn)
     return DemoSummary(
         output_root=str(settings.output_root),
         run_dir=created.run_dir,
@@ -202,6 +213,7 @@ def run_demo(
         publish_evidence=published.evidence[0].status,
         audited_rows=sum(f.rows for f in audit.facets),
         label_disagreements=len(audit.disagreeing),
+        optimize=optimized,
     )
 
 

@@ -8,6 +8,8 @@ shaped like the real APIs (ids, usage, finish reasons). This module stays free o
 The role is read from the request:
 - judge: the request offers a `select_choice` tool (autoevals classifiers) -> a tool call
   (chat) or a `function_call` output item (Responses API), see `simulated_judge`;
+- proposer (`facetopt optimize`): the request holds `<current_prompt>` and `<failures>` tags ->
+  one prompt edit as JSON, see `proposer.proposer_reply`;
 - facet value: the facet prompt is in `suffix_messages` (brain-facet through the proxy), or
   between `<facet_prompt>` tags in a message (the audit layout: the labeller then answers without
   its planted mistakes), or is the last message without the data marker; the trace is the text after
@@ -31,6 +33,7 @@ from facetopt.facets.text import content_text, find_data_marker
 from facetopt.simulation.facet_model import facet_model_value, with_think_block
 from facetopt.simulation.judge import judge_choice
 from facetopt.simulation.labeller import labeller_reply, labeller_value
+from facetopt.simulation.proposer import is_proposer_request, proposer_reply
 
 SIMULATED_HTTP_BASE = "http://simulated.local/v1"
 _TAGGED_PROMPT_RE = re.compile(r"<facet_prompt>(.*?)</facet_prompt>", re.DOTALL)
@@ -161,6 +164,9 @@ def tagged_prompt(messages: list) -> tuple[str, list] | None:
 
 
 def facet_reply(model: str, messages: list, body: dict) -> str:
+    joined = "\n".join(content_text(m.get("content")) if isinstance(m, dict) else str(m) for m in messages)
+    if is_proposer_request(joined):
+        return proposer_reply(joined)
     tagged = tagged_prompt(messages)
     if tagged is not None and not model.startswith(FACET_MODEL_PREFIX):
         prompt, rest = tagged

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from facetopt.settings import DEFAULT_PROXY_URL, SIMULATED_BASE_URL, Settings
 
-Role = Literal["labeller", "facet_model", "judge", "auditor"]
+Role = Literal["labeller", "facet_model", "judge", "auditor", "proposer"]
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 CONNECTION_ERROR = "connection error"  # starts the reason of a call or probe that reached no server
 
@@ -99,6 +99,22 @@ def resolve_auditor(settings: Settings) -> Endpoint:
         settings.audit_api_base or settings.ground_truth_api_base,
         (settings.audit_api_key, "FACET_OPTIMIZER_AUDIT_API_KEY"),
         (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
+        (settings.openai_api_key, "OPENAI_API_KEY"),
+        (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
+    )
+
+
+def resolve_proposer(settings: Settings) -> Endpoint:
+    """The model `optimize` asks for prompt edits: the proposer model (else the labeller's model) at
+    the proposer base URL (else the labeller's chain), with the proposer key, else the labeller's keys."""
+    return _resolve(
+        settings,
+        "proposer",
+        settings.proposer_model or settings.ground_truth_model,
+        settings.proposer_api_base or settings.ground_truth_api_base or settings.judge_api_base,
+        (settings.proposer_api_key, "FACET_OPTIMIZER_PROPOSER_API_KEY"),
+        (settings.ground_truth_api_key, "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY"),
+        (settings.judge_api_key, "FACET_OPTIMIZER_JUDGE_API_KEY"),
         (settings.openai_api_key, "OPENAI_API_KEY"),
         (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
     )

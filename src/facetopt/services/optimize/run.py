@@ -1,0 +1,195 @@
+"""`facetopt optimize --facet NAME`: the whole command (see the package docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from facetopt.clients.llm.client import (
+    Endpoint,
+    mixed_simulation_warning,
+    resolve_facet_model,
+    resolve_judge,
+    simulated_roles,
+)
+from facetopt.clients.llm.endpoints import resolve_proposer
+from facetopt.clients.prompt_file import load_prompt_file
+from facetopt.errors import InputError, NotFoundError
+from facetopt.facets.verdict import target_rule
+from facetopt.services.backends import Backend, open_backend
+from facetopt.services.experiments import open_experiments
+from facetopt.services.optimize import decide, record
+from facetopt.services.optimize.calls import Caller
+from facetopt.services.optimize.model import OptimizeOptions, OptimizeReport
+from facetopt.services.optimize.screen import minibatch
+from facetopt.services.optimize.search import Search
+from facetopt.services.optimize.spend import Ledger
+from facetopt.services.optimize.validate import validate_winner
+from facetopt.services.progress import Progress
+from facetopt.settings import Settings
+
+
+def check_options(options: OptimizeOptions) -> str:
+    """The target's metric; bad numbers are the user's to fix."""
+    metric = target_rule(options.target).metric
+    for name, value in (
+        ("--candidates", options.candidates),
+        ("--rounds", options.rounds),
+        ("--minibatch", options.minibatch),
+    ):
+        if value < 1:
+            raise InputError(
+                f"{name} must be at least 1 (got {value})",
+                hint="for example --candidates 4 --rounds 3 --minibatch 30",
+            )
+    if options.budget is not None and options.budget < 1:
+        raise InputError(
+            f"--budget must be a positive number of calls (got {options.budget})",
+            hint="for example --budget 800",
+        )
+    return metric
+
+
+def run_optimize(
+    settings: Settings,
+    options: OptimizeOptions,
+    progress: Progress,
+    announce: Callable[[str], None],
+    warn: Callable[[str], None],
+    backend: Backend | None = None,
+) -> OptimizeReport:
+    metric = check_options(options)
+    document = load_prompt_file(settings.prompt_path)
+    baseline = document.facet(options.facet)
+    facet = baseline.facet_name
+    dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
+    dataset_project = settings.dataset_project or settings.require(
+        "target_project",
+        "--dataset-project",
+        "FACET_OPTIMIZER_DATASET_PROJECT (or FACET_OPTIMIZER_TARGET_PROJECT)",
+    )
+    backend = backend if backend is not None else open_backend(settings, announce)
+    progress.stage(f"reading dataset {dataset!r} ({backend.name})")
+    rows = [
+        r
+        for r in backend.dataset_rows(dataset_project, dataset)
+        if r.facet_name.casefold() == facet.casefold()
+    ]
+    train = sorted((r for r in rows if (r.split or "").casefold() == "train"), key=lambda r: r.id)
+    validation = [r for r in rows if (r.split or "").casefold() == "validation"]
+    if not train or not validation:
+        raise NotFoundError(
+            f"facet {facet} has {len(train)} train and {len(validation)} validation rows in dataset {dataset!r}",
+            hint="optimize edits against train and checks on validation: build the dataset with "
+            "`facetopt dataset create` (check --dataset and --facet)",
+        )
+    model, judge, proposer = (
+        resolve_facet_model(settings),
+        resolve_judge(settings),
+        resolve_proposer(settings),
+    )
+    warnings: list[str] = []
+    roles = simulated_roles(model, judge, proposer)
+    if roles and (message := mixed_simulation_warning(model, judge, proposer)):
+        warn(message)
+        warnings.append(message)
+    with open_experiments(settings, backend=backend) as experiments:
+        baseline_eval = decide.existing_validation_eval(experiments, facet, baseline.prompt_sha256)
+    eval_calls = len(validation) * settings.trials * 2  # facet model and judge per row and trial
+    ledger = Ledger(options.budget, eval_calls * (1 if baseline_eval else 2))
+    ledger.require(len(train), f"scoring the baseline on the {len(train)} train rows of {facet}")
+    run_dir = record.new_run(settings.output_root)
+    report = OptimizeReport(
+        run_id=run_dir.name,
+        run_dir=str(run_dir),
+        facet=facet,
+        target=options.target.lower(),
+        metric=metric,
+        options=options.model_dump(),
+        proposer_model=proposer.model,
+        proposer_endpoint=proposer.label,
+        model=model.model,
+        simulated_roles=roles,
+        prompt_file=str(document.path),
+        baseline_sha256=baseline.prompt_sha256,
+        train_rows=len(train),
+        validation_rows=len(validation),
+        budget=options.budget,
+        reserved_for_validation=ledger.reserve,
+        baseline_experiment=baseline_eval.experiment_id if baseline_eval else None,
+        warnings=warnings,
+    )
+
+    def caller(endpoint: Endpoint, concurrency: int) -> Caller:
+        return Caller(
+            endpoint,
+            store_path=settings.store_path,
+            use_cache=settings.use_cache,
+            timeout=settings.timeout_for(endpoint.model),
+            deadline=settings.call_deadline,
+            concurrency=concurrency,
+        )
+
+    search = Search(
+        options=options,
+        prompt_path=document.path,
+        baseline=baseline,
+        metric=metric,
+        model=model.model,
+        max_tokens=settings.max_tokens,
+        train=train,
+        minibatch=minibatch(train, options.minibatch, options.seed),
+        model_caller=caller(model, settings.eval_concurrency_for(model.model)),
+        proposer_caller=caller(proposer, 1),
+        ledger=ledger,
+        progress=progress,
+        on_candidate=lambda _c: record.write_candidates(run_dir, search.candidates),
+    )
+    try:
+        progress.stage(f"scoring the baseline {facet} prompt on {len(train)} train rows")
+        base = search.train_score("baseline", baseline)
+        assert base is not None  # the ledger required it above
+        report.baseline_train_score = base.score
+        report.train_failures = {
+            k: sum(1 for f in base.failures() if f.kind == k) for k in ("fp", "fn", "error")
+        }
+        ids = {r.id for r in search.minibatch}
+        report.minibatch_ids = sorted(ids)
+        values = [r.value for r in base.rows if r.row.id in ids and r.value is not None]
+        report.baseline_minibatch_score = sum(values) / len(values) if values else None
+        search.run(report.baseline_minibatch_score)
+        report.stopped = search.stopped
+        winner = pick_winner(search)
+        report.candidates = search.candidates
+        if winner is None:
+            report.reasons = ["no candidate beat the baseline's train score: nothing to validate"]
+        else:
+            validate_winner(settings, options, report, search, winner, progress, announce, warn)
+    finally:
+        search.model_caller.close()
+        search.proposer_caller.close()
+        report.candidates, report.spend, report.calls = search.candidates, ledger.report(), ledger.calls
+        record.write_candidates(run_dir, search.candidates)
+        record.write_report(report)
+    return report
+
+
+def pick_winner(search: Search) -> str | None:
+    """The best train score among the best few minibatch candidates that beat the baseline there."""
+    ranked = sorted(
+        (c for c in search.candidates if (c.minibatch_delta or 0.0) > 0),
+        key=lambda c: -(c.minibatch_score or 0.0),
+    )[: search.options.finalists]
+    base = search.train_scores["baseline"].score or 0.0
+    best, best_score = None, base
+    for candidate in ranked:
+        candidate.status = "finalist"
+        scored = search.train_score(candidate.candidate_id, search.prompts[candidate.candidate_id])
+        if scored is None:
+            continue
+        search.record_train(candidate, scored)
+        if scored.score is not None and scored.score > best_score:
+            best, best_score = candidate, scored.score
+    if best is None:
+        return None
+    best.status = "winner"
+    return best.candidate_id
