@@ -32,6 +32,8 @@ LAYERS: dict[str, str] = {
     "facetopt.facets": "facets",
     "facetopt.domain": "domain",
     "facetopt.settings": "settings",
+    "facetopt.settings_defaults": "settings",  # defaults, per-model defaults, prices
+    "facetopt.settings_names": "settings",  # the original scripts' names, unknown-name warnings
     "facetopt.errors": "errors",
 }
 _EVERYWHERE = {"settings", "errors", "package"}

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from facetopt import settings as settings_module
+from facetopt import settings_names
 from facetopt.clients.llm.endpoints import resolve_facet_model, resolve_labeller
 from facetopt.settings import load_settings
 
 
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(settings_module, "_WARNED", set())
+    monkeypatch.setattr(settings_names, "_WARNED", set())
     monkeypatch.chdir(tmp_path)
 
 

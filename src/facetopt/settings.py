@@ -1,16 +1,14 @@
 """Settings: command-line flags > environment > `.env` > defaults.
 
 Variable names follow the original facet-optimizer scripts so an existing `.env`
-keeps working. Secrets are `SecretStr`: they never reach output, logs or artifacts.
+keeps working (unknown names are warned about: `settings_names`); defaults, per-model defaults and
+the price format are in `settings_defaults`. Secrets are `SecretStr`: they never reach output, logs
+or artifacts.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,29 +16,33 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facetopt.errors import ConfigError, FacetoptError, InputError
+from facetopt.settings_defaults import (
+    BACKENDS,
+    DEFAULT_EVAL_DATASET,
+    DEFAULT_OUTPUT_ROOT,
+    DEFAULT_PROJECT,
+    DEFAULT_PROXY_URL,
+    DEFAULT_SOURCE_MODELS,
+    MODEL_DEFAULTS,
+    SIMULATED_BASE_URL,
+    parse_prices,
+)
+from facetopt.settings_names import known_names, unknown_name_warnings
 
-DEFAULT_OUTPUT_ROOT = Path(".local/facet-optimizer")
-BACKENDS = ("braintrust", "local")
-DEFAULT_SOURCE_MODELS = ("brain-facet-latest", "brain-facet-1")
-DEFAULT_PROXY_URL = "https://braintrustproxy.com/v1"
-SIMULATED_BASE_URL = "simulated://"
-DEFAULT_PROJECT = "Facet Optimizer"  # the original's target and eval project
-DEFAULT_EVAL_DATASET = "Facet groundtruth"  # the original eval's dataset
-ORIGINAL_PREFIX = "FACET_OPTIMIZER_"
-
-
-@dataclass(frozen=True)
-class ModelDefaults:
-    request_timeout: float  # seconds per request
-    concurrency: int  # eval rows in flight
-
-
-# per-model defaults, used when --request-timeout / --concurrency (or their variables) are not
-# given; docs/models.md documents them. brain-facet-2 is slow and unstable.
-MODEL_DEFAULTS: dict[str, ModelDefaults] = {
-    "brain-facet-1": ModelDefaults(request_timeout=120.0, concurrency=16),
-    "brain-facet-2": ModelDefaults(request_timeout=300.0, concurrency=4),
-}
+# the defaults and the price format are imported from here by the rest of the package
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_EVAL_DATASET",
+    "DEFAULT_OUTPUT_ROOT",
+    "DEFAULT_PROJECT",
+    "DEFAULT_PROXY_URL",
+    "DEFAULT_SOURCE_MODELS",
+    "MODEL_DEFAULTS",
+    "SIMULATED_BASE_URL",
+    "Settings",
+    "load_settings",
+    "parse_prices",
+]
 
 
 def _env(name: str, *more: str) -> Any:
@@ -332,64 +334,6 @@ class Settings(BaseSettings):
         return value
 
 
-def parse_prices(text: str | None) -> dict[str, tuple[float, float]]:
-    """`model=input/output,...` (dollars per million tokens) -> {model: (input, output)}."""
-    prices: dict[str, tuple[float, float]] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        model, _, pair = part.partition("=")
-        given, _, out = pair.partition("/")
-        try:
-            values = (float(given), float(out))
-        except ValueError:
-            raise ValueError(f"price {part.strip()!r} is not model=input/output") from None
-        if not model.strip() or min(values) < 0 or not all(math.isfinite(v) for v in values):
-            raise ValueError(f"price {part.strip()!r} is not model=input/output with non-negative numbers")
-        prices[model.strip()] = values
-    return prices
-
-
-def known_names() -> set[str]:
-    """Every variable name a setting reads (upper case)."""
-    names: set[str] = set()
-    for info in Settings.model_fields.values():
-        alias = info.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(str(choice).upper() for choice in alias.choices)
-        elif isinstance(alias, str):
-            names.add(alias.upper())
-    return names
-
-
-_WARNED: set[str] = set()
-
-
-def unknown_name_warnings(env_file: Path | None, environ: dict[str, str] | None = None) -> list[str]:
-    """One sentence per `FACET_OPTIMIZER_*` name in the environment or `.env` that no setting reads,
-    naming the closest known one; each name is reported once per process."""
-    found: dict[str, str] = {}
-    for name in environ if environ is not None else os.environ:
-        if name.upper().startswith(ORIGINAL_PREFIX):
-            found.setdefault(name.upper(), "the environment")
-    if env_file is not None and env_file.exists():
-        from dotenv import dotenv_values
-
-        for name in dotenv_values(env_file):
-            if name.upper().startswith(ORIGINAL_PREFIX):
-                found.setdefault(name.upper(), str(env_file))
-    known = sorted(n for n in known_names() if n.startswith(ORIGINAL_PREFIX))
-    messages = []
-    for name, where in sorted(found.items()):
-        if name in known or name in _WARNED:
-            continue
-        _WARNED.add(name)
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        suggestion = f"; did you mean {close[0]}?" if close else ""
-        messages.append(f"unknown setting {name} (in {where}) is ignored{suggestion}")
-    return messages
-
-
 def load_settings(
     env_file: Path | None = None, warn: Callable[[str], None] | None = None, **overrides: Any
 ) -> Settings:
@@ -414,7 +358,8 @@ def load_settings(
                 f"cannot read env file {path}: {exc.strerror}", hint="check its permissions"
             ) from None
     if warn is not None:
-        for message in unknown_name_warnings(path if path.exists() else None):
+        known = known_names(Settings.model_fields)
+        for message in unknown_name_warnings(path if path.exists() else None, known):
             warn(message)
     try:
         return Settings(_env_file=path if path.exists() else None, **given)

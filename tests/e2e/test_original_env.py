@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from facetopt import settings as settings_module
+from facetopt import settings_names
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.braintrust_setup import sample_spans
 from tests.fakes.bt_standin import bt_calls, install_bt
@@ -53,7 +53,7 @@ def test_the_original_env_drives_dataset_create_and_eval(tmp_path: Path, monkeyp
     install_bt(bin_dir)
     # the environment is clean (conftest) and the folder is tmp_path: the .env written there is all
     monkeypatch.setenv("PATH", f"{bin_dir}:{path_without_bt()}")
-    monkeypatch.setattr(settings_module, "_WARNED", set())  # each unknown name is warned once a process
+    monkeypatch.setattr(settings_names, "_WARNED", set())  # each unknown name is warned once a process
     with (
         FakeBraintrust(keys={KEY: ["other-org", "golden-org"]}) as fake,
         FakeOpenAIServer(api_key=LABEL_KEY, latency=0.05) as labeller,
