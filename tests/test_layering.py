@@ -412,6 +412,18 @@ def _planted(importer: str, target: str, at_import_time: bool = True) -> list[st
     return violations(_graph(edges))
 
 
+MAX_MODULE_LINES = 400  # DESIGN.md: small modules; a longer one is split along a seam that explains itself
+
+
+def test_no_module_is_over_400_lines():
+    long = {
+        str(path.relative_to(SRC)): n
+        for path in (SRC / PACKAGE).rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these modules (DESIGN.md): {long}"
+
+
 def test_a_clean_synthetic_graph_passes():
     assert violations(_graph(_CLEAN)) == []
 
