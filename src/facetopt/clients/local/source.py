@@ -62,6 +62,7 @@ class LocalSource:
         for path in self.files:
             check_gzip(path)
         self._stats: tuple[int, int, int] | None = None
+        self._bad_created: tuple[int, str | None] | None = None
         spill_dir = tempfile.mkdtemp(prefix="facetopt-duckdb-")
         screened = [screen_file(path, Path(spill_dir) / "clean") for path in self.files]
         self._lines = sum(s.lines for s in screened)
@@ -100,11 +101,13 @@ class LocalSource:
 
     def bad_created(self) -> tuple[int, str | None]:
         """Spans whose `created` is not a timestamp (no time window selects them), and one example."""
-        count, example = self._con.execute(
-            f"SELECT count(*), any_value(created_text) FROM {SPAN_VIEW}"
-            " WHERE created IS NULL AND created_text IS NOT NULL AND id IS NOT NULL"
-        ).fetchone()
-        return int(count), None if example is None else str(example)
+        if self._bad_created is None:
+            count, example = self._con.execute(
+                f"SELECT count(*), any_value(created_text) FROM {SPAN_VIEW}"
+                " WHERE created IS NULL AND created_text IS NOT NULL AND id IS NOT NULL"
+            ).fetchone()
+            self._bad_created = int(count), None if example is None else str(example)
+        return self._bad_created
 
     def _counts(self) -> tuple[int, int, int]:
         if self._stats is None:
