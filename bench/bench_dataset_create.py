@@ -99,8 +99,9 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
         with Fake(latency) as fake:
             wall, rss, summary = dataset_create(export, Path(folder), fake.url, concurrency, per_bucket)
-    # identical requests (same trace text, prompt and model) are labelled once: calls = labels paid
-    selected, calls = summary["counts"]["selected_calls"], summary["labels_paid"]
+    # identical requests (same trace text, prompt and model) are labelled once: the distinct calls
+    # are the paid requests (labels_paid counts labels, a shared request paying for several)
+    selected, calls = summary["counts"]["selected_calls"], summary["label_requests_paid"]
     rows, failed = summary["counts"]["dataset_rows"], summary["failed_rows"]
     assert not failed and fake.count == calls and rows == selected, (
         f"{fake.count} requests, {calls} paid, {selected} selected, {rows} rows, failed: {failed[:3]}"

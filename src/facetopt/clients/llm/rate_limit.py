@@ -13,11 +13,13 @@ Entry points (also for audit, cost tracking and the optimiser's proposer):
 What the policy does:
 - Paces sends to a learned rate (no limit until the first 429). On 429 (or 503 with Retry-After)
   it learns the allowed rate: from `x-ratelimit-limit-requests` (requests per minute, as OpenAI
-  sends it) when present, else the larger of the replies that succeeded in the last window
-  (what the server admitted) and 0.85 of what was sent in it. It cuts at most once per window (plain AIMD, which halves on every
+  sends it) when present, else the replies that succeeded in the last window (what the server
+  admitted; for the first two cuts, at least 0.85 of what was sent in it, since replies may
+  still be on their way). It cuts at most once per window (plain AIMD, which halves on every
   refusal, averages about 0.75 of a cap), then grows per window without a refusal: by a tenth
   until the second cut (a first estimate taken during the server's burst allowance can be
-  low), then by 5%; by half once three windows passed without a refusal.
+  low), then by 5%; once three windows passed without a refusal, by half before the second cut
+  and by a tenth after it.
 - Retries 429, 408, 5xx, timeouts and connection resets until the call's deadline (default 10
   minutes, `--call-deadline` / FACET_OPTIMIZER_CALL_DEADLINE), waiting Retry-After /
   retry-after-ms when given, else exponential backoff with jitter (0.5 s doubling, 30 s cap). A
@@ -40,11 +42,11 @@ DEFAULT_DEADLINE = 600.0
 ATTEMPTS_HEADER = "x-facetopt-attempts"  # set on the final response: how many sends it took
 SLOW_AFTER = 30.0  # a call in flight longer than this is "slow" in the progress line
 _GROWTH = 1.05  # per window without a refusal, once the rate was cut twice
-_PROBE_GROWTH = 1.1
+_PROBE_GROWTH = 1.1  # per window before the second cut (a burst allowance can skew the first)
 _FAST_GROWTH = 1.5  # per window once no refusal came for _FAR_WINDOWS windows after the last cut
 _FAR_WINDOWS = 3
-_CUT = 0.85
-_AHEAD = 0.5  # seconds: how far ahead a send slot may be reserved  # a cut keeps at least this share of the rate sent in the last window  # per window after the first cut, whose estimate a burst allowance can skew
+_CUT = 0.85  # a cut keeps at least this share of the rate sent in the last window
+_AHEAD = 0.5  # seconds: how far ahead a send slot may be reserved
 _MIN_RATE = 0.2
 _CONNECT_TRIES_BEFORE_SUCCESS = 2
 
@@ -173,8 +175,14 @@ class RateLimitPolicy:
             if self.rate is not None and now >= self._cut_until and now - self._grown_at >= self.window:
                 # well past the last refusal the rate was set too low (replies were slow to come
                 # back when it was learned): climb back fast
+                # (once the rate was cut twice it is near the cap: climbing back fast from there
+                # overshoots it by half and draws a window of refusals every few windows)
                 far = now - self._cut_until > _FAR_WINDOWS * self.window
-                self.rate *= _FAST_GROWTH if far else _PROBE_GROWTH if self._cuts < 2 else _GROWTH
+                probing = self._cuts < 2
+                if far:
+                    self.rate *= _FAST_GROWTH if probing else _PROBE_GROWTH
+                else:
+                    self.rate *= _PROBE_GROWTH if probing else _GROWTH
                 self._grown_at = now
 
     def refused(self, headers: Any) -> float:
@@ -196,9 +204,11 @@ class RateLimitPolicy:
                     new = hinted
                 elif observed > 0:
                     # what got through is the cap only once the server refuses; while replies are
-                    # slow to come back it reads low, and pacing below the cap costs more than a few
-                    # more refusals: never cut below 0.85 of what was sent
-                    new = max(observed, _CUT * sent)
+                    # slow to come back (the first cuts) it reads low, and pacing below the cap
+                    # costs more than a few more refusals: then never cut below 0.85 of what was
+                    # sent. Later, what got through is the cap: a floor on what was sent would
+                    # keep a rate far over the cap (each cut 15%, each window 5% back)
+                    new = max(observed, _CUT * sent) if self._cuts < 2 else observed
                     if self.rate is not None:
                         new = min(self.rate, new)
                 elif not self._started:  # nothing got through and nothing is out: a storm
