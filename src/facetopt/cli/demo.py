@@ -96,7 +96,8 @@ def render_summary(console: Console, summary: DemoSummary) -> None:
         opt = summary.optimize
         console.print(
             f"optimize {opt.facet}: winner {opt.winner or 'none'}, verdict {opt.verdict or '-'} on validation "
-            f"({opt.validation_evals_run} validation eval of its own), {opt.calls} of {opt.budget} calls, "
+            f"({opt.validation_evals_run} validation eval of its own), {opt.calls} of {opt.budget} calls "
+            f"(about ${opt.cost_usd:.4f} at the assumed prices), "
             f"{len(opt.rejected)} candidates rejected by the guard; "
             + ("applied to the prompt file" if opt.applied else "prompt file unchanged")
             + f"; `facetopt inspect optimize {opt.run_id}` shows it",

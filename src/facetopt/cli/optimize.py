@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.text import Text
 
 from facetopt.cli.layout import Cell, Column, print_fitted
-from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, MaxCost, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
+from facetopt.facets.cost import describe_usage
 
 _COLUMNS = (
     Column("candidate", "left"),
@@ -51,11 +52,20 @@ def render_optimize(console: Console, report: Any) -> None:
     for phase in report.spend:
         tokens = phase.prompt_tokens + phase.completion_tokens
         console.print(
-            f"  {phase.phase:<9} {phase.calls:>5} calls ({phase.from_cache} from the cache), {tokens} tokens",
+            f"  {phase.phase:<9} {phase.calls:>5} calls ({phase.from_cache} from the cache), "
+            f"{tokens:>6} tokens, about ${phase.cost_usd:.4f}",
             highlight=False,
         )
+    for usage in report.usage:
+        console.print(f"  {describe_usage(usage)}", highlight=False, soft_wrap=True)
     budget = f" of --budget {report.budget}" if report.budget is not None else ""
-    console.print(f"calls: {report.calls}{budget}", highlight=False)
+    limit = f" of --max-cost ${report.max_cost:g}" if report.max_cost is not None else ""
+    console.print(
+        f"calls: {report.calls}{budget}; estimated cost: about ${report.cost_usd:.4f}{limit} "
+        "(prices are assumptions; see docs/cost.md)",
+        highlight=False,
+        soft_wrap=True,
+    )
     if report.stopped:
         console.print(f"stopped: {report.stopped}", highlight=False, soft_wrap=True)
     if report.winner is None:
@@ -95,6 +105,7 @@ def optimize_command(
             "reserved first. Default: no limit.",
         ),
     ] = None,
+    max_cost: MaxCost = None,
     minibatch: Annotated[
         int, typer.Option("--minibatch", help="Train rows every candidate is screened on.")
     ] = 30,
@@ -147,6 +158,7 @@ def optimize_command(
         proposer_model=proposer_model,
         proposer_api_base=proposer_api_base,
         use_cache=False if no_cache else None,
+        max_cost=max_cost,
         backend=backend,
         output_root=output_root,
     )

@@ -30,6 +30,7 @@ class DemoOptimize(BaseModel):
     applied: bool = False
     calls: int = 0
     budget: int = DEMO_BUDGET
+    cost_usd: float = 0.0  # estimated: what the same calls would cost at the price table's prices
     validation_evals_run: int = 0
     rejected: dict[str, str] = Field(default_factory=dict)  # candidate id -> the guard's first reason
 
@@ -97,6 +98,7 @@ def summary_of(report: Any, reverted: bool) -> DemoOptimize:
         applied=report.applied,
         calls=report.calls,
         budget=report.budget or DEMO_BUDGET,
+        cost_usd=report.cost_usd,
         validation_evals_run=report.validation_evals_run,
         rejected={
             c.candidate_id: c.guard_reasons[0]

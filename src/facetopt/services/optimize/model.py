@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from facetopt.domain.cost import RoleUsage
+
 PHASES = ("baseline", "propose", "screen", "train", "validate")
 
 
@@ -23,7 +25,8 @@ class OptimizeOptions(BaseModel):
 
 
 class PhaseSpend(BaseModel):
-    """Calls of one phase: every call counts towards --budget, from the cache or not."""
+    """Calls of one phase: every call counts towards --budget, from the cache or not; tokens and
+    dollars are what the replies report (a cached call is free)."""
 
     phase: str
     calls: int = 0
@@ -31,6 +34,7 @@ class PhaseSpend(BaseModel):
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0  # estimated from the price table
     evals: list[str] = Field(default_factory=list)  # experiment ids (validate)
 
 
@@ -60,6 +64,7 @@ class OptimizeReport(BaseModel):
     facet: str
     target: str
     metric: str
+    dataset: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
     proposer_model: str
     proposer_endpoint: str
@@ -91,7 +96,11 @@ class OptimizeReport(BaseModel):
     budget: int | None = None
     calls: int = 0
     reserved_for_validation: int = 0
+    max_cost: float | None = None
+    cost_usd: float = 0.0  # every phase, estimated from the price table
+    reserved_cost_usd: float = 0.0  # the estimate kept for the validation eval(s)
     spend: list[PhaseSpend] = Field(default_factory=list)
-    stopped: str | None = None  # why proposing stopped early (the budget)
+    usage: list[RoleUsage] = Field(default_factory=list)  # per role (proposer, facet model, judge)
+    stopped: str | None = None  # why proposing stopped early (--budget or --max-cost)
     validation_evals: dict[str, int] = Field(default_factory=dict)  # lifetime, per facet, when known
     warnings: list[str] = Field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from facetopt.clients.llm.client import (
@@ -13,9 +14,14 @@ from facetopt.clients.llm.client import (
 )
 from facetopt.clients.llm.endpoints import resolve_proposer
 from facetopt.clients.prompt_file import load_prompt_file
+from facetopt.domain.cost import RoleUsage
+from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError, NotFoundError
+from facetopt.facets.cost import EXPECTED_FACET_TOKENS, estimate_text_tokens
 from facetopt.facets.verdict import target_rule
 from facetopt.services.backends import Backend, open_backend
+from facetopt.services.cost import CostBudget, UsageMeter, max_cost_error, prices
+from facetopt.services.eval.task import facet_request
 from facetopt.services.experiments import open_experiments
 from facetopt.services.optimize import decide, record
 from facetopt.services.optimize.calls import Caller
@@ -23,7 +29,7 @@ from facetopt.services.optimize.model import OptimizeOptions, OptimizeReport
 from facetopt.services.optimize.screen import minibatch
 from facetopt.services.optimize.search import Search
 from facetopt.services.optimize.spend import Ledger
-from facetopt.services.optimize.validate import validate_winner
+from facetopt.services.optimize.validate import eval_estimate, validate_winner
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 
@@ -94,9 +100,24 @@ def run_optimize(
         warnings.append(message)
     with open_experiments(settings, backend=backend) as experiments:
         baseline_eval = decide.existing_validation_eval(experiments, facet, baseline.prompt_sha256)
+    evals = 1 if baseline_eval else 2  # the winner's, and the baseline's when it has none
     eval_calls = len(validation) * settings.trials * 2  # facet model and judge per row and trial
-    ledger = Ledger(options.budget, eval_calls * (1 if baseline_eval else 2))
-    ledger.require(len(train), f"scoring the baseline on the {len(train)} train rows of {facet}")
+    eval_cost = eval_estimate(settings, baseline, validation, model.model, judge.model)
+    ledger = Ledger(options.budget, eval_calls * evals, settings.max_cost, eval_cost * evals)
+    search_budget = CostBudget(ledger.search_limit())  # the proposer and the facet model share it
+    model_meter = UsageMeter(
+        "facet model", model.model, prices(settings), search_budget, EXPECTED_FACET_TOKENS
+    )
+    # a proposal's reply is the whole prompt, which the guard lets grow by half, and a hypothesis
+    proposal_tokens = math.ceil(estimate_text_tokens(baseline.prompt_text) * 1.5) + 60
+    proposer_meter = UsageMeter("proposer", proposer.model, prices(settings), search_budget, proposal_tokens)
+    baseline_calls, baseline_cost = Caller.estimate_requests(
+        model_meter,
+        [facet_request(baseline, _text(r), model.model, settings.max_tokens, r.id) for r in train],
+    )
+    ledger.require(
+        baseline_calls, baseline_cost, f"scoring the baseline on the {len(train)} train rows of {facet}"
+    )
     run_dir = record.new_run(settings.output_root)
     report = OptimizeReport(
         run_id=run_dir.name,
@@ -104,6 +125,7 @@ def run_optimize(
         facet=facet,
         target=options.target.lower(),
         metric=metric,
+        dataset=dataset,
         options=options.model_dump(),
         proposer_model=proposer.model,
         proposer_endpoint=proposer.label,
@@ -115,13 +137,16 @@ def run_optimize(
         validation_rows=len(validation),
         budget=options.budget,
         reserved_for_validation=ledger.reserve,
+        max_cost=settings.max_cost,
+        reserved_cost_usd=round(ledger.reserve_cost, 6),
         baseline_experiment=baseline_eval.experiment_id if baseline_eval else None,
         warnings=warnings,
     )
 
-    def caller(endpoint: Endpoint, concurrency: int) -> Caller:
+    def caller(endpoint: Endpoint, meter: UsageMeter, concurrency: int) -> Caller:
         return Caller(
             endpoint,
+            meter,
             store_path=settings.store_path,
             use_cache=settings.use_cache,
             timeout=settings.timeout_for(endpoint.model),
@@ -138,16 +163,18 @@ def run_optimize(
         max_tokens=settings.max_tokens,
         train=train,
         minibatch=minibatch(train, options.minibatch, options.seed),
-        model_caller=caller(model, settings.eval_concurrency_for(model.model)),
-        proposer_caller=caller(proposer, 1),
+        model_caller=caller(model, model_meter, settings.eval_concurrency_for(model.model)),
+        proposer_caller=caller(proposer, proposer_meter, 1),
         ledger=ledger,
         progress=progress,
         on_candidate=lambda _c: record.write_candidates(run_dir, search.candidates),
+        eval_reserve=eval_cost,
     )
     try:
         progress.stage(f"scoring the baseline {facet} prompt on {len(train)} train rows")
         base = search.train_score("baseline", baseline)
-        assert base is not None  # the ledger required it above
+        if base is None:  # the replies used more than their estimates: the cost limit held calls back
+            raise max_cost_error(settings.max_cost, "baseline facet model", search_budget.refused)
         report.baseline_train_score = base.score
         report.train_failures = {
             k: sum(1 for f in base.failures() if f.kind == k) for k in ("fp", "fn", "error")
@@ -168,9 +195,34 @@ def run_optimize(
         search.model_caller.close()
         search.proposer_caller.close()
         report.candidates, report.spend, report.calls = search.candidates, ledger.report(), ledger.calls
+        report.cost_usd = ledger.cost
+        report.usage = merge_usage([proposer_meter.usage, model_meter.usage, *search.eval_usage])
         record.write_candidates(run_dir, search.candidates)
         record.write_report(report)
     return report
+
+
+def _text(row: DatasetRow) -> str:
+    return str(row.input.get("preprocessed_text") or "")
+
+
+def merge_usage(usages: list[RoleUsage]) -> list[RoleUsage]:
+    """One entry per role and model: the in-process calls and the validation evals' own reports."""
+    merged: dict[tuple[str, str], RoleUsage] = {}
+    for usage in usages:
+        if not usage.calls and not usage.cached_calls:
+            continue
+        key = (usage.role, usage.model)
+        if key not in merged:
+            merged[key] = usage.model_copy()
+            continue
+        into = merged[key]
+        into.calls += usage.calls
+        into.cached_calls += usage.cached_calls
+        into.prompt_tokens += usage.prompt_tokens
+        into.completion_tokens += usage.completion_tokens
+        into.cost_usd += usage.cost_usd
+    return list(merged.values())
 
 
 def pick_winner(search: Search) -> str | None:

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facetopt.clients.llm.client import ChatRequest
 from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.domain.cost import RoleUsage
 from facetopt.domain.dataset import DatasetRow
 from facetopt.facets.prompt_guard import guard_candidate
-from facetopt.services.optimize.calls import Caller
+from facetopt.services.optimize.calls import Batch, Caller
 from facetopt.services.optimize.decide import candidate_document
 from facetopt.services.optimize.model import Candidate, OptimizeOptions
 from facetopt.services.optimize.propose import failure_sample, parse_proposal, proposer_request
@@ -40,35 +42,53 @@ class Search:
     prompts: dict[str, FacetPrompt] = field(default_factory=dict)  # candidate id -> its prompt
     train_scores: dict[str, Scored] = field(default_factory=dict)  # "baseline" or candidate id
     stopped: str | None = None
+    eval_reserve: float = 0.0  # estimated dollars of one validation eval (under --max-cost)
+    eval_usage: list[RoleUsage] = field(default_factory=list)  # the validation evals' own reports
 
     def score(self, facet: FacetPrompt, rows: list[DatasetRow], phase: str) -> Scored:
         scored = score_prompt(self.model_caller, facet, rows, self.metric, self.model, self.max_tokens)
-        b = scored.batch
-        self.ledger.spend(phase, b.calls, b.from_cache, b.failed, b.prompt_tokens, b.completion_tokens)
+        self.spend(phase, scored.batch)
         return scored
 
-    def unscored(self, facet: FacetPrompt, rows: list[DatasetRow]) -> int:
-        """Calls scoring `facet` on `rows` would add (rows already called in this run are free)."""
+    def spend(self, phase: str, b: Batch) -> None:
+        self.ledger.spend(
+            phase, b.calls, b.from_cache, b.failed, b.prompt_tokens, b.completion_tokens, b.cost_usd
+        )
+        if b.not_sent and self.stopped is None:
+            self.stopped = (
+                f"--max-cost ${self.ledger.max_cost:g}: {b.not_sent} {phase} calls were not sent "
+                f"(about ${self.ledger.reserve_cost:.4f} kept for validation)"
+            )
+
+    def requests(self, facet: FacetPrompt, rows: list[DatasetRow]) -> list[ChatRequest]:
         from facetopt.services.eval.task import facet_request
 
-        keys = {
-            self.model_caller.key(
-                facet_request(
-                    facet, str(r.input.get("preprocessed_text") or ""), self.model, self.max_tokens, r.id
-                )
+        return [
+            facet_request(
+                facet, str(r.input.get("preprocessed_text") or ""), self.model, self.max_tokens, r.id
             )
             for r in rows
-        }
-        return len(keys - self.model_caller.memo.keys())
+        ]
+
+    def minibatch_requests(self, facet: FacetPrompt) -> list[ChatRequest]:
+        return self.requests(facet, self.minibatch)
+
+    def unscored(self, facet: FacetPrompt, rows: list[DatasetRow]) -> tuple[int, float]:
+        """Calls scoring `facet` on `rows` would add (rows already called in this run are free) and
+        their estimated dollars (calls the cache answers are free)."""
+        return self.model_caller.unpaid(self.requests(facet, rows))
 
     def train_score(self, key: str, facet: FacetPrompt) -> Scored | None:
-        """The prompt on the whole train split (once per run), when the budget allows."""
+        """The prompt on the whole train split (once per run), when the budgets allow."""
         if key not in self.train_scores:
-            if not self.ledger.affords(self.unscored(facet, self.train)):
+            if self.stopped is not None and key != "baseline":
                 return None
-            self.train_scores[key] = self.score(
-                facet, self.train, "train" if key != "baseline" else "baseline"
-            )
+            if not self.ledger.affords(*self.unscored(facet, self.train)):
+                return None
+            scored = self.score(facet, self.train, "train" if key != "baseline" else "baseline")
+            if scored.batch.not_sent:
+                return None  # a partial score decides nothing
+            self.train_scores[key] = scored
         return self.train_scores[key]
 
     def run(self, baseline_minibatch: float | None) -> None:
@@ -80,14 +100,29 @@ class Search:
         ]
         for round_ in range(self.options.rounds):
             for slot in range(self.options.candidates):
-                if not self.ledger.affords(1 + self.unscored(parent, self.minibatch)):
+                sample, request = self.proposal(round_, slot, parent, parent_failures)
+                calls, dollars = self.proposer_caller.unpaid([request])
+                # the candidate is screened on the whole minibatch: estimated from its parent's requests
+                calls += len(self.minibatch)
+                dollars += sum(
+                    self.model_caller.meter.estimate(r.messages) for r in self.minibatch_requests(parent)
+                )
+                where = f"before round {round_ + 1} candidate {slot + 1}"
+                if not self.ledger.affords_calls(calls):
                     self.stopped = (
-                        f"the budget of {self.ledger.budget} calls: proposing stopped before round "
-                        f"{round_ + 1} candidate {slot + 1}, keeping {self.ledger.reserve} for validation"
+                        f"the budget of {self.ledger.budget} calls: proposing stopped {where}, keeping "
+                        f"{self.ledger.reserve} for validation"
                     )
+                elif not self.ledger.affords_cost(dollars):
+                    self.stopped = (
+                        f"--max-cost ${self.ledger.max_cost:g}: proposing stopped {where} (about "
+                        f"${self.ledger.cost:.4f} spent), keeping about ${self.ledger.reserve_cost:.4f} "
+                        "for validation"
+                    )
+                if self.stopped is not None:
                     return
                 self.progress.stage(f"round {round_ + 1}/{self.options.rounds}: proposal {slot + 1}")
-                candidate = self.propose(round_, slot, parent_id, parent, parent_failures, training_texts)
+                candidate = self.propose(round_, slot, parent_id, parent, sample, request, training_texts)
                 self.candidates.append(candidate)
                 self.on_candidate(candidate)
             screened = [c for c in self.candidates if c.minibatch_score is not None]
@@ -104,16 +139,26 @@ class Search:
                     parent_failures = scored.failures()
                     self.record_train(top, scored)
 
+    def proposal(
+        self, round_: int, slot: int, parent: FacetPrompt, failures: list[RowScore]
+    ) -> tuple[list[RowScore], ChatRequest]:
+        """The failure sample a proposal is shown and the proposer's request."""
+        sample = failure_sample(failures, self.options.failures_shown, f"{self.options.seed}:{round_}:{slot}")
+        request = proposer_request(
+            self.proposer_caller.endpoint, parent.prompt_text, sample, slot, self.options.candidates, round_
+        )
+        return sample, request
+
     def propose(
         self,
         round_: int,
         slot: int,
         parent_id: str,
         parent: FacetPrompt,
-        failures: list[RowScore],
+        sample: list[RowScore],
+        request: ChatRequest,
         training_texts: list[str],
     ) -> Candidate:
-        sample = failure_sample(failures, self.options.failures_shown, f"{self.options.seed}:{round_}:{slot}")
         candidate = Candidate(
             candidate_id=f"r{round_ + 1}c{slot + 1}",
             round=round_ + 1,
@@ -121,18 +166,8 @@ class Search:
             parent=parent_id,
             failure_ids=[f.row.id for f in sample],
         )
-        request = proposer_request(
-            self.proposer_caller.endpoint, parent.prompt_text, sample, slot, self.options.candidates, round_
-        )
         batch = self.proposer_caller.run([request], "proposer")
-        self.ledger.spend(
-            "propose",
-            batch.calls,
-            batch.from_cache,
-            batch.failed,
-            batch.prompt_tokens,
-            batch.completion_tokens,
-        )
+        self.spend("propose", batch)
         result = batch.results[request.key]
         proposal = parse_proposal(result.text, result.error)
         candidate.hypothesis, candidate.family = proposal.hypothesis, proposal.family
@@ -180,6 +215,10 @@ class Search:
         candidate.prompt_sha256 = facet.prompt_sha256
         self.prompts[candidate.candidate_id] = facet
         scored = self.score(facet, self.minibatch, "screen")
+        if scored.batch.not_sent:  # a partial minibatch decides nothing
+            candidate.status = "not_screened"
+            candidate.error = f"{scored.batch.not_sent} screening calls not sent: --max-cost reached"
+            return candidate
         base = self.train_scores["baseline"]
         ids = {r.id for r in self.minibatch}
         base_values = [r.value for r in base.rows if r.row.id in ids and r.value is not None]

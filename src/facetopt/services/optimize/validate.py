@@ -3,10 +3,16 @@ baseline's when none exists), then the compare verdict, then --apply or candidat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facetopt.clients.prompt_file import FacetPrompt
+from facetopt.domain.dataset import DatasetRow
+from facetopt.facets.cost import EXPECTED_FACET_TOKENS, estimate_text_tokens
+from facetopt.services.budget import budget_warnings
+from facetopt.services.cost import UsageMeter
 from facetopt.services.eval.record import EvalSummary
 from facetopt.services.experiments import open_experiments
 from facetopt.services.optimize import decide
@@ -18,20 +24,55 @@ if TYPE_CHECKING:
     from facetopt.services.optimize.search import Search
 
 
+def eval_estimate(
+    settings: Settings, facet: FacetPrompt, rows: list[DatasetRow], model: str, judge: str
+) -> float:
+    """Estimated dollars of one validation eval of a prompt grown from `facet` by at most half (the
+    guard's limit): per row and trial a facet-model call and a judgement, as `eval --max-cost`
+    estimates them (the judged output taken as long as the label); cached calls not deducted."""
+    from facetopt.services.eval.scorers import judge_estimate, judge_question
+    from facetopt.services.eval.task import facet_request
+
+    model_meter = UsageMeter.of("facet model", model, settings)
+    model_meter.reply_tokens = EXPECTED_FACET_TOKENS
+    judge_meter = UsageMeter.of("judge", judge, settings)
+    growth = model_meter.estimate_tokens(math.ceil(estimate_text_tokens(facet.prompt_text) / 2), 0)
+    total = 0.0
+    for row in rows:
+        text = str(row.input.get("preprocessed_text") or "")
+        request = facet_request(facet, text, model, settings.max_tokens, row.id)
+        question = judge_question(facet.facet_name, text)
+        total += model_meter.estimate(request.messages) + growth
+        total += judge_estimate(judge_meter, question, row.expected, row.expected)
+    return total * settings.trials
+
+
 def _spend(search: Search, summary: EvalSummary) -> None:
     calls = summary.rows * summary.trials * 2
     cached = summary.model_outputs_from_cache + summary.judge_verdicts_from_cache
-    usage = getattr(summary, "usage", None) or []
-    search.ledger.release(calls)
+    usage = summary.usage
+    cost = sum(u.cost_usd for u in usage)
+    search.ledger.release(calls, search.eval_reserve)
     search.ledger.spend(
         "validate",
         calls,
         cached,
         summary.errors + summary.factuality_errors,
-        sum(int(getattr(u, "prompt_tokens", 0) or 0) for u in usage),
-        sum(int(getattr(u, "completion_tokens", 0) or 0) for u in usage),
+        sum(u.prompt_tokens for u in usage),
+        sum(u.completion_tokens for u in usage),
+        cost,
     )
     search.ledger.phases["validate"].evals.append(summary.experiment_id)
+    search.eval_usage.extend(usage)
+
+
+def _eval_settings(settings: Settings, search: Search, keep: float) -> Settings:
+    """The validation eval's settings: under --max-cost, what is left of it minus `keep` (the
+    winner's reserve while the baseline's eval runs)."""
+    remaining = search.ledger.remaining()
+    if remaining is None:
+        return settings
+    return settings.model_copy(update={"max_cost": max(remaining - keep, 1e-9)})
 
 
 def validate_winner(
@@ -55,8 +96,16 @@ def validate_winner(
     report.candidate_file, report.diff_file = str(run_dir / "candidate.yaml"), str(run_dir / "candidate.diff")
     if report.baseline_experiment is None:
         progress.stage(f"the baseline {facet} prompt on validation (no validation eval of it yet)")
-        summary = decide.validation_eval(settings, facet, search.prompt_path, progress, announce, warn)
+        summary = decide.validation_eval(
+            _eval_settings(settings, search, search.eval_reserve),
+            facet,
+            search.prompt_path,
+            progress,
+            announce,
+            warn,
+        )
         _spend(search, summary)
+        report.validation_evals = dict(summary.validation_evals)
         report.baseline_experiment = summary.experiment_id
         report.validation_evals_run += 1
     with open_experiments(settings) as experiments:
@@ -70,12 +119,16 @@ def validate_winner(
     else:
         progress.stage(f"the winner {winner} on validation: the optimiser's one validation eval")
         summary = decide.validation_eval(
-            settings, facet, run_dir / "candidate.yaml", progress, announce, warn
+            _eval_settings(settings, search, 0.0), facet, run_dir / "candidate.yaml", progress, announce, warn
         )
         _spend(search, summary)
         report.candidate_experiment = summary.experiment_id
         report.validation_evals_run += 1
-        report.validation_evals = dict(getattr(summary, "validation_evals", None) or {})
+        report.validation_evals = dict(summary.validation_evals)
+    # the optimiser's validation evals count in the experiment budget like any other: say so here too
+    report.warnings.extend(
+        w for w in budget_warnings(report.validation_evals, report.dataset) if w not in report.warnings
+    )
     assert report.baseline_experiment is not None
     compared = decide.compare_on_validation(
         settings, report.baseline_experiment, report.candidate_experiment, options.target, facet, warn
