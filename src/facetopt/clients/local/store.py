@@ -60,6 +60,15 @@ class LocalStore(StoreConnection, ExperimentTables):
         ).fetchall()
         return [DatasetRow.model_validate_json(r[0]) for r in found]
 
+    def row_labels(self, project: str, dataset: str) -> dict[str, str | None]:
+        """id -> expected of every row of the dataset (what an upload is verified against)."""
+        found = self.conn.execute(
+            "SELECT id, json_extract_string(row, '$.expected') FROM dataset_rows"
+            " WHERE project = ? AND dataset = ?",
+            [project, dataset],
+        ).fetchall()
+        return dict(found)
+
     def list_datasets(self) -> list[tuple[str, str, int]]:
         return self.conn.execute(
             "SELECT project, dataset, count(*) FROM dataset_rows GROUP BY 1, 2 ORDER BY 1, 2"

@@ -73,7 +73,7 @@ class LocalBackend:
 
         with LocalStore(self.settings.store_path) as store:
             written = store.upsert_rows(project, dataset, list(rows))
-            stored = {r.id: r.expected for r in store.read_rows(project, dataset)}
+            stored = store.row_labels(project, dataset)
         sent = {r.id: r.expected for r in rows}
         bad = [i for i, expected in sent.items() if stored.get(i) != expected]
         if bad:
