@@ -219,3 +219,11 @@ def test_fake_rejects_what_the_real_api_rejects() -> None:
             http.post(f"{server.url}/responses", json={"model": "gpt-5.4"}, headers=auth).status_code == 400
         )
         assert http.post(f"{server.url}/chat/completions", json=body, headers=auth).status_code == 200
+
+
+@pytest.mark.parametrize("text", ['{"issue": "the reply ignored the question"}', '["NONE"]', "NONE"])
+def test_a_reply_that_looks_like_json_comes_back_as_the_models_words(text: str) -> None:
+    with FakeOpenAIServer(reply=lambda body: text) as server:
+        endpoint = endpoint_for(server.url)
+        (result,), _ = run(endpoint, requests_for(endpoint, 1))
+    assert result.ok and result.text == text

@@ -261,7 +261,8 @@ def chat_text(completion: Any) -> str:
         choices[0].get("message") if isinstance(choices[0], dict) else getattr(choices[0], "message", None)
     )
     content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
-    return content_text(content)
+    # a reply's text is the model's words even when they look like JSON: only parts lists are flattened
+    return content if isinstance(content, str) else content_text(content)
 
 
 def _max_tokens_param(model: str) -> str:
