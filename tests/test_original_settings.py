@@ -84,3 +84,23 @@ def test_env_example_lists_every_original_name_and_loads_cleanly():
     assert warned == []
     assert (s.ground_truth_concurrency, s.concurrency, s.trials, s.max_tokens) == (128, 16, 1, 20000)
     assert s.eval_project == "Facet Optimizer" and s.max_rows is None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["optimize", "--facet", "issues"],
+        ["inspect", "optimize"],
+        ["publish", "--dry-run"],
+        ["eval", "--max-rows", "1"],
+        ["inspect", "experiments"],
+    ],
+)
+def test_every_command_warns_about_an_unknown_setting_name(command: list[str], monkeypatch, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from facetopt.cli.main import app
+
+    monkeypatch.setenv("FACET_OPTIMIZER_TRIAL_COUNTS", "2")
+    result = CliRunner().invoke(app, [*command, "--output-root", str(tmp_path / "state")])
+    assert "unknown setting FACET_OPTIMIZER_TRIAL_COUNTS" in result.stderr, result.stderr

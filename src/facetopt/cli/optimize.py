@@ -149,6 +149,7 @@ def optimize_command(
 
     settings = load_settings(
         env_file,
+        warn=warn,
         dataset=dataset,
         target_project=target_project,
         prompt=prompt,
@@ -183,6 +184,6 @@ def inspect_optimize_command(
     from facetopt.services.optimize.record import find_run, read_report
     from facetopt.settings import load_settings
 
-    settings = load_settings(env_file, output_root=output_root)
+    settings = load_settings(env_file, warn=warn, output_root=output_root)
     report = read_report(find_run(settings.output_root, run))
     emit(report, as_json, lambda console: render_optimize(console, report))

@@ -120,7 +120,7 @@ def publish_command(
     if if_exists not in ("error", "replace", "ignore"):
         raise InputError(f"unknown --if-exists {if_exists!r}", hint="use error, replace or ignore")
     settings = load_settings(
-        env_file, backend=backend, output_root=output_root, target_org=target_org, model=model
+        env_file, warn=warn, backend=backend, output_root=output_root, target_org=target_org, model=model
     )
     request = PublishRequest(
         facets=facet or [],
