@@ -3,11 +3,12 @@
     python bench/bench_dataset_create.py                  # 100k spans, ~1000 calls, C=128, L=0.05 and 1 s
     python bench/bench_dataset_create.py --latency 1.0 --spans 20000
 
-First the same command with --dry-run (interpreter start, ingest, parse, sample; no labelling).
-Then per latency, in one run: `python -m facetopt.cli dataset create --backend local ...` as a child
-process against a fresh fake, then a bare client (httpx2 + semaphore) and the original scripts'
-labeller (sync openai client in a ThreadPoolExecutor(C), bench_rate_limit.py) making the same
-number of calls, each on another fresh fake. Reported:
+Per latency, in one run, `--repeat` rounds (3) of: the same command with --dry-run (interpreter
+start, ingest, parse, sample; no labelling), `python -m facetopt.cli dataset create --backend local
+...` as a child process against a fresh fake, then a bare client (httpx2 + semaphore) and the
+original scripts' labeller (sync openai client in a ThreadPoolExecutor(C), bench_rate_limit.py)
+making the same number of calls, each on another fresh fake. Medians are reported (one dry run
+varies by most of a second). Reported:
 - create minus --dry-run: what labelling costs the user (client set-up, calls, writes, cache),
   against the ideal, the bare client's wall and the original threads' wall (issue 12: within
   1.05x the bare client and no slower than the threads);
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
@@ -81,11 +83,13 @@ def dataset_create(
     return wall, usage.ru_maxrss / 1024, json.loads(out.read_text())
 
 
-def measure_dry_run(export: Path, spans: int, per_bucket: int) -> float:
+def measure_dry_run(export: Path, spans: int, per_bucket: int, quiet: bool = False) -> float:
     """The same command with --dry-run: interpreter start, ingest, parse and sample, no labelling."""
     with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
         wall, rss, summary = dataset_create(export, Path(folder), "simulated://", 128, per_bucket, True)
     selected = sum(sum(buckets.values()) for buckets in summary["would_label"].values())
+    if quiet:
+        return wall
     print(
         f"dry run (same command, --dry-run): {wall:.2f}s = {spans / wall:,.0f} export spans/s "
         f"({summary['counts']['candidates']:,} candidates, {selected:,} selected), peak RSS {rss:.0f} MB"
@@ -93,37 +97,48 @@ def measure_dry_run(export: Path, spans: int, per_bucket: int) -> float:
     return wall
 
 
-def measure(
-    export: Path, spans: int, latency: float, concurrency: int, per_bucket: int, dry_wall: float
-) -> None:
-    with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
-        with Fake(latency) as fake:
-            wall, rss, summary = dataset_create(export, Path(folder), fake.url, concurrency, per_bucket)
-    # identical requests (same trace text, prompt and model) are labelled once: the distinct calls
-    # are the paid requests (labels_paid counts labels, a shared request paying for several)
-    selected, calls = summary["counts"]["selected_calls"], summary["label_requests_paid"]
-    rows, failed = summary["counts"]["dataset_rows"], summary["failed_rows"]
-    assert not failed and fake.count == calls and rows == selected, (
-        f"{fake.count} requests, {calls} paid, {selected} selected, {rows} rows, failed: {failed[:3]}"
-    )
-    with Fake(latency) as base_fake:
-        base_wall = asyncio.run(bare(base_fake.url, calls, concurrency))
-    assert base_fake.count == calls
-    with Fake(latency) as threads_fake:
-        threads_wall, threads_failed, _ = original_threads(threads_fake.url, calls, concurrency)
-    assert threads_failed == 0
+def measure(export: Path, spans: int, latency: float, concurrency: int, per_bucket: int, repeat: int) -> None:
+    """`repeat` rounds of (dry run, create, bare client, original threads), each on fresh fakes, in
+    turn; medians are reported, since one dry run alone varies by most of a second."""
+    dry_walls, walls, base_walls, threads_walls, phases, bases = [], [], [], [], [], []
+    for _ in range(repeat):
+        dry_walls.append(measure_dry_run(export, spans, per_bucket, quiet=True))
+        with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
+            with Fake(latency) as fake:
+                wall, rss, summary = dataset_create(export, Path(folder), fake.url, concurrency, per_bucket)
+        # identical requests (same trace text, prompt and model) are labelled once: the distinct calls
+        # are the paid requests (labels_paid counts labels, a shared request paying for several)
+        selected, calls = summary["counts"]["selected_calls"], summary["label_requests_paid"]
+        rows, failed = summary["counts"]["dataset_rows"], summary["failed_rows"]
+        assert not failed and fake.count == calls and rows == selected, (
+            f"{fake.count} requests, {calls} paid, {selected} selected, {rows} rows, failed: {failed[:3]}"
+        )
+        with Fake(latency) as base_fake:
+            base_walls.append(asyncio.run(bare(base_fake.url, calls, concurrency)))
+        assert base_fake.count == calls
+        with Fake(latency) as threads_fake:
+            threads_wall, threads_failed, _ = original_threads(threads_fake.url, calls, concurrency)
+        assert threads_failed == 0
+        walls.append(wall)
+        threads_walls.append(threads_wall)
+        phases.append(fake.phase)
+        bases.append(base_fake.phase)
+    wall, dry_wall, base_wall = median(walls), median(dry_walls), median(base_walls)
+    threads_wall, phase, base = median(threads_walls), median(phases), median(bases)
+    costs = [w - d for w, d in zip(walls, dry_walls, strict=True)]  # each create paired with its dry run
+    cost = median(costs)
     ideal = math.ceil(calls / concurrency) * latency
-    phase, base = fake.phase, base_fake.phase
     rest = wall - phase
     print(
         f"L={latency}s C={concurrency}: {selected} rows, {calls} distinct calls; ideal "
-        f"ceil({calls}/{concurrency}) x {latency} = {ideal:.2f}s ({concurrency / latency:.0f} requests/s)"
+        f"ceil({calls}/{concurrency}) x {latency} = {ideal:.2f}s ({concurrency / latency:.0f} requests/s); "
+        f"medians of {repeat} rounds"
     )
-    cost = wall - dry_wall
-    print(f"  total (facetopt dataset create)   {wall:6.2f}s")
+    print(f"  total (facetopt dataset create)   {wall:6.2f}s  (dry run {dry_wall:.2f}s)")
     print(
         f"  create minus --dry-run             {cost:6.2f}s  /ideal {cost / ideal:5.3f}  "
         f"/bare client {cost / base_wall:5.3f}  /original threads {cost / threads_wall:5.3f}"
+        f"  (rounds: {', '.join(f'{c:.2f}' for c in costs)})"
     )
     print(
         f"  original threads (sync openai, ThreadPoolExecutor({concurrency}))  {threads_wall:6.2f}s  "
@@ -164,6 +179,9 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=128, help="labelling requests in flight (128)")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds per latency, in turn; medians reported (3)"
+    )
+    parser.add_argument(
         "--per-bucket",
         type=int,
         default=275,
@@ -177,11 +195,11 @@ def main() -> None:
             f"export: {spans:,} spans, {part.stat().st_size / 1e6:,.0f} MB, "
             f"written in {time.perf_counter() - started:.1f} s"
         )
-        dry_wall = measure_dry_run(part, spans, args.per_bucket)
+        measure_dry_run(part, spans, args.per_bucket)
         for latency in args.latency or [0.05, 1.0]:
             if args.concurrency / latency > 200:
                 print(f"note: at L={latency}s the Python fake, not the client, bounds labelling")
-            measure(part, spans, latency, args.concurrency, args.per_bucket, dry_wall)
+            measure(part, spans, latency, args.concurrency, args.per_bucket, args.repeat)
 
 
 if __name__ == "__main__":
