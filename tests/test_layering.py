@@ -52,7 +52,18 @@ MAY_IMPORT: dict[str, set[str]] = {
 # The simulation is a transport of the LLM client, nothing else reaches it.
 SIMULATION_GATE = "facetopt.clients.llm"
 
-HEAVY = {"braintrust", "openai", "autoevals", "duckdb", "sqlglot", "httpx", "httpx2", "ruamel"}
+HEAVY = {
+    "braintrust",
+    "openai",
+    "autoevals",
+    "duckdb",
+    "sqlglot",
+    "httpx",
+    "httpx2",
+    "ruamel",
+    "jinja2",
+    "matplotlib",
+}
 # The modules bt's runner imports, and the heavy libraries each may use besides the clients'.
 RUNNER_EXCEPTIONS: dict[str, set[str]] = {
     "facetopt.eval_facet": {"braintrust"},

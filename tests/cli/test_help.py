@@ -11,7 +11,18 @@ import pytest
 from tests.cli_commands import CliCommand, all_commands
 
 COMMANDS = all_commands()
-HEAVY = ("braintrust", "openai", "autoevals", "duckdb", "sqlglot", "httpx", "httpx2", "ruamel")
+HEAVY = (
+    "braintrust",
+    "openai",
+    "autoevals",
+    "duckdb",
+    "sqlglot",
+    "httpx",
+    "httpx2",
+    "ruamel",
+    "jinja2",
+    "matplotlib",
+)
 
 _RENDER_EVERY_HELP = """
 import json, sys

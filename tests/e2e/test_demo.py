@@ -40,6 +40,7 @@ STEP_COMMANDS = [
     "facetopt compare",
     "facetopt publish",
     "facetopt dataset audit",
+    "facetopt report",
 ]
 
 

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: handles_errors copies the signature as is,
 # and Typer needs real (evaluated) Annotated types to see the option names and help.
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +23,7 @@ from facetopt.cli.options import (
     RunsTargetProject,
 )
 from facetopt.cli.output import emit, handles_errors, warn
+from facetopt.cli.report import write_compare_page
 from facetopt.domain.experiments import FacetComparison, MetricDelta
 
 if TYPE_CHECKING:  # the service loads when the command runs, so `facetopt --help` stays quick
@@ -187,6 +189,10 @@ def compare_command(
         float, typer.Option("--tolerance", help="A guard breaks when its delta is below -tolerance.")
     ] = 0.02,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap.")] = 0,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the decision page (as `facetopt report`) to this file."),
+    ] = None,
     model: RunsModel = None,
     dataset: RunsDataset = None,
     target_project: RunsTargetProject = None,
@@ -200,6 +206,7 @@ def compare_command(
     from facetopt.facets.selection import parse_splits
     from facetopt.services.compare import check_tolerance, compare_experiments
     from facetopt.services.decisions import record_comparison
+    from facetopt.services.report import report_for_compare
 
     check_tolerance(tolerance)
     parse_splits(split)  # "unknown split" before anything is opened
@@ -216,7 +223,10 @@ def compare_command(
             seed=seed,
             model=model,
         )
+        page = report_for_compare(experiments, report) if html is not None else None
     report = record_comparison(store_path, report)
+    if page is not None and html is not None:
+        write_compare_page(page.model_copy(update={"compare": report}), report.comparison_id, html)
     for message in report.warnings:
         warn(message)
     emit(report, as_json, lambda console: render_compare(console, report))

@@ -42,6 +42,7 @@ class ConsoleSteps:
         from facetopt.cli.inspect import render_failures
         from facetopt.cli.optimize import render_optimize
         from facetopt.cli.publish import render_publish
+        from facetopt.cli.report import render_report_summary
 
         renderers: dict[str, Callable[[Console, Any], None]] = {
             "dataset": render_create,
@@ -53,6 +54,7 @@ class ConsoleSteps:
             "publish": render_publish,
             "audit": render_audit,
             "optimize": render_optimize,
+            "report": render_report_summary,
         }
         renderers[kind](self.console, document)
 
@@ -104,6 +106,9 @@ def render_summary(console: Console, summary: DemoSummary) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    if summary.report_page:
+        console.print("the decision page (open it in a browser; it fetches nothing):", highlight=False)
+        console.print(summary.report_page, highlight=False, soft_wrap=True)
     console.print(
         f"simulated roles: {', '.join(summary.simulated_roles)}. Everything is under {summary.output_root}; "
         "repeat the commands above against your own project (see README.md and AGENTS.md).",

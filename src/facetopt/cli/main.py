@@ -29,11 +29,21 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    """facetopt: dataset, bootstrap, eval, inspect, compare, optimize."""
+    """facetopt: dataset, bootstrap, eval, inspect, compare, report, optimize."""
 
 
 def _register() -> None:
-    from facetopt.cli import bootstrap, compare, dataset, dataset_audit, demo, inspect, optimize, publish
+    from facetopt.cli import (
+        bootstrap,
+        compare,
+        dataset,
+        dataset_audit,
+        demo,
+        inspect,
+        optimize,
+        publish,
+        report,
+    )
     from facetopt.cli import eval as eval_cli
 
     app.add_typer(dataset.app, name="dataset")
@@ -43,6 +53,7 @@ def _register() -> None:
     app.add_typer(inspect.app, name="inspect")
     app.command("eval")(eval_cli.eval_command)
     app.command("compare")(compare.compare_command)
+    app.command("report")(report.report_command)
     app.command("publish")(publish.publish_command)
     app.command("demo")(demo.demo_command)
     app.command("optimize")(optimize.optimize_command)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facetopt.clients import artifacts
 from facetopt.clients.local.store import LocalStore, StoreBusyError
 from facetopt.domain.experiments import ComparisonRecord, FacetComparison, FacetDecision, PromptDecision
 
@@ -74,7 +75,20 @@ def record_comparison(
         if warn is not None:
             warn(message)
         return report.model_copy(update={"warnings": [*report.warnings, message]})
-    return report.model_copy(update={"comparison_id": record.comparison_id})
+    report = report.model_copy(update={"comparison_id": record.comparison_id})
+    try:  # the decision page's data (`facetopt report`); the store's record is what decides
+        artifacts.write_json(comparison_path(store_path, record.comparison_id), report)
+    except OSError as error:
+        message = f"the comparison's data was not kept for `facetopt report`: {error}"
+        if warn is not None:
+            warn(message)
+        report = report.model_copy(update={"warnings": [*report.warnings, message]})
+    return report
+
+
+def comparison_path(store_path: Path, comparison_id: str) -> Path:
+    """Where a recorded comparison's whole report is kept, beside the store."""
+    return store_path.parent / "comparisons" / f"{comparison_id}.json"
 
 
 def prompt_decisions(

@@ -19,11 +19,11 @@ from pydantic import BaseModel, Field
 from facetopt.domain.dataset import DatasetCreateSummary
 from facetopt.domain.experiments import FacetMetrics
 from facetopt.errors import InputError
-from facetopt.services.demo_optimize import DemoOptimize
+from facetopt.services.demo_optimize import DemoOptimize, optimize_step
+from facetopt.services.demo_tail import audit_step, report_step
 from facetopt.settings import SIMULATED_BASE_URL, Settings
 
 if TYPE_CHECKING:
-    from facetopt.domain.audit import AuditReport
     from facetopt.services.compare import CompareReport
     from facetopt.services.eval.record import EvalSummary
     from facetopt.services.publish import PublishResult
@@ -73,6 +73,7 @@ class DemoSummary(BaseModel):
     audited_rows: int = 0  # validation rows given a second opinion (step 10)
     label_disagreements: int = 0  # of them, rows whose label the second opinion doubts
     optimize: DemoOptimize | None = None  # with --optimize: the optimiser's run on the weakest facet
+    report_page: str | None = None  # the decision page of the comparison (step 12)
 
 
 def default_output_root(now: datetime | None = None) -> Path:
@@ -165,9 +166,9 @@ def run_demo(
     warn: Callable[[str], None],
     optimize: bool = False,
 ) -> DemoSummary:
-    """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare,
-    a publish dry run, then an audit of the validation labels; with `optimize`, `facetopt optimize`.
-    `settings` come from `prepare_demo`'s flags (local backend, simulated models)."""
+    """The loop, one step each: dataset, bootstrap, baseline, failures, edit, smoke, candidate, compare, a
+    publish dry run, an audit of the validation labels, (`optimize`: `facetopt optimize`), the decision
+    page. `settings` come from `prepare_demo`'s flags (local backend, simulated models)."""
     created = _create_dataset(settings, steps, announce, warn)
     _bootstrap_prompts(settings, steps)
     baseline = _evaluate(
@@ -189,12 +190,13 @@ def run_demo(
     report = _compare(settings, steps, baseline, candidate)
     facet_report = next((c for c in report.facets if c.facet_name.lower() == facet.lower()), report.overall)
     published = _publish_dry_run(settings, steps, facet, facet_report.verdict)
-    audit = _audit_labels(settings, steps)
-    optimized = None
-    if optimize:
-        from facetopt.services.demo_optimize import optimize_step
-
-        optimized = optimize_step(settings, steps, change, facet_report.verdict, SCOPE, announce, warn)
+    audit = audit_step(settings, steps, [*SCOPE, *_where(settings)])
+    optimized = (
+        optimize_step(settings, steps, change, facet_report.verdict, SCOPE, announce, warn)
+        if optimize
+        else None
+    )
+    page = report_step(settings, steps, report.comparison_id, [*SCOPE, *_where(settings)], 11 + optimize)
     return DemoSummary(
         output_root=str(settings.output_root),
         run_dir=created.run_dir,
@@ -214,6 +216,7 @@ def run_demo(
         audited_rows=sum(f.rows for f in audit.facets),
         label_disagreements=len(audit.disagreeing),
         optimize=optimized,
+        report_page=page,
     )
 
 
@@ -373,25 +376,6 @@ def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: 
         )
     steps.show("publish", result)
     return result
-
-
-def _audit_labels(settings: Settings, steps: DemoSteps) -> AuditReport:
-    """A second opinion on the validation labels: the simulated labeller's planted mistakes show up
-    as disagreements (review them with `dataset review export|apply`; the demo leaves that to you)."""
-    from facetopt.services.dataset.audit import audit_dataset
-
-    steps.step(
-        "10. Audit the ground truth: a second opinion on every validation label",
-        _cmd(
-            "dataset", "audit", "--split", "validation", *SCOPE, *_where(settings),
-            "--audit-api-base", SIMULATED_BASE_URL,
-        ),
-    )  # fmt: skip
-    audit = audit_dataset(
-        settings.model_copy(update={"audit_api_base": SIMULATED_BASE_URL}), split="validation"
-    )
-    steps.show("audit", audit.report)
-    return audit.report
 
 
 def command_line(argv: list[str]) -> str:

@@ -1,0 +1,12 @@
+"""`facetopt report` (and `compare --html`): the decision page of one recorded comparison.
+
+Entry points: `decision_report` (the page's data, the same document `--json` prints) and
+`write_report_page` (the self-contained HTML file). May import: services (compare, decisions,
+experiments, inspect, optimize.record), clients (artifacts, report_page, local store), facets, domain.
+"""
+
+from facetopt.services.report.build import decision_report, report_for_compare
+from facetopt.services.report.model import DecisionReport
+from facetopt.services.report.write import write_report_page
+
+__all__ = ["DecisionReport", "decision_report", "report_for_compare", "write_report_page"]
