@@ -213,14 +213,21 @@ def guard_rows_needed(guard: MetricDelta, margin: float) -> int | None:
         return noninferiority_rows_needed(guard.delta, guard.sd, n, margin)
     if guard.method == NEWCOMBE:
         # no discordant pair: the rows at which the same proportions give a lower bound above -margin
-        both, neither = guard.baseline or 0.0, 1.0 - (guard.baseline or 0.0)
-        total = max(n, 1)
-        while total < 10**7:
-            interval = newcombe_paired_ci(both * total, 0, 0, neither * total)  # type: ignore[arg-type]
-            if interval is not None and interval[0] > -margin:
-                return max(1, total - n)
-            total = math.ceil(total * 1.25)
-        return None
+        right = guard.baseline or 0.0
+
+        def clears(total: int) -> bool:
+            interval = newcombe_paired_ci(right * total, 0, 0, (1 - right) * total)  # type: ignore[arg-type]
+            return interval is not None and interval[0] > -margin
+
+        low, high = max(n, 1), max(n, 1)
+        while not clears(high):
+            if high > 10**7:
+                return None
+            low, high = high, high * 2
+        while high - low > 1:  # the smallest total that clears, by bisection
+            middle = (low + high) // 2
+            low, high = (low, middle) if clears(middle) else (middle, high)
+        return max(1, high - n)
     # every row moved alike: the rule-of-three interval's lower bound d - 3/N (1 + d) above -margin
     required = math.floor(3 * (1 + guard.delta) / (guard.delta + margin)) + 1
     return max(1, required - n, MIN_BOOTSTRAP_ROWS - n)
