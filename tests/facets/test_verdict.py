@@ -409,7 +409,7 @@ def test_bad_input_is_refused():
 
 @pytest.mark.parametrize("margin", [float("nan"), float("inf"), -0.01, 1.0])
 def test_a_margin_that_would_switch_the_guards_off_or_on_is_refused(margin: float):
-    with pytest.raises(InputError, match="--guard-margin must be a number from 0 to below 1") as raised:
+    with pytest.raises(InputError, match="must be a number from 0 to below 1") as raised:
         check_guard_margin(margin)
     assert "--guard-margin 0.05" in raised.value.hint
 

@@ -80,7 +80,7 @@ def check_guard_margin(margin: float) -> None:
     """nan, inf or a negative margin would switch every guard off (or on) without a word."""
     if not math.isfinite(margin) or not 0 <= margin < 1:
         raise InputError(
-            f"--guard-margin must be a number from 0 to below 1 (got {margin})",
+            f"--guard-margin (--tolerance) must be a number from 0 to below 1 (got {margin})",
             hint=f"for example --guard-margin {DEFAULT_GUARD_MARGIN:g} (a guard may fall by at most "
             f"{DEFAULT_GUARD_MARGIN:g}: its interval's lower bound must stay above -{DEFAULT_GUARD_MARGIN:g})",
         )
