@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetComparison
 from facetopt.errors import InputError
-from facetopt.facets.selection import TEST_SPLIT
 from facetopt.facets.duplicates import fold_duplicate_pairs
+from facetopt.facets.selection import TEST_SPLIT
 from facetopt.facets.verdict import (
     DEFAULT_GUARD_MARGIN,
     check_guard_margin,
