@@ -342,3 +342,29 @@ def test_duplicate_conversations_count_once_and_are_counted(output_root: Path):
     # 4 conversations fixed, not 12
     assert (specificity.n, specificity.better, specificity.worse) == (4, 4, 0)
     assert target(report).n == 16
+
+
+def test_the_final_check_on_test_names_an_unassessed_guard_without_a_call_for_more_rows(output_root: Path):
+    def judged_on_five(made: list[EvalRow], factuality: float) -> list[EvalRow]:
+        return [
+            row.model_copy(update={"scores": {**row.scores, "Factuality": factuality if index < 5 else None}})
+            for index, row in enumerate(made)
+        ]
+
+    # Factuality 0.6 -> 0.8 on the 5 judged rows: not 0/1, so the bootstrap, which needs 10 pairs
+    baseline = judged_on_five(rows([True] * 100, [False] * 10 + [True] * 90, split="test"), 0.6)
+    candidate = judged_on_five(rows([True] * 100, [True] * 100, split="test"), 0.8)
+    on_validation = compare(
+        output_root / "v",
+        *([r.model_copy(update={"split": "validation"}) for r in side] for side in (baseline, candidate)),
+    )
+    # no interval, so the guard blocks the KEEP; the rows to assess it: every row moved by +0.2, so
+    # the rule-of-three bound 0.2 - 3/N * 1.2 clears -0.05 from N > 3.6 / 0.25 = 14.4: 15, 10 more
+    assert (on_validation.overall.verdict, on_validation.overall.rule) == ("INCONCLUSIVE", "guard_unassessed")
+    assert on_validation.overall.rows_needed_by_metric == {"Factuality": 10}
+    assert any("about 10 more paired rows to assess it" in r for r in on_validation.overall.reasons)
+    final = compare(output_root / "t", baseline, candidate, "base", "cand", split="test")
+    assert final.final_check and final.overall.rule == "guard_unassessed"
+    assert final.overall.rows_needed is None and final.overall.rows_needed_by_metric == {}
+    assert not any("more paired rows" in r for r in final.overall.reasons)
+    assert any("guard Factuality cannot be assessed" in r for r in final.overall.reasons)

@@ -209,7 +209,7 @@ def guard_rows_needed(guard: MetricDelta, margin: float) -> int | None:
     if guard.delta is None or guard.delta <= -margin:
         return None
     n = guard.n
-    if guard.sd:
+    if guard.sd is not None and guard.sd > 1e-9:  # rounding leaves a tiny sd when every row moved alike
         return noninferiority_rows_needed(guard.delta, guard.sd, n, margin)
     if guard.method == NEWCOMBE:
         # no discordant pair: the rows at which the same proportions give a lower bound above -margin

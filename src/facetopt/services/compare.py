@@ -178,7 +178,7 @@ FINAL_CHECK_NOTE = (
 )
 
 
-_MORE_ROWS = re.compile(r";? about \d+ more [^;]*? rows(?: needed)?(?: to settle it)?")
+_MORE_ROWS = re.compile(r";? about \d+ more [^;]*? rows(?: needed)?(?: to (?:settle|assess) it)?")
 
 
 def _as_final(comparison: FacetComparison) -> FacetComparison:
