@@ -17,7 +17,7 @@ FLAGS = {"backend": "local", "dataset": "demo"}
 
 def test_a_kept_prompt_is_found_by_its_candidate_hash(output_root: Path):
     report = compare(
-        output_root, rows([True] * 20, [False] * 10 + [True] * 10), rows([True] * 20, [True] * 20)
+        output_root, rows([True] * 100, [False] * 10 + [True] * 90), rows([True] * 100, [True] * 100)
     )
     assert report.overall.verdict == "KEEP" and report.comparison_id is None
     recorded = record_comparison(output_root / "store.duckdb", report)
@@ -47,6 +47,31 @@ def test_a_kept_prompt_is_found_by_its_candidate_hash(output_root: Path):
         ("overall", "KEEP"),
     ]
     assert comparison.split == "validation" and comparison.target == "balanced"
+    assert (comparison.guard_margin, comparison.tolerance, comparison.no_guard) == (0.05, 0.05, [])
+
+
+def test_the_margin_and_the_guards_left_unchecked_are_recorded_with_the_verdict(output_root: Path):
+    # no row has a Factuality score: the guard cannot be assessed; named with --no-guard it is skipped
+    unjudged = [
+        row.model_copy(update={"scores": {**row.scores, "Factuality": None}})
+        for row in rows([True] * 100, [False] * 10 + [True] * 90)
+    ]
+    fixed = [
+        row.model_copy(update={"scores": {**row.scores, "Factuality": None}})
+        for row in rows([True] * 100, [True] * 100)
+    ]
+    blocked = compare(output_root / "blocked", unjudged, fixed)
+    assert (blocked.overall.verdict, blocked.overall.rule) == ("INCONCLUSIVE", "guard_unassessed")
+    report = compare(output_root, unjudged, fixed, no_guard=["Factuality"], guard_margin=0.06)
+    assert report.overall.verdict == "KEEP"
+    record_comparison(output_root / "store.duckdb", report)
+    with LocalStore(output_root / "store.duckdb", read_only=True) as store:
+        (comparison,) = store.comparisons()
+    assert (comparison.guard_margin, comparison.no_guard) == (0.06, ["Factuality"])
+    assert [(d.facet_name, d.verdict, d.unassessed_guards) for d in comparison.decisions] == [
+        ("issues", "KEEP", ["Factuality"]),
+        ("overall", "KEEP", ["Factuality"]),
+    ]
 
 
 def test_an_inconclusive_or_rejected_prompt_is_not_kept(output_root: Path):
@@ -68,7 +93,7 @@ def test_an_inconclusive_or_rejected_prompt_is_not_kept(output_root: Path):
 def test_an_unchanged_prompt_kept_by_noise_is_not_a_keep_of_that_prompt(output_root: Path):
     same = {"candidate_record": {"prompt_hashes": {"issues": SHA_V1}}}
     report = compare(
-        output_root, rows([True] * 20, [False] * 10 + [True] * 10), rows([True] * 20, [True] * 20), **same
+        output_root, rows([True] * 100, [False] * 10 + [True] * 90), rows([True] * 100, [True] * 100), **same
     )
     record_comparison(output_root / "store.duckdb", report)
     with LocalStore(output_root / "store.duckdb", read_only=True) as store:

@@ -70,8 +70,9 @@ def delta_of(comparison: FacetComparison, metric: str) -> MetricDelta:
 
 
 SUMMARY_LEGEND = (
-    "b/c: McNemar discordant pairs (only the baseline right / only the candidate right), p its exact "
-    "two-sided p-value; +rows: paired rows likely still needed to settle an INCONCLUSIVE verdict"
+    "b/c: the judged metric's discordant pairs (only the baseline right / only the candidate right), "
+    "p their exact two-sided McNemar p-value; +rows: paired rows likely still needed to settle an "
+    "INCONCLUSIVE verdict"
 )
 
 
@@ -148,10 +149,14 @@ def render_compare(console: Console, report: "CompareReport") -> None:
         left_out = f" ({report.baseline_only} baseline-only, {report.candidate_only} candidate-only left out)"
     if report.label_changed:
         left_out += f" ({report.label_changed} left out: label changed between the runs)"
+    if report.folded_rows:
+        left_out += f" ({report.folded_rows} duplicate-conversation rows folded: each group counts once)"
+    unchecked = f", not checked: {', '.join(report.no_guard)}" if report.no_guard else ""
     console.print(
         Text(
             f"split {report.split or 'all'}, {report.paired_rows} paired rows{left_out}; "
-            f"tolerance {report.tolerance:g}, bootstrap {report.iterations} resamples, seed {report.seed}"
+            f"guard margin {report.guard_margin:g}{unchecked}; "
+            f"bootstrap {report.iterations} resamples, seed {report.seed}"
         )
     )
     for line in report.notes:
@@ -185,9 +190,23 @@ def compare_command(
         ),
     ] = "validation",
     facet: FacetFilter = None,
-    tolerance: Annotated[
-        float, typer.Option("--tolerance", help="A guard breaks when its delta is below -tolerance.")
-    ] = 0.02,
+    guard_margin: Annotated[
+        float,
+        typer.Option(
+            "--guard-margin",
+            "--tolerance",
+            help="How far a guard may fall: KEEP needs each guard's 95% interval above -margin; "
+            "REJECT when it lies below. --tolerance is its older name.",
+        ),
+    ] = 0.05,
+    no_guard: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--no-guard",
+            help="Do not check this guard (repeatable; e.g. Factuality when no judge scored the rows). "
+            "The verdict records it.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap.")] = 0,
     html: Annotated[
         Path | None,
@@ -204,11 +223,13 @@ def compare_command(
     """Pair two experiments' rows by dataset row id; per facet and overall: deltas, 95% intervals, McNemar,
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
     from facetopt.facets.selection import parse_splits
-    from facetopt.services.compare import check_tolerance, compare_experiments
+    from facetopt.facets.verdict import check_guard_margin, resolve_no_guard
+    from facetopt.services.compare import compare_experiments
     from facetopt.services.decisions import record_comparison
     from facetopt.services.report import report_for_compare
 
-    check_tolerance(tolerance)
+    check_guard_margin(guard_margin)
+    resolve_no_guard(target, no_guard or [])
     parse_splits(split)  # "unknown split" before anything is opened
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         store_path = experiments.settings.store_path
@@ -219,9 +240,10 @@ def compare_command(
             target=target,
             split=split,
             facet=facet,
-            tolerance=tolerance,
+            guard_margin=guard_margin,
             seed=seed,
             model=model,
+            no_guard=no_guard or [],
         )
         page = report_for_compare(experiments, report) if html is not None else None
     report = record_comparison(store_path, report)

@@ -134,6 +134,7 @@ class MetricDelta(BaseModel):
     better: int = 0  # paired rows where the candidate scored higher
     method: str | None = None  # "newcombe" (0/1 scores) or "bootstrap"
     rows_needed: int | None = None  # more paired rows (of this metric's kind) to settle its change
+    sd: float | None = None  # standard deviation of the per-row change (sample sizes use it)
     note: str | None = None
 
 
@@ -141,16 +142,25 @@ class FacetComparison(BaseModel):
     facet_name: str
     paired_rows: int
     deltas: list[MetricDelta] = Field(default_factory=list)
-    mcnemar_b: int = 0  # baseline right, candidate wrong
-    mcnemar_c: int = 0  # baseline wrong, candidate right
+    # McNemar on the judged (target) metric's own pairs: b baseline right only, c candidate right only
+    mcnemar_metric: str | None = None
+    mcnemar_b: int = 0
+    mcnemar_c: int = 0
     mcnemar_p: float | None = None
     verdict: Verdict
-    # too_few_rows, target_above_zero, target_below_zero, guard_worse or unsettled
+    # too_few_rows, target_below_zero, guard_worse, target_above_zero, guard_unassessed,
+    # guard_unsettled or unsettled
     rule: str = "unsettled"
     reasons: list[str] = Field(default_factory=list)
-    rows_needed: int | None = None  # the target metric's (INCONCLUSIVE only)
+    # INCONCLUSIVE only: the target's rows needed, or (target settled) the largest guard's
+    rows_needed: int | None = None
     # INCONCLUSIVE only: more paired rows to settle the target and each unsettled guard
     rows_needed_by_metric: dict[str, int] = Field(default_factory=dict)
+    guard_margin: float | None = None  # how far a guard may fall (non-inferiority margin)
+    no_guard: list[str] = Field(default_factory=list)  # guards the user chose not to check
+    # guards without an assessment: those named in no_guard, and those that blocked a KEEP
+    unassessed_guards: list[str] = Field(default_factory=list)
+    folded_rows: int = 0  # duplicate-conversation rows counted once (left out of the statistics)
 
 
 class FacetDecision(BaseModel):
@@ -163,6 +173,7 @@ class FacetDecision(BaseModel):
     baseline_sha: str | None = None
     candidate_sha: str | None = None
     rows_needed: int | None = None
+    unassessed_guards: list[str] = Field(default_factory=list)
 
 
 class ComparisonRecord(BaseModel):
@@ -182,7 +193,10 @@ class ComparisonRecord(BaseModel):
     split: str | None = None
     facet: str | None = None
     target: str
-    tolerance: float
+    tolerance: float  # the guard margin (its first name)
+    guard_margin: float | None = None  # None in records from before the margin rule
+    no_guard: list[str] = Field(default_factory=list)
+    folded_rows: int = 0
     overall_verdict: Verdict
     decisions: list[FacetDecision] = Field(default_factory=list)
 

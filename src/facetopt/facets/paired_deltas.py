@@ -10,6 +10,7 @@ reported beside the precision target, resamples the paired confusion-matrix outc
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -50,6 +51,45 @@ def discordance(pairs: Sequence[tuple[float, float]]) -> tuple[int, int]:
     )
 
 
+def binary_delta(name: str, both: int, worse: int, better: int, neither: int) -> MetricDelta:
+    """The delta of a 0/1 score from its paired table: rows right on both sides, right only on the
+    baseline (worse), right only on the candidate (better), wrong on both. Newcombe's interval."""
+    n = both + worse + better + neither
+    if n == 0:
+        return MetricDelta(metric=name)
+    change = (better - worse) / n
+    interval = newcombe_paired_ci(both, worse, better, neither)
+    assert interval is not None  # n > 0
+    return MetricDelta(
+        metric=name,
+        baseline=(both + worse) / n,
+        candidate=(both + better) / n,
+        delta=change,
+        n=n,
+        worse=worse,
+        better=better,
+        sd=_binary_sd(worse, better, n),
+        ci_low=interval[0],
+        ci_high=interval[1],
+        method=NEWCOMBE,
+        rows_needed=mcnemar_rows_needed(worse, better, n),
+    )
+
+
+def _binary_sd(worse: int, better: int, n: int) -> float | None:
+    """Sample standard deviation of per-row changes that are +1 (better), -1 (worse) or 0."""
+    if n < 2:
+        return None
+    mean = (better - worse) / n
+    squares = better * (1 - mean) ** 2 + worse * (1 + mean) ** 2 + (n - better - worse) * mean**2
+    return math.sqrt(squares / (n - 1))
+
+
+def _sd(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((value - mean) ** 2 for value in values) / (len(values) - 1))
+
+
 def score_delta(
     baseline: Sequence[EvalRow], candidate: Sequence[EvalRow], name: str, iterations: int, seed: int
 ) -> MetricDelta:
@@ -57,9 +97,13 @@ def score_delta(
     if not pairs:
         return MetricDelta(metric=name)
     n = len(pairs)
+    worse, better = discordance(pairs)
+    if all(value in (0.0, 1.0) for pair in pairs for value in pair):
+        both = sum(1 for before, after in pairs if before == after == 1.0)
+        return binary_delta(name, both, worse, better, n - both - worse - better)
     before_mean = sum(before for before, _ in pairs) / n
     after_mean = sum(after for _, after in pairs) / n
-    worse, better = discordance(pairs)
+    deltas = [after - before for before, after in pairs]
     delta = MetricDelta(
         metric=name,
         baseline=before_mean,
@@ -68,20 +112,8 @@ def score_delta(
         n=n,
         worse=worse,
         better=better,
+        sd=_sd(deltas) if n > 1 else None,
     )
-    if all(value in (0.0, 1.0) for pair in pairs for value in pair):
-        both = sum(1 for before, after in pairs if before == after == 1.0)
-        interval = newcombe_paired_ci(both, worse, better, n - both - worse - better)
-        assert interval is not None  # n > 0
-        return delta.model_copy(
-            update={
-                "ci_low": interval[0],
-                "ci_high": interval[1],
-                "method": NEWCOMBE,
-                "rows_needed": mcnemar_rows_needed(worse, better, n),
-            }
-        )
-    deltas = [after - before for before, after in pairs]
     rows_needed = paired_mean_rows_needed(deltas)
     update: dict[str, object] = {"method": BOOTSTRAP, "rows_needed": rows_needed}
     if n < MIN_BOOTSTRAP_ROWS:

@@ -63,6 +63,21 @@ def mcnemar_rows_needed(b: int, c: int, n: int, alpha: float = 0.05, power: floa
     return max(1, required - n)
 
 
+def noninferiority_rows_needed(
+    delta: float, sd: float, n: int, margin: float, alpha: float = 0.05, power: float = 0.8
+) -> int | None:
+    """Paired rows still needed to show a change is above -margin (one-sided alpha/2, as the lower
+    bound of the two-sided interval), if the true change is the observed `delta` with per-row
+    standard deviation `sd`: N = ((z_{alpha/2} + z_power) * sd / (delta + margin))^2.
+    None when the observed change is at or below -margin (more rows would not show it)."""
+    gap = delta + margin
+    if gap <= 0 or n <= 0:
+        return None
+    z = normal_ppf(1 - alpha / 2) + normal_ppf(power)
+    required = math.ceil((z * sd / gap) ** 2 - 1e-9)
+    return max(1, required - n)
+
+
 def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (no continuity correction)."""
     if trials <= 0 or not 0 <= successes <= trials:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import difflib
-import math
 import re
+from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetComparison
 from facetopt.errors import InputError
+from facetopt.facets.duplicates import fold_duplicate_pairs
 from facetopt.facets.selection import TEST_SPLIT
-from facetopt.facets.verdict import compare_by_facet, target_rule
+from facetopt.facets.verdict import (
+    DEFAULT_GUARD_MARGIN,
+    check_guard_margin,
+    compare_by_facet,
+    resolve_no_guard,
+    target_rule,
+)
 from facetopt.services.budget import budget_warnings, validation_evals
 from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
 from facetopt.services.holdout import all_statuses
@@ -34,13 +41,15 @@ class CompareReport(BaseModel):
     target: str
     split: str | None = None
     facet: str | None = None
-    tolerance: float
+    guard_margin: float = DEFAULT_GUARD_MARGIN  # how far a guard may fall (--guard-margin, alias --tolerance)
+    no_guard: list[str] = Field(default_factory=list)  # guards not checked (--no-guard)
     seed: int
     iterations: int = BOOTSTRAP_ITERATIONS
     paired_rows: int = 0
     baseline_only: int = 0  # rows in the baseline only: left out
     candidate_only: int = 0
     label_changed: int = 0  # rows in both runs whose expected differs between them: left out
+    folded_rows: int = 0  # paired rows of a duplicate conversation counted once: left out of the statistics
     facets: list[FacetComparison] = Field(default_factory=list)
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
@@ -84,14 +93,16 @@ def compare_experiments(
     target: str = "balanced",
     split: str | None = "validation",
     facet: str | None = None,
-    tolerance: float = 0.02,
+    guard_margin: float = DEFAULT_GUARD_MARGIN,
     seed: int = 0,
     iterations: int = BOOTSTRAP_ITERATIONS,
     model: str | None = None,
+    no_guard: Sequence[str] = (),
 ) -> CompareReport:
     target = target.lower()
     target_rule(target)  # an unknown target fails before any rows are read
-    check_tolerance(tolerance)
+    check_guard_margin(guard_margin)
+    skipped = resolve_no_guard(target, no_guard)
     baseline = experiments.resolve(baseline_ref, split=split, model=model)
     candidate = experiments.resolve(candidate_ref, split=split, model=model)
     if baseline.experiment_id == candidate.experiment_id:
@@ -115,8 +126,13 @@ def compare_experiments(
         raise InputError(
             _no_common_rows(baseline, candidate, split), hint=_no_common_rows_hint(baseline, candidate)
         )
-    comparisons = compare_by_facet(left, right, target, tolerance, iterations, seed)
-    per_facet, overall = comparisons[:-1], comparisons[-1]
+    paired_rows = len(left)
+    left, right, folded = fold_duplicate_pairs(left, right)
+    comparisons = compare_by_facet(left, right, target, guard_margin, iterations, seed, skipped)
+    per_facet = [
+        c.model_copy(update={"folded_rows": _folded_of(folded, c.facet_name)}) for c in comparisons[:-1]
+    ]
+    overall = comparisons[-1].model_copy(update={"folded_rows": sum(folded.values())})
     if len(per_facet) == 1:
         overall = per_facet[0].model_copy(update={"facet_name": "overall"})
     final_check = (split or "").strip().casefold() == TEST_SPLIT
@@ -134,13 +150,15 @@ def compare_experiments(
         target=target,
         split=split,
         facet=facet,
-        tolerance=tolerance,
+        guard_margin=guard_margin,
+        no_guard=list(skipped),
         seed=seed,
         iterations=iterations,
-        paired_rows=len(left),
+        paired_rows=paired_rows,
         baseline_only=baseline_only,
         candidate_only=candidate_only,
         label_changed=label_changed,
+        folded_rows=sum(folded.values()),
         facets=per_facet,
         overall=overall,
         prompt_diffs=prompt_diffs(experiments, baseline, candidate, facet),
@@ -160,7 +178,7 @@ FINAL_CHECK_NOTE = (
 )
 
 
-_MORE_ROWS = re.compile(r";? about \d+ more [^;]*? rows(?: needed)?(?: to settle it)?")
+_MORE_ROWS = re.compile(r";? about \d+ more [^;]*? rows(?: needed)?(?: to (?:settle|assess) it)?")
 
 
 def _as_final(comparison: FacetComparison) -> FacetComparison:
@@ -210,13 +228,9 @@ def _no_common_rows_hint(baseline: ExperimentRecord, candidate: ExperimentRecord
     )
 
 
-def check_tolerance(tolerance: float) -> None:
-    """nan or inf would switch every guard off without a word."""
-    if not math.isfinite(tolerance) or tolerance < 0:
-        raise InputError(
-            f"--tolerance must not be negative and must be a finite number (got {tolerance})",
-            hint="for example --tolerance 0.02 (a guard breaks when its delta falls below -0.02)",
-        )
+def _folded_of(folded: dict[str, int], facet_name: str) -> int:
+    key = facet_name.casefold()
+    return sum(count for name, count in folded.items() if name.casefold() == key)
 
 
 def prompt_diffs(

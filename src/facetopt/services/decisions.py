@@ -36,6 +36,7 @@ def comparison_record(report: CompareReport, created: datetime | None = None) ->
             baseline_sha=_sha_of(baseline.prompt_hashes, comparison.facet_name),
             candidate_sha=_sha_of(candidate.prompt_hashes, comparison.facet_name),
             rows_needed=comparison.rows_needed,
+            unassessed_guards=comparison.unassessed_guards,
         )
 
     return ComparisonRecord(
@@ -53,7 +54,10 @@ def comparison_record(report: CompareReport, created: datetime | None = None) ->
         split=report.split,
         facet=report.facet,
         target=report.target,
-        tolerance=report.tolerance,
+        tolerance=report.guard_margin,
+        guard_margin=report.guard_margin,
+        no_guard=report.no_guard,
+        folded_rows=report.folded_rows,
         overall_verdict=report.overall.verdict,
         decisions=[decision(c) for c in report.facets]
         + [decision(report.overall).model_copy(update={"baseline_sha": None, "candidate_sha": None})],
