@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRecord, FacetComparison
 from facetopt.errors import NotFoundError
+from facetopt.facets.duplicates import fold_duplicate_pairs
 from facetopt.facets.metrics import facet_metrics, row_score
 from facetopt.facets.verdict import target_rule
 from facetopt.services.compare import CompareReport, compare_experiments, pair_rows_on_labels
@@ -41,7 +42,8 @@ def decision_report(experiments: Experiments, reference: str | None = None) -> D
             target=record.target,
             split=record.split,
             facet=record.facet,
-            tolerance=record.tolerance,
+            guard_margin=record.guard_margin if record.guard_margin is not None else record.tolerance,
+            no_guard=record.no_guard,
         ).model_copy(update={"comparison_id": record.comparison_id})
         notes.append(
             "this comparison was recorded before facetopt kept a comparison's data: it was computed "
@@ -63,6 +65,7 @@ def report_for_compare(
     baseline_rows = filter_rows(experiments.rows(report.baseline), report.split, report.facet)
     candidate_rows = filter_rows(experiments.rows(report.candidate), report.split, report.facet)
     left, right, *_ = pair_rows_on_labels(baseline_rows, candidate_rows)
+    left, right, _ = fold_duplicate_pairs(left, right)  # the rows the statistics counted
     comparisons = report.facets if report.facets else [report.overall]
     train_run = _train_run(experiments, report)
     facets = [
@@ -243,4 +246,4 @@ def _verdicts(report: CompareReport) -> dict[str, str]:
 
 
 def _margin(report: CompareReport) -> float:
-    return float(getattr(report, "guard_margin", None) or report.tolerance)
+    return report.guard_margin
