@@ -53,4 +53,31 @@ _register()
 
 
 def run() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as ended:
+        _exit_now_if_stuck(ended.code)
+        raise
+
+
+def _exit_now_if_stuck(code: object) -> None:
+    """After Ctrl-C, or once facetopt stopped waiting for Braintrust, end the process now: the
+    braintrust SDK's worker threads (not daemons) may still be blocked on a request, and the
+    interpreter would wait for them at exit (a second Ctrl-C then prints a threading traceback)."""
+    import logging
+    import os
+    import sys
+    import threading
+
+    http = sys.modules.get("facetopt.clients.braintrust.http")
+    abandoned = http is not None and http.abandoned()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if not others or not (abandoned or code == 130):
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else 1)

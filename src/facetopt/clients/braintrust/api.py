@@ -132,6 +132,9 @@ def connect(
             "no Braintrust API key is set", hint="set BRAINTRUST_API_KEY (or use --backend local)"
         )
     app_url = (app_url or os.environ.get("BRAINTRUST_APP_URL") or DEFAULT_APP_URL).rstrip("/")
+    from facetopt.clients.braintrust.http import install
+
+    install()  # before the login, so every connection of the state uses it
     state = braintrust.BraintrustState()
     try:
         with _api_url_env(api_url_override):
@@ -161,10 +164,15 @@ def _make_flushes_synchronous(state: Any) -> None:
         logger.sync_flush = True
     if hasattr(logger, "outfile"):
         logger.outfile = _SdkLogStream()
+    if hasattr(logger, "num_tries"):
+        logger.num_tries = 1  # http.BoundedAdapter retries each write; the SDK would retry it again
 
 
-def api_error(exc: BaseException, conn: BraintrustConnection, what: str) -> FacetoptError:
-    """Translate an SDK or HTTP failure of `what` (e.g. "reading project X") into a FacetoptError."""
+def api_error(
+    exc: BaseException, conn: BraintrustConnection, what: str, attempts: int | None = None
+) -> FacetoptError:
+    """Translate an SDK or HTTP failure of `what` (e.g. "reading project X") into a FacetoptError;
+    `attempts` is the true number of requests sent when facetopt retried on top of the SDK."""
     from braintrust.api import BraintrustHTTPError, BraintrustTransportError
 
     if isinstance(exc, FacetoptError):
@@ -173,21 +181,57 @@ def api_error(exc: BaseException, conn: BraintrustConnection, what: str) -> Face
     for link in _exception_chain(exc):
         if isinstance(link, BraintrustHTTPError):
             status = link.status_code
+            tries = attempts or link.attempts
             if status in (401, 403):
                 return BraintrustError(f"Braintrust refused {what} (HTTP {status})", hint=KEY_HINT)
             if status in RETRYABLE_STATUSES:
                 return BraintrustError(
-                    f"Braintrust kept failing while {what}: HTTP {status} after {link.attempts} attempt(s)",
+                    f"Braintrust kept failing while {what}: it answered HTTP {status} {_times(tries)}",
                     hint="Braintrust may be overloaded or down; run the command again later",
                 )
             detail = _scrub(server_message(link.response_body), secret)
             return BraintrustError(f"Braintrust rejected {what} (HTTP {status}): {detail}")
         if isinstance(link, BraintrustTransportError):
-            return BraintrustError(
-                f"cannot reach the Braintrust API at {conn.api_url} while {what}",
-                hint="check BRAINTRUST_API_URL and your network connection",
-            )
+            return transport_error(link, conn, what, attempts or link.attempts)
     return BraintrustError(f"Braintrust failed while {what}: {_scrub(str(exc), secret)}")
+
+
+def _times(attempts: int) -> str:
+    return "once" if attempts <= 1 else f"on all {attempts} attempts"
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """What happened to a request that got no answer: timed out, refused, or the connection dropped."""
+    import requests
+
+    from facetopt.clients.braintrust.http import Abandoned
+
+    chain = list(_exception_chain(exc))
+    text = " ".join(str(link) for link in chain)
+    if any(isinstance(link, Abandoned) for link in chain):
+        return "facetopt stopped waiting for an answer"
+    if any(isinstance(link, requests.Timeout | TimeoutError) for link in chain) or "timed out" in text:
+        from facetopt.clients.braintrust.retry import request_timeout
+
+        return f"timed out (no answer within {request_timeout():g}s)"
+    if any(isinstance(link, ConnectionRefusedError) for link in chain) or "refused" in text.lower():
+        return "refused the connection"
+    return "closed the connection without answering"
+
+
+def transport_error(exc: BaseException, conn: BraintrustConnection, what: str, attempts: int) -> FacetoptError:
+    kind = _failure_kind(exc)
+    tries = "" if attempts <= 1 else f" ({attempts} attempts)"
+    if kind == "refused the connection":
+        return BraintrustError(
+            f"the Braintrust API at {conn.api_url} refused the connection while {what}{tries}",
+            hint="check BRAINTRUST_API_URL and your network connection",
+        )
+    return BraintrustError(
+        f"the Braintrust API at {conn.api_url} was reachable but {kind} while {what}{tries}",
+        hint="Braintrust is slow or down; run the command again later "
+        "(FACETOPT_BT_TIMEOUT / FACETOPT_BT_DEADLINE allow longer waits)",
+    )
 
 
 def server_message(body: str | None) -> str:
@@ -222,26 +266,40 @@ def unretried_failure(exc: BaseException) -> tuple[int | None, float | None] | N
 def call(conn: BraintrustConnection, what: str, fn: Callable[[Any], T], missing: str | None = None) -> T:
     """Run `fn(api_client)` (the SDK's REST client), retrying 408/429/5xx the SDK did not retry
     itself (e.g. `POST /v1/experiment`), and translate failures; with `missing`, a 404 becomes a
-    NotFoundError with that message."""
+    NotFoundError with that message. The user hears about it when the wait grows long."""
     from braintrust.api import BraintrustHTTPError
 
+    from facetopt.clients.braintrust.waiting import waiting
+
+    sent = [0]
+
+    def attempt() -> T:
+        try:
+            return fn(conn.state.api_client())
+        except Exception as exc:
+            sent[0] += max(1, int(getattr(exc, "attempts", 1) or 1))
+            raise
+
     try:
-        return with_retries(lambda: fn(conn.state.api_client()), unretried_failure, what=what)
+        with waiting(lambda s: f"still waiting for Braintrust while {what} ({s:.0f}s)"):
+            return with_retries(attempt, unretried_failure, what=what)
     except BraintrustHTTPError as exc:
         if missing and exc.status_code == 404:
             raise NotFoundError(
                 missing, hint="check the id, and that the API key's organization owns it"
             ) from None
-        raise api_error(exc, conn, what) from None
+        raise api_error(exc, conn, what, attempts=sent[0]) from None
     except Exception as exc:
-        raise api_error(exc, conn, what) from None
+        raise api_error(exc, conn, what, attempts=sent[0]) from None
 
 
 def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
     """POST the SQL to `/btql` through the SDK's logged-in transport; retry 408/429/5xx and dropped
     connections honouring Retry-After. A rejected query (4xx) raises BraintrustError carrying the
-    server's message and `hint`."""
-    return request_json(
+    server's message and `hint`; a reply without a `data` list is a BraintrustError too."""
+    from facetopt.clients.braintrust.replies import BtqlPage, checked
+
+    reply = request_json(
         conn,
         "POST",
         "/btql",
@@ -249,6 +307,8 @@ def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
         what="running a SQL query",
         on_error=lambda exc, attempts: _btql_error(exc, conn, attempts, hint),
     )
+    checked(BtqlPage, reply, "POST /btql", "a SQL query")
+    return reply
 
 
 def request_json(
@@ -263,20 +323,30 @@ def request_json(
     on_error: Callable[[Any, int], FacetoptError] | None = None,
 ) -> Any:
     """One REST call on the API (or, with `app`, the app) URL through the SDK's logged-in
-    transport, retried on 408/429/5xx and connection failures honouring Retry-After (retry.py);
-    any other failure becomes a FacetoptError (`on_error(exc, attempts)` may word an HTTP error)."""
+    transport, retried on 408/429/5xx and connection failures honouring Retry-After (retry.py),
+    each attempt with a timeout and all of them within the call's deadline; any other failure
+    becomes a FacetoptError (`on_error(exc, attempts)` may word an HTTP error)."""
+    import time
+
     from braintrust.api import BraintrustHTTPError, BraintrustTransportError, RequestTarget, RetryMode
+    from braintrust.api import RetryPolicy as SdkPolicy
+
+    from facetopt.clients.braintrust.retry import call_deadline, request_timeout
+    from facetopt.clients.braintrust.waiting import waiting
 
     client = conn.state.api_client()
     url = client.router.resolve(RequestTarget.APP if app else RequestTarget.API, path)
     headers = {"Authorization": f"Bearer {client.api_key}"}
     attempts = 0
+    ends = time.monotonic() + call_deadline()
 
     def send() -> Any:
         nonlocal attempts
         attempts += 1
+        timeout = max(0.1, min(request_timeout(), ends - time.monotonic()))
+        one_try = SdkPolicy(max_attempts=1, max_elapsed_time=None, timeout=timeout)
         response = client.transport.request(
-            method, url, json=json, params=params, headers=headers, retry_mode=RetryMode.NONE
+            method, url, json=json, params=params, headers=headers, retry_mode=RetryMode.NONE, retry_policy=one_try
         )
         return response.json()
 
@@ -285,23 +355,27 @@ def request_json(
             return exc.status_code, exc.retry_after
         return (None, None) if isinstance(exc, BraintrustTransportError) else None
 
+    route = f"{method} {path}"
     try:
-        return with_retries(send, classify, what=f"{method} {path}")
+        with waiting(lambda s: f"still waiting for Braintrust ({route}, attempt {attempts}, {s:.0f}s)"):
+            return with_retries(send, classify, what=route, deadline_s=call_deadline())
     except BraintrustHTTPError as exc:
         if on_error is not None:
             raise on_error(exc, attempts) from None
-        raise api_error(exc, conn, what) from None
+        raise api_error(exc, conn, what, attempts=attempts) from None
     except BraintrustTransportError as exc:
-        raise api_error(exc, conn, what) from None
+        raise transport_error(exc, conn, what, attempts) from None
     except ValueError:
-        raise BraintrustError(f"Braintrust answered {what} with something that is not JSON") from None
+        raise BraintrustError(
+            f"Braintrust's reply to {route} ({what}) is not JSON", hint="run the command again later"
+        ) from None
 
 
 def _btql_error(exc: Any, conn: BraintrustConnection, attempts: int, hint: str | None) -> FacetoptError:
     status = exc.status_code
     if status in RETRYABLE_STATUSES:
         return BraintrustError(
-            f"Braintrust kept failing on a SQL query: HTTP {status} after {attempts} attempts",
+            f"Braintrust kept failing on a SQL query: it answered HTTP {status} {_times(attempts)}",
             hint="Braintrust may be overloaded or rate limiting this key; run the command again later",
         )
     if status in (401, 403):
