@@ -62,17 +62,15 @@ def run() -> None:
 
 def _exit_now_if_stuck(code: object) -> None:
     """After Ctrl-C, or once facetopt stopped waiting for Braintrust, end the process now: the
-    braintrust SDK's worker threads (not daemons) may still be blocked on a request, and the
-    interpreter would wait for them at exit (a second Ctrl-C then prints a threading traceback)."""
+    braintrust SDK's pool threads may still be blocked on a request, and the interpreter joins
+    them at exit (a second Ctrl-C then prints a threading traceback)."""
     import logging
     import os
     import sys
-    import threading
 
     http = sys.modules.get("facetopt.clients.braintrust.http")
     abandoned = http is not None and http.abandoned()
-    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-    if not others or not (abandoned or code == 130):
+    if not (abandoned or (code == 130 and "braintrust" in sys.modules)):
         return
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
