@@ -146,12 +146,16 @@ def test_reshaped_lists_and_dataset_pages_are_errors_not_empty_results(fake, con
     dataset = fake.create_dataset(project["id"], "facets")
 
     fake.reshape("/v1/experiment", lambda reply: {"items": reply.get("objects")}, method="GET")
-    with pytest.raises(BraintrustError, match=r"reply to GET /v1/experiment \(listing experiments\).*`objects` is missing"):
+    with pytest.raises(
+        BraintrustError, match=r"reply to GET /v1/experiment \(listing experiments\).*`objects` is missing"
+    ):
         bt.list_experiments(conn, project["id"])
 
     fake.clear_faults()
     assert [e["name"] for e in bt.list_experiments(conn, project["id"])] == ["baseline"]
 
     fake.reshape(f"/v1/dataset/{dataset['id']}/fetch", lambda reply: {"cursor": None})
-    with pytest.raises(BraintrustError, match=r"fetch \(reading the dataset\) cannot be used: `events` is missing"):
+    with pytest.raises(
+        BraintrustError, match=r"fetch \(reading the dataset\) cannot be used: `events` is missing"
+    ):
         bt.fetch_dataset_events(conn, dataset["id"])

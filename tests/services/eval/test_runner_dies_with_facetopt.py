@@ -43,7 +43,11 @@ def test_sigkill_of_facetopt_mid_eval_stops_every_model_call(tmp_path, runner):
     path = path_without_bt()
     if runner == "bt":
         path = f"{install_bt(tmp_path / 'bin').parent}{os.pathsep}{path}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FACET_OPTIMIZER_", "BRAINTRUST_", "OPENAI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FACET_OPTIMIZER_", "BRAINTRUST_", "OPENAI_"))
+    }
     env.update(PATH=path, FACET_OPTIMIZER_API_KEY="sk-model-kill-0123456789")
     with FakeOpenAIServer(latency=0.2) as model:
         args = ["eval", "--backend", "local", "--output-root", str(root), "--target-project", PROJECT,

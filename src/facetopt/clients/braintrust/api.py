@@ -219,7 +219,9 @@ def _failure_kind(exc: BaseException) -> str:
     return "closed the connection without answering"
 
 
-def transport_error(exc: BaseException, conn: BraintrustConnection, what: str, attempts: int) -> FacetoptError:
+def transport_error(
+    exc: BaseException, conn: BraintrustConnection, what: str, attempts: int
+) -> FacetoptError:
     kind = _failure_kind(exc)
     tries = "" if attempts <= 1 else f" ({attempts} attempts)"
     if kind == "refused the connection":
@@ -346,7 +348,13 @@ def request_json(
         timeout = max(0.1, min(request_timeout(), ends - time.monotonic()))
         one_try = SdkPolicy(max_attempts=1, max_elapsed_time=None, timeout=timeout)
         response = client.transport.request(
-            method, url, json=json, params=params, headers=headers, retry_mode=RetryMode.NONE, retry_policy=one_try
+            method,
+            url,
+            json=json,
+            params=params,
+            headers=headers,
+            retry_mode=RetryMode.NONE,
+            retry_policy=one_try,
         )
         return response.json()
 

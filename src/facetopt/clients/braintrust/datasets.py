@@ -153,7 +153,9 @@ def upload_rows(
         written[row.id] = row.expected
         if count % FLUSH_EVERY == 0:
             pending = len(written) - flushed
-            _flush_or_report(dataset, conn, flush_errors, pending, flushed, len(rows), dataset_name, flush_deadline)
+            _flush_or_report(
+                dataset, conn, flush_errors, pending, flushed, len(rows), dataset_name, flush_deadline
+            )
             flushed = len(written)
     pending = len(written) - flushed
     _flush_or_report(dataset, conn, flush_errors, pending, flushed, len(rows), dataset_name, flush_deadline)
@@ -177,7 +179,11 @@ def _flush_or_report(
     try:
         _flush(dataset, conn, errors, pending, deadline)
     except FlushDeadlineError as error:
-        taken = f"the first {flushed} of the {total} rows had been sent" if flushed else f"none of the {total} rows had been sent"
+        taken = (
+            f"the first {flushed} of the {total} rows had been sent"
+            if flushed
+            else f"none of the {total} rows had been sent"
+        )
         error.message = (
             f"Braintrust did not take the rows written to dataset {dataset_name!r} within the flush "
             f"deadline ({deadline:g}s, --flush-deadline): {taken} before it stopped answering, so some may be missing"

@@ -58,7 +58,13 @@ class BoundedAdapter(HTTPAdapter):
                 continue
             if response.status_code in chosen.statuses and not last:
                 delay = chosen.delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
-                log.debug("retrying %s in %.2fs after HTTP %d (attempt %d)", route, delay, response.status_code, attempt)
+                log.debug(
+                    "retrying %s in %.2fs after HTTP %d (attempt %d)",
+                    route,
+                    delay,
+                    response.status_code,
+                    attempt,
+                )
                 _drain(response)
                 _ABANDONED.wait(delay)
                 continue

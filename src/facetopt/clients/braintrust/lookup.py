@@ -47,7 +47,9 @@ def _list_projects(client: Any, org_name: str) -> list[dict]:
     after = None
     for _ in range(100):  # at most 100 pages of 1000
         reply = client.projects.get_project(org_name=org_name, limit=1000, starting_after=after)
-        page = [p.model_dump() for p in checked(NamedList, reply, "GET /v1/project", "listing projects").objects]
+        page = [
+            p.model_dump() for p in checked(NamedList, reply, "GET /v1/project", "listing projects").objects
+        ]
         projects.extend(page)
         if len(page) < 1000:
             break
@@ -126,7 +128,9 @@ def resolve_dataset_id(conn: BraintrustConnection, project_id: str, name_or_id: 
         for d in call(
             conn,
             "listing datasets",
-            lambda c: _named(c.datasets.get_dataset(project_id=project_id), "GET /v1/dataset", "listing datasets"),
+            lambda c: _named(
+                c.datasets.get_dataset(project_id=project_id), "GET /v1/dataset", "listing datasets"
+            ),
         )
     ]
     raise not_found("dataset", name_or_id, f"project {project_id}", names)
