@@ -159,3 +159,16 @@ def test_reshaped_lists_and_dataset_pages_are_errors_not_empty_results(fake, con
         BraintrustError, match=r"fetch \(reading the dataset\) cannot be used: `events` is missing"
     ):
         bt.fetch_dataset_events(conn, dataset["id"])
+
+
+def test_a_login_reply_without_organizations_is_an_error_naming_the_route(fake):
+    fake.reshape("/api/apikey/login", lambda reply: {"user": "someone"})
+
+    with pytest.raises(BraintrustError) as caught:
+        bt.connect(SecretStr(fake.api_key), app_url=fake.url)
+
+    assert caught.value.message.startswith(
+        f"Braintrust's reply to POST /api/apikey/login (login at {fake.url})"
+    )
+    assert "organization list" in caught.value.message
+    assert "BRAINTRUST_API_KEY" not in (caught.value.hint or "")  # not the key's fault
