@@ -51,7 +51,7 @@ def insert_functions(conn: BraintrustConnection, definitions: list[dict[str, Any
 
     def refused(exc: Any, attempts: int) -> FacetoptError:
         if exc.status_code in RETRYABLE_STATUSES or exc.status_code in (401, 403):
-            return api_error(exc, conn, "publishing facet functions")
+            return api_error(exc, conn, "publishing facet functions", attempts=attempts)
         detail = server_message(getattr(exc, "response_body", None))
         return BraintrustError(
             f"Braintrust refused the facet functions (HTTP {exc.status_code}): {detail}",
