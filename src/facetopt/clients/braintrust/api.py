@@ -97,8 +97,13 @@ def connect(
 
     install()  # before the login, so every connection of the state uses it
     state = braintrust.BraintrustState()
+    from facetopt.clients.braintrust.waiting import waiting
+
     try:
-        with _api_url_env(api_url_override):
+        with (
+            _api_url_env(api_url_override),
+            waiting(lambda s: f"still logging in to Braintrust at {app_url} ({s:.0f}s)"),
+        ):
             state.login(app_url=app_url, api_key=secret, org_name=org_name or None, force_login=True)
     except Exception as exc:
         raise _login_error(exc, app_url, org_name, secret) from None

@@ -92,11 +92,13 @@ def install() -> None:
     start afresh: requests are sent again after an earlier `abandon()` (a new login, a new command)."""
     global _INSTALLED
     import braintrust
+    import braintrust.logger
 
     with _LOCK:
         _ABANDONED.clear()
         if _INSTALLED is None:
             _INSTALLED = BoundedAdapter()
+        if getattr(braintrust.logger, "_http_adapter", None) is not _INSTALLED:
             braintrust.set_http_adapter(_INSTALLED)
 
 
