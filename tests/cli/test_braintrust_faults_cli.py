@@ -1,7 +1,8 @@
-"""`facetopt dataset upload` against a Braintrust whose log writes hang: the command ends at the
-flush deadline with one error saying how to resume, shows that it waits, and Ctrl-C ends it at
-once with exit 130 and no traceback, whatever the SDK's threads are doing. facetopt runs in its
-own process, as a user runs it; the loopback fake holds every `/logs3` write unanswered."""
+"""Commands against a misbehaving Braintrust (the loopback fake). `facetopt dataset upload` whose
+log writes hang ends at the flush deadline with one error saying how to resume, shows that it
+waits, and Ctrl-C ends it at once with exit 130 and no traceback, whatever the SDK's threads are
+doing (facetopt in its own process, as a user runs it). `inspect` answered in the wrong shape
+says so instead of showing nothing."""
 
 from __future__ import annotations
 
@@ -114,3 +115,38 @@ def test_ctrl_c_ends_a_hung_upload_at_once(fake, run_dir, tmp_path):
     assert code == 130, err
     assert "error: interrupted" in err
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+@pytest.mark.parametrize(
+    ("route", "reshape", "args", "error"),
+    [
+        (
+            "/v1/experiment",
+            lambda reply: {"items": reply["objects"]},
+            ["experiments", "--target-project", "evals"],
+            "error: Braintrust's reply to GET /v1/experiment (listing experiments) cannot be used: "
+            "`objects` is missing",
+        ),
+        (
+            "/btql",
+            lambda reply: {**reply, "data": "x"},
+            ["sql", "SELECT id FROM project_logs('evals') WHERE id = 'a'", "--target-project", "evals"],
+            "error: Braintrust's reply to POST /btql (a SQL query) cannot be used: `data` is not",
+        ),
+    ],
+)
+def test_inspect_says_when_a_reply_cannot_be_read_instead_of_showing_nothing(
+    fake, output_root, route, reshape, args, error
+):
+    from tests.fakes.braintrust_setup import braintrust_env
+
+    project = fake.create_project("evals")
+    fake.create_experiment(project["id"], "baseline")
+    fake.reshape(route, reshape)
+
+    shown = run_cli("inspect", *args, "--output-root", str(output_root), env=braintrust_env(fake))
+
+    assert shown.exit_code == 1, shown.output
+    assert error in shown.stderr
+    assert "hint: Braintrust (or a proxy in front of it) answered in a shape" in shown.stderr
+    assert "Traceback" not in shown.stderr and "unexpected" not in shown.stderr
