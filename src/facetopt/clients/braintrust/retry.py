@@ -22,8 +22,8 @@ ATTEMPTS_ENV = "FACETOPT_BT_RETRY_ATTEMPTS"
 BACKOFF_ENV = "FACETOPT_BT_RETRY_BACKOFF"
 TIMEOUT_ENV = "FACETOPT_BT_TIMEOUT"  # seconds one request may wait for an answer
 DEADLINE_ENV = "FACETOPT_BT_DEADLINE"  # seconds one call may take, its retries included
-DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_DEADLINE_S = 120.0
+DEFAULT_TIMEOUT_S = 60.0  # a /btql page over a large project can take tens of seconds
+DEFAULT_DEADLINE_S = 180.0
 
 log = logging.getLogger("facetopt.braintrust")
 T = TypeVar("T")
