@@ -7,6 +7,8 @@ arguments to Python eval files): see facetopt.services.eval.arguments. Importing
 
 from braintrust import Eval
 
+from facetopt.clients.braintrust.parent_watch import watch_parent
 from facetopt.services.eval.arguments import eval_arguments
 
+watch_parent()  # the runner dies with facetopt, however facetopt ends
 Eval(**eval_arguments())

@@ -21,6 +21,7 @@ import re
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -62,6 +63,7 @@ class Fault:
     method: str | None = None
     retry_after: str | None = None
     message: str = "injected failure"
+    reshape: Callable[[Any], Any] | None = None  # answer normally, then replace the reply with this of it
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method != method:
@@ -287,6 +289,18 @@ class FakeBraintrust:
         with self._lock:
             self._faults.append(Fault(path, DIE, times, method))
 
+    def reshape(
+        self,
+        path: str | re.Pattern,
+        transform: Callable[[Any], Any],
+        times: int | None = None,
+        *,
+        method: str | None = None,
+    ) -> None:
+        """Answer the next `times` matching requests as usual, but send `transform(reply)` instead."""
+        with self._lock:
+            self._faults.append(Fault(path, 200, times, method, reshape=transform))
+
     def wait_frozen(self) -> None:
         self._thaw.wait(self.freeze_limit_s)
 
@@ -313,14 +327,18 @@ class FakeBraintrust:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
-                extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                return fault.status, {"error": fault.message}, extra
+                if fault.reshape is None:
+                    extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                    return fault.status, {"error": fault.message}, extra
         try:
             from tests.fakes.braintrust_routes import route
 
-            return route(self, method, path, query, headers, raw, body)
+            status, payload, extra = route(self, method, path, query, headers, raw, body)
         except HttpError as exc:
             return exc.status, {"error": exc.message}, {}
+        if fault is not None and fault.reshape is not None and status < 400:
+            payload = fault.reshape(payload)
+        return status, payload, extra
 
     # ---- store helpers used by the routes (call with the lock held) ------------------
     def _all_orgs(self) -> list[str]:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, MaxCost, OutputRoot, TargetOrg
+from facetopt.cli.options import Backend, EnvFile, FlushDeadline, JsonFlag, MaxCost, OutputRoot, TargetOrg
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
@@ -173,6 +173,7 @@ def create_command(
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
+    flush_deadline: FlushDeadline = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Pull facet LLM spans, sample positives and negatives per facet, label them, split, and store the dataset."""
@@ -185,6 +186,7 @@ def create_command(
         source_project=source_project,
         target_project=target_project,
         dataset=dataset,
+        flush_deadline=flush_deadline,
         source_org=source_org,
         target_org=target_org,
         source_models=source_model,
@@ -253,6 +255,7 @@ def upload_command(
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
+    flush_deadline: FlushDeadline = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Upload (or re-upload) a run's dataset_rows.jsonl, then read the dataset back and verify every row."""
@@ -260,7 +263,12 @@ def upload_command(
     from facetopt.settings import load_settings
 
     settings = load_settings(
-        env_file, warn=warn, target_org=target_org, backend=backend, output_root=output_root
+        env_file,
+        warn=warn,
+        target_org=target_org,
+        flush_deadline=flush_deadline,
+        backend=backend,
+        output_root=output_root,
     )
     summary = run_dataset_upload(
         settings,

@@ -14,6 +14,7 @@ from facetopt.cli.options import (
     DatasetName,
     EnvFile,
     FacetFilter,
+    FlushDeadline,
     JsonFlag,
     MaxCost,
     OutputRoot,
@@ -288,6 +289,7 @@ def review_apply_command(
     backend: Backend = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
+    flush_deadline: FlushDeadline = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Apply the decisions of a review file to the dataset (verified by reading back)."""
@@ -298,6 +300,7 @@ def review_apply_command(
         target_project=target_project,
         dataset=dataset,
         target_org=target_org,
+        flush_deadline=flush_deadline,
         backend=backend,
         output_root=output_root,
     )

@@ -64,4 +64,29 @@ _register()
 
 
 def run() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as ended:
+        _exit_now_if_stuck(ended.code)
+        raise
+
+
+def _exit_now_if_stuck(code: object) -> None:
+    """After Ctrl-C, or once facetopt stopped waiting for Braintrust, end the process now: the
+    braintrust SDK's pool threads may still be blocked on a request, and the interpreter joins
+    them at exit (a second Ctrl-C then prints a threading traceback)."""
+    import logging
+    import os
+    import sys
+
+    http = sys.modules.get("facetopt.clients.braintrust.http")
+    abandoned = http is not None and http.abandoned()
+    if not (abandoned or (code == 130 and "braintrust" in sys.modules)):
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else 1)

@@ -28,6 +28,14 @@ Backend = Annotated[
 DatasetName = Annotated[
     str | None, typer.Option("--dataset", help="Dataset name. Env FACET_OPTIMIZER_DATASET.")
 ]
+FlushDeadline = Annotated[
+    float | None,
+    typer.Option(
+        "--flush-deadline",
+        help="Seconds Braintrust has to take each batch of written rows before the command stops "
+        "waiting and says how to resume (default 300). Env FACET_OPTIMIZER_FLUSH_DEADLINE.",
+    ),
+]
 TargetOrg = Annotated[
     str | None, typer.Option("--target-org", help="Org of the target project (Braintrust).")
 ]

@@ -6,6 +6,7 @@ import errno
 import functools
 import inspect
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -96,12 +97,28 @@ def unexpected(error: Exception) -> FacetoptError:
     )
 
 
+class _StderrNotes(logging.Handler):
+    """Shows the clients' waiting notices (logger `facetopt.waiting`) as dim lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stderr.print(record.getMessage(), style="dim", markup=False, highlight=False)
+
+
+def show_waiting_notes() -> None:
+    waiting = logging.getLogger("facetopt.waiting")
+    if not any(isinstance(h, _StderrNotes) for h in waiting.handlers):
+        waiting.addHandler(_StderrNotes())
+    waiting.setLevel(logging.INFO)
+    waiting.propagate = False
+
+
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn FacetoptError and Ctrl-C into one `error:` line and an exit code; tracebacks only with FACETOPT_DEBUG=1."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json", False))
+        show_waiting_notes()
         try:
             return command(*args, **kwargs)
         except FacetoptError as error:

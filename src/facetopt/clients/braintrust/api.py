@@ -9,7 +9,6 @@ import contextlib
 import io
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,11 +16,19 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
+from facetopt.clients.braintrust.api_errors import (
+    KEY_HINT,
+    _login_error,
+    _scrub,
+    _times,
+    api_error,
+    server_message,
+    transport_error,
+)
 from facetopt.clients.braintrust.retry import RETRYABLE_STATUSES, with_retries
 from facetopt.errors import BraintrustError, ConfigError, FacetoptError, NotFoundError
 
 DEFAULT_APP_URL = "https://www.braintrust.dev"
-KEY_HINT = "check BRAINTRUST_API_KEY: it must be a valid key of the organization you read from or write to"
 # /btql and the REST calls the SDK does not retry itself go through clients/braintrust/retry.py
 
 log = logging.getLogger("facetopt.braintrust")
@@ -53,14 +60,6 @@ class _SdkLogStream(io.TextIOBase):
         return len(text)
 
 
-def _scrub(text: str, secret: str | None) -> str:
-    if secret:
-        from braintrust.util import mask_api_key
-
-        text = text.replace(secret, "***").replace(mask_api_key(secret), "***")
-    return text
-
-
 @contextlib.contextmanager
 def _api_url_env(api_url: str | None) -> Iterator[None]:
     """The SDK reads an api_url override only from BRAINTRUST_API_URL, at login time."""
@@ -79,44 +78,6 @@ def _api_url_env(api_url: str | None) -> Iterator[None]:
                 os.environ["BRAINTRUST_API_URL"] = previous
 
 
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _login_error(exc: BaseException, app_url: str, org_name: str | None, secret: str) -> FacetoptError:
-    from braintrust.api import BraintrustHTTPError, BraintrustTransportError
-
-    for link in _exception_chain(exc):
-        if isinstance(link, BraintrustHTTPError):
-            if link.status_code in (401, 403):
-                return BraintrustError(f"Braintrust rejected the API key ({link.status_code})", hint=KEY_HINT)
-            return BraintrustError(
-                f"Braintrust login at {app_url} failed with HTTP {link.status_code}",
-                hint="Braintrust may be down, or BRAINTRUST_APP_URL points at the wrong server",
-            )
-        if isinstance(link, BraintrustTransportError):
-            return BraintrustError(
-                f"cannot reach Braintrust at {app_url}",
-                hint="check BRAINTRUST_APP_URL and your network connection",
-            )
-        if isinstance(link, TimeoutError):
-            return BraintrustError(f"Braintrust login at {app_url} timed out", hint="try again later")
-    message = _scrub(str(exc), secret)
-    unknown_org = re.match(r"Organization (.*) not found\. Must be one of (.*)$", message)
-    if unknown_org:
-        return NotFoundError(
-            f"Braintrust organization {org_name or unknown_org.group(1)!r} is not available to this API key; "
-            f"it can see: {unknown_org.group(2)}",
-            hint="pass one of those names with --source-org / --target-org (or BRAINTRUST_ORG_NAME)",
-        )
-    return BraintrustError(f"Braintrust login at {app_url} failed: {message}", hint=KEY_HINT)
-
-
 def connect(
     api_key: SecretStr | str | None,
     app_url: str | None = None,
@@ -132,9 +93,17 @@ def connect(
             "no Braintrust API key is set", hint="set BRAINTRUST_API_KEY (or use --backend local)"
         )
     app_url = (app_url or os.environ.get("BRAINTRUST_APP_URL") or DEFAULT_APP_URL).rstrip("/")
+    from facetopt.clients.braintrust.http import install
+
+    install()  # before the login, so every connection of the state uses it
     state = braintrust.BraintrustState()
+    from facetopt.clients.braintrust.waiting import waiting
+
     try:
-        with _api_url_env(api_url_override):
+        with (
+            _api_url_env(api_url_override),
+            waiting(lambda s: f"still logging in to Braintrust at {app_url} ({s:.0f}s)"),
+        ):
             state.login(app_url=app_url, api_key=secret, org_name=org_name or None, force_login=True)
     except Exception as exc:
         raise _login_error(exc, app_url, org_name, secret) from None
@@ -161,50 +130,8 @@ def _make_flushes_synchronous(state: Any) -> None:
         logger.sync_flush = True
     if hasattr(logger, "outfile"):
         logger.outfile = _SdkLogStream()
-
-
-def api_error(exc: BaseException, conn: BraintrustConnection, what: str) -> FacetoptError:
-    """Translate an SDK or HTTP failure of `what` (e.g. "reading project X") into a FacetoptError."""
-    from braintrust.api import BraintrustHTTPError, BraintrustTransportError
-
-    if isinstance(exc, FacetoptError):
-        return exc
-    secret = conn._secret()
-    for link in _exception_chain(exc):
-        if isinstance(link, BraintrustHTTPError):
-            status = link.status_code
-            if status in (401, 403):
-                return BraintrustError(f"Braintrust refused {what} (HTTP {status})", hint=KEY_HINT)
-            if status in RETRYABLE_STATUSES:
-                return BraintrustError(
-                    f"Braintrust kept failing while {what}: HTTP {status} after {link.attempts} attempt(s)",
-                    hint="Braintrust may be overloaded or down; run the command again later",
-                )
-            detail = _scrub(server_message(link.response_body), secret)
-            return BraintrustError(f"Braintrust rejected {what} (HTTP {status}): {detail}")
-        if isinstance(link, BraintrustTransportError):
-            return BraintrustError(
-                f"cannot reach the Braintrust API at {conn.api_url} while {what}",
-                hint="check BRAINTRUST_API_URL and your network connection",
-            )
-    return BraintrustError(f"Braintrust failed while {what}: {_scrub(str(exc), secret)}")
-
-
-def server_message(body: str | None) -> str:
-    """The human part of an error body: `{"error": "..."}`, `{"error": {"message": ...}}` or text."""
-    import json
-
-    text = (body or "").strip()
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        return text[:2000]
-    if isinstance(payload, dict):
-        error = payload.get("error", payload.get("message", payload))
-        if isinstance(error, dict):
-            error = error.get("message", error)
-        return str(error)[:2000]
-    return text[:2000]
+    if hasattr(logger, "num_tries"):
+        logger.num_tries = 1  # http.BoundedAdapter retries each write; the SDK would retry it again
 
 
 def unretried_failure(exc: BaseException) -> tuple[int | None, float | None] | None:
@@ -222,26 +149,40 @@ def unretried_failure(exc: BaseException) -> tuple[int | None, float | None] | N
 def call(conn: BraintrustConnection, what: str, fn: Callable[[Any], T], missing: str | None = None) -> T:
     """Run `fn(api_client)` (the SDK's REST client), retrying 408/429/5xx the SDK did not retry
     itself (e.g. `POST /v1/experiment`), and translate failures; with `missing`, a 404 becomes a
-    NotFoundError with that message."""
+    NotFoundError with that message. The user hears about it when the wait grows long."""
     from braintrust.api import BraintrustHTTPError
 
+    from facetopt.clients.braintrust.waiting import waiting
+
+    sent = [0]
+
+    def attempt() -> T:
+        try:
+            return fn(conn.state.api_client())
+        except Exception as exc:
+            sent[0] += max(1, int(getattr(exc, "attempts", 1) or 1))
+            raise
+
     try:
-        return with_retries(lambda: fn(conn.state.api_client()), unretried_failure, what=what)
+        with waiting(lambda s: f"still waiting for Braintrust while {what} ({s:.0f}s)"):
+            return with_retries(attempt, unretried_failure, what=what)
     except BraintrustHTTPError as exc:
         if missing and exc.status_code == 404:
             raise NotFoundError(
                 missing, hint="check the id, and that the API key's organization owns it"
             ) from None
-        raise api_error(exc, conn, what) from None
+        raise api_error(exc, conn, what, attempts=sent[0]) from None
     except Exception as exc:
-        raise api_error(exc, conn, what) from None
+        raise api_error(exc, conn, what, attempts=sent[0]) from None
 
 
 def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
     """POST the SQL to `/btql` through the SDK's logged-in transport; retry 408/429/5xx and dropped
     connections honouring Retry-After. A rejected query (4xx) raises BraintrustError carrying the
-    server's message and `hint`."""
-    return request_json(
+    server's message and `hint`; a reply without a `data` list is a BraintrustError too."""
+    from facetopt.clients.braintrust.replies import BtqlPage, checked
+
+    reply = request_json(
         conn,
         "POST",
         "/btql",
@@ -249,6 +190,8 @@ def btql(conn: BraintrustConnection, sql: str, hint: str | None = None) -> dict:
         what="running a SQL query",
         on_error=lambda exc, attempts: _btql_error(exc, conn, attempts, hint),
     )
+    checked(BtqlPage, reply, "POST /btql", "a SQL query")
+    return reply
 
 
 def request_json(
@@ -263,20 +206,36 @@ def request_json(
     on_error: Callable[[Any, int], FacetoptError] | None = None,
 ) -> Any:
     """One REST call on the API (or, with `app`, the app) URL through the SDK's logged-in
-    transport, retried on 408/429/5xx and connection failures honouring Retry-After (retry.py);
-    any other failure becomes a FacetoptError (`on_error(exc, attempts)` may word an HTTP error)."""
+    transport, retried on 408/429/5xx and connection failures honouring Retry-After (retry.py),
+    each attempt with a timeout and all of them within the call's deadline; any other failure
+    becomes a FacetoptError (`on_error(exc, attempts)` may word an HTTP error)."""
+    import time
+
     from braintrust.api import BraintrustHTTPError, BraintrustTransportError, RequestTarget, RetryMode
+    from braintrust.api import RetryPolicy as SdkPolicy
+
+    from facetopt.clients.braintrust.retry import call_deadline, request_timeout
+    from facetopt.clients.braintrust.waiting import waiting
 
     client = conn.state.api_client()
     url = client.router.resolve(RequestTarget.APP if app else RequestTarget.API, path)
     headers = {"Authorization": f"Bearer {client.api_key}"}
     attempts = 0
+    ends = time.monotonic() + call_deadline()
 
     def send() -> Any:
         nonlocal attempts
         attempts += 1
+        timeout = max(0.1, min(request_timeout(), ends - time.monotonic()))
+        one_try = SdkPolicy(max_attempts=1, max_elapsed_time=None, timeout=timeout)
         response = client.transport.request(
-            method, url, json=json, params=params, headers=headers, retry_mode=RetryMode.NONE
+            method,
+            url,
+            json=json,
+            params=params,
+            headers=headers,
+            retry_mode=RetryMode.NONE,
+            retry_policy=one_try,
         )
         return response.json()
 
@@ -285,23 +244,27 @@ def request_json(
             return exc.status_code, exc.retry_after
         return (None, None) if isinstance(exc, BraintrustTransportError) else None
 
+    route = f"{method} {path}"
     try:
-        return with_retries(send, classify, what=f"{method} {path}")
+        with waiting(lambda s: f"still waiting for Braintrust ({route}, attempt {attempts}, {s:.0f}s)"):
+            return with_retries(send, classify, what=route, deadline_s=call_deadline())
     except BraintrustHTTPError as exc:
         if on_error is not None:
             raise on_error(exc, attempts) from None
-        raise api_error(exc, conn, what) from None
+        raise api_error(exc, conn, what, attempts=attempts) from None
     except BraintrustTransportError as exc:
-        raise api_error(exc, conn, what) from None
+        raise transport_error(exc, conn, what, attempts) from None
     except ValueError:
-        raise BraintrustError(f"Braintrust answered {what} with something that is not JSON") from None
+        raise BraintrustError(
+            f"Braintrust's reply to {route} ({what}) is not JSON", hint="run the command again later"
+        ) from None
 
 
 def _btql_error(exc: Any, conn: BraintrustConnection, attempts: int, hint: str | None) -> FacetoptError:
     status = exc.status_code
     if status in RETRYABLE_STATUSES:
         return BraintrustError(
-            f"Braintrust kept failing on a SQL query: HTTP {status} after {attempts} attempts",
+            f"Braintrust kept failing on a SQL query: it answered HTTP {status} {_times(attempts)}",
             hint="Braintrust may be overloaded or rate limiting this key; run the command again later",
         )
     if status in (401, 403):

@@ -7,7 +7,8 @@ snake_case keys; both are mixed with whatever the eval prints, so non-JSON lines
 The runner runs in its own session (process group) so the terminal's Ctrl-C reaches facetopt
 alone. facetopt forwards SIGINT, SIGTERM and SIGHUP to the runner's group as SIGINT, kills the
 group after a grace period, and never leaves it behind: a try/finally around the wait and an
-atexit hook kill whatever is left of the group. Once every row is scored (`finished()`), the
+atexit hook kill whatever is left of the group; when facetopt is killed outright, the runner dies
+with it (parent_watch.py). Once every row is scored (`finished()`), the
 runner has `flush_deadline` seconds to send its logs and exit before it is stopped the same way.
 """
 
@@ -27,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from facetopt.clients.braintrust.parent_watch import PARENT_ENV, die_with_parent
 
 RUNNER_BT = "bt"
 RUNNER_SDK = "braintrust-sdk"
@@ -298,7 +301,8 @@ def run_runner(
     with _ForwardedSignals():
         process = subprocess.Popen(
             command.argv,
-            env={**env, **command.env},
+            env={**env, **command.env, PARENT_ENV: str(os.getpid())},
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - arms prctl only, loaded before the fork
             cwd=str(cwd) if cwd else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

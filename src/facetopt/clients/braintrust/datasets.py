@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facetopt.clients.braintrust.api import BraintrustConnection, _scrub, api_error, call
+from facetopt.clients.braintrust.flush import FlushDeadlineError, bounded_flush
 from facetopt.clients.braintrust.lookup import resolve_dataset_id, resolve_project
+from facetopt.clients.braintrust.replies import DatasetFetchPage, checked
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import FacetoptError, InputError, UploadVerificationError
 
@@ -56,8 +58,9 @@ def fetch_dataset_events(conn: BraintrustConnection, dataset_id: str) -> list[di
             return client.datasets.post_dataset_id_fetch(dataset_id, body=body)
 
         reply = call(conn, f"reading dataset {dataset_id}", fetch_page)
-        events.extend(reply.get("events") or [])
-        cursor = reply.get("cursor")
+        page = checked(DatasetFetchPage, reply, f"POST /v1/dataset/{dataset_id}/fetch", "reading the dataset")
+        events.extend(page.events)
+        cursor = page.cursor
         if not cursor:
             break
     return newest_versions(events)
@@ -99,9 +102,13 @@ def _describe_flush_failure(exc: BaseException, secret: str | None) -> str:
     return _scrub(text, secret)[:300]
 
 
-def _flush(dataset: Any, conn: BraintrustConnection, errors: list[str]) -> None:
+def _flush(
+    dataset: Any, conn: BraintrustConnection, errors: list[str], pending: int, deadline: float | None
+) -> None:
     try:
-        dataset.flush()
+        bounded_flush(dataset.flush, f"{pending} dataset row(s)", deadline)
+    except FacetoptError:
+        raise
     except Exception as exc:  # the SDK raises a group of plain Exceptions; verification decides
         log.debug("dataset flush failed", exc_info=True)
         errors.append(_describe_flush_failure(exc, conn._secret()))
@@ -118,13 +125,20 @@ def _open_dataset(conn: BraintrustConnection, project_id: str, dataset_name: str
 
 
 def upload_rows(
-    conn: BraintrustConnection, project_name_or_id: str, dataset_name: str, rows: Sequence[DatasetRow]
+    conn: BraintrustConnection,
+    project_name_or_id: str,
+    dataset_name: str,
+    rows: Sequence[DatasetRow],
+    flush_deadline: float | None = None,
 ) -> UploadResult:
-    """Upsert rows by their stable id (re-uploading the same rows changes nothing), then verify."""
+    """Upsert rows by their stable id (re-uploading the same rows changes nothing), then verify.
+    Each flush must end within `flush_deadline` seconds, else FlushDeadlineError (nothing more
+    is sent from this process)."""
     project = resolve_project(conn, project_name_or_id, create=True)
     dataset, dataset_id = _open_dataset(conn, project.id, dataset_name)
     written: dict[str, str] = {}
     flush_errors: list[str] = []
+    flushed = 0
     for count, row in enumerate(rows, start=1):
         try:
             dataset.insert(
@@ -138,13 +152,43 @@ def upload_rows(
             raise InputError(f"row {row.id} cannot be written to Braintrust: {exc}") from None
         written[row.id] = row.expected
         if count % FLUSH_EVERY == 0:
-            _flush(dataset, conn, flush_errors)
-    _flush(dataset, conn, flush_errors)
+            pending = len(written) - flushed
+            _flush_or_report(
+                dataset, conn, flush_errors, pending, flushed, len(rows), dataset_name, flush_deadline
+            )
+            flushed = len(written)
+    pending = len(written) - flushed
+    _flush_or_report(dataset, conn, flush_errors, pending, flushed, len(rows), dataset_name, flush_deadline)
     result = verify_rows(conn, project.id, dataset_id, written, retry=not flush_errors)
     result.flush_errors = flush_errors
     if not result.ok:
         raise _verification_error(result, dataset_name)
     return result
+
+
+def _flush_or_report(
+    dataset: Any,
+    conn: BraintrustConnection,
+    errors: list[str],
+    pending: int,
+    flushed: int,
+    total: int,
+    dataset_name: str,
+    deadline: float | None,
+) -> None:
+    try:
+        _flush(dataset, conn, errors, pending, deadline)
+    except FlushDeadlineError as error:
+        taken = (
+            f"the first {flushed} of the {total} rows had been sent"
+            if flushed
+            else f"none of the {total} rows had been sent"
+        )
+        error.message = (
+            f"Braintrust did not take the rows written to dataset {dataset_name!r} within the flush "
+            f"deadline ({deadline:g}s, --flush-deadline): {taken} before it stopped answering, so some may be missing"
+        )
+        raise
 
 
 def verify_rows(

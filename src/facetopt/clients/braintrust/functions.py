@@ -16,6 +16,7 @@ from facetopt.clients.braintrust.api import (
     request_json,
     server_message,
 )
+from facetopt.clients.braintrust.replies import InsertedFunctions, ObjectList, RegisteredProject, checked
 from facetopt.errors import BraintrustError, FacetoptError
 
 
@@ -29,10 +30,8 @@ def register_project(conn: BraintrustConnection, project_name: str) -> str:
         app=True,
         what=f"registering project {project_name!r}",
     )
-    project = reply.get("project") if isinstance(reply, dict) else None
-    if not isinstance(project, dict) or not project.get("id"):
-        raise BraintrustError(f"Braintrust's reply to registering project {project_name!r} has no project id")
-    return str(project["id"])
+    route = "POST /api/project/register"
+    return checked(RegisteredProject, reply, route, f"registering project {project_name!r}").project.id
 
 
 def functions_with_slug(conn: BraintrustConnection, project_id: str, slug: str) -> list[dict[str, Any]]:
@@ -43,8 +42,8 @@ def functions_with_slug(conn: BraintrustConnection, project_id: str, slug: str) 
         params={"project_id": project_id, "slug": slug},
         what=f"reading function {slug!r}",
     )
-    objects = reply.get("objects") if isinstance(reply, dict) else None
-    return [o for o in objects or [] if isinstance(o, dict) and o.get("slug") == slug]
+    objects = checked(ObjectList, reply, "GET /v1/function", f"reading function {slug!r}").objects
+    return [o for o in objects if o.get("slug") == slug]
 
 
 def insert_functions(conn: BraintrustConnection, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -52,7 +51,7 @@ def insert_functions(conn: BraintrustConnection, definitions: list[dict[str, Any
 
     def refused(exc: Any, attempts: int) -> FacetoptError:
         if exc.status_code in RETRYABLE_STATUSES or exc.status_code in (401, 403):
-            return api_error(exc, conn, "publishing facet functions")
+            return api_error(exc, conn, "publishing facet functions", attempts=attempts)
         detail = server_message(getattr(exc, "response_body", None))
         return BraintrustError(
             f"Braintrust refused the facet functions (HTTP {exc.status_code}): {detail}",
@@ -67,7 +66,4 @@ def insert_functions(conn: BraintrustConnection, definitions: list[dict[str, Any
         what="publishing facet functions",
         on_error=refused,
     )
-    functions = reply.get("functions") if isinstance(reply, dict) else None
-    if not isinstance(functions, list):
-        raise BraintrustError("Braintrust's reply to insert-functions lists no functions")
-    return [f for f in functions if isinstance(f, dict)]
+    return checked(InsertedFunctions, reply, "POST /insert-functions", "publishing facet functions").functions

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facetopt.clients.braintrust.api import BraintrustConnection, api_error, call
+from facetopt.clients.braintrust.replies import Named, NamedList, checked
 from facetopt.errors import NotFoundError
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -45,15 +46,19 @@ def _list_projects(client: Any, org_name: str) -> list[dict]:
     projects: list[dict] = []
     after = None
     for _ in range(100):  # at most 100 pages of 1000
-        page = (
-            client.projects.get_project(org_name=org_name, limit=1000, starting_after=after).get("objects")
-            or []
-        )
+        reply = client.projects.get_project(org_name=org_name, limit=1000, starting_after=after)
+        page = [
+            p.model_dump() for p in checked(NamedList, reply, "GET /v1/project", "listing projects").objects
+        ]
         projects.extend(page)
         if len(page) < 1000:
             break
         after = page[-1]["id"]
     return projects
+
+
+def _named(reply: Any, route: str, what: str) -> list[dict]:
+    return [p.model_dump() for p in checked(NamedList, reply, route, what).objects]
 
 
 def resolve_project(conn: BraintrustConnection, name_or_id: str, create: bool = False) -> Project:
@@ -64,7 +69,8 @@ def resolve_project(conn: BraintrustConnection, name_or_id: str, create: bool = 
     if UUID_RE.match(name_or_id):
         try:
             found = conn.state.api_client().projects.get_project_id(name_or_id)
-            return Project(found["id"], found["name"])
+            project = checked(Named, found, f"GET /v1/project/{name_or_id}", "reading the project")
+            return Project(project.id, project.name)
         except BraintrustHTTPError as exc:
             if exc.status_code not in (400, 404):
                 raise api_error(exc, conn, f"reading project {name_or_id}") from None
@@ -73,8 +79,10 @@ def resolve_project(conn: BraintrustConnection, name_or_id: str, create: bool = 
     found = call(
         conn,
         f"looking up project {name_or_id!r}",
-        lambda c: (
-            c.projects.get_project(project_name=name_or_id, org_name=conn.org_name).get("objects") or []
+        lambda c: _named(
+            c.projects.get_project(project_name=name_or_id, org_name=conn.org_name),
+            "GET /v1/project",
+            "looking up a project",
         ),
     )
     exact = [p for p in found if p.get("name") == name_or_id]
@@ -86,7 +94,8 @@ def resolve_project(conn: BraintrustConnection, name_or_id: str, create: bool = 
             f"creating project {name_or_id!r}",
             lambda c: c.projects.post_project(body={"name": name_or_id, "org_name": conn.org_name}),
         )
-        return Project(made["id"], made["name"])
+        project = checked(Named, made, "POST /v1/project", "creating the project")
+        return Project(project.id, project.name or name_or_id)
     names = [p["name"] for p in call(conn, "listing projects", lambda c: _list_projects(c, conn.org_name))]
     raise not_found("project", name_or_id, where, names)
 
@@ -96,7 +105,7 @@ def _confirmed_id(conn: BraintrustConnection, kind: str, object_id: str, read: C
     found = call(
         conn, f"reading {kind} {object_id}", read, missing=f"Braintrust {kind} {object_id} not found"
     )
-    return found["id"]
+    return checked(Named, found, f"GET /v1/{kind}/{object_id}", f"reading the {kind}").id
 
 
 def resolve_dataset_id(conn: BraintrustConnection, project_id: str, name_or_id: str) -> str:
@@ -105,7 +114,11 @@ def resolve_dataset_id(conn: BraintrustConnection, project_id: str, name_or_id: 
     found = call(
         conn,
         f"looking up dataset {name_or_id!r}",
-        lambda c: c.datasets.get_dataset(project_id=project_id, dataset_name=name_or_id).get("objects") or [],
+        lambda c: _named(
+            c.datasets.get_dataset(project_id=project_id, dataset_name=name_or_id),
+            "GET /v1/dataset",
+            "looking up a dataset",
+        ),
     )
     exact = [d for d in found if d.get("name") == name_or_id]
     if exact:
@@ -115,7 +128,9 @@ def resolve_dataset_id(conn: BraintrustConnection, project_id: str, name_or_id: 
         for d in call(
             conn,
             "listing datasets",
-            lambda c: c.datasets.get_dataset(project_id=project_id).get("objects") or [],
+            lambda c: _named(
+                c.datasets.get_dataset(project_id=project_id), "GET /v1/dataset", "listing datasets"
+            ),
         )
     ]
     raise not_found("dataset", name_or_id, f"project {project_id}", names)
@@ -137,7 +152,7 @@ def list_experiments(
 
         def read_page(client: Any, size: int = size, after: str | None = after) -> list[dict]:
             reply = client.experiments.get_experiment(project_id=project_id, limit=size, starting_after=after)
-            return list(reply.get("objects") or [])
+            return _named(reply, "GET /v1/experiment", "listing experiments")
 
         page = call(conn, "listing experiments", read_page)
         found.extend(page)
@@ -150,12 +165,14 @@ def list_experiments(
 
 def get_experiment(conn: BraintrustConnection, experiment_id: str) -> dict:
     """One experiment by id (NotFoundError when there is none)."""
-    return call(
+    found = call(
         conn,
         f"reading experiment {experiment_id}",
         lambda c: c.experiments.get_experiment_id(experiment_id),
         missing=f"Braintrust experiment {experiment_id} not found",
     )
+    checked(Named, found, f"GET /v1/experiment/{experiment_id}", "reading the experiment")
+    return found
 
 
 def resolve_experiment_id(conn: BraintrustConnection, project_id: str, name_or_id: str) -> str:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from facetopt.errors import UploadVerificationError
+from facetopt.errors import BraintrustError, UploadVerificationError
 from facetopt.services.backends import RowsUploaded
 from facetopt.services.backends.local import not_stored
 from facetopt.settings import Settings
@@ -98,10 +98,14 @@ class BraintrustBackend:
 
         conn = self._target_connection()
         try:
-            result = upload_rows(conn, project, dataset, rows)
+            result = upload_rows(conn, project, dataset, rows, flush_deadline=self.settings.flush_deadline)
         except UploadVerificationError as error:
             if retry:
                 error.hint = retry
+            raise
+        except BraintrustError as error:  # a failed write or read-back: say how to resume too
+            if retry:
+                error.hint = f"{error.hint}; then {retry}" if error.hint else retry
             raise
         return RowsUploaded(
             written=result.written,
