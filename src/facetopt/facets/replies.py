@@ -178,3 +178,11 @@ def unwrap(text: str) -> str:
         ):
             return inner.strip()
     return text
+
+
+def value_or_error(reply: str | None, finish_reason: str | None = None) -> tuple[str, str | None]:
+    """(the reply's value, None), or ("", "unreadable reply: <why>"): a model output as it is scored."""
+    reading = read_value(reply, finish_reason)
+    if reading.value is None:
+        return "", f"unreadable reply: {reading.reason}"
+    return reading.value, None
