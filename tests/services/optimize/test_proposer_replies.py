@@ -58,7 +58,9 @@ def _markdown(body: dict) -> str:
 def test_a_markdown_speaking_proposer_without_structured_output_gets_its_edits_read_exactly(state: Path):
     def refuse_schema(body: dict) -> Failure | None:
         if "response_format" in body:
-            return Failure(400, message="Invalid parameter: 'response_format' is not supported with this model.")
+            return Failure(
+                400, message="Invalid parameter: 'response_format' is not supported with this model."
+            )
         return None
 
     with FakeOpenAIServer(reply=_markdown, fail_when=refuse_schema, api_key=KEY) as server:
