@@ -22,9 +22,10 @@ from facetopt.facets.replies import CUT_AT_LIMIT, fences, json_field, unwrap
 from facetopt.facets.text import strip_think
 
 _M = r"[*_]{0,3}"  # bold / italic markup around a heading
+_L = r"(?:(?:\d+[.)]|[-*•+])[ \t]+)?"  # a list marker before it ("2. Revised prompt:")
 # `PROMPT:`, `**Revised prompt:**`, `### Prompt`, `## New facet prompt`, `Prompt (revised):`
 _HEADING_RE = re.compile(
-    rf"^[ \t]*(?P<hash>#{{1,6}}[ \t]*)?(?P<open>{_M})[ \t]*(?:(?:the|my|your)[ \t]+)?"
+    rf"^[ \t]*{_L}(?P<hash>#{{1,6}}[ \t]*)?(?P<open>{_M})[ \t]*(?:(?:the|my|your)[ \t]+)?"
     r"(?:(?:revised|new|updated|improved|edited|final|proposed|full|complete|whole|rewritten|modified)[ \t]+)*"
     rf"(?:facet[ \t]+)?prompt(?:[ \t]*\([^)\n]*\))?[ \t]*(?P<c1>[:：])?[ \t]*(?P<close>{_M})[ \t]*(?P<c2>[:：])?"
     r"[ \t]*(?P<rest>.*)$",
@@ -34,13 +35,13 @@ _HEADING_RE = re.compile(
 _LEAD_IN_RE = re.compile(rf"^[ \t]*{_M}[^\n:`]{{0,80}}\bprompt\b[^\n:`]{{0,20}}[:：][ \t]*{_M}[ \t]*$", re.I)
 # the headings of other sections: where the prompt's section ends
 _SECTION_RE = re.compile(
-    rf"^[ \t]*(?:#{{1,6}}[ \t]*)?{_M}[ \t]*(?:hypothesis|family|rationale|explanation|reasoning|changes?"
+    rf"^[ \t]*{_L}(?:#{{1,6}}[ \t]*)?{_M}[ \t]*(?:hypothesis|family|rationale|explanation|reasoning|changes?"
     rf"|change made|what changed|why|summary)\b[^\n:]{{0,20}}?{_M}[ \t]*(?:[:：]|{_M}$)",
     re.IGNORECASE,
 )
 _FIELD_RE = {
     name: re.compile(
-        rf"^[ \t]*(?:#{{1,6}}[ \t]*)?{_M}[ \t]*{name}[ \t]*{_M}[ \t]*[:：][ \t]*{_M}[ \t]*(.*)$", re.I
+        rf"^[ \t]*{_L}(?:#{{1,6}}[ \t]*)?{_M}[ \t]*{name}[ \t]*{_M}[ \t]*[:：][ \t]*{_M}[ \t]*(.*)$", re.I
     )
     for name in ("hypothesis", "family")
 }
@@ -61,6 +62,13 @@ _ABOUT_EDIT_RE = re.compile(
     r"\b(?:I|I've|prompt|change|changed|edit|edited|added|original|revised|revision|new sentence|kept)\b",
     re.I,
 )
+# "(Added the last sentence.)", "*I changed one line*": an aside about the edit on a line of its own
+_ASIDE_RE = re.compile(r"^[ \t]*(?:\(.*\)|\[.*\]|\*[^*].*[^*]\*|_[^_].*[^_]_)[ \t]*$")
+# <prompt>...</prompt>, <revised_prompt>...</revised_prompt> (never the request's <current_prompt>)
+_TAG_NAME = r"(?:(?:revised|new|updated|improved|proposed|final|edited)[_ -])?prompt"
+_TAG_RE = re.compile(rf"<(?P<tag>{_TAG_NAME})>(?P<body>.*?)</(?P=tag)>", re.IGNORECASE | re.DOTALL)
+_OPEN_TAG_RE = re.compile(rf"<{_TAG_NAME}>", re.IGNORECASE)
+_HYPOTHESIS_TAG_RE = re.compile(r"<hypothesis>(.*?)</hypothesis>", re.IGNORECASE | re.DOTALL)
 _RULE_RE = re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$")
 _TRIPLE_QUOTES = ('"""', "'''")
 
@@ -82,12 +90,24 @@ def read_proposal(reply: str | None, finish_reason: str | None = None, parent: s
         return ProposalReading(None, reason="empty reply")
     own = {line.strip() for line in parent.splitlines() if line.strip()}
     structured = json_field(reply, ("prompt",))
-    if structured is not None:
+    if structured is not None:  # the schema's answer: taken as it is, unless fenced or quoted
+        prompt = str(structured["prompt"]).strip()
         return _checked(
-            _clean(str(structured["prompt"]), own),
+            _clean(prompt, own) if prompt.startswith(("```", "~~~", *_TRIPLE_QUOTES)) else prompt,
             _one_line(structured.get("hypothesis")),
             _one_line(structured.get("family")),
         )
+    tagged = list(_TAG_RE.finditer(reply))
+    if tagged:
+        hypothesis = _HYPOTHESIS_TAG_RE.search(reply)
+        rest = (reply[: tagged[-1].start()] + reply[tagged[-1].end() :]).splitlines()
+        return _checked(
+            _clean(tagged[-1].group("body"), own),
+            _one_line(hypothesis.group(1)) if hypothesis else _field(rest, "hypothesis"),
+            _field(rest, "family"),
+        )
+    if _OPEN_TAG_RE.search(reply):
+        return ProposalReading(None, reason="the tag holding the prompt is never closed")
     lines = reply.strip().splitlines()
     heading = _prompt_heading(lines, own)
     if heading is None:
@@ -197,6 +217,8 @@ def _clean(section: str, own: set[str]) -> str | ProposalReading:
         quote = text[:3]
         if text.endswith(quote) and len(text) > 6:
             return text[3:-3].strip()
+    if lines and all(line.lstrip().startswith(">") for line in lines if line.strip()):  # a block quote
+        lines = [re.sub(r"^[ \t]*>[ \t]?", "", line) for line in lines]
     kept: list[str] = []
     for line in lines:
         paragraph_start = not kept or not kept[-1].strip()
@@ -209,6 +231,8 @@ def _clean(section: str, own: set[str]) -> str | ProposalReading:
 def _is_note(line: str, paragraph_start: bool) -> bool:
     """A line that starts what follows the prompt: a rule, or a note about the change."""
     if _RULE_RE.match(line) or _NOTE_START_RE.match(line):
+        return True
+    if _ASIDE_RE.match(line) and _ABOUT_EDIT_RE.search(line):
         return True
     if not paragraph_start:
         return False
