@@ -69,6 +69,11 @@ _TAG_NAME = r"(?:(?:revised|new|updated|improved|proposed|final|edited)[_ -])?pr
 _TAG_RE = re.compile(rf"<(?P<tag>{_TAG_NAME})>(?P<body>.*?)</(?P=tag)>", re.IGNORECASE | re.DOTALL)
 _OPEN_TAG_RE = re.compile(rf"<{_TAG_NAME}>", re.IGNORECASE)
 _HYPOTHESIS_TAG_RE = re.compile(r"<hypothesis>(.*?)</hypothesis>", re.IGNORECASE | re.DOTALL)
+# a lead-in line before the fence: "Here it is:", "The revised prompt:", "Below:"
+_LEAD_IN_LINE_RE = re.compile(
+    r"^[ \t*_]*(?:(?:here|below|sure|ok|okay|certainly|the|revised|updated|new|full)\b|[^\n]*\bprompt\b)[^\n]*[:：][ \t*_]*$",
+    re.IGNORECASE,
+)
 _RULE_RE = re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$")
 _TRIPLE_QUOTES = ('"""', "'''")
 
@@ -194,24 +199,21 @@ def _clean(section: str, own: set[str]) -> str | ProposalReading:
     while lines and not lines[0].strip():
         lines.pop(0)
     # "Here it is:" before a fence or quotes
-    if len(lines) > 1 and lines[0].strip().endswith((":", "：")) and lines[0].strip() not in own:
+    if len(lines) > 1 and lines[0].strip() not in own and _LEAD_IN_LINE_RE.match(lines[0]):
         if lines[1].strip().startswith(("```", "~~~")) or lines[1].strip() in _TRIPLE_QUOTES:
             lines = lines[1:]
-    if lines and lines[0].strip().startswith(("```", "~~~")):
-        marker = lines[0].strip()[:3]
-        closes = [
-            i for i in range(1, len(lines)) if lines[i].strip() and not lines[i].strip().strip(marker[0])
-        ]
-        if not closes:
-            return ProposalReading(None, reason="the code block holding the prompt is never closed")
-        # the last bare fence closes it: a prompt may hold fenced examples of its own
-        return "\n".join(lines[1 : closes[-1]]).strip()
-    if lines and lines[0].strip() in _TRIPLE_QUOTES:
-        quote = lines[0].strip()
-        closes = [i for i in range(1, len(lines)) if lines[i].strip() == quote]
-        if not closes:
-            return ProposalReading(None, reason=f"the {quote}-quoted prompt is never closed")
-        return "\n".join(lines[1 : closes[-1]]).strip()
+    if lines and (lines[0].strip().startswith(("```", "~~~")) or lines[0].strip() in _TRIPLE_QUOTES):
+        close = _closing_line(lines)
+        if close is None:
+            return ProposalReading(
+                None, reason="the code block or quotes holding the prompt are never closed"
+            )
+        if any(line.strip().startswith(("```", "~~~", *_TRIPLE_QUOTES)) for line in lines[close + 1 :]):
+            return ProposalReading(
+                None,
+                reason="more than one code block under the prompt heading: cannot tell which one is the prompt",
+            )
+        return "\n".join(lines[1:close]).strip()
     if lines and lines[0].strip().startswith(_TRIPLE_QUOTES):  # """The prompt ... """ on its own lines
         text = "\n".join(lines).strip()
         quote = text[:3]
@@ -226,6 +228,26 @@ def _clean(section: str, own: set[str]) -> str | ProposalReading:
             break
         kept.append(line)
     return unwrap("\n".join(kept).strip())
+
+
+def _closing_line(lines: list[str]) -> int | None:
+    """The line closing the fence (or triple quotes) opened by lines[0]; a fence with a language
+    inside it opens a block of the prompt's own, closed by the next bare fence."""
+    opening = lines[0].strip()
+    if opening in _TRIPLE_QUOTES:
+        return next((i for i in range(1, len(lines)) if lines[i].strip() == opening), None)
+    char, depth = opening[0], 0
+    for index in range(1, len(lines)):
+        stripped = lines[index].strip()
+        if not stripped.startswith(char * 3):
+            continue
+        if stripped.strip(char):
+            depth += 1
+        elif depth:
+            depth -= 1
+        else:
+            return index
+    return None
 
 
 def _is_note(line: str, paragraph_start: bool) -> bool:
