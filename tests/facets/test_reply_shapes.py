@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from facetopt.facets.parsing import output_text
 from facetopt.facets.proposal_reply import read_proposal
 from facetopt.facets.replies import CUT_AT_LIMIT, read_value, value_or_error
 from facetopt.services.optimize.propose import parse_proposal
@@ -92,3 +93,10 @@ def test_a_structured_reply_holding_the_expected_prompt_reads_back_exactly(case:
     expected = case["expect"]["prompt"]
     reply = json.dumps({"hypothesis": "h", "prompt": expected})
     assert read_proposal(reply, "stop", _parent(case)).prompt == expected
+
+
+@pytest.mark.parametrize("case", [c for c in VALUES if "expect" in c], ids=lambda c: c["id"])
+def test_a_production_output_of_that_shape_is_bucketed_by_its_value(case: dict):
+    # span outputs come as a string or chat-completion shaped; either way the same value
+    completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": case["reply"]}}]}
+    assert output_text(case["reply"]) == output_text(completion) == case["expect"]["value"]
