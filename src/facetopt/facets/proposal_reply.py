@@ -74,6 +74,12 @@ _LEAD_IN_LINE_RE = re.compile(
     r"^[ \t*_]*(?:(?:here|below|sure|ok|okay|certainly|the|revised|updated|new|full)\b|[^\n]*\bprompt\b)[^\n]*[:：][ \t*_]*$",
     re.IGNORECASE,
 )
+# a sentence that introduces the prompt: "Here is the revised prompt.", "Updated version below"
+_PREFACE_RE = re.compile(
+    r"^[ \t*_]*(?:here(?:'s|’s| is| are)\b|below\b|see below\b|as follows\b|sure\b|certainly\b"
+    r"|(?:the |my )?(?:revised|updated|new|improved|full|complete)(?: \w+)? (?:prompt|version)\b)",
+    re.IGNORECASE,
+)
 _RULE_RE = re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$")
 _TRIPLE_QUOTES = ('"""', "'''")
 
@@ -129,7 +135,10 @@ def read_proposal(reply: str | None, finish_reason: str | None = None, parent: s
             ),
             len(lines),
         )
-        section = "\n".join(([rest] if rest else []) + lines[index + 1 : end])
+        body = lines[index + 1 : end]
+        if rest and (rest in own or not (_PREFACE_RE.match(rest) or rest.endswith((":", "：")))):
+            body = [rest, *body]  # the prompt starts on the heading's line ("PROMPT: You review...")
+        section = "\n".join(body)
         fields_from = lines[:index] + lines[end:]
     prompt = _clean(section, own)
     return _checked(prompt, _field(fields_from, "hypothesis"), _field(fields_from, "family"))
@@ -198,10 +207,16 @@ def _clean(section: str, own: set[str]) -> str | ProposalReading:
     lines = section.strip("\n").splitlines()
     while lines and not lines[0].strip():
         lines.pop(0)
-    # "Here it is:" before a fence or quotes
-    if len(lines) > 1 and lines[0].strip() not in own and _LEAD_IN_LINE_RE.match(lines[0]):
-        if lines[1].strip().startswith(("```", "~~~")) or lines[1].strip() in _TRIPLE_QUOTES:
+    # "Here it is:" before a fence or quotes; "Here is the revised prompt." before the prompt
+    if len(lines) > 1 and lines[0].strip() not in own:
+        if _LEAD_IN_LINE_RE.match(lines[0]) and (
+            lines[1].strip().startswith(("```", "~~~")) or lines[1].strip() in _TRIPLE_QUOTES
+        ):
             lines = lines[1:]
+        elif _PREFACE_RE.match(lines[0]):
+            lines = lines[1:]
+            while lines and not lines[0].strip():
+                lines.pop(0)
     if lines and (lines[0].strip().startswith(("```", "~~~")) or lines[0].strip() in _TRIPLE_QUOTES):
         close = _closing_line(lines)
         if close is None:
