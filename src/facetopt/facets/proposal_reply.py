@@ -50,7 +50,7 @@ _NOTE_START_RE = re.compile(
     r"^[ \t>*_(\[]*(?:(?:this|the|my)[ \t]+(?:change|edit|revision|update|addition|new sentence|added sentence"
     r"|revised prompt|modification|new line|added line)\b|I(?:'ve|[ \t]+have)?[ \t]+(?:added|changed|clarified"
     r"|revised|updated|kept|made|inserted|replaced|tightened|rewrote|appended)\b|(?:let me know|hope this helps"
-    r"|feel free)\b|(?:changes?|change made|what changed|summary|hypothesis)\b[^\n]{0,20}?[*_]*[ \t]*[:：—–-])",
+    r"|would you like|do you want|want me to|shall I|if you(?:'d| would) like|feel free)\b|(?:changes?|change made|what changed|summary|hypothesis)\b[^\n]{0,20}?[*_]*[ \t]*[:：—–-])",
     re.IGNORECASE,
 )
 _EXPLAINS_RE = re.compile(
@@ -269,7 +269,9 @@ def _is_note(line: str, paragraph_start: bool) -> bool:
     """A line that starts what follows the prompt: a rule, or a note about the change."""
     if _RULE_RE.match(line) or _NOTE_START_RE.match(line):
         return True
-    if _ASIDE_RE.match(line) and _ABOUT_EDIT_RE.search(line):
+    if _ASIDE_RE.match(line) and (
+        _ABOUT_EDIT_RE.search(line) or re.search(r"\b(?:new|sentence|line)\b", line)
+    ):
         return True
     if not paragraph_start:
         return False
