@@ -21,7 +21,7 @@ CUT_AT_LIMIT = "the reply was cut at the token limit (finish_reason: length)"
 # `Label:`, `**Answer:**`, `Final answer -`, `### Output:` as the first thing of a reply
 _PREFACE_RE = re.compile(
     r"^[ \t#>*_]*(?:(?:the|my)[ \t]+)?(?:final[ \t]+)?(?:facet[ \t]+)?"
-    r"(?:label|answer|output|value|result|response|extracted[ \t]+value)"
+    r"(?:label|answer|output|value|result|response|extracted[ \t]+value)(?:[ \t]+is)?"
     r"[ \t]*[*_]*[ \t]*[:：][ \t]*[*_]*[ \t]*",
     re.IGNORECASE,
 )
