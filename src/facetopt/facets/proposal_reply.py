@@ -173,7 +173,7 @@ def _prompt_heading(lines: list[str], own: set[str]) -> tuple[int, str] | None:
                 continue
         if _LEAD_IN_RE.match(line):
             lead_ins.append((index, ""))
-    # a heading followed by nothing is a label for what comes after it; prefer one with a body
+    # a heading first; a line ending with "prompt:" only when the reply has no heading
     for found in (headings, lead_ins):
         if found:
             return found[-1]
