@@ -111,11 +111,11 @@ def read_proposal(reply: str | None, finish_reason: str | None = None, parent: s
     tagged = list(_TAG_RE.finditer(reply))
     if tagged:
         hypothesis = _HYPOTHESIS_TAG_RE.search(reply)
-        rest = (reply[: tagged[-1].start()] + reply[tagged[-1].end() :]).splitlines()
+        outside = (reply[: tagged[-1].start()] + reply[tagged[-1].end() :]).splitlines()
         return _checked(
             _clean(tagged[-1].group("body"), own),
-            _one_line(hypothesis.group(1)) if hypothesis else _field(rest, "hypothesis"),
-            _field(rest, "family"),
+            _one_line(hypothesis.group(1)) if hypothesis else _field(outside, "hypothesis"),
+            _field(outside, "family"),
         )
     if _OPEN_TAG_RE.search(reply):
         return ProposalReading(None, reason="the tag holding the prompt is never closed")
@@ -140,8 +140,7 @@ def read_proposal(reply: str | None, finish_reason: str | None = None, parent: s
             body = [rest, *body]  # the prompt starts on the heading's line ("PROMPT: You review...")
         section = "\n".join(body)
         fields_from = lines[:index] + lines[end:]
-    prompt = _clean(section, own)
-    return _checked(prompt, _field(fields_from, "hypothesis"), _field(fields_from, "family"))
+    return _checked(_clean(section, own), _field(fields_from, "hypothesis"), _field(fields_from, "family"))
 
 
 def _checked(prompt: str | ProposalReading, hypothesis: str | None, family: str | None) -> ProposalReading:
