@@ -7,7 +7,8 @@
 
 - `POST /v1/chat/completions` and `POST /v1/responses` answer like the real API. Replies come from
   the same deterministic logic as the in-process simulation (`facetopt.simulation.transport`), or
-  from `reply(body) -> str` when given (chat content; the judge's `select_choice` stays simulated).
+  from `reply(body) -> str` when given (chat content; the judge's `select_choice` stays simulated);
+  `reply` may return `(text, finish_reason)`, e.g. `(text, "length")` for a reply cut at the limit.
 - It rejects what the real API rejects: no `Authorization: Bearer ...` (or the wrong key when
   `api_key` is set) -> 401; a body without `model` and `messages` (`input` for /responses) -> 400.
 - `script`: the first len(script) requests, in arrival order, get the scripted failure instead.
@@ -80,7 +81,7 @@ class FakeOpenAIServer:
         self,
         latency: float = 0.0,
         script: Sequence[Failure] = (),
-        reply: Callable[[dict], str] | None = None,
+        reply: Callable[[dict], str | tuple[str, str]] | None = None,
         fail_when: Callable[[dict], Failure | None] | None = None,
         api_key: str | None = None,
         usage: Callable[[dict, str], tuple[int, int]] | None = None,
@@ -244,7 +245,10 @@ class FakeOpenAIServer:
             if status == 200 and self.reply is not None and path.endswith("/chat/completions"):
                 message = payload["choices"][0]["message"]
                 if not message.get("tool_calls"):
-                    message["content"] = self.reply(body)
+                    content = self.reply(body)
+                    if isinstance(content, tuple):  # (text, finish_reason): e.g. a reply cut at the limit
+                        content, payload["choices"][0]["finish_reason"] = content
+                    message["content"] = content
             if status == 200 and self.usage is not None and path.endswith("/chat/completions"):
                 message = payload["choices"][0]["message"]
                 prompt, completion = self.usage(body, str(message.get("content") or ""))

@@ -49,6 +49,16 @@ def test_each_proposal_adds_one_sentence_that_the_service_parses():
     assert "NONE" in (criteria.prompt or "")[len(PROMPT) :]
 
 
-def test_a_reply_without_a_prompt_section_is_a_failed_proposal():
-    assert parse_proposal('{"prompt": "x"}').error is not None
+def test_asked_for_a_json_schema_it_answers_the_same_edit_as_json():
+    request = _request(PROMPT, [ANSWERING], 1)
+    as_text = parse_proposal(proposer_reply(request))
+    as_json = json.loads(proposer_reply(request, structured=True))
+    assert as_json == {"hypothesis": as_text.hypothesis, "prompt": as_text.prompt, "family": "data_boundary"}
+    assert parse_proposal(json.dumps(as_json)) == as_text
+
+
+def test_a_reply_without_a_prompt_is_a_failed_proposal_with_the_reason():
+    assert parse_proposal('{"text": "x"}').error == (
+        "proposal refused: cannot find the prompt in the reply: no PROMPT heading, code block or JSON `prompt` field"
+    )
     assert parse_proposal(None, "HTTP 500").error == "proposer call failed: HTTP 500"

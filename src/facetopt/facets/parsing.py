@@ -8,6 +8,7 @@ from typing import Any
 
 from facetopt.domain.spans import FacetCall, SourceSpan
 from facetopt.facets.naming import facet_name_for
+from facetopt.facets.replies import read_value
 from facetopt.facets.text import (
     DATA_MARKERS,
     PLACEHOLDER,
@@ -217,13 +218,18 @@ def group_outputs(output: Any, group_count: int) -> list[str]:
     if group_count > 1 and isinstance(choices, list) and len(choices) == group_count:
         first = decode_jsonish(choices[0])
         if isinstance(first, Mapping) and ("message" in first or ("text" in first and "type" not in first)):
-            return [strip_think(_raw_output_text(decode_jsonish(choice))) for choice in choices]
+            return [_value(_raw_output_text(decode_jsonish(choice))) for choice in choices]
     return [output_text(output)] * max(group_count, 1)
 
 
 def output_text(output: Any) -> str:
-    """The reply text of a span output (a string or chat-completion shaped), with <think> blocks removed."""
-    return strip_think(_raw_output_text(decode_jsonish(output)))
+    """The value of a span output (a string or chat-completion shaped) as replies.read_value reads
+    it (`<think>` blocks, fences, prefaces removed); a reply it cannot read, with <think> removed."""
+    return _value(_raw_output_text(decode_jsonish(output)))
+
+
+def _value(text: str) -> str:
+    return read_value(text).value or strip_think(text)
 
 
 def _raw_output_text(output: Any) -> str:
@@ -246,7 +252,11 @@ def _raw_output_text(output: Any) -> str:
         if "message" in output:
             return _raw_output_text(decode_jsonish(output["message"]))
         if "content" in output:
-            return content_text(output["content"])
+            # a string is the model's words even when it looks like a JSON object; parts are flattened
+            content = output["content"]
+            if isinstance(content, str) and not isinstance(decode_jsonish(content), list):
+                return content
+            return content_text(content)
         if isinstance(output.get("text"), str):
             return output["text"]
         if "output" in output:

@@ -14,7 +14,8 @@ optimisers that copy examples do) is ranked second whenever there are failures, 
 gets one to reject. Proposal I takes the I-th family of that ranking (cycling); the wording is one
 of a few phrasings, chosen by a hash of the failure sample. The reply has the layout the request
 asks for: `FAMILY: <family>` (the simulation's own line), `HYPOTHESIS: <one line>`, then `PROMPT:`
-and the whole revised prompt on the following lines.
+and the whole revised prompt on the following lines; asked for structured output (a JSON schema
+`response_format`), a JSON object with `hypothesis`, `prompt` and `family`.
 """
 
 from __future__ import annotations
@@ -98,8 +99,10 @@ def _sentence(family: str, prompt: str, failures: list[dict[str, Any]], seed: st
     return f'For example, for a conversation such as "{trace}", the answer is "{example.get("expected")}".'
 
 
-def proposer_reply(text: str) -> str:
-    """The simulated proposer's reply to a proposer request's text."""
+def proposer_reply(text: str, structured: bool = False) -> str:
+    """The simulated proposer's reply to a proposer request's text: the layout above, or with
+    `structured` (the request's `response_format` is a JSON schema) a JSON object with
+    `hypothesis`, `prompt` and the simulation's own `family`."""
     prompt_match, failures_match = _PROMPT_RE.search(text), _FAILURES_RE.search(text)
     prompt = prompt_match.group(1) if prompt_match else ""
     try:
@@ -110,9 +113,14 @@ def proposer_reply(text: str) -> str:
     slot = int(slot_match.group(1)) - 1 if slot_match else 0
     families = ranked_families(prompt, failures if isinstance(failures, list) else [])
     if not families:
-        return f"HYPOTHESIS: No failures to learn from: the prompt is unchanged.\nPROMPT:\n{prompt}"
+        unchanged = "No failures to learn from: the prompt is unchanged."
+        if structured:
+            return json.dumps({"hypothesis": unchanged, "prompt": prompt})
+        return f"HYPOTHESIS: {unchanged}\nPROMPT:\n{prompt}"
     family = families[slot % len(families)]
     seed = json.dumps(failures, sort_keys=True) + str(slot)
     body = prompt.rstrip()
     revised = f"{body}\n\n{_sentence(family, prompt, failures, seed)}"
+    if structured:
+        return json.dumps({"hypothesis": HYPOTHESES[family], "prompt": revised, "family": family})
     return f"FAMILY: {family}\nHYPOTHESIS: {HYPOTHESES[family]}\nPROMPT:\n{revised}"

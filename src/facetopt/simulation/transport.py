@@ -9,7 +9,7 @@ The role is read from the request:
 - judge: the request offers a `select_choice` tool (autoevals classifiers) -> a tool call
   (chat) or a `function_call` output item (Responses API), see `simulated_judge`;
 - proposer (`facetopt optimize`): the request holds `<current_prompt>` and `<failures>` tags ->
-  one prompt edit as JSON, see `proposer.proposer_reply`;
+  one prompt edit (JSON when `response_format` asks for a JSON schema), see `proposer.proposer_reply`;
 - facet value: the facet prompt is in `suffix_messages` (brain-facet through the proxy), or
   between `<facet_prompt>` tags in a message (the audit layout: the labeller then answers without
   its planted mistakes), or is the last message without the data marker; the trace is the text after
@@ -166,7 +166,9 @@ def tagged_prompt(messages: list) -> tuple[str, list] | None:
 def facet_reply(model: str, messages: list, body: dict) -> str:
     joined = "\n".join(content_text(m.get("content")) if isinstance(m, dict) else str(m) for m in messages)
     if is_proposer_request(joined):
-        return proposer_reply(joined)
+        response_format = body.get("response_format")
+        structured = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+        return proposer_reply(joined, structured)
     tagged = tagged_prompt(messages)
     if tagged is not None and not model.startswith(FACET_MODEL_PREFIX):
         prompt, rest = tagged

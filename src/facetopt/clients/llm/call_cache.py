@@ -70,5 +70,7 @@ class CallCache:
         return self._writer.error if self._writer is not None else None
 
     def close(self) -> None:
+        """Commit what is queued and stop the writer (a later put starts a new one)."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None

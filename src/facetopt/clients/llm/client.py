@@ -41,6 +41,7 @@ from facetopt.clients.llm.rate_limit import (
 )
 from facetopt.clients.redaction import redact_credentials
 from facetopt.domain.cost import NOT_SENT_COST
+from facetopt.facets.replies import CUT_AT_LIMIT
 from facetopt.facets.text import content_text, strip_think
 
 __all__ = [
@@ -296,11 +297,12 @@ async def chat_once(client: ChatClient, request: ChatRequest) -> ChatResult:
         return ChatResult(key=request.key, error=reason)
     used = reply_usage(completion)
     text = strip_think(chat_text(completion))
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    finish = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
+    if finish == "length":  # a reply cut short is not what the model meant: never read it as a value
+        return ChatResult(key=request.key, error=CUT_AT_LIMIT, attempts=attempts, **used)
     if not text:
-        choices = completion.get("choices") if isinstance(completion, dict) else None
-        finish = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
-        hint = " (stopped at the token limit)" if finish == "length" else ""
-        return ChatResult(key=request.key, error=f"empty reply{hint}", attempts=attempts, **used)
+        return ChatResult(key=request.key, error="empty reply", attempts=attempts, **used)
     return ChatResult(key=request.key, text=text, attempts=attempts, **used)
 
 

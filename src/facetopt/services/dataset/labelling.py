@@ -22,6 +22,7 @@ from facetopt.clients.local.store import BatchWriter, LocalStore, write_labels
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import ModelError
 from facetopt.facets.cost import EXPECTED_LABEL_TOKENS
+from facetopt.facets.replies import read_value
 from facetopt.services.cost import UsageMeter
 from facetopt.services.progress import Progress, show_detail
 
@@ -108,8 +109,8 @@ def label_requests(
     pending: list[ChatRequest] = []
     owners: dict[str, list[str]] = {}
     for key, request in requests.items():
-        if request.key in cached:
-            outcome.labels[key] = cached[request.key]
+        if request.key in cached and (label := read_value(cached[request.key])).value is not None:
+            outcome.labels[key] = label.value
             outcome.from_cache += 1
         else:
             if request.key not in owners:
@@ -138,11 +139,13 @@ def label_requests(
                 meter.settle(
                     estimates[result.key], result.prompt_tokens, result.completion_tokens, bool(result.text)
                 )
-            if result.text:
-                writer.put((result.key, result.text, endpoint.model, endpoint.label))
-                journal.append({"cache_key": result.key, "rows": keys, "label": result.text})
+            # the label is the reply's value as a person reads it; an unreadable reply is a failure
+            label = read_value(result.text) if result.text else None
+            if label is not None and label.value is not None:
+                writer.put((result.key, label.value, endpoint.model, endpoint.label))
+                journal.append({"cache_key": result.key, "rows": keys, "label": label.value})
                 for key in keys:
-                    outcome.labels[key] = result.text
+                    outcome.labels[key] = label.value
                 outcome.paid += len(keys)
                 outcome.requests_paid += 1
             elif result.error == NOT_SENT_COST:
@@ -151,7 +154,7 @@ def label_requests(
                 for key in keys:
                     outcome.failures[key] = NOT_SENT_COST
             else:
-                reason = result.error or "empty reply"
+                reason = result.error or f"unreadable reply: {label.reason if label else 'empty reply'}"
                 connection_failures += is_connection_error(result)
                 for key in keys:
                     outcome.failures[key] = reason

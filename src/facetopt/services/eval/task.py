@@ -32,6 +32,7 @@ from facetopt.clients.llm.client import (
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
 from facetopt.facets.cost import EXPECTED_FACET_TOKENS
+from facetopt.facets.replies import value_or_error
 from facetopt.services.cost import CostBudget, UsageMeter
 from facetopt.services.eval.config import (
     CONFIG_ENV,
@@ -183,8 +184,9 @@ class FacetEval:
         self.cache.load(list(model_keys))
         judge_keys = []
         for key, (row, trial) in model_keys.items():
-            output = self.cache.entries.get(key)
-            if isinstance(output, str) and row.expected is not None:
+            cached = self.cache.entries.get(key)
+            output, unreadable = value_or_error(cached) if isinstance(cached, str) else ("", "not cached")
+            if not unreadable and row.expected is not None:
                 question = judge_question(row.facet_name, str(row.input.get("preprocessed_text") or ""))
                 judge_keys.append(self.judge_cache_key(question, output, str(row.expected), trial))
         self.cache.load(judge_keys)
@@ -234,19 +236,20 @@ class FacetEval:
                 key = self.model_cache_key(request, metadata["trial"])
                 cached = self.cache.get(key)
                 if isinstance(cached, str):
-                    output, from_cache = cached, True
+                    output, error = value_or_error(cached)
+                    from_cache = True
                     self.model_meter.cached(1)
                 elif not self.model_meter.admit(estimate := self.model_meter.estimate(request.messages)):
                     error = NOT_SENT_COST
                 else:
                     result = await chat_once(self.model_client, request)
-                    output, error = result.text or "", result.error
+                    output, error = value_or_error(result.text) if result.ok else ("", result.error)
                     used = result.usage
                     self.model_meter.settle(
                         estimate, result.prompt_tokens, result.completion_tokens, result.ok
                     )
-                    if result.ok:
-                        self.cache.put(key, "model", output, self.model_endpoint)
+                    if result.ok and result.text is not None:  # the reply as paid for; read on every use
+                        self.cache.put(key, "model", result.text, self.model_endpoint)
         except Exception as exc:  # the task never raises: one bad row must not sink the run
             error = f"{type(exc).__name__}: {exc}"[:300]
         if error:

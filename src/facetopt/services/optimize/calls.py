@@ -43,6 +43,7 @@ class Caller:
         self.timeout, self.deadline, self.concurrency = timeout, deadline, concurrency
         self.cache = CallCache(None if endpoint.simulated else store_path, read=use_cache)
         self.memo: dict[str, ChatResult] = {}
+        self.text_only = False  # the endpoint refused structured output (the proposer then asks in text)
 
     def key(self, request: ChatRequest) -> str:
         return call_key(self.endpoint, request.messages, request.params(), 0)

@@ -1,24 +1,32 @@
 """The proposer: a sample of train failures and the facet prompt in, one small general edit out.
 
 Each candidate gets its own seeded sample of train false positives and false negatives (errors are
-not shown: they say nothing about the prompt). The reply must give a one-line hypothesis and the
-whole revised prompt (`HYPOTHESIS:` then `PROMPT:`; not JSON, which chat clients may take for a
-content part); anything else is recorded as a failed proposal.
+not shown: they say nothing about the prompt). The request asks for structured output (a JSON
+schema `response_format` with `hypothesis` and `prompt`); an endpoint that refuses it (HTTP 400
+or 422) is asked again in text, in the `HYPOTHESIS:` / `PROMPT:` layout, and the rest of the run
+asks it in text. Either way the reply is read by facets/proposal_reply.py, which takes the prompt
+out of the shapes chat models write and refuses, with the reason, a reply it cannot place or one
+cut at the token limit; a refusal is recorded as a failed proposal.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from facetopt.clients.llm.client import ChatRequest, Endpoint
+from facetopt.clients.llm.client import ChatRequest, ChatResult, Endpoint
+from facetopt.facets.proposal_reply import read_proposal
 from facetopt.services.optimize.screen import RowScore
+
+if TYPE_CHECKING:
+    from facetopt.services.optimize.calls import Batch, Caller
 
 PROPOSER_MAX_TOKENS = 4000
 TRACE_CHARS = 1500  # of each failure's trace shown to the proposer
-INSTRUCTION = (
+TASK = (
     "You improve one facet prompt. A facet prompt asks a model to extract one value (or a no-match "
     "token such as NONE) from a support conversation. You are shown the current prompt and some "
     "training conversations where the model got the decision wrong: `fp` means it gave a value "
@@ -26,11 +34,32 @@ INSTRUCTION = (
     "Propose ONE small, general change (add or clarify one sentence) aimed at what these failures "
     "have in common. Never copy text from the conversations or the labels into the prompt; keep the "
     "no-match token and the prompt's length about the same.\n"
-    "Reply in exactly this layout, nothing before it:\n"
+)
+INSTRUCTION = (
+    TASK + "Reply in exactly this layout, nothing before it:\n"
     "HYPOTHESIS: <one line: why the change should help>\n"
     "PROMPT:\n"
     "<the whole revised prompt>"
 )
+STRUCTURED_INSTRUCTION = (
+    TASK + "Reply with a JSON object: `hypothesis` (one line: why the change should help) and `prompt` "
+    "(the whole revised prompt, exactly as it should be saved: no markup, no notes)."
+)
+RESPONSE_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "prompt_edit",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"hypothesis": {"type": "string"}, "prompt": {"type": "string"}},
+            "required": ["hypothesis", "prompt"],
+            "additionalProperties": False,
+        },
+    },
+}
+# what an endpoint that does not take `response_format` answers: then it is asked in text
+STRUCTURED_REFUSED = ("HTTP 400", "HTTP 422")
 
 
 @dataclass
@@ -56,7 +85,13 @@ def failure_sample(failures: list[RowScore], size: int, seed: str) -> list[RowSc
 
 
 def proposer_request(
-    endpoint: Endpoint, prompt: str, sample: list[RowScore], slot: int, of: int, round_: int
+    endpoint: Endpoint,
+    prompt: str,
+    sample: list[RowScore],
+    slot: int,
+    of: int,
+    round_: int,
+    structured: bool = True,
 ) -> ChatRequest:
     failures = [
         {
@@ -72,30 +107,48 @@ def proposer_request(
         f"<failures>\n{json.dumps(failures, indent=1, ensure_ascii=False)}\n</failures>\n\n"
         f"Proposal {slot + 1} of {of} in round {round_ + 1}: the other proposals see other failures."
     )
-    messages = [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": text}]
-    return ChatRequest.build(endpoint, messages, max_tokens=PROPOSER_MAX_TOKENS)
+    system = STRUCTURED_INSTRUCTION if structured else INSTRUCTION
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+    extra = {"response_format": RESPONSE_FORMAT} if structured else None
+    return ChatRequest.build(endpoint, messages, max_tokens=PROPOSER_MAX_TOKENS, extra_body=extra)
 
 
-_HYPOTHESIS_RE = re.compile(r"^\s*HYPOTHESIS:[ \t]*(.*)$", re.MULTILINE)
-_FAMILY_RE = re.compile(r"^\s*FAMILY:[ \t]*(\S+)", re.MULTILINE)
-_PROMPT_RE = re.compile(r"^\s*PROMPT:[ \t]*\n?(.*)\Z", re.MULTILINE | re.DOTALL)
+def is_structured(request: ChatRequest) -> bool:
+    return bool(request.extra_body and "response_format" in request.extra_body)
 
 
-def parse_proposal(reply: str | None, error: str | None = None) -> Proposal:
+def text_request(endpoint: Endpoint, request: ChatRequest) -> ChatRequest:
+    """The same proposal asked in text, for an endpoint that refused structured output."""
+    messages = [{"role": "system", "content": INSTRUCTION}, *request.messages[1:]]
+    return ChatRequest.build(endpoint, messages, max_tokens=request.max_tokens)
+
+
+def refused_structured(result: ChatResult) -> bool:
+    return bool(result.error and result.error.startswith(STRUCTURED_REFUSED))
+
+
+def ask_proposer(
+    caller: Caller, request: ChatRequest, parent: str, spend: Callable[[Batch], None]
+) -> Proposal:
+    """One proposal: asked as `request`; asked again in text when the endpoint refuses structured
+    output (remembered on the caller: later requests are built in text)."""
+    batch = caller.run([request], "proposer")
+    spend(batch)
+    result = batch.results[request.key]
+    if is_structured(request) and refused_structured(result):
+        caller.text_only = True
+        request = text_request(caller.endpoint, request)
+        batch = caller.run([request], "proposer")
+        spend(batch)
+        result = batch.results[request.key]
+    return parse_proposal(result.text, result.error, parent)
+
+
+def parse_proposal(reply: str | None, error: str | None = None, parent: str = "") -> Proposal:
+    """The proposal in a reply (`parent`: the prompt the proposer was shown), or why there is none."""
     if error or not reply:
         return Proposal(None, None, error=f"proposer call failed: {error or 'empty reply'}")
-    prompt_match = _PROMPT_RE.search(reply)
-    if prompt_match is None:
-        return Proposal(None, None, error=f"the proposer's reply has no PROMPT: section: {reply[:200]!r}")
-    prompt = prompt_match.group(1).strip()
-    if prompt.startswith("```"):  # a fenced block: its inside
-        prompt = prompt.strip("`").partition("\n")[2].strip()
-    if not prompt:
-        return Proposal(None, None, error="the proposer returned an empty prompt")
-    hypothesis = _HYPOTHESIS_RE.search(reply[: prompt_match.start()])
-    family = _FAMILY_RE.search(reply[: prompt_match.start()])
-    return Proposal(
-        prompt,
-        hypothesis.group(1).strip() or None if hypothesis else None,
-        family=family.group(1) if family else None,
-    )
+    reading = read_proposal(reply, parent=parent)
+    if reading.prompt is None:
+        return Proposal(None, reading.hypothesis, reading.family, error=f"proposal refused: {reading.reason}")
+    return Proposal(reading.prompt, reading.hypothesis, family=reading.family)

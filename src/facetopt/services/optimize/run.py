@@ -190,6 +190,9 @@ def run_optimize(
         if winner is None:
             report.reasons = ["no candidate beat the baseline's train score: nothing to validate"]
         else:
+            # paid replies committed first: the store must be free for the validation evals
+            search.model_caller.close()
+            search.proposer_caller.close()
             validate_winner(settings, options, report, search, winner, progress, announce, warn)
     finally:
         search.model_caller.close()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.dataset import DatasetRow
+from facetopt.facets.replies import value_or_error
 from facetopt.facets.scorers import binary_decision_match, negative_specificity, positive_recall
 from facetopt.facets.text import is_none_like
 from facetopt.services.eval.task import facet_request
@@ -64,7 +65,7 @@ def score_prompt(
     scored = []
     for row, request in zip(rows, requests, strict=True):
         result = batch.results[request.key]
-        output, error = result.text or "", result.error
+        output, error = value_or_error(result.text) if result.ok else ("", result.error)
         expected_negative = is_none_like(row.expected, pattern)
         if error:
             value = None if SCORERS[metric](output, row.expected, pattern) is None else 0.0

@@ -15,7 +15,7 @@ from facetopt.facets.prompt_guard import guard_candidate
 from facetopt.services.optimize.calls import Batch, Caller
 from facetopt.services.optimize.decide import candidate_document
 from facetopt.services.optimize.model import Candidate, OptimizeOptions
-from facetopt.services.optimize.propose import failure_sample, parse_proposal, proposer_request
+from facetopt.services.optimize.propose import ask_proposer, failure_sample, proposer_request
 from facetopt.services.optimize.screen import RowScore, Scored, score_prompt
 from facetopt.services.optimize.spend import Ledger
 from facetopt.services.progress import Progress
@@ -144,8 +144,15 @@ class Search:
     ) -> tuple[list[RowScore], ChatRequest]:
         """The failure sample a proposal is shown and the proposer's request."""
         sample = failure_sample(failures, self.options.failures_shown, f"{self.options.seed}:{round_}:{slot}")
+        caller = self.proposer_caller
         request = proposer_request(
-            self.proposer_caller.endpoint, parent.prompt_text, sample, slot, self.options.candidates, round_
+            caller.endpoint,
+            parent.prompt_text,
+            sample,
+            slot,
+            self.options.candidates,
+            round_,
+            not caller.text_only,
         )
         return sample, request
 
@@ -166,10 +173,9 @@ class Search:
             parent=parent_id,
             failure_ids=[f.row.id for f in sample],
         )
-        batch = self.proposer_caller.run([request], "proposer")
-        self.spend("propose", batch)
-        result = batch.results[request.key]
-        proposal = parse_proposal(result.text, result.error)
+        proposal = ask_proposer(
+            self.proposer_caller, request, parent.prompt_text, lambda b: self.spend("propose", b)
+        )
         candidate.hypothesis, candidate.family = proposal.hypothesis, proposal.family
         if proposal.prompt is None:
             candidate.status, candidate.error = "proposal_failed", proposal.error
