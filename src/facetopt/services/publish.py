@@ -111,6 +111,8 @@ def run_publish(
     missing = [e for e in evidence if not e.sufficient]
     warnings = [f"{e.facet_name}: {e.message}" for e in missing]
     refusal = None if request.force or not missing else evidence_refusal(missing)
+    if refusal is not None and not request.dry_run:
+        raise refusal  # before anything is written (the project registration included)
     project_id = None if request.dry_run else publisher.project_id(request.project)
     definitions = [
         _definition(doc, request, f, e, project_id, len(facets) == 1)
@@ -118,8 +120,6 @@ def run_publish(
     ]
     if refusal is None and request.dry_run:
         refusal = publisher.refusal(definitions, request.project, request.if_exists)
-    if refusal is not None and not request.dry_run:
-        raise refusal
     result = PublishResult(
         backend=publisher.backend,
         project=request.project,
