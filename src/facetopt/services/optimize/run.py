@@ -206,7 +206,7 @@ def run_optimize(
             return report
         winner = pick_winner(search)
         if winner is None:
-            report.reasons = ["no candidate beat the baseline's train score: nothing to validate"]
+            report.reasons = [no_winner_reason(search)]
         else:
             validate_winner(settings, options, report, search, winner, progress, announce, warn)
         report.status = "complete"
@@ -227,6 +227,16 @@ def run_optimize(
         record.write_candidates(run_dir, search.candidates)
         record.write_report(report)
     return report
+
+
+def no_winner_reason(search: Search) -> str:
+    promising = [c for c in search.candidates if (c.minibatch_delta or 0.0) > 0]
+    if promising and all(c.train_score is None for c in promising):
+        return (
+            f"{len(promising)} candidate(s) beat the baseline on the minibatch, but none could be scored on "
+            f"train ({search.stopped or 'the budgets'}): nothing to validate; give a larger budget"
+        )
+    return "no candidate beat the baseline's train score: nothing to validate"
 
 
 def failure_cause(search: Search) -> str | None:
