@@ -65,5 +65,10 @@ def test_an_honest_disagreement_and_a_rare_facet_are_not_broken():
     assert broken_second_opinion(labels, seconds, [True] * 10 + [False] * 10, [True] * 6 + [False] * 14) is None
     rare = ["NONE"] * 19 + ["User asks twice"]
     assert broken_second_opinion(rare, ["NONE"] * 20, [False] * 19 + [True], [False] * 20) is None
+    # another format whose decisions still agree is no fault ("Sentiment: Negative" against "Negative - ...")
+    moods = ["Negative - upset"] * 8 + ["Positive - thanks"] * 8 + ["NONE"] * 4
+    prefixed = ["Sentiment: Negative"] * 8 + ["Sentiment: Positive"] * 8 + ["NONE"] * 4
+    sides = [True] * 16 + [False] * 4
+    assert broken_second_opinion(moods, prefixed, sides, sides) is None
     # under ten rows nothing is called broken
     assert broken_second_opinion(labels[:9], ["NONE"] * 9, [True] * 9, [False] * 9) is None

@@ -162,7 +162,8 @@ def broken_second_opinion(
     Broken: from MIN_BROKEN_ROWS rows, the second opinion gives one answer, or puts rows on one
     side, on at least BROKEN_SHARE of them while the labels do so on BROKEN_GAP fewer;
     or it answers in one format (a leading `{`, a code fence, `Answer:` ...) the labels almost
-    never use. Such a table says nothing about the labels."""
+    never use, with decisions agreeing on under 75% of rows. Such a table says nothing about the
+    labels."""
     n = len(seconds)
     if n < MIN_BROKEN_ROWS or not (len(labels) == len(label_positive) == len(second_positive) == n):
         return None
@@ -173,7 +174,9 @@ def broken_second_opinion(
         return f"it answered {_cut(shown)!r} on {count} of {n} rows (the labels: {in_labels})"
     shape, shaped = Counter(_answer_format(s) for s in seconds).most_common(1)[0]
     shaped_labels = sum(_answer_format(label) == shape for label in labels)
-    if shape and shaped >= BROKEN_SHARE * n and shaped_labels <= FORMAT_LABEL_SHARE * n:
+    agreement = sum(a == b for a, b in zip(label_positive, second_positive, strict=True)) / n
+    # another format that still puts rows on the labels' side (e.g. "Sentiment: Negative") is no fault
+    if shape and shaped >= BROKEN_SHARE * n and shaped_labels <= FORMAT_LABEL_SHARE * n and agreement < 0.75:
         return (
             f"{shaped} of {n} answers begin with {shape!r} (the labels: {shaped_labels}): a different "
             f"answer format, e.g. {_cut(next(s.strip() for s in seconds if _answer_format(s) == shape))!r}"

@@ -245,7 +245,10 @@ def failure_cause(search: Search) -> str | None:
     proposed = search.candidates
     if proposed and all(c.status == "proposal_failed" for c in proposed):
         first = proposed[0].error or "no reply"
-        if all((c.error or "").startswith("proposer call failed") for c in proposed):
+        asked = search.ledger.phases["propose"]
+        if asked.calls and asked.failed >= asked.calls:
+            if search.stopped is not None:  # --max-cost held the calls back: a stop, not a failure
+                return None
             return f"every proposer call failed ({len(proposed)} of {len(proposed)}): {first}"
         return f"no proposal could be parsed ({len(proposed)} of {len(proposed)}): {first}"
     screen = search.ledger.phases["screen"]
