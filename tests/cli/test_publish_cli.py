@@ -147,7 +147,9 @@ def test_simulated_labels_are_not_evidence(state, fake):
     assert refused.exit_code == 1 and "SIMULATED" in refused.stderr
 
 
-def test_a_readback_that_differs_is_an_error_that_still_says_the_function_was_inserted(state, fake, monkeypatch):
+def test_a_readback_that_differs_is_an_error_that_still_says_the_function_was_inserted(
+    state, fake, monkeypatch
+):
     from tests.fakes import braintrust_functions
 
     record_validation_run(state, "Issues", issues_sha(state))
@@ -174,7 +176,9 @@ def test_dry_run_sends_nothing_and_refuses_as_the_real_run_would(state, fake):
     result = publish(state, fake, "--dry-run", "--json")
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert report["outcome"] == "would_refuse" and report["reason"].startswith("not published: Issues: prompt")
+    assert report["outcome"] == "would_refuse" and report["reason"].startswith(
+        "not published: Issues: prompt"
+    )
     assert [f["status"] for f in report["functions"]] == ["would_refuse", "would_refuse"]
     assert [e["status"] for e in report["evidence"]] == ["never_evaluated", "never_evaluated"]
     assert [d["slug"] for d in report["definitions"]] == [
@@ -207,7 +211,12 @@ def test_the_local_backend_writes_what_would_be_sent(state):
 
 
 def record_decision(
-    root: Path, facet: str, candidate_sha: str, verdict: str, split: str = "validation", backend: str = "braintrust"
+    root: Path,
+    facet: str,
+    candidate_sha: str,
+    verdict: str,
+    split: str = "validation",
+    backend: str = "braintrust",
 ) -> None:
     """A recorded `facetopt compare` on `split` whose candidate had `candidate_sha` for `facet`."""
     import uuid

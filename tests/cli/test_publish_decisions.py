@@ -13,17 +13,21 @@ from pathlib import Path
 import pytest
 
 from facetopt.clients.local.store import LocalStore
+from facetopt.clients.prompt_file import write_new_prompt_file
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, HoldoutTouch
-from tests.cli.test_publish_cli import (  # noqa: F401 (state is a fixture)
-    issues_sha,
-    publish,
-    record_decision,
-    record_validation_run,
-    state,
-)
+from tests.cli.test_publish_cli import issues_sha, publish, record_decision, record_validation_run
 from tests.fakes.braintrust_server import FakeBraintrust
-from tests.services.eval.helpers import DATASET, PROJECT
+from tests.services.eval.helpers import DATASET, FACETS, PROJECT
 from tests.services.test_inspect_braintrust import eval_spans
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    root = tmp_path / "state"
+    root.mkdir()
+    write_new_prompt_file(root / "facet_definitions.yaml", FACETS)
+    return root
+
 
 @pytest.fixture(params=["local", "braintrust"])
 def where(request, state: Path):
@@ -44,8 +48,12 @@ def touch_test(root: Path, sha: str, experiment: str = "exp-x") -> None:
         store.add_test_touches(
             [
                 HoldoutTouch(
-                    dataset_project=PROJECT, dataset=DATASET, facet_name="Issues", prompt_sha=sha,
-                    experiment_id=experiment, command="eval",
+                    dataset_project=PROJECT,
+                    dataset=DATASET,
+                    facet_name="Issues",
+                    prompt_sha=sha,
+                    experiment_id=experiment,
+                    command="eval",
                 )  # fmt: skip
             ]
         )
@@ -157,7 +165,11 @@ def test_the_dry_run_reads_evidence_that_lives_only_on_braintrust(state):
         experiment = fake.create_experiment(project["id"], "candidate")
         rows = [
             EvalRow(
-                id=f"row-{i}:Issues", facet_name="Issues", split="validation", output="NONE", expected="NONE",
+                id=f"row-{i}:Issues",
+                facet_name="Issues",
+                split="validation",
+                output="NONE",
+                expected="NONE",
                 scores={"binary_decision_match": 1.0},
                 metadata={"split": "validation", "ground_truth_model": "gpt-5.4", "facet_name": "Issues"},
             )  # fmt: skip

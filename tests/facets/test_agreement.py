@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from facetopt.facets.agreement import broken_second_opinion, cohen_kappa, decision_table, kappa_too_low, same_text
+from facetopt.facets.agreement import (
+    broken_second_opinion,
+    cohen_kappa,
+    decision_table,
+    kappa_too_low,
+    same_text,
+)
 
 
 def test_kappa_and_its_small_sample_interval_match_the_hand_computation():
@@ -62,7 +68,9 @@ def test_a_second_opinion_in_another_format_throughout_is_broken():
 def test_an_honest_disagreement_and_a_rare_facet_are_not_broken():
     labels = [f"User wants thing {i}" for i in range(10)] + ["NONE"] * 10
     seconds = [f"User wants thing {i}" for i in range(6)] + ["NONE"] * 14
-    assert broken_second_opinion(labels, seconds, [True] * 10 + [False] * 10, [True] * 6 + [False] * 14) is None
+    assert (
+        broken_second_opinion(labels, seconds, [True] * 10 + [False] * 10, [True] * 6 + [False] * 14) is None
+    )
     rare = ["NONE"] * 19 + ["User asks twice"]
     assert broken_second_opinion(rare, ["NONE"] * 20, [False] * 19 + [True], [False] * 20) is None
     # another format whose decisions still agree is no fault ("Sentiment: Negative" against "Negative - ...")

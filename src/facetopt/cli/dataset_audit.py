@@ -100,7 +100,9 @@ def render_audit(console: Console, report: AuditReport) -> None:
             f.facet_name, str(f.rows), agree, kappa, labels, str(f.copies), str(f.disagreements), style=style
         )
     console.print(table)
-    console.print(f"interval: {report.interval_method}; no kappa under 10 rows", highlight=False, soft_wrap=True)
+    console.print(
+        f"interval: {report.interval_method}; no kappa under 10 rows", highlight=False, soft_wrap=True
+    )
     if report.disagreeing:
         console.print(
             f"disagreeing rows ({len(report.disagreeing)}"

@@ -71,7 +71,9 @@ def render_optimize(console: Console, report: Any) -> None:
         console.print(f"stopped: {report.stopped}", highlight=False, soft_wrap=True)
     if report.status != "complete":
         colour = "yellow" if report.status == "interrupted" else "red"
-        console.print(f"[bold {colour}]{report.status.upper()}[/]: {report.cause}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold {colour}]{report.status.upper()}[/]: {report.cause}", highlight=False, soft_wrap=True
+        )
         if report.winner is None:
             return
     if report.winner is None:

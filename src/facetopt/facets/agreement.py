@@ -155,7 +155,10 @@ def _answer_format(text: str) -> str:
 
 
 def broken_second_opinion(
-    labels: Sequence[str], seconds: Sequence[str], label_positive: Sequence[bool], second_positive: Sequence[bool]
+    labels: Sequence[str],
+    seconds: Sequence[str],
+    label_positive: Sequence[bool],
+    second_positive: Sequence[bool],
 ) -> str | None:
     """Why the second opinion looks broken rather than in disagreement, or None.
 

@@ -276,9 +276,13 @@ class BraintrustPublisher:
             # the reply may be lost after Braintrust stored the functions: what reads back decides
             if not self._all_stored(conn, definitions):
                 raise
-            warnings.append(f"the insert's reply was lost ({error.message}), but every function reads back as sent")
+            warnings.append(
+                f"the insert's reply was lost ({error.message}), but every function reads back as sent"
+            )
             reply = {}
-        return [self._verify(conn, d, reply.get(d["slug"], {}), if_exists, warnings) for d in definitions], None
+        return [
+            self._verify(conn, d, reply.get(d["slug"], {}), if_exists, warnings) for d in definitions
+        ], None
 
     def _all_stored(self, conn: Any, definitions: list[dict[str, Any]]) -> bool:
         try:

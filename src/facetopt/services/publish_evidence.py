@@ -122,7 +122,8 @@ def facet_evidence(
         evidence.status = "not_on_test"
         evidence.message = (
             f"dataset {named} holds a test split of {facet_name}, and prompt {short} was not evaluated "
-            "on it with real labels" + (f" (only simulated: {', '.join(simulated_test)})" if simulated_test else "")
+            "on it with real labels"
+            + (f" (only simulated: {', '.join(simulated_test)})" if simulated_test else "")
         )
         evidence.hint = _test_hint(experiments, test_datasets, facet_name, prompt_sha)
         return evidence
@@ -169,7 +170,11 @@ def _test_hint(experiments: Experiments, datasets: list[str], facet: str, sha: s
     """Evaluate on test, unless the holdout rule would refuse it: then only fresh data or --force."""
     touches = experiments.store.test_touches() if experiments.store is not None else []
     for dataset in datasets:
-        seen = {t.prompt_sha for t in touches if t.dataset == dataset and t.facet_name.casefold() == facet.casefold()}
+        seen = {
+            t.prompt_sha
+            for t in touches
+            if t.dataset == dataset and t.facet_name.casefold() == facet.casefold()
+        }
         if sha in seen or len(seen) < ALLOWED_TEST_VERSIONS:
             return (
                 f"once the prompt is final, run `facetopt eval --split test --facet {facet}` on {dataset!r}, "
@@ -183,7 +188,12 @@ def _test_hint(experiments: Experiments, datasets: list[str], facet: str, sha: s
 
 
 def _compare_hint(
-    experiments: Experiments, records: list[ExperimentRecord], facet: str, sha: str, split: str, candidate: str
+    experiments: Experiments,
+    records: list[ExperimentRecord],
+    facet: str,
+    sha: str,
+    split: str,
+    candidate: str,
 ) -> str:
     """Name the comparison to run: this prompt's run against the newest real run of another version."""
     for record in sorted(records, key=lambda r: r.created, reverse=True):
@@ -196,8 +206,10 @@ def _compare_hint(
                 f"run `facetopt compare {record.experiment_id} {candidate} --split {split} --facet {facet}` "
                 "(KEEP needed)"
             )
-    step = "`facetopt eval --split test` with the baseline prompt" if split == TEST_SPLIT else (
-        f"`facetopt eval --split validation --facet {facet}` with the baseline prompt"
+    step = (
+        "`facetopt eval --split test` with the baseline prompt"
+        if split == TEST_SPLIT
+        else (f"`facetopt eval --split validation --facet {facet}` with the baseline prompt")
     )
     return (
         f"no run of another prompt version of {facet} on {split} to compare with: run {step}, then "

@@ -60,7 +60,9 @@ class Ledger:
                 hint=f"give at least --budget {self.calls + calls + self.reserve}, or a smaller --minibatch",
             )
         if not self.affords_cost(dollars):
-            need = math.ceil((self.cost + dollars + self.reserve_cost) * 10_000) / 10_000  # the floor enforced
+            need = (
+                math.ceil((self.cost + dollars + self.reserve_cost) * 10_000) / 10_000
+            )  # the floor enforced
             raise InputError(
                 f"--max-cost ${self.max_cost:g} cannot cover {what} (about ${dollars:.4f}) and the final "
                 f"validation eval (about ${self.reserve_cost:.4f}); nothing was sent",
