@@ -133,11 +133,13 @@ def run_publish(
         warnings=warnings,
     )
     if request.dry_run:
-        status: FunctionStatus = "would_refuse" if refusal else "would_publish"
-        result.outcome = status
+        decision: Literal["would_refuse", "would_publish"] = "would_refuse" if refusal else "would_publish"
+        result.outcome = decision
         if refusal is not None:
             result.reason, result.hint = refusal.message, refusal.hint
-        result.functions = [_function(d, e, None, status) for d, e in zip(definitions, evidence, strict=True)]
+        result.functions = [
+            _function(d, e, None, decision) for d, e in zip(definitions, evidence, strict=True)
+        ]
         return result
     outcomes, written = publisher.publish(definitions, request.if_exists, result.warnings)
     result.output_file = written

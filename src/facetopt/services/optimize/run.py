@@ -312,12 +312,13 @@ def choose_winner(
         if candidate.train_score is None:
             candidate.train_score = score(candidate)
     best: Candidate | None = None
+    bar = baseline_train or 0.0
     for candidate in candidates:
         if candidate.train_score is None:
             continue
         candidate.status = "finalist"
-        if candidate.train_score > (best.train_score if best is not None else (baseline_train or 0.0)):
-            best = candidate
+        if candidate.train_score > bar:
+            best, bar = candidate, candidate.train_score
     if best is not None:
         best.status = "winner"
     return best
