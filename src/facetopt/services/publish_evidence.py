@@ -135,7 +135,10 @@ def facet_evidence(
                 f"prompt {short} was evaluated on validation only with SIMULATED labels or a simulated "
                 f"facet model ({', '.join(simulated)})"
             )
-            evidence.hint = f"run {eval_step} on a dataset labelled by a real model, with a real facet model"
+            evidence.hint = (
+                f"run {eval_step} on a dataset labelled by a real model, with a real facet model, then "
+                "`facetopt compare` it against the baseline (KEEP needed)"
+            )
         else:
             evidence.status = "never_evaluated"
             evidence.message = f"prompt {short} was never evaluated on a validation split"
