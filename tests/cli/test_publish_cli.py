@@ -294,6 +294,7 @@ def test_once_the_dataset_holds_a_test_split_the_evidence_is_a_keep_on_test(stat
     (evidence,) = json.loads(result.stdout)["evidence"]
     assert evidence["status"] == "evaluated" and evidence["test_experiments"] == [test_run]
     assert evidence["message"].startswith(f"evaluated on test with real labels in {test_run}")
+    assert json.loads(result.stdout)["functions"][0]["evidence_experiments"] == [test_run]
 
 
 def test_a_recorded_look_at_test_rows_also_says_the_dataset_holds_a_test_split(state):

@@ -191,7 +191,7 @@ def _definition(
     project_id: str | None,
     publishing_one: bool,
 ) -> dict[str, Any]:
-    extra: dict[str, Any] = {"evaluated_in": evidence.validation_experiments}
+    extra: dict[str, Any] = {"evaluated_in": evidence.runs}
     if request.version:
         extra["facet_version"] = request.version
     return function_definition(
@@ -220,7 +220,7 @@ def _function(
         prompt_sha256=definition["metadata"]["prompt_sha256"],
         status=status,
         function_id=function_id,
-        evidence_experiments=evidence.validation_experiments,
+        evidence_experiments=evidence.runs,
     )
 
 

@@ -56,6 +56,11 @@ class FacetEvidence(BaseModel):
     def sufficient(self) -> bool:
         return self.status == "evaluated"
 
+    @property
+    def runs(self) -> list[str]:
+        """The real runs the evidence rests on: on test once a test split exists, else validation."""
+        return self.test_experiments if self.split == TEST_SPLIT else self.validation_experiments
+
 
 DecisionLookup = Callable[[str, str, str], Decision | None]  # (facet, prompt hash, split) -> newest
 
