@@ -146,6 +146,32 @@ def test_a_function_inserted_is_reported_as_published_when_recording_it_fails(st
         assert "published, but not recorded in the local store" in result.stderr
 
 
+def test_a_lost_insert_reply_is_published_when_the_functions_read_back_as_sent(state, monkeypatch):
+    """Braintrust stored the function but its reply was lost: what reads back decides, so the
+    command says published (with a warning), not that it failed while production changed."""
+    from facetopt.clients.braintrust import functions
+    from facetopt.errors import BraintrustError
+
+    real_insert = functions.insert_functions
+
+    def reply_lost(conn, definitions):
+        real_insert(conn, definitions)
+        raise BraintrustError("timed out reading Braintrust's reply to publishing facet functions")
+
+    monkeypatch.setattr(functions, "insert_functions", reply_lost)
+    with FakeBraintrust() as fake:
+        sha = issues_sha(state)
+        record_validation_run(state, "Issues", sha)
+        record_decision(state, "Issues", sha, "KEEP")
+        result = publish(state, fake, "--facet", "Issues", "--json")
+        assert result.exit_code == 0, result.output
+        (function,) = json.loads(result.stdout)["functions"]
+        assert function["status"] == "published" and function["function_id"] == fake.functions()[0]["id"]
+        assert "the insert's reply was lost" in result.stderr
+    with LocalStore(state / "store.duckdb", read_only=True) as store:
+        assert [p["slug"] for p in store.publications(sha)] == ["facet-optimizer-issues"]
+
+
 def test_an_insert_that_fails_with_nothing_stored_is_an_error(state):
     with FakeBraintrust() as fake:
         sha = issues_sha(state)
