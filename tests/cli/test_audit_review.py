@@ -223,3 +223,27 @@ def test_a_second_opinion_answering_none_everywhere_is_a_broken_audit_not_label_
         answered = [r for r in rows.values() if r.facet_name == facet["facet_name"]]
         labelled_none = sum(r.expected.strip().upper() == "NONE" for r in answered)
         assert f"on {len(answered)} of {len(answered)} rows (the labels: {labelled_none})" in facet["broken"]
+
+
+def test_a_constant_second_opinion_on_a_mostly_negative_facet_shows_no_kappa_and_no_noise_warning():
+    """Labels mostly NONE, the second opinion NONE everywhere: not broken (it agrees on most rows),
+    but kappa is 0 by construction, so none is shown and no label-noise warning is given."""
+    from facetopt.domain.audit import AuditedRow
+    from facetopt.services.dataset.audit import facet_audit
+
+    rows = [
+        AuditedRow(
+            id=f"r{i}",
+            facet_name="issues",
+            expected="A problem" if i < 4 else "NONE",
+            second_opinion="NONE",
+            expected_positive=i < 4,
+            second_positive=False,
+            decision_agrees=i >= 4,
+        )  # fmt: skip
+        for i in range(20)
+    ]
+    audit = facet_audit("issues", rows)
+    assert audit.broken is None and audit.kappa is None and audit.warning is None
+    assert "'NONE' on every row: kappa 0 by construction" in (audit.kappa_note or "")
+    assert audit.decision_agreement == 16 / 20

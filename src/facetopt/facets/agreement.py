@@ -54,6 +54,7 @@ __all__ = [
     "decision_table",
     "expected_sha256",
     "kappa_too_low",
+    "one_answer",
     "same_text",
     "student_t_ppf",
 ]
@@ -190,6 +191,13 @@ def broken_second_opinion(
         if sided >= BROKEN_SHARE * n and sided_labels <= sided - BROKEN_GAP * n:
             return f"it put {sided} of {n} rows on the {name} side (the labels: {sided_labels}), e.g. {_cut(shown)!r}"
     return None
+
+
+def one_answer(seconds: Sequence[str]) -> str | None:
+    """The answer when the second opinion gave the same one on every row (kappa is then 0 by
+    construction, whatever the labels' quality), else None."""
+    answers = {_normal(s) for s in seconds}
+    return seconds[0].strip() if seconds and len(answers) == 1 else None
 
 
 def _cut(text: str, width: int = 60) -> str:

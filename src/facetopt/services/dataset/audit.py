@@ -26,6 +26,7 @@ from facetopt.facets.agreement import (
     cohen_kappa,
     decision_table,
     kappa_too_low,
+    one_answer,
     same_text,
 )
 from facetopt.facets.scorers import SENTIMENT_FACET, sentiment_label
@@ -236,6 +237,12 @@ def facet_audit(name: str, rows: list[AuditedRow]) -> FacetAudit:
         return audit
     if len(answered) < MIN_KAPPA_ROWS:
         audit.kappa_note = f"under {MIN_KAPPA_ROWS} rows: no kappa"
+        return audit
+    constant = one_answer([r.second_opinion or "" for r in answered])
+    if constant is not None and not all(same_text(r.expected, constant) for r in answered):
+        audit.kappa_note = (
+            f"second opinion {constant[:30]!r} on every row: kappa 0 by construction, not shown"
+        )
         return audit
     kappa = cohen_kappa(
         decision_table(
