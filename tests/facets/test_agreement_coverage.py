@@ -63,7 +63,7 @@ def test_at_least_93_percent_of_the_intervals_shown_contain_the_true_kappa(n: in
     worst = []
     for a, b, kappa, probabilities in SETTINGS:
         shown = covered = 0
-        for _ in range(DRAWS):
+        for _ in range(DRAWS if n <= 100 else DRAWS // 2):  # large tables: slower, and near normal
             bounds = interval(draw(rng, n, probabilities))
             if bounds is None:
                 continue
