@@ -193,3 +193,57 @@ def test_audit_without_a_dataset_says_how_to_make_one(tmp_path: Path):
     result = run_cli("dataset", "audit", *SCOPE, "--backend", "local", "--output-root", str(tmp_path))
     assert result.exit_code == 1
     assert "error: no local dataset" in result.stderr and "hint:" in result.stderr
+
+
+def test_a_second_opinion_answering_none_everywhere_is_a_broken_audit_not_label_noise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    root = tmp_path / "state"
+    monkeypatch.chdir(tmp_path)
+    args = ["--backend", "local", "--output-root", str(root)]
+    created = run_cli("dataset", "create", *SCOPE, *args, *LIMITS, "--json")
+    assert created.exit_code == 0, created.stderr
+    rows = read_rows(root, ["--backend", "local"])
+    positives = sum(r.expected.strip().upper() != "NONE" for r in rows.values())
+    assert positives >= 10
+    monkeypatch.setenv("FACET_OPTIMIZER_AUDIT_API_KEY", "sk-audit-test")
+    with FakeOpenAIServer(reply=lambda body: "NONE") as server:
+        where = [*SCOPE, *args, "--audit-api-base", server.url, "--second-model", "auditor-x"]
+        result = run_cli("dataset", "audit", *where)
+        audit = json_out(run_cli("dataset", "audit", *where, "--json"))
+    assert result.exit_code == 0, result.stderr
+    assert "measure label noise" not in result.stdout + result.stderr
+    assert "BROKEN AUDIT" in result.stdout and "broken audit of" in result.stdout
+    broken = [f for f in audit["facets"] if f["broken"]]
+    assert len(broken) == len(audit["facets"]) == 3  # a constant NONE: kappa 0 by construction on every facet
+    assert all(f["kappa"] is None and "'NONE'" in f["broken"] for f in broken)
+    for facet in broken:
+        answered = [r for r in rows.values() if r.facet_name == facet["facet_name"]]
+        labelled_none = sum(r.expected.strip().upper() == "NONE" for r in answered)
+        assert f"on {len(answered)} of {len(answered)} rows (the labels: {labelled_none})" in facet["broken"]
+
+
+def test_a_constant_second_opinion_on_a_mostly_negative_facet_shows_no_kappa_and_no_noise_warning():
+    """Labels mostly NONE, the second opinion NONE everywhere: not broken (it agrees on most rows),
+    but kappa is 0 by construction, so none is shown and no label-noise warning is given."""
+    from facetopt.domain.audit import AuditedRow
+    from facetopt.services.dataset.audit import facet_audit
+
+    rows = [
+        AuditedRow(
+            id=f"r{i}",
+            facet_name="issues",
+            expected="A problem" if i < 4 else "NONE",
+            second_opinion="NONE",
+            expected_positive=i < 4,
+            second_positive=False,
+            decision_agrees=i >= 4,
+        )  # fmt: skip
+        for i in range(20)
+    ]
+    audit = facet_audit("issues", rows)
+    assert audit.broken is None and audit.kappa is None and audit.warning is None
+    assert "'NONE' on every row: kappa 0 by construction" in (audit.kappa_note or "")
+    assert audit.decision_agreement == 16 / 20

@@ -81,8 +81,9 @@ def issues_sha(root: Path) -> str:
     return load_prompt_file(root / "facet_definitions.yaml").facet("Issues").prompt_sha256
 
 
-def test_an_evaluated_prompt_publishes_in_the_original_shape_and_reads_back(state, fake):
+def test_a_kept_prompt_publishes_in_the_original_shape_and_reads_back(state, fake):
     experiment_id = record_validation_run(state, "Issues", issues_sha(state))
+    record_decision(state, "Issues", issues_sha(state), "KEEP")
     result = publish(state, fake, "--facet", "Issues", "--project", "Facets prod", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -110,13 +111,17 @@ def test_an_evaluated_prompt_publishes_in_the_original_shape_and_reads_back(stat
     assert published["slug"] == "facet-optimizer-issues"
 
 
-def test_a_second_publish_with_if_exists_error_is_refused_cleanly(state, fake):
+def test_a_second_publish_with_if_exists_error_is_refused_cleanly_and_its_dry_run_says_so(state, fake):
     record_validation_run(state, "Issues", issues_sha(state))
+    record_decision(state, "Issues", issues_sha(state), "KEEP")
     assert publish(state, fake, "--facet", "Issues").exit_code == 0
     again = publish(state, fake, "--facet", "Issues", "--if-exists", "error")
     assert again.exit_code == 1
     assert "error: a function with slug 'facet-optimizer-issues' already exists" in again.stderr
     assert "--if-exists replace" in again.stderr and "Traceback" not in again.output
+    dry = publish(state, fake, "--facet", "Issues", "--if-exists", "error", "--dry-run", "--json")
+    assert dry.exit_code == 1 and json.loads(dry.stdout)["outcome"] == "would_refuse"
+    assert "a function with slug 'facet-optimizer-issues' already exists" in json.loads(dry.stdout)["reason"]
     assert len(fake.requests_to("/insert-functions", "POST")) == 1
 
 
@@ -142,10 +147,13 @@ def test_simulated_labels_are_not_evidence(state, fake):
     assert refused.exit_code == 1 and "SIMULATED" in refused.stderr
 
 
-def test_a_readback_that_differs_is_an_error(state, fake, monkeypatch):
+def test_a_readback_that_differs_is_an_error_that_still_says_the_function_was_inserted(
+    state, fake, monkeypatch
+):
     from tests.fakes import braintrust_functions
 
     record_validation_run(state, "Issues", issues_sha(state))
+    record_decision(state, "Issues", issues_sha(state), "KEEP")
     original = braintrust_functions.list_functions
 
     def tampered(*args, **kwargs):
@@ -155,24 +163,34 @@ def test_a_readback_that_differs_is_an_error(state, fake, monkeypatch):
         return listed
 
     monkeypatch.setattr(braintrust_functions, "list_functions", tampered)
-    result = publish(state, fake, "--facet", "Issues")
+    result = publish(state, fake, "--facet", "Issues", "--json")
     assert result.exit_code == 1
     assert "reads back different from what was sent: model is 'brain-facet-2'" in result.stderr
+    (function,) = json.loads(result.stdout)["functions"]
+    assert function["status"] == "unverified" and function["function_id"] == fake.functions()[0]["id"]
     with LocalStore(state / "store.duckdb", read_only=True) as store:
         assert store.publications() == []
 
 
-def test_dry_run_contacts_nothing_and_shows_the_evidence(state, fake):
+def test_dry_run_sends_nothing_and_refuses_as_the_real_run_would(state, fake):
     result = publish(state, fake, "--dry-run", "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
+    assert report["outcome"] == "would_refuse" and report["reason"].startswith(
+        "not published: Issues: prompt"
+    )
+    assert [f["status"] for f in report["functions"]] == ["would_refuse", "would_refuse"]
     assert [e["status"] for e in report["evidence"]] == ["never_evaluated", "never_evaluated"]
     assert [d["slug"] for d in report["definitions"]] == [
         "facet-optimizer-issues",
         "facet-optimizer-sentiment",
     ]
     assert [d["name"] for d in report["definitions"]] == ["Issues facet", "Sentiment facet"]
-    assert fake.requests == []
+    real = publish(state, fake)
+    assert real.exit_code == 1 and f"error: {report['reason']}" in real.stderr
+    # reads only: logins and queries, never a project registration or a function insert
+    writes = {r.path for r in fake.requests if r.method != "GET"}
+    assert writes <= {"/api/apikey/login", "/btql"}, writes
 
 
 def test_slug_and_facet_name_need_one_facet(state):
@@ -182,6 +200,7 @@ def test_slug_and_facet_name_need_one_facet(state):
 
 def test_the_local_backend_writes_what_would_be_sent(state):
     record_validation_run(state, "Issues", issues_sha(state), backend="local")
+    record_decision(state, "Issues", issues_sha(state), "KEEP")
     result = publish(state, None, "--facet", "Issues", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -191,19 +210,29 @@ def test_the_local_backend_writes_what_would_be_sent(state):
     assert report["functions"][0]["status"] == "written"
 
 
-def record_decision(root: Path, facet: str, candidate_sha: str, verdict: str) -> None:
+def record_decision(
+    root: Path,
+    facet: str,
+    candidate_sha: str,
+    verdict: str,
+    split: str = "validation",
+    backend: str = "braintrust",
+) -> None:
+    """A recorded `facetopt compare` on `split` whose candidate had `candidate_sha` for `facet`."""
+    import uuid
+
     from facetopt.domain.experiments import ComparisonRecord, FacetDecision
 
     record = ComparisonRecord(
-        comparison_id=f"cmp-{verdict}",
+        comparison_id=f"cmp-{verdict}-{uuid.uuid4().hex[:8]}",
         created=datetime.now(UTC).isoformat(),
-        backend="braintrust",
+        backend=backend,
         dataset=DATASET,
         baseline_experiment_id="exp-base",
         baseline_experiment_name="base",
         candidate_experiment_id="exp-cand",
         candidate_experiment_name="cand",
-        split="validation",
+        split=split,
         target="balanced",
         tolerance=0.02,
         overall_verdict=verdict,
@@ -241,23 +270,31 @@ def test_a_kept_prompt_publishes_and_names_its_comparison(state, fake):
     assert "kept by the comparison exp-base -> exp-cand" in evidence["message"]
 
 
-def test_once_the_dataset_holds_a_test_split_the_published_hash_is_the_one_evaluated_on_test(state):
+def test_once_the_dataset_holds_a_test_split_the_evidence_is_a_keep_on_test(state):
     sha = issues_sha(state)
-    # evaluated on validation, and the run saw test rows of Issues in the dataset
+    # evaluated and kept on validation, and the run saw test rows of Issues in the dataset
     record_validation_run(state, "Issues", sha, backend="local", test_facets=["Issues"])
+    record_decision(state, "Issues", sha, "KEEP", backend="local")
     refused = publish(state, None, "--facet", "Issues")
-    assert refused.exit_code == 1
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
     assert f"dataset '{DATASET}' holds a test split of Issues" in refused.stderr
-    assert "eval --split test --facet Issues" in refused.stderr
+    assert "eval --split test --facet Issues" in refused.stderr  # 0 versions have read test: allowed
     # the baseline's look at test is not this prompt's
-    record_validation_run(state, "Issues", "0" * 64, backend="local", split="test")
+    base_run = record_validation_run(state, "Issues", "0" * 64, backend="local", split="test")
     assert publish(state, None, "--facet", "Issues").exit_code == 1
     test_run = record_validation_run(state, "Issues", sha, backend="local", split="test")
+    # evaluated on test but never compared there: no evidence; the hint names the comparison to run
+    uncompared = publish(state, None, "--facet", "Issues", "--json")
+    assert uncompared.exit_code == 1
+    assert "never compared as the candidate" in uncompared.stderr
+    assert f"facetopt compare {base_run} {test_run} --split test --facet Issues" in uncompared.stderr
+    record_decision(state, "Issues", sha, "KEEP", split="test", backend="local")
     result = publish(state, None, "--facet", "Issues", "--json")
     assert result.exit_code == 0, result.output
     (evidence,) = json.loads(result.stdout)["evidence"]
     assert evidence["status"] == "evaluated" and evidence["test_experiments"] == [test_run]
     assert evidence["message"].startswith(f"evaluated on test with real labels in {test_run}")
+    assert json.loads(result.stdout)["functions"][0]["evidence_experiments"] == [test_run]
 
 
 def test_a_recorded_look_at_test_rows_also_says_the_dataset_holds_a_test_split(state):
@@ -265,6 +302,7 @@ def test_a_recorded_look_at_test_rows_also_says_the_dataset_holds_a_test_split(s
 
     sha = issues_sha(state)
     record_validation_run(state, "Issues", sha, backend="local")  # an old run: test_facets unknown
+    record_decision(state, "Issues", sha, "KEEP", backend="local")
     assert publish(state, None, "--facet", "Issues", "--dry-run").exit_code == 0
     with LocalStore(state / "store.duckdb") as store:
         touch = HoldoutTouch(
@@ -272,13 +310,15 @@ def test_a_recorded_look_at_test_rows_also_says_the_dataset_holds_a_test_split(s
             experiment_id="exp-base", command="eval",
         )  # fmt: skip
         store.add_test_touches([touch])
-    dry = json.loads(publish(state, None, "--facet", "Issues", "--dry-run", "--json").stdout)
-    assert dry["evidence"][0]["status"] == "not_on_test"
-    assert dry["evidence"][0]["test_datasets"] == [DATASET]
-    # other facets keep today's rule: validation is enough
+    dry = publish(state, None, "--facet", "Issues", "--dry-run", "--json")
+    assert dry.exit_code == 1
+    assert json.loads(dry.stdout)["evidence"][0]["status"] == "not_on_test"
+    assert json.loads(dry.stdout)["evidence"][0]["test_datasets"] == [DATASET]
+    # other facets keep the validation rule: evaluated and kept there
     record_validation_run(state, "Sentiment", load_sha(state, "Sentiment"), backend="local")
-    other = json.loads(publish(state, None, "--facet", "Sentiment", "--dry-run", "--json").stdout)
-    assert other["evidence"][0]["status"] == "evaluated"
+    record_decision(state, "Sentiment", load_sha(state, "Sentiment"), "KEEP", backend="local")
+    other = publish(state, None, "--facet", "Sentiment", "--dry-run", "--json")
+    assert other.exit_code == 0 and json.loads(other.stdout)["evidence"][0]["status"] == "evaluated"
 
 
 def load_sha(root: Path, facet: str) -> str:

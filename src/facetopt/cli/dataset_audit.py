@@ -89,17 +89,21 @@ def render_audit(console: Console, report: AuditReport) -> None:
         table.add_column(column, justify="left" if column == "facet" else "right")
     for f in report.facets:
         agree = "-" if f.decision_agreement is None else f"{f.decision_agreement:.0%}"
-        if f.kappa is None:
+        if f.broken:
+            kappa = "BROKEN AUDIT"
+        elif f.kappa is None:
             kappa = f.kappa_note or "-"
         else:
             kappa = f"{f.kappa:.2f} ({f.kappa_low:.2f}..{f.kappa_high:.2f})"
         labels = "-" if f.sentiment_label_agreement is None else f"{f.sentiment_label_agreement:.0%}"
-        style = "yellow" if f.warning else None
+        style = "red" if f.broken else "yellow" if f.warning else None
         table.add_row(
             f.facet_name, str(f.rows), agree, kappa, labels, str(f.copies), str(f.disagreements), style=style
         )
     console.print(table)
-    console.print(f"interval: {report.interval_method}; no kappa under 10 rows", highlight=False)
+    console.print(
+        f"interval: {report.interval_method}; no kappa under 10 rows", highlight=False, soft_wrap=True
+    )
     if report.disagreeing:
         console.print(
             f"disagreeing rows ({len(report.disagreeing)}"

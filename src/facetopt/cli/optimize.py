@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: Typer reads the real Annotated types.
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,6 +69,13 @@ def render_optimize(console: Console, report: Any) -> None:
     )
     if report.stopped:
         console.print(f"stopped: {report.stopped}", highlight=False, soft_wrap=True)
+    if report.status != "complete":
+        colour = "yellow" if report.status == "interrupted" else "red"
+        console.print(
+            f"[bold {colour}]{report.status.upper()}[/]: {report.cause}", highlight=False, soft_wrap=True
+        )
+        if report.winner is None:
+            return
     if report.winner is None:
         console.print(report.reasons[-1] if report.reasons else "no winner", highlight=False)
         return
@@ -169,6 +177,13 @@ def optimize_command(
     )  # fmt: skip
     report = run_optimize(settings, options, RichProgress(enabled=True), announce=note, warn=warn)
     emit(report, as_json, lambda console: render_optimize(console, report))
+    if report.status == "failed":
+        sys.stderr.write(
+            f"error: optimize failed: {report.cause}\nhint: check the proposer and facet model (their "
+            f"base URLs, keys and replies; `facetopt inspect optimize {report.run_id}` lists every "
+            "candidate's error); paid calls are cached\n"
+        )
+        raise typer.Exit(1)
 
 
 @handles_errors

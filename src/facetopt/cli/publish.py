@@ -4,6 +4,7 @@
 # and Typer needs real (evaluated) Annotated types to see the option names and help.
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from facetopt.services.publish import PublishResult
 
 DEFAULT_PROJECT = "Facet Optimizer"
-STATUS_STYLE = {"evaluated": "green", "simulated_only": "yellow", "never_evaluated": "red", "not_kept": "red"}
+STATUS_STYLE = {"evaluated": "green", "simulated_only": "yellow"}  # every other status: a refusal, red
 
 
 def render_publish(console: Console, result: "PublishResult") -> None:
@@ -29,7 +30,7 @@ def render_publish(console: Console, result: "PublishResult") -> None:
 
     line(f"facet functions ({result.backend}, project {result.project}):")
     for function, evidence in zip(result.functions, result.evidence, strict=True):
-        style = STATUS_STYLE[evidence.status]
+        style = STATUS_STYLE.get(evidence.status, "red")
         outcome = function.status.replace("_", " ")
         if function.function_id:
             outcome += f", id {function.function_id}"
@@ -37,9 +38,15 @@ def render_publish(console: Console, result: "PublishResult") -> None:
             f"[bold]{function.facet_name}[/] -> {function.slug} (prompt {function.prompt_sha256[:12]})", True
         )
         line(f"  evidence: [{style}]{evidence.status}[/]: {escape(evidence.message)}", True)
-        line(f"  {outcome}")
+        line(f"  {outcome}" + (f": {function.problem}" if function.problem else ""))
+        if evidence.hint and not evidence.sufficient:
+            line(f"  next: {evidence.hint}")
+    if result.outcome == "would_refuse":
+        line(f"dry run: the real run would refuse: {result.reason}")
+    elif result.dry_run:
+        line("dry run: the real run would publish (evidence read where it lives; nothing was sent)")
     if result.dry_run:
-        line("dry run: nothing was sent. The function definitions:")
+        line("The function definitions:")
         line(json.dumps({"functions": result.definitions}, indent=2))
     elif result.output_file:
         line(f"local backend: nothing goes to production; wrote what would be sent to {result.output_file}")
@@ -95,7 +102,11 @@ def publish_command(
     ] = None,
     target_org: TargetOrg = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the definitions and the evidence check; contact nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read the evidence as the real run does and report its decision and exit status; send nothing.",
+        ),
     ] = False,
     force: Annotated[
         bool,
@@ -109,7 +120,6 @@ def publish_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Publish the prompt file's facets as Braintrust facet functions, once the prompt has evidence."""
-    from facetopt.clients.local.store import LocalStore
     from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.errors import InputError
     from facetopt.services.experiments import open_experiments
@@ -151,7 +161,27 @@ def publish_command(
             decision_for=recorded_decisions(experiments.store),
         )
     if recorded:
-        with LocalStore(settings.store_path) as store:
+        _record(settings.store_path, recorded, result.warnings)
+    for message in result.warnings:
+        warn(message)
+    if result.forced:
+        note("published with --force: the evidence check above did not pass")
+    try:
+        emit(result, as_json, lambda console: render_publish(console, result))
+    except Exception:  # after an insert, a rendering bug must not read as "not published"
+        emit(result, True)
+    if result.outcome in ("would_refuse", "unverified"):
+        # the dry run exits as the real run would; an unverified function was inserted nonetheless
+        sys.stderr.write(f"error: {result.reason}\n" + (f"hint: {result.hint}\n" if result.hint else ""))
+        raise typer.Exit(1)
+
+
+def _record(store_path: Path, recorded: list, warnings: list[str]) -> None:
+    """Remember what was published; a busy or broken store is a warning (production changed anyway)."""
+    from facetopt.clients.local.store import LocalStore
+
+    try:
+        with LocalStore(store_path) as store:
             for function, backend_name, project_name in recorded:
                 store.record_publication(
                     function.prompt_sha256,
@@ -162,8 +192,6 @@ def publish_command(
                     function.function_id,
                     function.evidence_experiments,
                 )
-    for message in result.warnings:
-        warn(message)
-    if result.forced:
-        note("published with --force: the evidence check above did not pass")
-    emit(result, as_json, lambda console: render_publish(console, result))
+    except Exception as error:
+        message = getattr(error, "message", None) or str(error)
+        warnings.append(f"published, but not recorded in the local store: {message}")

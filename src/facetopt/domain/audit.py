@@ -43,6 +43,9 @@ class FacetAudit(BaseModel):
     kappa_low: float | None = None
     kappa_high: float | None = None
     kappa_note: str | None = None  # why there is no kappa
+    broken: str | None = (
+        None  # why the second opinion looks broken (then no kappa: it says nothing of the labels)
+    )
     sentiment_rows: int = 0
     sentiment_label_agreement: float | None = None
     copies: int = 0

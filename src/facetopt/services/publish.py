@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from facetopt.clients import artifacts
 from facetopt.clients.prompt_file import FacetPrompt, PromptDocument
-from facetopt.errors import BraintrustError, InputError
+from facetopt.errors import BraintrustError, FacetoptError, InputError
 from facetopt.facets.publishing import (
     DEFAULT_SLUG_PREFIX,
     function_definition,
@@ -27,7 +27,8 @@ from facetopt.facets.publishing import (
 from facetopt.services.experiments import Experiments
 from facetopt.services.publish_evidence import DecisionLookup, FacetEvidence, facet_evidence
 
-FunctionStatus = Literal["published", "unchanged", "would_publish", "written"]
+FunctionStatus = Literal["published", "unchanged", "would_publish", "would_refuse", "written", "unverified"]
+Outcome = Literal["published", "written", "would_publish", "would_refuse", "unverified"]
 
 
 class PublishRequest(BaseModel):
@@ -51,6 +52,7 @@ class PublishedFunction(BaseModel):
     status: FunctionStatus
     function_id: str | None = None
     evidence_experiments: list[str] = Field(default_factory=list)
+    problem: str | None = None  # unverified: inserted, but the read-back failed or differs
 
 
 class PublishResult(BaseModel):
@@ -65,6 +67,9 @@ class PublishResult(BaseModel):
     definitions: list[dict[str, Any]]
     output_file: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    outcome: Outcome = "published"
+    reason: str | None = None  # why it (would be) refused, or why a function is unverified
+    hint: str | None = None
 
 
 class Publisher(Protocol):
@@ -74,13 +79,18 @@ class Publisher(Protocol):
 
     def project_id(self, project: str) -> str | None: ...
 
+    def refusal(self, definitions: list[dict[str, Any]], project: str, if_exists: str) -> InputError | None:
+        """What the real run would refuse for the functions already there (reads only)."""
+        ...
+
     def publish(
         self, definitions: list[dict[str, Any]], if_exists: str, warnings: list[str]
-    ) -> tuple[list[tuple[str | None, FunctionStatus]], str | None]:
-        """Send the definitions; per definition (function id, status), and the file written if any."""
+    ) -> tuple[list[PublishOutcome], str | None]:
+        """Send the definitions; per definition (function id, status, problem), and the file written if any."""
         ...
 
 
+PublishOutcome = tuple[str | None, FunctionStatus, str | None]  # (function id, status, problem)
 PublicationRecorder = Callable[[PublishedFunction, str, str], None]  # (function, backend, project)
 
 
@@ -92,23 +102,24 @@ def run_publish(
     record: PublicationRecorder,
     decision_for: DecisionLookup | None = None,
 ) -> PublishResult:
+    """Check the evidence (the dry run reads the same as the real run), then publish and read back.
+
+    The real run raises its refusal; the dry run returns it as `would_refuse`. Once functions are
+    inserted, the result says so whatever fails after (an unverified read-back is reported, not raised)."""
     facets = _chosen_facets(doc, request)
-    evidence = [
-        facet_evidence(experiments, f.facet_name, f.prompt_sha256, decision_for, offline=request.dry_run)
-        for f in facets
-    ]
+    evidence = [facet_evidence(experiments, f.facet_name, f.prompt_sha256, decision_for) for f in facets]
     missing = [e for e in evidence if not e.sufficient]
     warnings = [f"{e.facet_name}: {e.message}" for e in missing]
-    if missing and not request.force and not request.dry_run:
-        raise InputError(
-            "not published: " + "; ".join(f"{e.facet_name}: {e.message}" for e in missing),
-            hint="evaluate the prompt as the message says, or pass --force to publish without that evidence",
-        )
+    refusal = None if request.force or not missing else evidence_refusal(missing)
+    if refusal is not None and not request.dry_run:
+        raise refusal  # before anything is written (the project registration included)
     project_id = None if request.dry_run else publisher.project_id(request.project)
     definitions = [
         _definition(doc, request, f, e, project_id, len(facets) == 1)
         for f, e in zip(facets, evidence, strict=True)
     ]
+    if refusal is None and request.dry_run:
+        refusal = publisher.refusal(definitions, request.project, request.if_exists)
     result = PublishResult(
         backend=publisher.backend,
         project=request.project,
@@ -122,19 +133,42 @@ def run_publish(
         warnings=warnings,
     )
     if request.dry_run:
+        decision: Literal["would_refuse", "would_publish"] = "would_refuse" if refusal else "would_publish"
+        result.outcome = decision
+        if refusal is not None:
+            result.reason, result.hint = refusal.message, refusal.hint
         result.functions = [
-            _function(d, e, None, "would_publish") for d, e in zip(definitions, evidence, strict=True)
+            _function(d, e, None, decision) for d, e in zip(definitions, evidence, strict=True)
         ]
         return result
     outcomes, written = publisher.publish(definitions, request.if_exists, result.warnings)
     result.output_file = written
-    for definition, facet_evidence_, (function_id, status) in zip(
+    result.outcome = "written" if written else "published"
+    for definition, facet_evidence_, (function_id, status, problem) in zip(
         definitions, evidence, outcomes, strict=True
     ):
         function = _function(definition, facet_evidence_, function_id, status)
+        function.problem = problem
         result.functions.append(function)
-        record(function, publisher.backend, request.project)
+        if status == "unverified":
+            result.outcome = "unverified"
+            result.reason = f"{function.slug}: {problem}"
+            result.hint = "the function was inserted: inspect it in the Braintrust UI, then publish again"
+            continue
+        try:
+            record(function, publisher.backend, request.project)
+        except Exception as error:  # production changed: a local bookkeeping failure must not hide it
+            result.warnings.append(f"{function.slug} was published but not recorded locally: {error}")
     return result
+
+
+def evidence_refusal(missing: list[FacetEvidence]) -> InputError:
+    """The refusal for facets without evidence: the reasons, and per facet the step that can succeed."""
+    hints = [f"{e.facet_name}: {e.hint}" for e in missing if e.hint]
+    return InputError(
+        "not published: " + "; ".join(f"{e.facet_name}: {e.message}" for e in missing),
+        hint="; ".join(hints) or "pass --force to publish without that evidence (a person's decision)",
+    )
 
 
 def _chosen_facets(doc: PromptDocument, request: PublishRequest) -> list[FacetPrompt]:
@@ -157,7 +191,7 @@ def _definition(
     project_id: str | None,
     publishing_one: bool,
 ) -> dict[str, Any]:
-    extra: dict[str, Any] = {"evaluated_in": evidence.validation_experiments}
+    extra: dict[str, Any] = {"evaluated_in": evidence.runs}
     if request.version:
         extra["facet_version"] = request.version
     return function_definition(
@@ -186,7 +220,7 @@ def _function(
         prompt_sha256=definition["metadata"]["prompt_sha256"],
         status=status,
         function_id=function_id,
-        evidence_experiments=evidence.validation_experiments,
+        evidence_experiments=evidence.runs,
     )
 
 
@@ -209,9 +243,27 @@ class BraintrustPublisher:
 
         return register_project(self._connection(), project)
 
+    def refusal(self, definitions: list[dict[str, Any]], project: str, if_exists: str) -> InputError | None:
+        from facetopt.clients.braintrust.functions import functions_with_slug
+        from facetopt.clients.braintrust.lookup import resolve_project
+        from facetopt.errors import NotFoundError
+
+        if if_exists != "error":
+            return None
+        conn = self._connection()
+        try:
+            project_id = resolve_project(conn, project).id
+        except NotFoundError:
+            return None  # a new project holds no function yet
+        for definition in definitions:
+            existing = functions_with_slug(conn, project_id, definition["slug"])
+            if existing:
+                return _slug_taken(definition, existing[0].get("id"))
+        return None
+
     def publish(
         self, definitions: list[dict[str, Any]], if_exists: str, warnings: list[str]
-    ) -> tuple[list[tuple[str | None, FunctionStatus]], str | None]:
+    ) -> tuple[list[PublishOutcome], str | None]:
         from facetopt.clients.braintrust.functions import functions_with_slug, insert_functions
 
         conn = self._connection()
@@ -219,31 +271,49 @@ class BraintrustPublisher:
             for definition in definitions:
                 existing = functions_with_slug(conn, definition["project_id"], definition["slug"])
                 if existing:
-                    raise InputError(
-                        f"a function with slug {definition['slug']!r} already exists in project "
-                        f"{definition['metadata']['project']!r} (id {existing[0].get('id')})",
-                        hint="pass --if-exists replace to overwrite it, or --slug to publish under another slug",
-                    )
-        reply = {f.get("slug"): f for f in insert_functions(conn, definitions)}
-        outcomes: list[tuple[str | None, FunctionStatus]] = []
-        for definition in definitions:
-            sent = reply.get(definition["slug"], {})
+                    raise _slug_taken(definition, existing[0].get("id"))
+        try:
+            reply = {f.get("slug"): f for f in insert_functions(conn, definitions)}
+        except FacetoptError as error:
+            # the reply may be lost after Braintrust stored the functions: what reads back decides
+            if not self._all_stored(conn, definitions):
+                raise
+            warnings.append(
+                f"the insert's reply was lost ({error.message}), but every function reads back as sent"
+            )
+            reply = {}
+        return [
+            self._verify(conn, d, reply.get(d["slug"], {}), if_exists, warnings) for d in definitions
+        ], None
+
+    def _all_stored(self, conn: Any, definitions: list[dict[str, Any]]) -> bool:
+        try:
+            return all(not readback_mismatches(d, self._read_back(conn, d, None)) for d in definitions)
+        except FacetoptError:
+            return False
+
+    def _verify(
+        self, conn: Any, definition: dict[str, Any], sent: dict[str, Any], if_exists: str, warnings: list[str]
+    ) -> PublishOutcome:
+        """After the insert: published when it reads back as sent, else unverified (never raised)."""
+        try:
             stored = self._read_back(conn, definition, sent.get("id"))
-            problems = readback_mismatches(definition, stored)
-            kept_existing = if_exists == "ignore" and bool(sent.get("found_existing"))
-            if problems and kept_existing:
-                warnings.append(
-                    f"{definition['slug']}: --if-exists ignore kept the existing function, which differs: "
-                    + "; ".join(problems)
-                )
-            elif problems:
-                raise BraintrustError(
-                    f"function {definition['slug']!r} reads back different from what was sent: "
-                    + "; ".join(problems),
-                    hint="inspect it in the Braintrust UI; nothing was recorded as published",
-                )
-            outcomes.append((stored.get("id"), "unchanged" if kept_existing else "published"))
-        return outcomes, None
+        except FacetoptError as error:
+            return sent.get("id"), "unverified", f"inserted, but it cannot be read back: {error.message}"
+        problems = readback_mismatches(definition, stored)
+        kept_existing = if_exists == "ignore" and bool(sent.get("found_existing"))
+        if problems and kept_existing:
+            warnings.append(
+                f"{definition['slug']}: --if-exists ignore kept the existing function, which differs: "
+                + "; ".join(problems)
+            )
+        elif problems:
+            return (
+                stored.get("id"),
+                "unverified",
+                "inserted, but it reads back different from what was sent: " + "; ".join(problems),
+            )
+        return stored.get("id"), "unchanged" if kept_existing else "published", None
 
     @staticmethod
     def _read_back(conn: Any, definition: dict[str, Any], function_id: str | None) -> dict[str, Any]:
@@ -261,6 +331,14 @@ class BraintrustPublisher:
         return match
 
 
+def _slug_taken(definition: dict[str, Any], function_id: Any) -> InputError:
+    return InputError(
+        f"a function with slug {definition['slug']!r} already exists in project "
+        f"{definition['metadata']['project']!r} (id {function_id})",
+        hint="pass --if-exists replace to overwrite it, or --slug to publish under another slug",
+    )
+
+
 class LocalPublisher:
     """The local backend has no production to publish to: write what would be sent, and say so."""
 
@@ -272,10 +350,13 @@ class LocalPublisher:
     def project_id(self, project: str) -> str | None:
         return None
 
+    def refusal(self, definitions: list[dict[str, Any]], project: str, if_exists: str) -> InputError | None:
+        return None
+
     def publish(
         self, definitions: list[dict[str, Any]], if_exists: str, warnings: list[str]
-    ) -> tuple[list[tuple[str | None, FunctionStatus]], str | None]:
+    ) -> tuple[list[PublishOutcome], str | None]:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = self.output_root / "published" / f"{stamp}-functions.json"
         artifacts.write_text(path, json.dumps({"functions": definitions}, indent=2) + "\n")
-        return [(None, "written") for _ in definitions], str(path)
+        return [(None, "written", None) for _ in definitions], str(path)

@@ -1,9 +1,12 @@
-"""The evidence a prompt needs before it is published: its exact text (by hash) evaluated on the
-validation split of a dataset with real labels, by a real facet model, and, when a comparison
-made it a candidate, kept (KEEP) by the newest such comparison.
+"""The evidence a prompt needs before it is published: its exact text (by hash) evaluated with real
+labels by a real facet model, and the newest comparison with it as the candidate (against another
+prompt version) a KEEP; a prompt evaluated but never compared is no evidence.
 
-Once a dataset holds a test split for the facet, validation is no longer the last word: the
-published hash must be the one evaluated on test (the final check), by a real model on real labels."""
+Where: on validation; once a dataset holds a test split of the facet, on test (the final check):
+evaluated on test, and the newest comparison on test a KEEP.
+
+Each refusal carries a hint naming a step that can succeed from where the user stands (the holdout
+rule included), or saying that only fresh data or a person's `--force` can settle it."""
 
 from __future__ import annotations
 
@@ -16,9 +19,13 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.facets.selection import TEST_SPLIT
 from facetopt.services.experiments import Experiments, split_covers
+from facetopt.services.holdout import ALLOWED_TEST_VERSIONS
 
 SIMULATED_LABEL_PREFIX = "simulated"
-EvidenceStatus = Literal["evaluated", "simulated_only", "never_evaluated", "not_kept", "not_on_test"]
+EvidenceStatus = Literal[
+    "evaluated", "simulated_only", "never_evaluated", "never_compared", "not_kept", "not_on_test"
+]
+FORCE = "or a person's `facetopt publish --force`"
 
 
 class Decision(BaseModel):
@@ -28,6 +35,8 @@ class Decision(BaseModel):
     baseline_experiment_id: str
     candidate_experiment_id: str
     target: str | None = None
+    split: str | None = None
+    rows_needed: int | None = None
 
 
 class FacetEvidence(BaseModel):
@@ -35,6 +44,8 @@ class FacetEvidence(BaseModel):
     prompt_sha256: str
     status: EvidenceStatus
     message: str
+    hint: str | None = None  # for a refusal: the step that can succeed from here
+    split: str = "validation"  # where the evidence must be: test once a dataset holds a test split
     validation_experiments: list[str] = Field(default_factory=list)  # evaluated with real labels
     test_experiments: list[str] = Field(default_factory=list)  # on test, with real labels
     test_datasets: list[str] = Field(default_factory=list)  # datasets holding a test split of the facet
@@ -45,27 +56,45 @@ class FacetEvidence(BaseModel):
     def sufficient(self) -> bool:
         return self.status == "evaluated"
 
+    @property
+    def runs(self) -> list[str]:
+        """The real runs the evidence rests on: on test once a test split exists, else validation."""
+        return self.test_experiments if self.split == TEST_SPLIT else self.validation_experiments
 
-DecisionLookup = Callable[[str, str], Decision | None]  # (facet, prompt hash) -> newest decision
+
+DecisionLookup = Callable[[str, str, str], Decision | None]  # (facet, prompt hash, split) -> newest
 
 
 def recorded_decisions(store: LocalStore | None) -> DecisionLookup:
-    """The newest comparison on validation in which the prompt was the candidate of a change
+    """The newest comparison on the split in which the prompt was the candidate of a change
     (a compare of a prompt against itself decides nothing about it)."""
     from facetopt.services.decisions import prompt_decisions
 
-    def newest(facet: str, sha: str) -> Decision | None:
-        for found in prompt_decisions(store, sha, facet, "validation"):
+    def newest(facet: str, sha: str, split: str) -> Decision | None:
+        for found in prompt_decisions(store, sha, facet, split):
             if found.baseline_sha != sha:
                 return Decision(
                     verdict=found.verdict,
                     baseline_experiment_id=found.baseline_experiment_id,
                     candidate_experiment_id=found.candidate_experiment_id,
                     target=found.target,
+                    split=found.split,
+                    rows_needed=_rows_needed(store, found.comparison_id, facet),
                 )
         return None
 
     return newest
+
+
+def _rows_needed(store: LocalStore | None, comparison_id: str, facet: str) -> int | None:
+    if store is None:
+        return None
+    for record in store.comparisons():
+        if record.comparison_id == comparison_id:
+            return next(
+                (d.rows_needed for d in record.decisions if d.facet_name.casefold() == facet.casefold()), None
+            )
+    return None
 
 
 def facet_evidence(
@@ -73,68 +102,144 @@ def facet_evidence(
     facet_name: str,
     prompt_sha: str,
     decision_for: DecisionLookup | None = None,
-    offline: bool = False,
 ) -> FacetEvidence:
-    records = experiments.registry() if offline else experiments.records()
-    real, simulated, unread = _runs_on(experiments, records, facet_name, prompt_sha, "validation", offline)
+    records = experiments.records()
+    real, simulated = _runs_on(experiments, records, facet_name, prompt_sha, "validation")
     test_datasets = datasets_with_test(experiments, records, facet_name)
-    decision = decision_for(facet_name, prompt_sha) if decision_for else None
-    eval_hint = f"facetopt eval --split validation --facet {facet_name}"
-    on_test: list[str] = []
-    simulated_test: list[str] = []
-    if test_datasets:
-        on_test, simulated_test, unread_test = _runs_on(
-            experiments, records, facet_name, prompt_sha, "test", offline
-        )
-        unread += [u for u in unread_test if u not in unread]
-    if test_datasets and not on_test:
-        status: EvidenceStatus = "not_on_test"
-        named = ", ".join(repr(d) for d in test_datasets)
-        message = (
-            f"dataset {named} holds a test split of {facet_name}, and prompt {prompt_sha[:12]} was not "
-            f"evaluated on it with real labels"
-            + (f" (only simulated: {', '.join(simulated_test)})" if simulated_test else "")
-            + f": once the prompt is final, run `facetopt eval --split test --facet {facet_name}`"
-        )
-    elif not real and not on_test:
-        if simulated:
-            status = "simulated_only"
-            message = (
-                f"prompt {prompt_sha[:12]} was evaluated on validation only with SIMULATED labels or a "
-                f"simulated facet model ({', '.join(simulated)}): run `{eval_hint}` on a real dataset"
-            )
-        else:
-            status = "never_evaluated"
-            message = f"prompt {prompt_sha[:12]} was never evaluated on a validation split: run `{eval_hint}`"
-    elif decision is not None and decision.verdict != "KEEP":
-        status = "not_kept"
-        message = (
-            f"the newest comparison with prompt {prompt_sha[:12]} as the candidate "
-            f"({decision.baseline_experiment_id} -> {decision.candidate_experiment_id}) said {decision.verdict}"
-        )
-    else:
-        status = "evaluated"
-        message = (
-            f"evaluated on test with real labels in {', '.join(on_test)}"
-            if on_test
-            else f"evaluated on validation with real labels in {', '.join(real)}"
-        )
-        if decision is not None:
-            message += f"; kept by the comparison {decision.baseline_experiment_id} -> {decision.candidate_experiment_id}"
-    if unread:
-        message += (
-            f" ({len(unread)} Braintrust experiment(s) with this prompt not read: --dry-run contacts nothing)"
-        )
-    return FacetEvidence(
+    split = TEST_SPLIT if test_datasets else "validation"
+    on_test, simulated_test = (
+        _runs_on(experiments, records, facet_name, prompt_sha, TEST_SPLIT) if test_datasets else ([], [])
+    )
+    evidence = FacetEvidence(
         facet_name=facet_name,
         prompt_sha256=prompt_sha,
-        status=status,
-        message=message,
+        status="evaluated",
+        message="",
+        split=split,
         validation_experiments=real,
-        simulated_experiments=simulated,
+        simulated_experiments=simulated + simulated_test,
         test_experiments=on_test,
         test_datasets=test_datasets,
-        decision=decision,
+    )
+    short, runs = prompt_sha[:12], on_test if test_datasets else real
+    if test_datasets and not on_test:
+        named = ", ".join(repr(d) for d in test_datasets)
+        evidence.status = "not_on_test"
+        evidence.message = (
+            f"dataset {named} holds a test split of {facet_name}, and prompt {short} was not evaluated "
+            "on it with real labels"
+            + (f" (only simulated: {', '.join(simulated_test)})" if simulated_test else "")
+        )
+        evidence.hint = _test_hint(experiments, test_datasets, facet_name, prompt_sha)
+        return evidence
+    if not runs:
+        eval_step = f"`facetopt eval --split validation --facet {facet_name}`"
+        if simulated:
+            evidence.status = "simulated_only"
+            evidence.message = (
+                f"prompt {short} was evaluated on validation only with SIMULATED labels or a simulated "
+                f"facet model ({', '.join(simulated)})"
+            )
+            evidence.hint = (
+                f"run {eval_step} on a dataset labelled by a real model, with a real facet model, then "
+                "`facetopt compare` it against the baseline (KEEP needed)"
+            )
+        else:
+            evidence.status = "never_evaluated"
+            evidence.message = f"prompt {short} was never evaluated on a validation split"
+            evidence.hint = f"run {eval_step}, then `facetopt compare` it against the baseline (KEEP needed)"
+        return evidence
+    decision = decision_for(facet_name, prompt_sha, split) if decision_for else None
+    evidence.decision = decision
+    where = f"evaluated on {split} with real labels in {', '.join(runs)}"
+    if decision is None:
+        evidence.status = "never_compared"
+        evidence.message = (
+            f"prompt {short} was {where}, but never compared as the candidate against another prompt "
+            f"version on {split}: an evaluation alone is no evidence"
+        )
+        evidence.hint = _compare_hint(experiments, records, facet_name, prompt_sha, split, runs[0])
+    elif decision.verdict != "KEEP":
+        evidence.status = "not_kept"
+        evidence.message = (
+            f"the newest comparison on {split} with prompt {short} as the candidate "
+            f"({decision.baseline_experiment_id} -> {decision.candidate_experiment_id}) said {decision.verdict}"
+        )
+        evidence.hint = _not_kept_hint(decision, split, facet_name)
+    else:
+        evidence.message = (
+            f"{where}; kept by the comparison {decision.baseline_experiment_id} -> "
+            f"{decision.candidate_experiment_id} on {split}"
+        )
+    return evidence
+
+
+def _test_hint(experiments: Experiments, datasets: list[str], facet: str, sha: str) -> str:
+    """Evaluate on test, unless the holdout rule would refuse it: then only fresh data or --force."""
+    touches = experiments.store.test_touches() if experiments.store is not None else []
+    for dataset in datasets:
+        seen = {
+            t.prompt_sha
+            for t in touches
+            if t.dataset == dataset and t.facet_name.casefold() == facet.casefold()
+        }
+        if sha in seen or len(seen) < ALLOWED_TEST_VERSIONS:
+            return (
+                f"once the prompt is final, run `facetopt eval --split test --facet {facet}` on {dataset!r}, "
+                f"then `facetopt compare <baseline> <candidate> --split test --facet {facet}` (KEEP needed)"
+            )
+    return (
+        f"the test split of {', '.join(repr(d) for d in datasets)} was already read by "
+        f"{ALLOWED_TEST_VERSIONS} other prompt versions of {facet} (the holdout rule refuses a third): only "
+        f"fresh test data (a new dataset with a test split) {FORCE} can settle it"
+    )
+
+
+def _compare_hint(
+    experiments: Experiments,
+    records: list[ExperimentRecord],
+    facet: str,
+    sha: str,
+    split: str,
+    candidate: str,
+) -> str:
+    """Name the comparison to run: this prompt's run against the newest real run of another version."""
+    for record in sorted(records, key=lambda r: r.created, reverse=True):
+        other = _hash_of(record, facet)
+        if other is None or other == sha or not _reads(record.split, split):
+            continue
+        rows = [r for r in experiments.rows(record) if _is_row_of(r, facet, split)]
+        if rows and any(_real_label(r) for r in rows) and "facet_model" not in record.simulated_roles:
+            return (
+                f"run `facetopt compare {record.experiment_id} {candidate} --split {split} --facet {facet}` "
+                "(KEEP needed)"
+            )
+    step = (
+        "`facetopt eval --split test` with the baseline prompt"
+        if split == TEST_SPLIT
+        else (f"`facetopt eval --split validation --facet {facet}` with the baseline prompt")
+    )
+    return (
+        f"no run of another prompt version of {facet} on {split} to compare with: run {step}, then "
+        f"`facetopt compare <baseline> {candidate} --split {split} --facet {facet}` (KEEP needed)"
+    )
+
+
+def _not_kept_hint(decision: Decision, split: str, facet: str) -> str:
+    if split == TEST_SPLIT:
+        return (
+            f"the test split gave its verdict ({decision.verdict}) and is not for another try: only fresh "
+            f"test data {FORCE} can change it"
+        )
+    if decision.verdict == "INCONCLUSIVE":
+        more = f" (about {decision.rows_needed} paired rows)" if decision.rows_needed else ""
+        return (
+            f"the comparison needs more validation rows{more}: only fresh data (a larger dataset, then eval "
+            f"and compare again) {FORCE} can settle it"
+        )
+    return (
+        f"edit the {facet} prompt and evaluate and compare the new version on validation, or keep "
+        "the published prompt; only a person's `facetopt publish --force` publishes this one"
     )
 
 
@@ -149,20 +254,13 @@ def datasets_with_test(experiments: Experiments, records: list[ExperimentRecord]
 
 
 def _runs_on(
-    experiments: Experiments, records: list[ExperimentRecord], facet: str, sha: str, split: str, offline: bool
-) -> tuple[list[str], list[str], list[str]]:
-    """(real, simulated, unread) ids of runs that scored this exact prompt on `split` rows of the
-    facet; `offline` leaves unread the runs whose rows are only on Braintrust (offline, `records`
-    is the registry alone, since on Braintrust listing the project's experiments is a request)."""
+    experiments: Experiments, records: list[ExperimentRecord], facet: str, sha: str, split: str
+) -> tuple[list[str], list[str]]:
+    """(real, simulated) ids of runs that scored this exact prompt on `split` rows of the facet."""
     real: list[str] = []
     simulated: list[str] = []
-    unread: list[str] = []
     for record in sorted(records, key=lambda r: r.created, reverse=True):
         if _hash_of(record, facet) != sha or not _reads(record.split, split):
-            continue
-        stored = experiments.store is not None and experiments.store.has_experiment_rows(record.experiment_id)
-        if offline and not stored:
-            unread.append(record.experiment_id)
             continue
         rows = [r for r in experiments.rows(record) if _is_row_of(r, facet, split)]
         if not rows:
@@ -171,7 +269,7 @@ def _runs_on(
             simulated.append(record.experiment_id)
         else:
             real.append(record.experiment_id)
-    return real, simulated, unread
+    return real, simulated
 
 
 def _hash_of(record: ExperimentRecord, facet: str) -> str | None:

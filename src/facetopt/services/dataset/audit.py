@@ -22,9 +22,11 @@ from facetopt.facets.agreement import (
     INTERVAL_METHOD,
     KAPPA_WARN_BELOW,
     MIN_KAPPA_ROWS,
+    broken_second_opinion,
     cohen_kappa,
     decision_table,
     kappa_too_low,
+    one_answer,
     same_text,
 )
 from facetopt.facets.scorers import SENTIMENT_FACET, sentiment_label
@@ -217,8 +219,30 @@ def facet_audit(name: str, rows: list[AuditedRow]) -> FacetAudit:
         audit.kappa_note = "no second opinions"
         return audit
     audit.decision_agreement = sum(bool(r.decision_agrees) for r in answered) / len(answered)
+    broken = broken_second_opinion(
+        [r.expected for r in answered],
+        [r.second_opinion or "" for r in answered],
+        [bool(r.expected_positive) for r in answered],
+        [bool(r.second_positive) for r in answered],
+    )
+    if broken:
+        audit.broken = broken
+        audit.kappa_note = "broken audit: no kappa"
+        audit.warning = (
+            f"broken audit of {name}: {broken}. This is the second opinion failing, not label noise: "
+            "check the second model and its endpoint (--second-model, --audit-api-base), that it answers "
+            "with a bare value or the facet's no-match word as the prompt asks, and its raw answers in "
+            "second_opinions.jsonl under the artifacts folder"
+        )
+        return audit
     if len(answered) < MIN_KAPPA_ROWS:
         audit.kappa_note = f"under {MIN_KAPPA_ROWS} rows: no kappa"
+        return audit
+    constant = one_answer([r.second_opinion or "" for r in answered])
+    if constant is not None and not all(same_text(r.expected, constant) for r in answered):
+        audit.kappa_note = (
+            f"second opinion {constant[:30]!r} on every row: kappa 0 by construction, not shown"
+        )
         return audit
     kappa = cohen_kappa(
         decision_table(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from facetopt.domain.cost import RoleUsage
 
 PHASES = ("baseline", "propose", "screen", "train", "validate")
+RunStatus = Literal["complete", "failed", "interrupted"]
 
 
 class OptimizeOptions(BaseModel):
@@ -48,7 +49,8 @@ class Candidate(BaseModel):
     hypothesis: str | None = None
     family: str | None = None  # the simulated proposer's edit family
     failure_ids: list[str] = Field(default_factory=list)  # the train failures it was shown
-    status: str = "proposed"  # proposed, proposal_failed, rejected, screened, finalist, winner
+    # proposed, proposal_failed, rejected, not_screened, screened, finalist (scored on train), winner
+    status: str = "proposed"
     guard_rules: list[str] = Field(default_factory=list)
     guard_reasons: list[str] = Field(default_factory=list)
     error: str | None = None
@@ -60,6 +62,12 @@ class Candidate(BaseModel):
 
 class OptimizeReport(BaseModel):
     run_id: str
+    # complete: ran to its end (a verdict, or no candidate beat the baseline); failed: no proposal
+    # could be parsed, every call failed, or an error stopped it (`cause`); interrupted: stopped by
+    # Ctrl-C or a forwarded interrupt. (A process killed outright writes no optimize.json; reports of
+    # earlier versions, without the field, read as complete.)
+    status: RunStatus = "complete"
+    cause: str | None = None
     run_dir: str
     facet: str
     target: str

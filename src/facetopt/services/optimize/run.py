@@ -25,7 +25,7 @@ from facetopt.services.eval.task import facet_request
 from facetopt.services.experiments import open_experiments
 from facetopt.services.optimize import decide, record
 from facetopt.services.optimize.calls import Caller
-from facetopt.services.optimize.model import OptimizeOptions, OptimizeReport
+from facetopt.services.optimize.model import Candidate, OptimizeOptions, OptimizeReport
 from facetopt.services.optimize.screen import minibatch
 from facetopt.services.optimize.search import Search
 from facetopt.services.optimize.spend import Ledger
@@ -115,9 +115,19 @@ def run_optimize(
         model_meter,
         [facet_request(baseline, _text(r), model.model, settings.max_tokens, r.id) for r in train],
     )
+    screen_rows = minibatch(train, min(options.minibatch, max(1, len(train) // 2)), options.seed)
+    # the floor it quotes is the floor it enforces: the baseline, one proposal screened, validation
     ledger.require(
-        baseline_calls, baseline_cost, f"scoring the baseline on the {len(train)} train rows of {facet}"
+        baseline_calls + 1 + len(screen_rows),
+        baseline_cost,
+        f"scoring the baseline on the {len(train)} train rows of {facet} and one proposal screened on "
+        f"{len(screen_rows)} minibatch rows",
     )
+    if len(screen_rows) < options.minibatch and len(screen_rows) < len(train):
+        warnings.append(
+            f"the minibatch is {len(screen_rows)} of the {len(train)} train rows (at most half): the other "
+            "rows supply the failures the proposer is shown, so screening never scores a row it saw"
+        )
     run_dir = record.new_run(settings.output_root)
     report = OptimizeReport(
         run_id=run_dir.name,
@@ -162,7 +172,7 @@ def run_optimize(
         model=model.model,
         max_tokens=settings.max_tokens,
         train=train,
-        minibatch=minibatch(train, options.minibatch, options.seed),
+        minibatch=screen_rows,
         model_caller=caller(model, model_meter, settings.eval_concurrency_for(model.model)),
         proposer_caller=caller(proposer, proposer_meter, 1),
         ledger=ledger,
@@ -183,17 +193,34 @@ def run_optimize(
         report.minibatch_ids = sorted(ids)
         values = [r.value for r in base.rows if r.row.id in ids and r.value is not None]
         report.baseline_minibatch_score = sum(values) / len(values) if values else None
+        errors = [r.error for r in base.rows if r.error]
+        if base.rows and len(errors) == len(base.rows):
+            report.status = "failed"
+            report.cause = f"every facet model call failed on the baseline's train rows: {errors[0]}"
+            return report
         search.run(report.baseline_minibatch_score)
         report.stopped = search.stopped
-        winner = pick_winner(search)
         report.candidates = search.candidates
+        if (cause := failure_cause(search)) is not None:
+            report.status, report.cause = "failed", cause
+            return report
+        winner = pick_winner(search)
         if winner is None:
-            report.reasons = ["no candidate beat the baseline's train score: nothing to validate"]
+            report.reasons = [no_winner_reason(search)]
         else:
             # paid replies committed first: the store must be free for the validation evals
             search.model_caller.close()
             search.proposer_caller.close()
             validate_winner(settings, options, report, search, winner, progress, announce, warn)
+        report.status = "complete"
+    except KeyboardInterrupt:
+        report.status, report.cause = "interrupted", "stopped by Ctrl-C; paid calls are cached"
+        raise
+    except Exception as error:
+        interrupted = getattr(error, "exit_code", None) == 130  # Ctrl-C forwarded to the eval runner
+        report.status = "interrupted" if interrupted else "failed"
+        report.cause = getattr(error, "message", None) or f"{type(error).__name__}: {error}"[:300]
+        raise
     finally:
         search.model_caller.close()
         search.proposer_caller.close()
@@ -203,6 +230,34 @@ def run_optimize(
         record.write_candidates(run_dir, search.candidates)
         record.write_report(report)
     return report
+
+
+def no_winner_reason(search: Search) -> str:
+    promising = [c for c in search.candidates if (c.minibatch_delta or 0.0) > 0]
+    if promising and all(c.train_score is None for c in promising):
+        return (
+            f"{len(promising)} candidate(s) beat the baseline on the minibatch, but none could be scored on "
+            f"train ({search.stopped or 'the budgets'}): nothing to validate; give a larger budget"
+        )
+    return "no candidate beat the baseline's train score: nothing to validate"
+
+
+def failure_cause(search: Search) -> str | None:
+    """Why the search produced nothing to judge, when it is a failure rather than a result: no
+    proposal could be parsed, every proposer call failed, or every screening call failed."""
+    proposed = search.candidates
+    if proposed and all(c.status == "proposal_failed" for c in proposed):
+        first = proposed[0].error or "no reply"
+        asked = search.ledger.phases["propose"]
+        if asked.calls and asked.failed >= asked.calls:
+            if search.stopped is not None:  # --max-cost held the calls back: a stop, not a failure
+                return None
+            return f"every proposer call failed ({len(proposed)} of {len(proposed)}): {first}"
+        return f"no proposal could be parsed ({len(proposed)} of {len(proposed)}): {first}"
+    screen = search.ledger.phases["screen"]
+    if screen.calls and screen.failed >= screen.calls and search.stopped is None:
+        return f"every facet model call failed while screening ({screen.failed} of {screen.calls})"
+    return None
 
 
 def _text(row: DatasetRow) -> str:
@@ -229,22 +284,44 @@ def merge_usage(usages: list[RoleUsage]) -> list[RoleUsage]:
 
 
 def pick_winner(search: Search) -> str | None:
-    """The best train score among the best few minibatch candidates that beat the baseline there."""
-    ranked = sorted(
-        (c for c in search.candidates if (c.minibatch_delta or 0.0) > 0),
-        key=lambda c: -(c.minibatch_score or 0.0),
-    )[: search.options.finalists]
-    base = search.train_scores["baseline"].score or 0.0
-    best, best_score = None, base
-    for candidate in ranked:
-        candidate.status = "finalist"
+    """The best train score over all rounds, among candidates scored on train: the parents of later
+    rounds (scored when chosen) and the `finalists` best minibatch candidates that beat the baseline
+    there (scored now, when the budgets allow). Only a candidate with a train score is a finalist;
+    the winner must beat the baseline's train score."""
+
+    def score(candidate: Candidate) -> float | None:
         scored = search.train_score(candidate.candidate_id, search.prompts[candidate.candidate_id])
         if scored is None:
-            continue
+            return None
         search.record_train(candidate, scored)
-        if scored.score is not None and scored.score > best_score:
-            best, best_score = candidate, scored.score
-    if best is None:
-        return None
-    best.status = "winner"
-    return best.candidate_id
+        return scored.score
+
+    base = search.train_scores["baseline"].score
+    winner = choose_winner(search.candidates, base, search.options.finalists, score)
+    return winner.candidate_id if winner is not None else None
+
+
+def choose_winner(
+    candidates: list[Candidate],
+    baseline_train: float | None,
+    finalists: int,
+    score: Callable[[Candidate], float | None],
+) -> Candidate | None:
+    ranked = sorted(
+        (c for c in candidates if (c.minibatch_delta or 0.0) > 0 and c.prompt_sha256),
+        key=lambda c: -(c.minibatch_score or 0.0),
+    )[:finalists]
+    for candidate in ranked:
+        if candidate.train_score is None:
+            candidate.train_score = score(candidate)
+    best: Candidate | None = None
+    bar = baseline_train or 0.0
+    for candidate in candidates:
+        if candidate.train_score is None:
+            continue
+        candidate.status = "finalist"
+        if candidate.train_score > bar:
+            best, bar = candidate, candidate.train_score
+    if best is not None:
+        best.status = "winner"
+    return best

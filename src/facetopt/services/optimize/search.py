@@ -142,8 +142,11 @@ class Search:
     def proposal(
         self, round_: int, slot: int, parent: FacetPrompt, failures: list[RowScore]
     ) -> tuple[list[RowScore], ChatRequest]:
-        """The failure sample a proposal is shown and the proposer's request."""
-        sample = failure_sample(failures, self.options.failures_shown, f"{self.options.seed}:{round_}:{slot}")
+        """The failure sample a proposal is shown (never a minibatch row: screening must not score a
+        candidate on the rows it was written from) and the proposer's request."""
+        screened = {r.id for r in self.minibatch}
+        outside = [f for f in failures if f.row.id not in screened]
+        sample = failure_sample(outside, self.options.failures_shown, f"{self.options.seed}:{round_}:{slot}")
         caller = self.proposer_caller
         request = proposer_request(
             caller.endpoint,

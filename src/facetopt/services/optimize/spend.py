@@ -6,6 +6,8 @@ estimated dollars are reserved before anything else is spent."""
 
 from __future__ import annotations
 
+import math
+
 from facetopt.errors import InputError
 from facetopt.services.optimize.model import PHASES, PhaseSpend
 
@@ -55,14 +57,16 @@ class Ledger:
             raise InputError(
                 f"--budget {self.budget} cannot cover {what} ({calls} calls) and the final validation "
                 f"eval ({self.reserve} calls)",
-                hint=f"give at least --budget {self.calls + calls + self.reserve + 20}, or a smaller --minibatch",
+                hint=f"give at least --budget {self.calls + calls + self.reserve}, or a smaller --minibatch",
             )
         if not self.affords_cost(dollars):
-            need = self.cost + dollars + self.reserve_cost
+            need = (
+                math.ceil((self.cost + dollars + self.reserve_cost) * 10_000) / 10_000
+            )  # the floor enforced
             raise InputError(
                 f"--max-cost ${self.max_cost:g} cannot cover {what} (about ${dollars:.4f}) and the final "
                 f"validation eval (about ${self.reserve_cost:.4f}); nothing was sent",
-                hint=f"give at least --max-cost {need * 1.5:.4f} (prices are assumptions: "
+                hint=f"give at least --max-cost {need:.4f} (prices are assumptions: "
                 "FACET_OPTIMIZER_PRICES sets them)",
             )
 
