@@ -20,6 +20,7 @@ from facetopt.facets.text import bucket_of
 from facetopt.services.cost import UsageMeter, max_cost_error, max_cost_warning
 from facetopt.services.dataset.create.request import CreateRequest
 from facetopt.services.dataset.labelling import call_key, label_calls
+from facetopt.services.dataset.placement import read_ledger, settle_rows
 from facetopt.services.dataset.sources import SpanSource
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
@@ -40,6 +41,8 @@ def label_and_build_rows(
     run_dir = Path(summary.run_dir)
     # read before the store opens for writing: rows the dataset holds keep their split (sticky)
     existing = _existing_rows(req)
+    ledger, ledger_notes = read_ledger(settings, req.backend.name, req.target_project)
+    summary.warnings.extend(ledger_notes)
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
     meter = UsageMeter.of("labeller", endpoint.model, settings)
     outcome = label_calls(
@@ -71,6 +74,18 @@ def label_and_build_rows(
         run_dir / "duplicate_ids.jsonl",
     )
     summary.counts.duplicate_rows_merged = merged
+    settled = settle_rows(rows, existing, ledger, req.dataset)
+    rows = settled.rows
+    counts = summary.counts
+    counts.existing_rows, counts.kept_reviewed_labels = settled.existing, settled.kept_reviewed
+    counts.placed_by_duplicates, counts.placed_by_traces = len(settled.by_duplicate), len(settled.by_trace)
+    summary.warnings.extend(settled.warnings)
+    if settled.by_duplicate or settled.by_trace:
+        artifacts.write_jsonl(
+            run_dir / "placed_rows.jsonl",
+            [{"id": i, "rule": "duplicate", "why": w} for i, w in settled.by_duplicate.items()]
+            + [{"id": i, "rule": "holdout across datasets", "why": w} for i, w in settled.by_trace.items()],
+        )
     seed = split_seed(req.source.info.project_name, req.target_project, req.dataset)
     summary.warnings.extend(_seed_notes(req, seed, existing, rows))
     summary.failed_rows += [
