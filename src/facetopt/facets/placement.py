@@ -88,7 +88,8 @@ def place_rows(
 
     groups: dict[str, list[Candidate]] = defaultdict(list)
     for c in fresh:
-        groups[conversation_key(c.facet_name, c.text)].append(c)
+        if str(c.text or "").strip():
+            groups[conversation_key(c.facet_name, c.text)].append(c)
     anchors: dict[str, tuple[tuple[str, str], Held]] = {}
     for h in held_by_id.values():
         key = h.key or (conversation_key(h.facet_name, h.text) if h.text is not None else None)
@@ -149,6 +150,8 @@ def duplicate_groups(rows: Iterable[tuple[str, str, str | None]]) -> dict[str, t
     groups, groups whose rows sit in more than one split), for (facet name, text, split) rows."""
     by_key: dict[tuple[str, str], list[str | None]] = defaultdict(list)
     for facet, text, split in rows:
+        if not str(text or "").strip():
+            continue  # a row without a conversation duplicates nothing
         by_key[(facet.casefold(), conversation_key(facet, text))].append(split)
     out: dict[str, tuple[int, int, int]] = {}
     for (facet, _), splits in by_key.items():
