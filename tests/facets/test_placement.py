@@ -90,7 +90,7 @@ def test_a_trace_never_crosses_the_holdout_between_datasets():
             Candidate("t1-row:task", "task", "one", "t1", "train"),
             Candidate("t2-row:task", "task", "two", "t2", "test"),
             Candidate("t3-row:task", "task", "three", "t3", "test"),
-            Candidate("t3-other:issues", "issues", "three", "t3", "train"),  # train elsewhere is fine
+            Candidate("t5-row:issues", "issues", "five", "t5", "train"),  # train elsewhere is fine
             Candidate("t4-row:task", "task", "four", "t4", "test"),
         ],
         trace_splits=traces,
@@ -99,7 +99,7 @@ def test_a_trace_never_crosses_the_holdout_between_datasets():
         "t1-row:task": "test",
         "t2-row:task": "train",
         "t3-row:task": "validation",
-        "t3-other:issues": "train",
+        "t5-row:issues": "train",
         "t4-row:task": "test",
     }
     assert set(placed.by_trace) == {"t1-row:task", "t2-row:task", "t3-row:task"}
@@ -123,3 +123,21 @@ def test_overlap_and_duplicate_groups_are_counted_as_by_hand():
         ("issues", " ", "test"),
     ]
     assert duplicate_groups(rows) == {"task": (2, 4, 1)}
+
+
+def test_inside_a_dataset_the_rows_of_a_trace_sit_on_one_side_of_the_test_split():
+    seed = "s"
+    ids = ["t:task", "t:issues", "t:sentiment"]
+    first = min(ids, key=lambda i: _order(seed, i))
+    for first_split in ("test", "validation"):
+        proposed = {i: (first_split if i == first else "test") for i in ids}
+        placed = place_rows([Candidate(i, i.split(":")[1], i, "t", proposed[i], seed) for i in ids])
+        want = "test" if first_split == "test" else None
+        if want:
+            assert set(placed.splits.values()) == {"test"} and not placed.by_trace
+        else:  # the first row is out of test: the others leave test for train
+            assert placed.splits == {i: ("validation" if i == first else "train") for i in ids}
+    # held rows decide: a held test row pulls the trace's new rows into test
+    held = [Held("t:old", "old", "x", "test", root_span_id="t")]
+    placed = place_rows([Candidate("t:task", "task", "y", "t", "train")], held)
+    assert placed.splits == {"t:task": "test"} and "held rows" in placed.by_trace["t:task"]

@@ -46,6 +46,7 @@ class Held:
     split: str
     seed: str = ""
     key: str | None = None  # a stored conversation key, when the text is not at hand
+    root_span_id: str | None = None
 
 
 @dataclass
@@ -70,7 +71,9 @@ def place_rows(
     1. A candidate the target already holds keeps the held split.
     2. Candidates of one facet with the same conversation take the split of the group's held row
        (the first in seeded order when several), else of the group's first candidate in seeded order.
-    3. A new row whose trace (root span id) is in test of another dataset goes to test; one whose
+    3. Inside the dataset, the new rows of one trace are all test or all not test (as its held rows
+       are, else as its first new row in seeded order was placed; a row kept out of test is train).
+    4. A new row whose trace (root span id) is in test of another dataset goes to test; one whose
        trace is in train or validation of another dataset and would be test goes to that split
        (train when both). `trace_splits` maps root span id -> {other dataset: split}.
     Without held rows, duplicates and other datasets, every candidate keeps its proposed split.
@@ -112,6 +115,7 @@ def place_rows(
                 result.splits[c.row_id] = split
                 result.by_duplicate[c.row_id] = why
 
+    _one_holdout_side_per_trace(fresh, held_by_id.values(), result)
     for c in fresh:
         elsewhere = (trace_splits or {}).get(c.root_span_id or "") or {}
         if not elsewhere:
@@ -128,6 +132,30 @@ def place_rows(
             result.splits[c.row_id] = moved
             result.by_trace[c.row_id] = f"trace {c.root_span_id} is in {moved} of {where!r}"
     return result
+
+
+def _one_holdout_side_per_trace(fresh: list[Candidate], held: Iterable[Held], result: Placement) -> None:
+    """Inside the dataset, the rows of one trace (its facets) are all test or all not test: as its held
+    rows are, else as the seeded split put its first new row. A row kept out of test goes to train."""
+    by_trace: dict[str, list[Candidate]] = defaultdict(list)
+    for c in fresh:
+        if c.root_span_id:
+            by_trace[c.root_span_id].append(c)
+    sides: dict[str, set[bool]] = defaultdict(set)
+    for h in held:
+        if h.root_span_id in by_trace:
+            sides[h.root_span_id].add(h.split == TEST)
+    for trace, members in by_trace.items():
+        if sides.get(trace):
+            test, why = True in sides[trace], "held rows"
+        else:
+            first = min(members, key=lambda c: _order(c.seed, c.row_id))
+            test, why = result.splits[first.row_id] == TEST, f"its first row {first.row_id}"
+        for c in members:
+            if (result.splits[c.row_id] == TEST) != test:
+                result.splits[c.row_id] = TEST if test else TRAIN
+                side = "test" if test else "out of test"
+                result.by_trace[c.row_id] = f"trace {trace} is {side} in this dataset ({why})"
 
 
 def holdout_overlap(

@@ -108,11 +108,14 @@ def settle_rows(
         out.append(row)
 
     held_rows = [
-        Held(r.id, r.facet_name, _text(r), r.split or TRAIN, str(r.metadata.get("split_seed") or ""))
+        Held(
+            r.id, r.facet_name, _text(r), r.split or TRAIN, str(r.metadata.get("split_seed") or ""),
+            root_span_id=r.metadata.get("source_root_span_id"),
+        )
         for r in target
-    ]
+    ]  # fmt: skip
     held_rows += [
-        Held(e.id, e.facet_name, None, e.split, e.split_seed or "", key=e.conversation_key)
+        Held(e.id, e.facet_name, None, e.split, e.split_seed or "", e.conversation_key, e.root_span_id)
         for e in mine.values()
         if e.id not in current and e.split
     ]
@@ -170,8 +173,9 @@ def _warnings(settled: Settled, dataset: str) -> list[str]:
     if settled.by_trace:
         first = next(iter(settled.by_trace.values()))
         warnings.append(
-            f"{len(settled.by_trace)} new row(s) were placed by the holdout rule across datasets "
-            f"(a trace in test of one dataset is never train or validation of another), e.g. {first}"
+            f"{len(settled.by_trace)} new row(s) were placed by the trace holdout rule (the rows of a trace "
+            "are all in test or all out of it, in this dataset and across the project's datasets), e.g. "
+            f"{first}"
         )
     if settled.overlap:
         others = sorted({d for names in settled.overlap.values() for d in names})

@@ -84,7 +84,7 @@ def label_and_build_rows(
         artifacts.write_jsonl(
             run_dir / "placed_rows.jsonl",
             [{"id": i, "rule": "duplicate", "why": w} for i, w in settled.by_duplicate.items()]
-            + [{"id": i, "rule": "holdout across datasets", "why": w} for i, w in settled.by_trace.items()],
+            + [{"id": i, "rule": "trace holdout", "why": w} for i, w in settled.by_trace.items()],
         )
     seed = split_seed(req.source.info.project_name, req.target_project, req.dataset)
     summary.warnings.extend(_seed_notes(req, seed, existing, rows))
