@@ -12,14 +12,14 @@ import pytest
 from ruamel.yaml import YAML
 
 from facetopt.clients.local.store import LocalStore
-from facetopt.services.backends import open_backend
-from facetopt.settings import load_settings
-from tests.cli.dataset_helpers import json_out, run_cli
+from tests.cli.dataset_helpers import decide_two, ok, rows_of
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.braintrust_setup import braintrust_env, sample_spans
 
+TARGET = "facet-datasets"
+
 pytestmark = [pytest.mark.usefixtures("fast_retries"), pytest.mark.slow]
-SOURCE, TARGET, DATASET, OTHER = "checkout-assistant", "facet-datasets", "facet-groundtruth", "second-set"
+SOURCE, DATASET, OTHER = "checkout-assistant", "facet-groundtruth", "second-set"
 LIMITS = ["--positive-limit", "12", "--negative-limit", "12"]
 
 
@@ -39,37 +39,11 @@ def backend(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield root, ["--backend", "braintrust", "--output-root", str(root), "--target-project", TARGET]
 
 
-def rows_of(root: Path, flags: list[str], dataset: str = DATASET) -> dict:
-    settings = load_settings(None, backend=flags[1], output_root=root)
-    return {r.id: r for r in open_backend(settings).dataset_rows(TARGET, dataset)}
-
-
-def ok(*args: str) -> dict:
-    result = run_cli(*args, "--json")
-    assert result.exit_code == 0, result.stderr
-    return json_out(result)
-
-
-def decide_two(root: Path, flags: list[str], review: Path) -> dict[str, str]:
-    """Export a review file, decide two rows in it by hand, apply it: {row id: decided label}."""
-    ok("dataset", "review", "export", str(review), *flags, "--dataset", DATASET, "--only", "all")
-    yaml = YAML()
-    document = yaml.load(review.read_text())
-    entries = [e for e in document["rows"] if e["second_opinion"]][:2]
-    entries[0]["decision"], entries[0]["new_value"] = "new", "A value a person wrote"
-    entries[1]["decision"], entries[1]["new_value"] = "new", "None."
-    with review.open("w") as handle:
-        yaml.dump(document, handle)
-    applied = ok("dataset", "review", "apply", str(review), *flags)
-    assert applied["verified"] == 2
-    return {entries[0]["id"]: "A value a person wrote", entries[1]["id"]: "None."}
-
-
 def test_reviewed_labels_and_splits_survive_create_upload_and_export(backend, tmp_path: Path):
     root, flags = backend
     first = ok("dataset", "create", *flags, "--dataset", DATASET, *LIMITS)
-    before = rows_of(root, flags)
-    decided = decide_two(root, flags, tmp_path / "review.yaml")
+    before = rows_of(flags, DATASET)
+    decided = decide_two(flags, DATASET, tmp_path / "review.yaml")
 
     # a new run with other fractions and larger limits: held rows keep split and reviewed label
     again = ok(
@@ -89,13 +63,13 @@ def test_reviewed_labels_and_splits_survive_create_upload_and_export(backend, tm
     assert same["existing_rows"] == len(before) and same["kept_reviewed_labels"] == 2
     ok("dataset", "upload", "--run-dir", first["run_dir"], *flags, "--dataset", OTHER, "--allow-simulated")
 
-    after = rows_of(root, flags)
+    after = rows_of(flags, DATASET)
     assert {i: r.split for i, r in after.items() if i in before} == {i: r.split for i, r in before.items()}
     for row_id, label in decided.items():
         assert after[row_id].expected == label and after[row_id].metadata["review"]["expected"] == label
     unreviewed = set(before) - set(decided)
     assert all(after[i].expected == before[i].expected for i in unreviewed)
-    other = rows_of(root, flags, OTHER)
+    other = rows_of(flags, OTHER)
     assert {i: r.split for i, r in other.items()} == {i: r.split for i, r in before.items()}
 
     # the export shows the person's labels, each row in its first split; test rows stay out
@@ -113,7 +87,7 @@ def test_a_trace_in_test_of_one_dataset_is_never_train_or_validation_of_another(
     root, flags = backend
     ok("dataset", "create", *flags, "--dataset", DATASET, *LIMITS, "--test-fraction", "0.3")
     second = ok("dataset", "create", *flags, "--dataset", OTHER, *LIMITS, "--test-fraction", "0.3")
-    one, two = rows_of(root, flags), rows_of(root, flags, OTHER)
+    one, two = rows_of(flags, DATASET), rows_of(flags, OTHER)
 
     def traces(rows: dict, test: bool) -> set[str]:
         return {r.metadata["source_root_span_id"] for r in rows.values() if (r.split == "test") == test}
@@ -129,7 +103,7 @@ def test_a_trace_in_test_of_one_dataset_is_never_train_or_validation_of_another(
 def test_audit_leaves_test_rows_out_unless_asked_and_records_the_look(backend):
     root, flags = backend
     ok("dataset", "create", *flags, "--dataset", DATASET, *LIMITS, "--test-fraction", "0.3")
-    rows = rows_of(root, flags)
+    rows = rows_of(flags, DATASET)
     tests = [r for r in rows.values() if r.split == "test"]
     assert tests
     audit = ok("dataset", "audit", *flags, "--dataset", DATASET)

@@ -81,9 +81,10 @@ def test_a_held_row_keeps_its_split_and_anchors_its_new_duplicates():
 
 def test_a_trace_never_crosses_the_holdout_between_datasets():
     traces = {
-        "t1": {"other": "test"},
-        "t2": {"other": "train", "third": "validation"},
-        "t3": {"x": "validation"},
+        "t1": {"other": {"test", "train"}},  # mixed (an older dataset): test wins
+        "t2": {"other": {"train"}, "third": {"validation"}},
+        "t3": {"x": {"validation"}},
+        "t5": {"x": {"train"}},
     }
     placed = place_rows(
         [
@@ -107,7 +108,7 @@ def test_a_trace_never_crosses_the_holdout_between_datasets():
 
 
 def test_overlap_and_duplicate_groups_are_counted_as_by_hand():
-    traces = {"t1": {"A": "test"}, "t2": {"A": "train"}, "t3": {"A": "test"}}
+    traces = {"t1": {"A": {"test"}}, "t2": {"A": {"train"}}, "t3": {"A": {"test"}}}
     assert holdout_overlap([("t1", "train"), ("t2", "test"), ("t3", "test"), (None, "test")], traces) == {
         "t1": ["A"],
         "t2": ["A"],

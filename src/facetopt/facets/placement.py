@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from facetopt.facets.split import TEST, TRAIN, VALIDATION, split_order_key
@@ -64,7 +64,7 @@ def _order(seed: str, row_id: str) -> tuple[str, str]:
 def place_rows(
     candidates: Iterable[Candidate],
     held: Iterable[Held] = (),
-    trace_splits: Mapping[str, Mapping[str, str]] | None = None,
+    trace_splits: Mapping[str, Mapping[str, Collection[str]]] | None = None,
 ) -> Placement:
     """Final splits of the candidates.
 
@@ -75,7 +75,7 @@ def place_rows(
        are, else as its first new row in seeded order was placed; a row kept out of test is train).
     4. A new row whose trace (root span id) is in test of another dataset goes to test; one whose
        trace is in train or validation of another dataset and would be test goes to that split
-       (train when both). `trace_splits` maps root span id -> {other dataset: split}.
+       (train when both). `trace_splits` maps root span id -> {other dataset: its splits there}.
     Without held rows, duplicates and other datasets, every candidate keeps its proposed split.
     """
     result = Placement()
@@ -121,14 +121,14 @@ def place_rows(
         if not elsewhere:
             continue
         split = result.splits[c.row_id]
-        tested = sorted(d for d, s in elsewhere.items() if s == TEST)
-        used = {s for s in elsewhere.values() if s in (TRAIN, VALIDATION)}
+        tested = sorted(d for d, splits in elsewhere.items() if TEST in splits)
+        used = {s for splits in elsewhere.values() for s in splits if s in (TRAIN, VALIDATION)}
         if tested and split != TEST:
             result.splits[c.row_id] = TEST
             result.by_trace[c.row_id] = f"trace {c.root_span_id} is in test of {tested[0]!r}"
         elif used and split == TEST:
             moved = TRAIN if TRAIN in used else VALIDATION
-            where = sorted(d for d, s in elsewhere.items() if s == moved)[0]
+            where = sorted(d for d, splits in elsewhere.items() if moved in splits)[0]
             result.splits[c.row_id] = moved
             result.by_trace[c.row_id] = f"trace {c.root_span_id} is in {moved} of {where!r}"
     return result
@@ -159,14 +159,14 @@ def _one_holdout_side_per_trace(fresh: list[Candidate], held: Iterable[Held], re
 
 
 def holdout_overlap(
-    rows: Iterable[tuple[str | None, str]], trace_splits: Mapping[str, Mapping[str, str]]
+    rows: Iterable[tuple[str | None, str]], trace_splits: Mapping[str, Mapping[str, Collection[str]]]
 ) -> dict[str, list[str]]:
     """Traces in test on one side and in train/validation on the other, for (root span id, split)
     rows of one dataset against the other datasets' traces: {root span id: [other dataset, ...]}."""
     found: dict[str, list[str]] = {}
     for trace, split in rows:
-        for other, their in (trace_splits.get(trace or "") or {}).items():
-            if (split == TEST) != (their == TEST):
+        for other, theirs in (trace_splits.get(trace or "") or {}).items():
+            if any((split == TEST) != (their == TEST) for their in theirs):
                 found.setdefault(str(trace), [])
                 if other not in found[str(trace)]:
                     found[str(trace)].append(other)

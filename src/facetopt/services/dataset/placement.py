@@ -120,10 +120,10 @@ def settle_rows(
         if e.id not in current and e.split
     ]
     seeds = {h.row_id: h.seed for h in held_rows}
-    traces: dict[str, dict[str, str]] = defaultdict(dict)
+    traces: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for e in ledger:
         if e.dataset != dataset and e.root_span_id and e.split:
-            traces[e.root_span_id].setdefault(e.dataset, e.split)
+            traces[e.root_span_id][e.dataset].add(e.split)
     candidates = [
         Candidate(
             r.id,
