@@ -117,3 +117,31 @@ def test_audit_leaves_test_rows_out_unless_asked_and_records_the_look(backend):
         touches = store.test_touches(TARGET, DATASET)
     assert {t.facet_name for t in touches} == {r.facet_name for r in tests}
     assert {t.command for t in touches} == {"dataset audit"}
+
+
+@pytest.mark.parametrize("backend", ["braintrust"], indirect=True)
+def test_skip_upload_then_upload_moves_no_row_the_dataset_holds(backend, tmp_path: Path):
+    root, flags = backend
+    ok("dataset", "create", *flags, "--dataset", DATASET, *LIMITS)
+    before = rows_of(flags, DATASET)
+    fractions = ["--validation-fraction", "0.5", "--test-fraction", "0.3"]
+    # this machine's ledger knows the rows: even --skip-upload (the target not contacted) keeps them
+    known = ok("dataset", "create", *flags, "--dataset", DATASET, *LIMITS, "--skip-upload", *fractions)
+    assert all(before[i].split == s for i, s in file_splits(known).items() if i in before)
+    # another machine (another output root) knows nothing: its run folder splits as if empty
+    elsewhere = [*flags[:2], "--output-root", str(tmp_path / "elsewhere"), *flags[4:]]
+    blind = ok("dataset", "create", *elsewhere, "--dataset", DATASET, *LIMITS, "--skip-upload", *fractions)
+    in_file = file_splits(blind)
+    differs = {i for i in in_file if i in before and in_file[i] != before[i].split}
+    assert differs, "the fractions should make the run folder's splits differ"
+    upload = ok("dataset", "upload", "--run-dir", blind["run_dir"], *elsewhere, "--allow-simulated")
+    assert upload["existing_rows"] == len(set(in_file) & set(before))
+    moved = f"{len(differs)} row(s) are not in the split the run folder gives them"
+    assert any(moved in w for w in upload["warnings"]), upload["warnings"]
+    after = rows_of(flags, DATASET)
+    assert {i: after[i].split for i in before} == {i: r.split for i, r in before.items()}
+
+
+def file_splits(summary: dict) -> dict[str, str]:
+    lines = (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
+    return {row["id"]: row["metadata"]["split"] for row in map(json.loads, lines)}
