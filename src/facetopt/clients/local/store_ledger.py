@@ -83,9 +83,13 @@ class LedgerTables:
                 [project],
             ).fetchall()
         return [
-            LedgerEntry(*row[:8], review=json.loads(row[8]) if isinstance(row[8], str) else row[8])
-            for row in found
-        ]
+            LedgerEntry(
+                dataset=dataset, id=row_id, facet_name=facet, root_span_id=trace, split=split,
+                split_seed=seed, conversation_key=key, expected=expected,
+                review=json.loads(review) if isinstance(review, str) else review,
+            )
+            for dataset, row_id, facet, trace, split, seed, key, expected, review in found
+        ]  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
