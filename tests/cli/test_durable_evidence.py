@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from facetopt.clients.local.store import LocalStore
-from tests.cli.dataset_helpers import decide_two, ok, rows_of
+from tests.cli.dataset_helpers import decide_two, ok, rows_of, run_cli
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.fakes.braintrust_setup import braintrust_env, sample_spans
 
@@ -145,3 +145,22 @@ def test_skip_upload_then_upload_moves_no_row_the_dataset_holds(backend, tmp_pat
 def file_splits(summary: dict) -> dict[str, str]:
     lines = (Path(summary["run_dir"]) / "dataset_rows.jsonl").read_text().splitlines()
     return {row["id"]: row["metadata"]["split"] for row in map(json.loads, lines)}
+
+
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
+def test_the_bundled_samples_duplicate_conversations_share_one_split(backend):
+    root, flags = backend
+    made = ok("dataset", "create", *flags, "--dataset", DATASET)
+    rows = rows_of(flags, DATASET)
+    groups: dict[tuple[str, str], list[str | None]] = {}
+    for row in rows.values():  # grouped by hand: facet and whitespace-collapsed text
+        key = (row.facet_name.lower(), " ".join(row.input["preprocessed_text"].split()))
+        groups.setdefault(key, []).append(row.split)
+    twins = {k: set(splits) for k, splits in groups.items() if len(splits) > 1}
+    assert twins and all(len(splits) == 1 for splits in twins.values())
+    assert made["counts"]["placed_by_duplicates"] > 0
+    shown = ok("inspect", "dataset", *flags, "--dataset", DATASET)
+    assert shown["total"]["duplicate_groups"] == len(twins) and shown["total"]["straddling_groups"] == 0
+    table = run_cli("inspect", "dataset", *flags, "--dataset", DATASET)
+    in_twins = sum(len(s) for s in groups.values() if len(s) > 1)
+    assert "duplicate" in table.stdout and f"{len(twins)} ({in_twins} rows)" in table.stdout
