@@ -117,6 +117,12 @@ def test_audit_leaves_test_rows_out_unless_asked_and_records_the_look(backend):
         touches = store.test_touches(TARGET, DATASET)
     assert {t.facet_name for t in touches} == {r.facet_name for r in tests}
     assert {t.command for t in touches} == {"dataset audit"}
+    exported = ok("dataset", "review", "export", str(root / "test.yaml"), *flags, "--dataset", DATASET,
+                  "--split", "test", "--only", "all")  # fmt: skip
+    assert exported["entries"] == len(tests)
+    with LocalStore(root / "store.duckdb", read_only=True) as store:
+        commands = [t.command for t in store.test_touches(TARGET, DATASET)]
+    assert commands.count("dataset review export") == len({r.facet_name for r in tests})
 
 
 @pytest.mark.parametrize("backend", ["braintrust"], indirect=True)
