@@ -129,9 +129,7 @@ def test_optimize_keeps_a_winner_after_one_validation_eval_and_rejects_a_copy(
     before = _validation_runs(settings)
     steps, warned = Steps(), []
     with without_user_settings():
-        summary = optimize_step(
-            settings, steps, change, "INCONCLUSIVE", SCOPE, print, warned.append
-        )
+        summary = optimize_step(settings, steps, change, "INCONCLUSIVE", SCOPE, print, warned.append)
     report = read_report(find_run(root, summary.run_id))
 
     assert summary.reverted_manual_edit  # an unproven (INCONCLUSIVE) edit: back to the captured prompt
