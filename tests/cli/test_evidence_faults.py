@@ -108,3 +108,16 @@ def test_a_store_from_the_previous_version_is_migrated_in_place(flags):
     assert all(r.split == "test" for r in other.values() if r.metadata["source_root_span_id"] in tested)
     assert rows_of(flags, DATASET) == first
     assert json.loads(json.dumps(second["counts"]))["placed_by_traces"] > 0
+
+
+def test_applying_an_older_review_file_does_not_undo_a_later_decision(flags, tmp_path: Path):
+    ok("dataset", "create", *flags, "--dataset", DATASET, *LIMITS)
+    older = tmp_path / "older.yaml"  # exported before any decision: it holds the model's labels
+    ok("dataset", "review", "export", str(older), *flags, "--dataset", DATASET, "--only", "all")
+    decided = decide_two(flags, DATASET, tmp_path / "review.yaml")
+    text = older.read_text().replace("decision:\n", "decision: keep\n")  # keep every model label
+    older.write_text(text)
+    result = ok("dataset", "review", "apply", str(older), *flags)
+    assert {c["id"] for c in result["conflicts"]} >= set(decided)
+    rows = rows_of(flags, DATASET)
+    assert {i: rows[i].expected for i in decided} == decided
