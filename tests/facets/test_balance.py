@@ -5,7 +5,7 @@ from facetopt.facets.balance import balance_report, balance_warnings
 def make_row(i, facet, expected, split="train", production="something else"):
     return DatasetRow(
         id=f"row-{i}:{facet}",
-        input={"facet_name": facet, "preprocessed_text": "t"},
+        input={"facet_name": facet, "preprocessed_text": f"conversation {i}"},
         expected=expected,
         metadata={"split": split, "production_output": production},
     )

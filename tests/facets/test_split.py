@@ -147,3 +147,21 @@ def test_existing_rows_under_another_seed_keep_their_golden_split(case):
     existing = [(i, f, b, r["split"]) for (i, f, b), r in zip(items, case["rows"], strict=True)]
     splits = assign_splits(items, "another export:" + case["seed"], case["validation_fraction"], existing)
     assert splits == {r["id"]: r["split"] for r in case["rows"]}
+
+
+def test_duplicates_are_placed_as_one_unit_and_count_against_the_target():
+    seed = "src:dst:ds"
+    ids = ["a:task", "b:task", "c:task", "d:task", "e:task"]
+    ordered = sorted(ids, key=lambda r: hashlib.sha256(f"{seed}:{r}".encode()).hexdigest())
+    items = [(row_id, "task", "positive") for row_id in ids]
+    # five rows at 0.4: two validation rows, the first two in the seeded order
+    assert assign_splits(items, seed, 0.4) == {
+        r: ("validation" if r in ordered[:2] else "train") for r in ids
+    }
+    # the first row and the last share a conversation: they are one unit, at the first one's place,
+    # and fill the validation target together; the second row is then train
+    twins = {ordered[0]: "k", ordered[-1]: "k"}
+    grouped = assign_splits(items, seed, 0.4, together=twins)
+    assert grouped == {r: ("validation" if r in (ordered[0], ordered[-1]) else "train") for r in ids}
+    # a key held by one row only changes nothing
+    assert assign_splits(items, seed, 0.4, together={ordered[1]: "x"}) == assign_splits(items, seed, 0.4)

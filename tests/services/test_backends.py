@@ -120,6 +120,7 @@ def test_dataset_create_stores_its_rows_through_the_backend_it_is_given(tmp_path
     assert list(written["counts"]) == [
         "candidates", "final_facets", "parsed_calls", "parse_failures", "selected_calls", "dataset_rows",
         "uploaded_rows", "dataset_total_rows", "rows_from_earlier_runs", "duplicate_rows_merged",
+        "existing_rows", "kept_reviewed_labels", "placed_by_duplicates", "placed_by_traces",
     ]  # fmt: skip
     assert written["counts"]["dataset_total_rows"] is None  # this backend does not say what it holds
     assert written["counts"]["uploaded_rows"] == len(rows)

@@ -24,13 +24,19 @@ app = typer.Typer(help="Build ground-truth datasets from production facet spans.
 def render_balance(console: Console, report: BalanceReport, title: str | None = None) -> None:
     table = Table(title=title or f"{report.target_project} / {report.dataset} ({report.backend})")
     with_test = report.total.test > 0  # the test column only for datasets that hold one
-    for column in ("facet", "rows", "positive", "negative", "train", "validation", "test"):
-        if column != "test" or with_test:
+    with_duplicates = report.total.duplicate_groups > 0
+    columns = ("facet", "rows", "positive", "negative", "train", "validation", "test", "duplicate groups")
+    for column in columns:
+        if (column != "test" or with_test) and (column != "duplicate groups" or with_duplicates):
             table.add_column(column, justify="left" if column == "facet" else "right")
     for f in [*report.facets, report.total]:
         style = "bold" if f is report.total else None
         cells = [f.facet_name, str(f.rows), str(f.positive), str(f.negative), str(f.train), str(f.validation)]
-        table.add_row(*cells, *([str(f.test)] if with_test else []), style=style)
+        straddling = f" ({f.straddling_groups} across splits)" if f.straddling_groups else ""
+        duplicates = (
+            [f"{f.duplicate_groups} ({f.duplicate_rows} rows){straddling}"] if with_duplicates else []
+        )
+        table.add_row(*cells, *([str(f.test)] if with_test else []), *duplicates, style=style)
     console.print(table)
 
 
@@ -77,6 +83,8 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
             console.print(
                 f"dataset {summary.dataset!r} now holds {c.dataset_total_rows} rows, "
                 f"{c.rows_from_earlier_runs or 0} of them from earlier runs"
+                + (f" ({c.existing_rows} written again, their splits kept)" if c.existing_rows else "")
+                + (f"; kept {c.kept_reviewed_labels} reviewed labels" if c.kept_reviewed_labels else "")
                 + (f"; {merged} repeated row(s) with the same label merged" if merged else ""),
                 highlight=False,
             )
@@ -227,7 +235,8 @@ def render_upload(console: Console, summary: DatasetUploadSummary) -> None:
     console.print(
         f"{summary.rows} rows from {summary.run_dir} -> {where}: dataset {summary.dataset!r} in project "
         f"{summary.target_project!r}{org}; {summary.written} written, "
-        f"{summary.verified} verified by reading back",
+        f"{summary.verified} verified by reading back; {summary.existing_rows} of them already in the dataset"
+        + (f"; kept {summary.kept_reviewed_labels} reviewed labels" if summary.kept_reviewed_labels else ""),
         highlight=False,
     )
     for message in summary.warnings:

@@ -38,7 +38,11 @@ TargetProject = Annotated[
 ]
 Split = Annotated[
     str | None,
-    typer.Option("--split", help="Only rows of this split: train, validation, test or all (default all)."),
+    typer.Option(
+        "--split",
+        help="Only rows of this split: train, validation, test or all (default: train and validation; "
+        "test, or all, is a recorded look at the test split).",
+    ),
 ]
 SecondModel = Annotated[
     str | None,

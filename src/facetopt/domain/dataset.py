@@ -29,6 +29,7 @@ METADATA_KEYS = (
     "ground_truth_generated_at",
     "split",
     "split_seed",  # the seed this row was split with (sticky: a later run keeps its split)
+    "conversation_key",  # facets.placement.conversation_key(facet, text): duplicates share it
 )
 
 
@@ -69,6 +70,9 @@ class FacetBalance(BaseModel):
     train: int = 0
     validation: int = 0
     test: int = 0
+    duplicate_groups: int = 0  # conversations (facet, whitespace-normalised text) held by 2+ rows
+    duplicate_rows: int = 0  # rows in those groups
+    straddling_groups: int = 0  # of those groups, how many sit in more than one split
 
 
 class BalanceReport(BaseModel):
@@ -92,8 +96,12 @@ class DatasetCounts(BaseModel):
     dataset_rows: int = 0  # labelled rows in dataset_rows.jsonl
     uploaded_rows: int = 0  # rows stored locally, or verified in Braintrust by reading back
     dataset_total_rows: int | None = None  # rows the dataset holds after the upload, read back
-    rows_from_earlier_runs: int | None = None  # of those, rows this run did not write
+    rows_from_earlier_runs: int | None = None  # of those, rows the dataset held before this run
     duplicate_rows_merged: int = 0  # repeats of a row id with the same label, dropped
+    existing_rows: int | None = None  # rows of this run the dataset already held (their split kept)
+    kept_reviewed_labels: int = 0  # rows whose label a person decided: that label was kept
+    placed_by_duplicates: int = 0  # new rows given the split of their duplicate conversation
+    placed_by_traces: int = 0  # new rows whose trace is held out (or used) in another dataset
 
 
 class DatasetCreateSummary(BaseModel):

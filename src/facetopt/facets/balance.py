@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from facetopt.domain.dataset import BalanceReport, DatasetRow, FacetBalance
+from facetopt.facets.placement import duplicate_groups
 from facetopt.facets.text import bucket_of, pattern_for
 
 MIN_ROWS_PER_FACET = 20
@@ -37,6 +38,12 @@ def balance_report(
                 counts.validation += 1
             elif row.split == "test":
                 counts.test += 1
+    texts = [(r.facet_name, str(r.input.get("preprocessed_text") or ""), r.split) for r in rows]
+    for key, (groups, members, straddling) in duplicate_groups(texts).items():
+        for counts in (per_facet[key], total):
+            counts.duplicate_groups += groups
+            counts.duplicate_rows += members
+            counts.straddling_groups += straddling
     report = BalanceReport(
         dataset=dataset,
         target_project=target_project,
@@ -70,6 +77,13 @@ def balance_warnings(report: BalanceReport, rows: list[DatasetRow]) -> list[str]
             f"{negative_share:.0%} of the dataset is negative (more than {MAX_NEGATIVE_SHARE:.0%}): "
             "raise --positive-limit or widen the time window"
         )
+    for facet in report.facets:
+        if facet.straddling_groups:
+            warnings.append(
+                f"facet {facet.facet_name!r}: {facet.straddling_groups} of {facet.duplicate_groups} duplicate "
+                "conversations sit in more than one split (written before splits grouped duplicates): "
+                "an edit that fixes a train row also fixes its held-out twin"
+            )
     warnings.extend(_copied_label_warnings(report, rows))
     return warnings
 

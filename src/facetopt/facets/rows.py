@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from facetopt.domain.dataset import DatasetRow
 from facetopt.domain.spans import FacetCall
+from facetopt.facets.placement import CONVERSATION_KEY, conversation_key
 from facetopt.facets.text import bucket_of
 
 DEFAULT_APP_URL = "https://www.braintrust.dev"
@@ -82,6 +83,7 @@ def build_row(
         "ground_truth_generated_at": ctx.generated_at,
         "split": split,
         "split_seed": ctx.split_seed,
+        CONVERSATION_KEY: conversation_key(call.facet_name, call.preprocessed_text),
     }
     return DatasetRow(
         id=row_id_for(call.source_row_id, call.facet_name),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -41,6 +41,22 @@ def split_targets(n: int, fraction: float, test_fraction: float = 0.0) -> list[t
     ]
 
 
+def _units(ordered: list[str], together: Mapping[str, str]) -> list[list[str]]:
+    """The rows in order, rows sharing a key gathered at the place of the first of them."""
+    units: list[list[str]] = []
+    by_key: dict[str, list[str]] = {}
+    for row_id in ordered:
+        key = together.get(row_id)
+        if key is None:
+            units.append([row_id])
+        elif key in by_key:
+            by_key[key].append(row_id)
+        else:
+            by_key[key] = [row_id]
+            units.append(by_key[key])
+    return units
+
+
 def split_order_key(seed: str, row_id: str) -> str:
     return hashlib.sha256(f"{seed}:{row_id}".encode()).hexdigest()
 
@@ -51,6 +67,7 @@ def assign_splits(
     fraction: float,
     existing: Iterable[tuple[str, str, str, str]] = (),
     test_fraction: float = 0.0,
+    together: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """{row_id: split} for (row_id, facet_name, final_bucket) items.
 
@@ -59,6 +76,11 @@ def assign_splits(
     and new. A row that already has a split keeps it; the new rows, ordered by sha256 of
     "<seed>:<row id>", fill validation until the group holds its target, then test, and the rest go to
     train. With no existing rows and test fraction 0 this is the original scripts' assignment.
+
+    `together` maps row ids to a key (the conversation, facets.placement.conversation_key): new rows
+    of a group sharing a key go, as one unit at the place of their first row in the seeded order,
+    to the split that row would get, and count against its target with every member (so duplicates
+    do not pull the fractions off). Rows without a shared key are placed exactly as before.
     """
     kept: dict[str, str] = {}
     members: dict[str, tuple[str, str]] = {}
@@ -77,14 +99,13 @@ def assign_splits(
     for row_ids in groups.values():
         held = Counter(kept[row_id] for row_id in row_ids if row_id in kept)
         new = sorted((r for r in row_ids if r not in kept), key=lambda r: (split_order_key(seed, r), r))
-        position = 0
-        for split, target in split_targets(len(row_ids), fraction, test_fraction):
-            take = max(0, target - held[split])
-            for row_id in new[position : position + take]:
+        targets = split_targets(len(row_ids), fraction, test_fraction)
+        for unit in _units(new, together or {}):
+            # the first held-out split still short of its target, else train (in the order rows fill)
+            split = next((name for name, target in targets if held[name] < target), TRAIN)
+            for row_id in unit:
                 splits[row_id] = split
-            position += take
-        for row_id in new[position:]:
-            splits[row_id] = TRAIN
+            held[split] += len(unit)
         for row_id in row_ids:
             if row_id in kept:
                 splits[row_id] = kept[row_id]

@@ -27,11 +27,13 @@ from facetopt.clients.local.store_connection import (
     utc_now,
 )
 from facetopt.clients.local.store_experiments import ExperimentTables
+from facetopt.clients.local.store_ledger import BACKFILL, LedgerEntry, LedgerTables
 from facetopt.domain.dataset import DatasetRow
 
 # the store's errors are raised by the connection; callers catch them under this module's name
 __all__ = [
     "BatchWriter",
+    "LedgerEntry",
     "LocalStore",
     "StoreBusyError",
     "StoreUnusableError",
@@ -41,9 +43,12 @@ __all__ = [
 ]
 
 
-class LocalStore(StoreConnection, ExperimentTables):
+class LocalStore(StoreConnection, ExperimentTables, LedgerTables):
     """Open it for one short transaction (`with LocalStore(path) as store: ...`), never for a run:
     DuckDB lets one process write at a time, and other commands wait while it is open."""
+
+    def _migrate(self) -> None:
+        self.conn.execute(BACKFILL)  # local rows written before the ledger existed enter it
 
     # datasets -------------------------------------------------------------
     def upsert_rows(self, project: str, dataset: str, rows: Iterable[DatasetRow]) -> int:

@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS comparisons (
 CREATE TABLE IF NOT EXISTS comparison_decisions (
     comparison_id VARCHAR, facet_name VARCHAR, verdict VARCHAR, candidate_sha VARCHAR,
     baseline_sha VARCHAR, created VARCHAR, PRIMARY KEY (comparison_id, facet_name));
+CREATE TABLE IF NOT EXISTS row_ledger (
+    backend VARCHAR, project VARCHAR, dataset VARCHAR, id VARCHAR, facet_name VARCHAR,
+    root_span_id VARCHAR, split VARCHAR, split_seed VARCHAR, conversation_key VARCHAR,
+    expected VARCHAR, review JSON, updated TIMESTAMPTZ, PRIMARY KEY (backend, project, dataset, id));
 """
 
 
@@ -152,6 +156,7 @@ class StoreConnection:
             # the CREATE statements run only when the tables changed since the store last saw them
             if not read_only and (version != SCHEMA_VERSION or schema_sha != _SCHEMA_SHA):
                 self.conn.execute(_SCHEMA)
+                self._migrate()
                 self.conn.execute("DELETE FROM store_meta")
                 self.conn.execute("INSERT INTO store_meta VALUES (?, ?)", [SCHEMA_VERSION, _SCHEMA_SHA])
         except FacetoptError:
@@ -160,6 +165,9 @@ class StoreConnection:
         except Exception as exc:  # a DuckDB file that is not facetopt's, or damaged
             self.conn.close()
             raise _unusable(self.path, str(exc)) or StoreUnusableError(str(exc)[:200]) from None
+
+    def _migrate(self) -> None:
+        """In-place steps for a store an older facetopt wrote (the tables above are already there)."""
 
     def _version(self) -> tuple[int | None, str | None]:
         """(layout version, fingerprint of the CREATE statements) the store records; Nones for a

@@ -41,10 +41,12 @@ from facetopt.services.dataset.audit_requests import (
 )
 from facetopt.services.dataset.create import SIMULATED_PREFIX
 from facetopt.services.dataset.labelling import label_requests
+from facetopt.services.holdout import record_test_touch
 from facetopt.services.progress import Progress, SilentProgress
 from facetopt.settings import Settings
 
 ALL_SPLITS = "all"
+TEST = "test"
 
 
 @dataclass
@@ -61,7 +63,7 @@ def select_rows(
         r
         for r in rows
         if (not facet or r.facet_name.casefold() == facet.casefold())
-        and (not split or split == ALL_SPLITS or (r.split or "train") == split)
+        and (split == ALL_SPLITS or (r.split or "train") == split if split else r.split != TEST)
     ]
     if sample is not None and sample < len(chosen):
         chosen = random.Random(seed).sample(sorted(chosen, key=lambda r: r.id), sample)
@@ -83,6 +85,7 @@ def audit_dataset(
     progress: Progress | None = None,
     announce: Callable[[str], None] | None = None,
     backend: Backend | None = None,
+    command: str = "dataset audit",
 ) -> AuditOutcome:
     progress = progress or SilentProgress()
     if sample is not None and sample < 1:
@@ -95,7 +98,7 @@ def audit_dataset(
     if not rows:
         known = ", ".join(sorted({r.facet_name for r in all_rows})) or "none"
         raise InputError(
-            f"no rows of dataset {dataset!r} match --facet {facet or '(any)'} --split {split or 'all'}",
+            f"no rows of dataset {dataset!r} match --facet {facet or '(any)'} --split {split or '(train and validation)'}",
             hint=f"facets in the dataset: {known}; splits: train, validation, test",
         )
     endpoint = resolve_auditor(settings)
@@ -133,6 +136,11 @@ def audit_dataset(
         requests[row.id] = audit_request(prompt, row, endpoint, settings.ground_truth_max_tokens)
     run_dir = artifacts.new_run_dir(settings.output_root / "audits")
     report.run_dir = str(run_dir)
+    held_out = sum(r.split == TEST for r in all_rows) if not split else 0
+    looks = {r.facet_name: prompt_for_row(r, facets, history)[0] for r in rows if r.split == TEST}
+    hashes = {name: prompt.prompt_sha256 for name, prompt in looks.items() if prompt is not None}
+    if hashes:  # a look at the holdout, recorded like an eval on test
+        record_test_touch(settings, project, dataset, hashes, f"audit:{run_dir.name}", command, False)
     progress.stage(f"second opinions on {len(requests)} rows from {endpoint.model} ({endpoint.label})")
     meter = UsageMeter.of("auditor", endpoint.model, settings)
     outcome = label_requests(
@@ -161,6 +169,16 @@ def audit_dataset(
     report.copies = [r for r in audited if r.copies_production]
     report.simulated_roles = _simulated_roles(endpoint, labeller_model)
     report.warnings = _warnings(report, endpoint, missing_facets, old_prompts, prompt_path)
+    if held_out:
+        report.warnings.append(
+            f"{held_out} test rows were left out (the holdout); pass --split test to include them "
+            "(recorded as a look at the test split)"
+        )
+    elif hashes:
+        report.warnings.append(
+            f"test rows of {len(hashes)} facet(s) were read: recorded as a look at the test split "
+            "(see `facetopt inspect experiments`)"
+        )
     if outcome.store_error:
         report.warnings.append(outcome.store_error)
     if outcome.not_sent:

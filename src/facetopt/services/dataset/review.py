@@ -35,6 +35,7 @@ from facetopt.facets.agreement import expected_sha256
 from facetopt.facets.text import bucket_of
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.dataset.audit import audit_dataset
+from facetopt.services.dataset.placement import remember_written
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 
@@ -101,8 +102,9 @@ def export_review(
     if path.exists() and path.is_dir():
         raise InputError(f"{path} is a folder", hint="pass a file name, e.g. review.yaml")
     outcome = audit_dataset(
-        settings, facet=facet, split=split, seed=seed, progress=progress, announce=announce, backend=backend
-    )
+        settings, facet=facet, split=split, seed=seed, progress=progress, announce=announce, backend=backend,
+        command="dataset review export",
+    )  # fmt: skip
     report = outcome.report
     chosen = choose_entries(outcome.rows, only, sample_agreeing, seed)
     entries = []
@@ -234,8 +236,8 @@ def apply_review(
 ) -> ReviewApplyReport:
     header, raw = read_review_file(path)
     entries = parse_entries(path, raw)
-    project = settings.target_project or str(header.get("target_project") or "")
-    dataset = settings.dataset or str(header.get("dataset") or "")
+    project = _scope(path, "target project", header.get("target_project"), settings.target_project)
+    dataset = _scope(path, "dataset", header.get("dataset"), settings.dataset)
     if not project or not dataset:
         raise InputError(
             f"{path} names no dataset", hint="pass --target-project and --dataset, or re-export the file"
@@ -298,4 +300,20 @@ def apply_review(
             project, dataset, writes, retry=f"apply the file again: `facetopt dataset review apply {path}`"
         )
         report.written, report.verified = uploaded.written, uploaded.verified
+        noted = remember_written(settings, backend.name, project, dataset, writes)
+        report.warnings.extend([noted] if noted else [])
     return report
+
+
+def _scope(path: Path, what: str, exported: object, configured: str | None) -> str:
+    """The file's own dataset (or project); settings naming another are refused: a decision about
+    a row of one dataset says nothing about a row of another."""
+    mine = str(exported or "")
+    if mine and configured and configured != mine:
+        flag = "--dataset" if what == "dataset" else "--target-project"
+        raise InputError(
+            f"{path} was exported from {what} {mine!r}, but the settings name {configured!r}: nothing was written",
+            hint=f"apply it to {mine!r} (pass {flag} {mine!r}, or unset the setting), or export a review "
+            f"file from {configured!r}",
+        )
+    return mine or configured or ""

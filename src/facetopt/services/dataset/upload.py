@@ -17,6 +17,7 @@ from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import ConfigError, InputError, NotFoundError
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.dataset.create import SIMULATED_PREFIX
+from facetopt.services.dataset.placement import Settled, read_ledger, remember_written, settle_rows
 from facetopt.settings import Settings
 
 ROWS_FILE = "dataset_rows.jsonl"
@@ -32,6 +33,10 @@ class DatasetUploadSummary(BaseModel):
     rows: int = 0  # rows in the run's dataset_rows.jsonl
     written: int = 0
     verified: int = 0  # read back with the written id and expected
+    existing_rows: int = 0  # rows the dataset already held: their split (and a person's label) kept
+    kept_reviewed_labels: int = 0
+    placed_by_duplicates: int = 0
+    placed_by_traces: int = 0
     simulated_rows: int = 0
     warnings: list[str] = Field(default_factory=list)
 
@@ -83,7 +88,19 @@ def _run_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def _target(flag: str | None, run_value: Any, setting: str | None, name: str, env: str) -> str:
-    value = flag or (run_value if isinstance(run_value, str) else None) or setting
+    """The flag, else the run's own target; settings naming another one is refused (naming both)
+    rather than silently followed or silently ignored."""
+    run = run_value if isinstance(run_value, str) and run_value else None
+    if flag:
+        return flag
+    if run and setting and setting != run:
+        raise ConfigError(
+            f"the run folder was made for {name.replace('-', ' ')} {run!r}, but the settings name {setting!r} "
+            f"({env})",
+            hint=f"pass --{name} {run!r} to upload where the run was made for, or --{name} {setting!r} "
+            "to put its rows there",
+        )
+    value = run or setting
     if not value:
         raise ConfigError(
             f"--{name} is required: the run folder's summary.json does not name one",
@@ -133,12 +150,37 @@ def run_dataset_upload(
             f"uploading {summary.simulated_rows} rows with SIMULATED labels (--allow-simulated): "
             "not ground truth"
         )
+    settled = _settle(settings, backend, summary, rows)
     uploaded = backend.upload_rows(
         summary.target_project,
         summary.dataset,
-        rows,
+        settled.rows,
         retry=f"the rows are still in {folder / ROWS_FILE}; run the same `facetopt dataset upload` command again",
     )
     summary.target_org, summary.dataset_id = uploaded.org, uploaded.dataset_id
     summary.written, summary.verified = uploaded.written, uploaded.verified
+    noted = remember_written(settings, backend.name, summary.target_project, summary.dataset, settled.rows)
+    summary.warnings.extend([noted] if noted else [])
     return summary
+
+
+def _settle(
+    settings: Settings, backend: Backend, summary: DatasetUploadSummary, rows: list[DatasetRow]
+) -> Settled:
+    """The rows as the dataset may take them: held rows keep their split and a person's label."""
+    try:
+        target = backend.dataset_rows(summary.target_project, summary.dataset)
+    except NotFoundError:
+        target = []
+    ledger, notes = read_ledger(settings, backend.name, summary.target_project)
+    settled = settle_rows(rows, target, ledger, summary.dataset)
+    summary.existing_rows, summary.kept_reviewed_labels = settled.existing, settled.kept_reviewed
+    summary.placed_by_duplicates, summary.placed_by_traces = len(settled.by_duplicate), len(settled.by_trace)
+    moved = sum(1 for a, b in zip(rows, settled.rows, strict=True) if a.split != b.split)
+    if moved:
+        notes.append(
+            f"{moved} row(s) are not in the split the run folder gives them: the dataset already held them "
+            "(their split is kept), or a duplicate or the holdout rule placed them"
+        )
+    summary.warnings.extend(notes + settled.warnings)
+    return settled

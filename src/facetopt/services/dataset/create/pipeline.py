@@ -22,6 +22,7 @@ from facetopt.services.dataset.create.spans import (
     report_source_problems,
     select_calls,
 )
+from facetopt.services.dataset.placement import remember_written
 from facetopt.services.progress import Progress, SilentProgress
 from facetopt.settings import Settings
 
@@ -67,6 +68,8 @@ def create_dataset(
     artifacts.write_json(run_dir / "summary.json", summary)  # before uploading: `dataset upload` reads it
     if req.upload:
         _upload(req, summary, rows, _upload_command(run_dir, settings))
+        noted = remember_written(settings, req.backend.name, req.target_project, req.dataset, rows)
+        summary.warnings.extend([noted] if noted else [])
         artifacts.write_json(run_dir / "summary.json", summary)
     return summary
 
@@ -103,7 +106,9 @@ def _upload(req: CreateRequest, summary: DatasetCreateSummary, rows: list[Datase
         summary.counts.uploaded_rows = uploaded.verified
         if uploaded.dataset_rows is not None:
             summary.counts.dataset_total_rows = uploaded.dataset_rows
-            summary.counts.rows_from_earlier_runs = max(0, uploaded.dataset_rows - len({r.id for r in rows}))
+            # rows the dataset held before this run, whether this run wrote them again or not
+            new = len({r.id for r in rows}) - (summary.counts.existing_rows or 0)
+            summary.counts.rows_from_earlier_runs = max(0, uploaded.dataset_rows - new)
     except FacetoptError as error:
         again = f"upload them again with `{command}`"
         kept = f"the {len(rows)} rows are kept in {run_dir / 'dataset_rows.jsonl'}"

@@ -14,12 +14,14 @@ from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import InputError, ModelError, NotFoundError
 from facetopt.facets.balance import balance_report, balance_warnings
+from facetopt.facets.placement import conversation_key
 from facetopt.facets.rows import RowContext, build_row
 from facetopt.facets.split import assign_splits, split_seed
 from facetopt.facets.text import bucket_of
 from facetopt.services.cost import UsageMeter, max_cost_error, max_cost_warning
 from facetopt.services.dataset.create.request import CreateRequest
 from facetopt.services.dataset.labelling import call_key, label_calls
+from facetopt.services.dataset.placement import read_ledger, settle_rows
 from facetopt.services.dataset.sources import SpanSource
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
@@ -40,6 +42,8 @@ def label_and_build_rows(
     run_dir = Path(summary.run_dir)
     # read before the store opens for writing: rows the dataset holds keep their split (sticky)
     existing = _existing_rows(req)
+    ledger, ledger_notes = read_ledger(settings, req.backend.name, req.target_project)
+    summary.warnings.extend(ledger_notes)
     progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
     meter = UsageMeter.of("labeller", endpoint.model, settings)
     outcome = label_calls(
@@ -66,11 +70,25 @@ def label_and_build_rows(
         if outcome.not_sent == len(outcome.failures):
             raise max_cost_error(settings.max_cost, "labelling", meter.refused)
         raise _every_label_failed(outcome.failures, endpoint, run_dir)
+    grouped: dict[str, str] = {}  # rows the duplicate grouping placed, and why
     rows, merged = deduplicated(
-        _build_rows(req, selected, outcome.labels, endpoint, req.source, existing),
+        _build_rows(req, selected, outcome.labels, endpoint, req.source, existing, grouped),
         run_dir / "duplicate_ids.jsonl",
     )
     summary.counts.duplicate_rows_merged = merged
+    settled = settle_rows(rows, existing, ledger, req.dataset)
+    rows = settled.rows
+    counts = summary.counts
+    counts.existing_rows, counts.kept_reviewed_labels = settled.existing, settled.kept_reviewed
+    by_duplicate = {**grouped, **settled.by_duplicate}
+    counts.placed_by_duplicates, counts.placed_by_traces = len(by_duplicate), len(settled.by_trace)
+    summary.warnings.extend(settled.warnings)
+    if by_duplicate or settled.by_trace:
+        artifacts.write_jsonl(
+            run_dir / "placed_rows.jsonl",
+            [{"id": i, "rule": "duplicate", "why": w} for i, w in by_duplicate.items()]
+            + [{"id": i, "rule": "trace holdout", "why": w} for i, w in settled.by_trace.items()],
+        )
     seed = split_seed(req.source.info.project_name, req.target_project, req.dataset)
     summary.warnings.extend(_seed_notes(req, seed, existing, rows))
     summary.failed_rows += [
@@ -154,6 +172,7 @@ def _build_rows(
     endpoint: Endpoint,
     source: SpanSource,
     existing: list[DatasetRow],
+    grouped: dict[str, str],
 ) -> list[DatasetRow]:
     """Rows with their split: rows the dataset already holds keep theirs (sticky splits)."""
     info = source.info
@@ -171,9 +190,28 @@ def _build_rows(
     labelled = [c for c in selected if call_key(c) in labels]
     items = [(call_key(c), c.facet_name, bucket_of(labels[call_key(c)])) for c in labelled]
     held = [(r.id, r.facet_name, bucket_of(r.expected), r.split) for r in existing if r.split]
+    together = {  # duplicate conversations are placed as one (an empty text duplicates nothing)
+        call_key(c): conversation_key(c.facet_name, c.preprocessed_text)
+        for c in labelled
+        if c.preprocessed_text.strip()
+    }
     splits = assign_splits(
-        items, seed, req.validation_fraction, existing=held, test_fraction=req.test_fraction
+        items,
+        seed,
+        req.validation_fraction,
+        existing=held,
+        test_fraction=req.test_fraction,
+        together=together,
     )
+    if len(set(together.values())) < len(together):  # some duplicates: say which rows they moved
+        alone = assign_splits(
+            items, seed, req.validation_fraction, existing=held, test_fraction=req.test_fraction
+        )
+        grouped.update(
+            (row_id, f"placed with its duplicate conversation in {split} (alone: {alone[row_id]})")
+            for row_id, split in splits.items()
+            if alone[row_id] != split
+        )
     rows = [build_row(c, labels[call_key(c)], ctx, splits[call_key(c)]) for c in labelled]
     placed_by = {r.id: _seed_of(req, r) for r in existing if r.split}
     for row in rows:  # a kept split keeps the seed that placed it
