@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from facetopt.domain.experiments import EvalRow
-from facetopt.facets.duplicates import conversation_text_key, fold_duplicate_pairs
+from facetopt.facets.duplicates import fold_duplicate_pairs
+from facetopt.facets.placement import conversation_key
 
 
 def row(row_id: str, text: str | None, facet: str = "issues", match: float = 1.0) -> EvalRow:
@@ -12,8 +13,12 @@ def row(row_id: str, text: str | None, facet: str = "issues", match: float = 1.0
 
 
 def test_whitespace_alone_does_not_make_two_conversations():
-    assert conversation_text_key("user:  hi\n\tassistant: hello ") == "user: hi assistant: hello"
-    assert conversation_text_key("user: hi") != conversation_text_key("user: hi!")
+    # the key the split groups by is the key compare folds by
+    assert conversation_key("issues", "user:  hi\n\tassistant: hello ") == conversation_key(
+        "Issues", "user: hi assistant: hello"
+    )
+    assert conversation_key("issues", "user: hi") != conversation_key("issues", "user: hi!")
+    assert conversation_key("issues", "user: hi") != conversation_key("task", "user: hi")
 
 
 def test_a_group_keeps_its_first_row_by_id_on_both_sides():

@@ -6,24 +6,17 @@ compare keeps one pair per group, the group's first row by dataset row id (docs/
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from facetopt.domain.experiments import EvalRow
-
-_WHITESPACE = re.compile(r"\s+")
-
-
-def conversation_text_key(text: str) -> str:
-    """The conversation as compared for duplicates: runs of whitespace made one space, ends trimmed."""
-    return _WHITESPACE.sub(" ", text).strip()
+from facetopt.facets.placement import conversation_key
 
 
-def _row_key(row: EvalRow) -> tuple[str, str] | None:
+def _row_key(row: EvalRow) -> str | None:
     text = row.input.get("preprocessed_text") if isinstance(row.input, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None  # no conversation to compare: the row stands alone
-    return row.facet_name.casefold(), conversation_text_key(text)
+    return conversation_key(row.facet_name, text)  # the key the split groups duplicates by
 
 
 def fold_duplicate_pairs(
@@ -31,7 +24,7 @@ def fold_duplicate_pairs(
 ) -> tuple[list[EvalRow], list[EvalRow], dict[str, int]]:
     """Paired rows (same order) with each duplicate group reduced to its first row by id; and the
     rows folded away per facet (as the baseline names it)."""
-    first_of: dict[tuple[str, str], str] = {}
+    first_of: dict[str, str] = {}
     for row in baseline:
         key = _row_key(row)
         if key is not None and (key not in first_of or row.id < first_of[key]):
