@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
+from facetopt.errors import ModelError
 from facetopt.settings import DEFAULT_PROXY_URL, SIMULATED_BASE_URL, Settings
 
 Role = Literal["labeller", "facet_model", "judge", "auditor", "proposer"]
@@ -183,3 +184,23 @@ async def probe_endpoint(endpoint: Endpoint, timeout: float = 5.0) -> str | None
     except OSError:
         pass
     return None
+
+
+_ROLE_SETTINGS = {
+    "labeller": "--ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE and "
+    "FACET_OPTIMIZER_GROUND_TRUTH_MODEL",
+    "auditor": "FACET_OPTIMIZER_AUDIT_API_BASE and FACET_OPTIMIZER_AUDIT_MODEL",
+    "proposer": "FACET_OPTIMIZER_PROPOSER_API_BASE and FACET_OPTIMIZER_PROPOSER_MODEL",
+    "facet_model": "--api-base / FACET_OPTIMIZER_API_BASE and --model / FACET_OPTIMIZER_MODEL",
+    "judge": "--judge-api-base / FACET_OPTIMIZER_JUDGE_API_BASE and FACET_OPTIMIZER_JUDGE_MODEL",
+}
+
+
+def dead_endpoint_error(role: str, reason: str) -> ModelError:
+    """The one error that ends a run whose model endpoint refuses every call."""
+    name = role.replace("_", " ")
+    return ModelError(
+        f"the {name} endpoint is refusing every call, so the run stopped: {reason}",
+        hint=f"nothing more was sent; what was already paid for is kept and a new run reuses it; "
+        f"check {_ROLE_SETTINGS.get(role, 'the endpoint, model and key')} and the key",
+    )
