@@ -28,7 +28,7 @@ What the policy does:
 - Ends a dead endpoint (`EndpointDead`): refusals by a live server (5xx, 4xx other than 408, 409
   and 429; a 503 with Retry-After is a throttle) with no success between them mark the
   (endpoint, model) dead once DEAD_AFTER_SECONDS passed since the first of them (retried
-  refusals), or after DEAD_AFTER_REFUSALS of them at once (4xx, which are not retried). From then
+  refusals), or after DEAD_AFTER_REFUSALS of them before any success (4xx, not retried). From then
   on nothing is sent; every call fails at once with the last status and the server's message.
 - Bounds the run, not only each call: no retry is made once the (endpoint, model) has had no
   success for the call deadline (counted from the last success, or from when the run's client
@@ -194,7 +194,8 @@ class RateLimitPolicy:
             lasted = now - self._refusing_since
             if self.dead is not None:
                 return
-            by_count = not retried and self._refusals >= DEAD_AFTER_REFUSALS
+            # a 4xx that is not retried may be the row's own fault: only before any success
+            by_count = not retried and not self.ever_succeeded and self._refusals >= DEAD_AFTER_REFUSALS
             by_time = lasted >= DEAD_AFTER_SECONDS and self._refusals >= _MIN_DEAD_REFUSALS
             if by_count or by_time:
                 since = "" if self.ever_succeeded else " (no call has succeeded)"
@@ -220,10 +221,20 @@ class RateLimitPolicy:
             self._sends.append(start)
             return start - now, True
 
+    def check_room(self, delay: float) -> None:
+        """A wait that would end after the run's retries stopped (a long Retry-After pause) is not made."""
+        room = self.retry_room()
+        if room is not None and delay > room and self.retries:
+            raise CallDeadlineExceeded(
+                f"no success from this endpoint for {self.stall_limit:.0f}s while retrying: the run gave "
+                "up at the per-call deadline (--call-deadline), the bound of the run's retries"
+            )
+
     async def wait_turn(self) -> None:
         while True:
             delay, reserved = self._slot()
             if delay > 0:
+                self.check_room(delay)
                 await asyncio.sleep(delay)
             if reserved:
                 return
@@ -232,6 +243,7 @@ class RateLimitPolicy:
         while True:
             delay, reserved = self._slot()
             if delay > 0:
+                self.check_room(delay)
                 time.sleep(delay)
             if reserved:
                 return
@@ -248,12 +260,14 @@ class RateLimitPolicy:
 
     # -- learning --------------------------------------------------------------------------------
 
-    def succeeded(self) -> None:
+    def succeeded(self, progress: bool = True) -> None:
+        """A reply the server admitted (for the rate); `progress`: a success, not a 4xx refusal."""
         with self._lock:
             now = time.monotonic()
-            self.ever_succeeded = True
-            self._progress_at = now
-            self._refusals, self._refusing_since = 0, None
+            if progress:
+                self.ever_succeeded = True
+                self._progress_at = now
+                self._refusals, self._refusing_since = 0, None
             self._successes.append(now)
             while self._successes and self._successes[0] < now - self.window:
                 self._successes.popleft()

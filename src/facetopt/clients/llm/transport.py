@@ -50,10 +50,18 @@ class _Attempts:
 
     def before_send(self) -> None:
         """Raises EndpointDead when the (endpoint, model) was judged dead: nothing more is sent."""
+        exc: Exception
         if (dead := self.policy.dead) is not None:
             exc = EndpointDead(dead)
-            exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
-            raise exc
+        else:
+            try:  # the run had no success for the call deadline while retrying: queued calls are not sent
+                self.policy.check_room(0.0)
+            except CallDeadlineExceeded as stalled:
+                exc = stalled
+            else:
+                return
+        exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
+        raise exc
 
     def note_refusal(self, request: Any, response: Any) -> None:
         """Called with a refused reply whose body was read: counts toward a dead verdict."""
@@ -93,7 +101,7 @@ class _Attempts:
             given = retry_after(response.headers)
             wait = given if given is not None else _backoff(self.count)
             return wait if self._room(wait) else None
-        self.policy.succeeded()
+        self.policy.succeeded(progress=response.status_code < 400)
         return None
 
     def after_error(self, exc: Exception) -> float:
