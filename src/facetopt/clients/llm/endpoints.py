@@ -32,6 +32,7 @@ class Endpoint:
     api_key: SecretStr | None = field(default=None, repr=False)
     simulated: bool = False
     key_source: str | None = None  # the variable the key came from (a name, safe to show)
+    key_note: str | None = None  # said once: BRAINTRUST_API_KEY withheld from a host not Braintrust's
 
     @property
     def label(self) -> str:
@@ -60,6 +61,37 @@ def _first_key(*candidates: tuple[SecretStr | None, str]) -> tuple[SecretStr | N
     return None, None
 
 
+# the variable that gives each role a key of its own
+ROLE_KEY_SETTING = {
+    "labeller": "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY",
+    "auditor": "FACET_OPTIMIZER_AUDIT_API_KEY",
+    "proposer": "FACET_OPTIMIZER_PROPOSER_API_KEY",
+    "facet_model": "FACET_OPTIMIZER_API_KEY",
+    "judge": "FACET_OPTIMIZER_JUDGE_API_KEY",
+}
+_DEFAULT_API_URL = "https://api.braintrust.dev"
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port) if parts.hostname else None
+
+
+def braintrust_origins(settings: Settings) -> set[tuple[str, str, int]]:
+    """Braintrust's own origins as configured: the API, the app and the AI proxy (custom ones too)."""
+    urls = [
+        settings.braintrust_api_url or _DEFAULT_API_URL,
+        settings.braintrust_app_url,
+        settings.braintrust_proxy_url or DEFAULT_PROXY_URL,
+        settings.braintrust_proxy_api_base or "",
+    ]
+    return {origin for url in urls if url and (origin := _origin(url)) is not None}
+
+
 def _resolve(
     settings: Settings, role: Role, model: str, base: str | None, *keys: tuple[SecretStr | None, str]
 ) -> Endpoint:
@@ -67,6 +99,14 @@ def _resolve(
     base = (base or "").strip() or None
     if base == SIMULATED_BASE_URL or (base is None and key is None):
         return Endpoint(role, model, None, None, simulated=True)
+    if base is not None and source == "BRAINTRUST_API_KEY" and _origin(base) not in braintrust_origins(settings):
+        # the organisation's Braintrust key goes to Braintrust only: this host gets no key
+        name = role.replace("_", " ")
+        note = (
+            f"the {name} endpoint {_without_credentials(base)} is not Braintrust's: BRAINTRUST_API_KEY is "
+            f"not sent to it and it gets no key; set {ROLE_KEY_SETTING[role]} to give it one"
+        )
+        return Endpoint(role, model, base.rstrip("/"), None, simulated=False, key_note=note)
     if base is None:
         # BRAINTRUST_PROXY_API_BASE is the original scripts' base URL for every role it serves
         configured = (settings.braintrust_proxy_api_base or "").strip() or None
@@ -142,6 +182,11 @@ def resolve_judge(settings: Settings) -> Endpoint:
         (settings.openai_api_key, "OPENAI_API_KEY"),
         (settings.braintrust_api_key, "BRAINTRUST_API_KEY"),
     )
+
+
+def key_notes(*endpoints: Endpoint) -> list[str]:
+    """The sentences to say once per command about keys withheld (BRAINTRUST_API_KEY elsewhere)."""
+    return list(dict.fromkeys(e.key_note for e in endpoints if e.key_note))
 
 
 def simulated_endpoint(role: Role, model: str) -> Endpoint:

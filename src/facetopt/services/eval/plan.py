@@ -10,6 +10,7 @@ from typing import Any
 
 from facetopt.clients.llm.endpoints import (
     Endpoint,
+    key_notes,
     mixed_simulation_warning,
     resolve_facet_model,
     resolve_judge,
@@ -178,6 +179,8 @@ def plan_eval(
         max_rows=settings.max_rows,
         warn=warned,
     )
+    for note in key_notes(model, judge):
+        warned(note)
     roles = simulated_roles(model, judge)
     if roles:
         warned(
