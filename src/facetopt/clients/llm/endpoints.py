@@ -39,14 +39,15 @@ class Endpoint:
         """What reports and the label cache call this endpoint: "simulated" or the base URL, never a key."""
         if self.simulated:
             return "simulated"
-        return _without_credentials(self.base_url or OPENAI_DEFAULT_URL)
+        return without_credentials(self.base_url or OPENAI_DEFAULT_URL)
 
     def secret(self) -> str | None:
         """The key's value, for the places that must hand it on (a client, the runner's environment)."""
         return self.api_key.get_secret_value() if self.api_key is not None else None
 
 
-def _without_credentials(url: str) -> str:
+def without_credentials(url: str) -> str:
+    """The URL without a `user:password@` part (what may be written down or shown)."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
@@ -99,11 +100,15 @@ def _resolve(
     base = (base or "").strip() or None
     if base == SIMULATED_BASE_URL or (base is None and key is None):
         return Endpoint(role, model, None, None, simulated=True)
-    if base is not None and source == "BRAINTRUST_API_KEY" and _origin(base) not in braintrust_origins(settings):
+    if (
+        base is not None
+        and source == "BRAINTRUST_API_KEY"
+        and _origin(base) not in braintrust_origins(settings)
+    ):
         # the organisation's Braintrust key goes to Braintrust only: this host gets no key
         name = role.replace("_", " ")
         note = (
-            f"the {name} endpoint {_without_credentials(base)} is not Braintrust's: BRAINTRUST_API_KEY is "
+            f"the {name} endpoint {without_credentials(base)} is not Braintrust's: BRAINTRUST_API_KEY is "
             f"not sent to it and it gets no key; set {ROLE_KEY_SETTING[role]} to give it one"
         )
         return Endpoint(role, model, base.rstrip("/"), None, simulated=False, key_note=note)

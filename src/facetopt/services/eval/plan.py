@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from facetopt.clients.llm.endpoints import (
@@ -136,7 +137,9 @@ class EvalPlan:
 
     def secrets(self) -> list[str | None]:
         key = self.settings.braintrust_api_key
-        return [self.model.secret(), self.judge.secret(), key.get_secret_value() if key else None]
+        # a base URL's `user:password@` part is a credential too: the password is redacted like a key
+        passwords = [urlsplit(e.base_url).password for e in (self.model, self.judge) if e.base_url]
+        return [self.model.secret(), self.judge.secret(), key.get_secret_value() if key else None, *passwords]
 
 
 def plan_eval(
