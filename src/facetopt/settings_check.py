@@ -45,7 +45,7 @@ def variable_names(info: FieldInfo) -> list[str]:
 def _number_type(annotation: Any) -> type | None:
     for kind in (annotation, *get_args(annotation)):
         if kind in (int, float):
-            return kind  # type: ignore[no-any-return]
+            return kind
     return None
 
 

@@ -67,12 +67,16 @@ _MIN_DEAD_REFUSALS = 4  # a dead verdict by time still needs this many refusals
 class CallDeadlineExceeded(Exception):
     """A call still refused (or failing) when its deadline passed."""
 
+    facetopt_attempts = 0  # the sends the call took, set where it is raised
+
 
 ENDPOINT_DEAD = "endpoint dead"  # starts the reason of a call failed by (or after) a dead verdict
 
 
 class EndpointDead(Exception):
     """The (endpoint, model) refused every call for long enough: nothing more is sent to it."""
+
+    facetopt_attempts = 0
 
     def __str__(self) -> str:
         return f"{ENDPOINT_DEAD}: {self.args[0] if self.args else ''}"

@@ -50,7 +50,7 @@ class _Attempts:
 
     def before_send(self) -> None:
         """Raises EndpointDead when the (endpoint, model) was judged dead: nothing more is sent."""
-        exc: Exception
+        exc: EndpointDead | CallDeadlineExceeded
         if (dead := self.policy.dead) is not None:
             exc = EndpointDead(dead)
         else:
@@ -60,7 +60,7 @@ class _Attempts:
                 exc = stalled
             else:
                 return
-        exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
+        exc.facetopt_attempts = self.count
         raise exc
 
     def note_refusal(self, request: Any, response: Any) -> None:
@@ -92,7 +92,7 @@ class _Attempts:
                     f"rate limited (HTTP {response.status_code}): gave up at the per-call deadline "
                     f"(--call-deadline, {self.deadline:.0f}s, which also ends a run's retries without a success)"
                 )
-                exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
+                exc.facetopt_attempts = self.count
                 raise exc
             return None
         if _retryable_status(response.status_code):
