@@ -198,3 +198,37 @@ def test_a_value_of_the_wrong_type_still_names_the_setting():
     with pytest.raises(InputError, match="--positive-limit must be a whole number, 0 or more, got 'many'"):
         load_settings(None, positive_limit="many")
     assert not issubclass(InputError, ConfigError)  # a bad value is the user's input, exit 1 either way
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        (
+            "FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS=-1",
+            "FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS=-1 (in .env)",
+        ),
+        ("FACET_OPTIMIZER_REQUEST_TIMEOUT=nan", "FACET_OPTIMIZER_REQUEST_TIMEOUT=nan (in .env)"),
+        ("FACET_OPTIMIZER_CONCURRENCY=0", "FACET_OPTIMIZER_CONCURRENCY=0 (in .env)"),
+    ],
+)
+def test_a_command_stops_on_a_bad_env_file_line_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, named: str
+) -> None:
+    from tests.cli.dataset_helpers import create_args, run_cli
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(line + "\n")
+    with FakeOpenAIServer() as server:
+        result = run_cli(
+            *create_args(tmp_path / "state"),
+            env={
+                "FACET_OPTIMIZER_GROUND_TRUTH_API_BASE": server.url,
+                "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY": "k-1",
+            },
+        )
+        calls = server.count
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and named in errors[0], result.stderr
+    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+    assert calls == 0
