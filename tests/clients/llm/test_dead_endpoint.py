@@ -125,3 +125,27 @@ def test_the_key_echoed_by_a_dead_server_is_scrubbed() -> None:
     assert error is not None and "HTTP 401" in error.message
     assert KEY not in error.message and "***" in error.message
     assert all(KEY not in (r.error or "") for r in delivered)
+
+
+def test_after_successes_a_row_s_own_400s_fail_rows_but_a_refused_key_ends_the_run() -> None:
+    def bad_rows(body: dict) -> Failure | None:
+        return Failure(400, message="context too long") if "order 1" in str(body["messages"]) else None
+
+    # 1 success, then 10 rows of the "order 1x" family refused with 400: a row's own fault
+    with FakeOpenAIServer(fail_when=bad_rows) as server:
+        error, delivered, _, _ = _run(server, 20, concurrency=1)
+    assert error is None
+    assert sum(not r.ok for r in delivered) == 11 and all(r.attempts == 1 for r in delivered)
+
+    calls = itertools.count()
+    lock = threading.Lock()
+
+    def revoked_after_two(body: dict) -> Failure | None:
+        with lock:
+            return Failure(401, message="key revoked") if next(calls) >= 2 else None
+
+    with FakeOpenAIServer(fail_when=revoked_after_two) as server:
+        error, delivered, _, _ = _run(server, 40, concurrency=1)
+        sent = server.count
+    assert error is not None and "HTTP 401: key revoked" in error.message
+    assert sent == 2 + rate_limit.DEAD_AFTER_REFUSALS

@@ -28,7 +28,8 @@ What the policy does:
 - Ends a dead endpoint (`EndpointDead`): refusals by a live server (5xx, 4xx other than 408, 409
   and 429; a 503 with Retry-After is a throttle) with no success between them mark the
   (endpoint, model) dead once DEAD_AFTER_SECONDS passed since the first of them (retried
-  refusals), or after DEAD_AFTER_REFUSALS of them before any success (4xx, not retried). From then
+  refusals), or after DEAD_AFTER_REFUSALS of them in a row (4xx, not retried: 401, 403 and 404
+  any time, other 4xx only before any success, as they may be one row's fault). From then
   on nothing is sent; every call fails at once with the last status and the server's message.
 - Bounds the run, not only each call: no retry is made once the (endpoint, model) has had no
   success for the call deadline (counted from the last success, or from when the run's client
@@ -62,6 +63,7 @@ _CONNECT_TRIES_BEFORE_SUCCESS = 2
 DEAD_AFTER_SECONDS = 60.0  # retried refusals (5xx) with no success for this long: the endpoint is dead
 DEAD_AFTER_REFUSALS = 8  # refusals in a row with no success (4xx, not retried): the endpoint is dead
 _MIN_DEAD_REFUSALS = 4  # a dead verdict by time still needs this many refusals
+_ENDPOINT_WIDE = (401, 403, 404)  # refusals that are never one row's fault
 
 
 class CallDeadlineExceeded(Exception):
@@ -198,8 +200,10 @@ class RateLimitPolicy:
             lasted = now - self._refusing_since
             if self.dead is not None:
                 return
-            # a 4xx that is not retried may be the row's own fault: only before any success
-            by_count = not retried and not self.ever_succeeded and self._refusals >= DEAD_AFTER_REFUSALS
+            # a 4xx that is not retried may be the row's own fault (400, 413, 422...): those count only
+            # before any success; a refused key or an unknown model (401, 403, 404) always
+            endpoint_wide = not self.ever_succeeded or status in _ENDPOINT_WIDE
+            by_count = not retried and endpoint_wide and self._refusals >= DEAD_AFTER_REFUSALS
             by_time = lasted >= DEAD_AFTER_SECONDS and self._refusals >= _MIN_DEAD_REFUSALS
             if by_count or by_time:
                 since = "" if self.ever_succeeded else " (no call has succeeded)"
