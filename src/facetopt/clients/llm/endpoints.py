@@ -252,5 +252,5 @@ def dead_endpoint_error(role: str, reason: str) -> ModelError:
     return ModelError(
         f"the {name} endpoint is refusing every call, so the run stopped: {reason}",
         hint=f"nothing more was sent; what was already paid for is kept and a new run reuses it; "
-        f"check {_ROLE_SETTINGS.get(role, 'the endpoint, model and key')} and the key",
+        f"check {_ROLE_SETTINGS.get(role, 'the endpoint and model')}, and its key",
     )
