@@ -34,6 +34,7 @@ LAYERS: dict[str, str] = {
     "facetopt.settings": "settings",
     "facetopt.settings_defaults": "settings",  # defaults, per-model defaults, prices
     "facetopt.settings_names": "settings",  # the original scripts' names, unknown-name warnings
+    "facetopt.settings_check": "settings",  # a bad value named by its flag or variable and file
     "facetopt.errors": "errors",
 }
 _EVERYWHERE = {"settings", "errors", "package"}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facetopt.errors import ConfigError, FacetoptError, InputError
@@ -43,6 +43,9 @@ __all__ = [
     "load_settings",
     "parse_prices",
 ]
+
+
+LEAVES_NO_TRAIN = "leave nothing for train"
 
 
 def _env(name: str, *more: str) -> Any:
@@ -78,9 +81,9 @@ class Settings(BaseSettings):
         validation_alias=_env("FACET_OPTIMIZER_SOURCE_MODELS", "FACET_OPTIMIZER_SOURCE_MODEL"),
     )
     facet_name: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_NAME"))
-    positive_limit: int = Field(100, validation_alias=_env("FACET_OPTIMIZER_POSITIVE_LIMIT"))
-    negative_limit: int = Field(100, validation_alias=_env("FACET_OPTIMIZER_NEGATIVE_LIMIT"))
-    limit: int | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_LIMIT"))
+    positive_limit: int = Field(100, ge=0, validation_alias=_env("FACET_OPTIMIZER_POSITIVE_LIMIT"))
+    negative_limit: int = Field(100, ge=0, validation_alias=_env("FACET_OPTIMIZER_NEGATIVE_LIMIT"))
+    limit: int | None = Field(None, ge=0, validation_alias=_env("FACET_OPTIMIZER_LIMIT"))
     created_after_sql: str = Field(
         "NOW() - INTERVAL 7 DAY", validation_alias=_env("FACET_OPTIMIZER_CREATED_AFTER_SQL")
     )
@@ -88,8 +91,12 @@ class Settings(BaseSettings):
         "NOW() - INTERVAL 1 HOUR", validation_alias=_env("FACET_OPTIMIZER_CREATED_BEFORE_SQL")
     )
     extra_where_sql: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_EXTRA_WHERE_SQL"))
-    validation_fraction: float = Field(0.2, validation_alias=_env("FACET_OPTIMIZER_VALIDATION_FRACTION"))
-    test_fraction: float = Field(0.0, validation_alias=_env("FACET_OPTIMIZER_TEST_FRACTION"))
+    validation_fraction: float = Field(
+        0.2, ge=0, lt=1, allow_inf_nan=False, validation_alias=_env("FACET_OPTIMIZER_VALIDATION_FRACTION")
+    )
+    test_fraction: float = Field(
+        0.0, ge=0, lt=1, allow_inf_nan=False, validation_alias=_env("FACET_OPTIMIZER_TEST_FRACTION")
+    )
     source_files: str | None = Field(
         None, validation_alias=_env("FACET_OPTIMIZER_SOURCE_FILE", "FACET_OPTIMIZER_SOURCE_FILES")
     )
@@ -104,10 +111,12 @@ class Settings(BaseSettings):
         None, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_API_KEY", "FACET_OPTIMIZER_LABEL_API_KEY")
     )
     ground_truth_max_tokens: int = Field(
-        512, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS")
+        512, ge=1, validation_alias=_env("FACET_OPTIMIZER_GROUND_TRUTH_MAX_TOKENS")
     )
     ground_truth_concurrency: int = Field(
-        128, validation_alias=_env("FACET_OPTIMIZER_CONCURRENCY", "FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY")
+        128,
+        ge=1,
+        validation_alias=_env("FACET_OPTIMIZER_CONCURRENCY", "FACET_OPTIMIZER_GROUND_TRUTH_CONCURRENCY"),
     )
 
     # auditor: the second opinion of `dataset audit` (default: the labeller again, re-worded)
@@ -126,17 +135,19 @@ class Settings(BaseSettings):
     model: str = Field("brain-facet-1", validation_alias=_env("FACET_OPTIMIZER_MODEL"))
     api_base: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_BASE"))
     api_key: SecretStr | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_API_KEY"))
-    max_tokens: int = Field(20000, validation_alias=_env("FACET_OPTIMIZER_MAX_TOKENS"))
-    concurrency: int = Field(16, validation_alias=_env("FACET_OPTIMIZER_MAX_CONCURRENCY"))
+    max_tokens: int = Field(20000, ge=1, validation_alias=_env("FACET_OPTIMIZER_MAX_TOKENS"))
+    concurrency: int = Field(16, ge=1, validation_alias=_env("FACET_OPTIMIZER_MAX_CONCURRENCY"))
     prompt: Path | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PROMPT"))
     split: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_SPLIT"))
-    max_rows: int | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_MAX_ROWS"))
+    max_rows: int | None = Field(None, ge=0, validation_alias=_env("FACET_OPTIMIZER_MAX_ROWS"))
     project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_EVAL_PROJECT"))
     dataset_project: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET_PROJECT"))
     experiment_prefix: str = Field(
         "facet-optimizer", validation_alias=_env("FACET_OPTIMIZER_EXPERIMENT_PREFIX")
     )
-    trials: int = Field(1, validation_alias=_env("FACET_OPTIMIZER_TRIAL_COUNT", "FACET_OPTIMIZER_TRIALS"))
+    trials: int = Field(
+        1, ge=1, validation_alias=_env("FACET_OPTIMIZER_TRIAL_COUNT", "FACET_OPTIMIZER_TRIALS")
+    )
     facet_filter: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_FACET_FILTER"))
     dataset_ids: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_DATASET_IDS"))
 
@@ -152,14 +163,22 @@ class Settings(BaseSettings):
 
     # cost: prices in dollars per million tokens (`model=input/output,...`); a limit per command
     prices: str | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_PRICES"))
-    max_cost: float | None = Field(None, validation_alias=_env("FACET_OPTIMIZER_MAX_COST"))
+    max_cost: float | None = Field(
+        None, gt=0, allow_inf_nan=False, validation_alias=_env("FACET_OPTIMIZER_MAX_COST")
+    )
 
-    request_timeout: float = Field(120.0, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT"))
+    request_timeout: float = Field(
+        120.0, gt=0, allow_inf_nan=False, validation_alias=_env("FACET_OPTIMIZER_REQUEST_TIMEOUT")
+    )
     # how long one paid call may keep being retried (429s, 5xx, timeouts, resets), in seconds
-    call_deadline: float = Field(600.0, validation_alias=_env("FACET_OPTIMIZER_CALL_DEADLINE"))
+    call_deadline: float = Field(
+        600.0, gt=0, allow_inf_nan=False, validation_alias=_env("FACET_OPTIMIZER_CALL_DEADLINE")
+    )
     use_cache: bool = Field(True, validation_alias=_env("FACET_OPTIMIZER_USE_CACHE"))
     # seconds the eval runner has to send its logs to Braintrust once every row is scored
-    flush_deadline: float = Field(300.0, validation_alias=_env("FACET_OPTIMIZER_FLUSH_DEADLINE"))
+    flush_deadline: float = Field(
+        300.0, gt=0, allow_inf_nan=False, validation_alias=_env("FACET_OPTIMIZER_FLUSH_DEADLINE")
+    )
 
     # Braintrust and provider credentials
     braintrust_api_key: SecretStr | None = Field(None, validation_alias=_env("BRAINTRUST_API_KEY"))
@@ -212,30 +231,17 @@ class Settings(BaseSettings):
     # Checks that raise facetopt's own errors: pydantic lets them through unwrapped, so the user
     # sees the same `error:` line whether the value came from a flag, the environment or .env.
 
-    @field_validator("backend", mode="before")
-    @classmethod
-    def _known_backend(cls, value: Any) -> Any:
-        if value is not None and value not in BACKENDS:
-            raise InputError(f"unknown backend {value!r}", hint="use --backend braintrust or --backend local")
-        return value
+    # Range checks are the fields' constraints (ge, gt, lt, allow_inf_nan); load_settings names the
+    # flag or variable a bad value came from (settings_check.py).
 
-    @field_validator("positive_limit", "negative_limit", "limit")
+    @field_validator("split")
     @classmethod
-    def _limit_not_negative(cls, value: int | None) -> int | None:
-        if value is not None and value < 0:
-            raise InputError(
-                "limits must be zero or more", hint="check --positive-limit, --negative-limit and --limit"
-            )
-        return value
-
-    @field_validator("validation_fraction")
-    @classmethod
-    def _fraction_in_range(cls, value: float) -> float:
-        if not 0 <= value < 1:
-            raise InputError(
-                f"--validation-fraction must be in [0, 1), got {value}",
-                hint="0.2 keeps a fifth of each facet and bucket for validation",
-            )
+    def _known_splits(cls, value: str | None) -> str | None:
+        splits = [v.strip().lower() for v in (value or "").split(",") if v.strip()]
+        if any(v not in ("train", "validation", "test", "all") for v in splits) or (
+            "all" in splits and len(splits) > 1
+        ):
+            raise ValueError("must be train, validation, test, a comma list of them, or all")
         return value
 
     @field_validator("prices")
@@ -244,48 +250,16 @@ class Settings(BaseSettings):
         try:
             parse_prices(value)
         except ValueError as exc:
-            raise InputError(
-                f"FACET_OPTIMIZER_PRICES: {exc}",
-                hint="dollars per million tokens, e.g. FACET_OPTIMIZER_PRICES='gpt-5.4=1.25/10,*=1/4'",
+            raise ValueError(
+                f"must be dollars per million tokens, e.g. 'gpt-5.4=1.25/10,*=1/4' ({exc})"
             ) from None
-        return value
-
-    @field_validator("max_cost")
-    @classmethod
-    def _max_cost_positive(cls, value: float | None) -> float | None:
-        if value is not None and not value > 0:
-            raise InputError(f"--max-cost must be above 0 dollars, got {value}", hint="e.g. --max-cost 5")
-        return value
-
-    @field_validator("test_fraction")
-    @classmethod
-    def _test_fraction_in_range(cls, value: float) -> float:
-        if not 0 <= value < 1:
-            raise InputError(
-                f"--test-fraction must be in [0, 1), got {value}",
-                hint="0 (the default) keeps no test split; 0.1 holds out a tenth of each facet and bucket",
-            )
         return value
 
     @model_validator(mode="after")
     def _fractions_leave_train(self) -> Settings:
         if self.validation_fraction + self.test_fraction >= 1:
-            raise InputError(
-                f"--validation-fraction {self.validation_fraction} and --test-fraction {self.test_fraction} "
-                "leave nothing for train",
-                hint="keep their sum below 1 (e.g. 0.2 and 0.1); each group of more than one row "
-                "keeps at least one train row anyway",
-            )
+            raise ValueError(LEAVES_NO_TRAIN)
         return self
-
-    @field_validator("concurrency", "trials")
-    @classmethod
-    def _at_least_one(cls, value: int) -> int:
-        if value < 1:
-            raise InputError(
-                "--concurrency and --trials must be at least 1", hint="the defaults are 16 and 1"
-            )
-        return value
 
     @property
     def source_model_list(self) -> list[str]:
@@ -365,12 +339,34 @@ def load_settings(
         return Settings(_env_file=path if path.exists() else None, **given)
     except FacetoptError:
         raise
-    except Exception as exc:  # pydantic ValidationError: name the bad setting in one line
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            first = errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "setting"
-            raise ConfigError(
-                f"invalid value for {where}: {first.get('msg')}", hint="check the flag or variable"
-            ) from None
-        raise
+    except ValidationError as exc:  # one line naming the flag or variable, its value and the range
+        raise _named(exc, given, path if path.exists() else None) from None
+
+
+def _named(exc: ValidationError, given: dict[str, Any], env_file: Path | None) -> FacetoptError:
+    from facetopt.settings_check import setting_error, source_of, variable_names
+
+    fields = Settings.model_fields
+    by_name = {name.upper(): field for field, info in fields.items() for name in variable_names(info)}
+    first = exc.errors()[0]
+    loc = first.get("loc") or ()
+    if not loc and LEAVES_NO_TRAIN in str(first.get("msg")):
+        parts = [
+            source_of(f, fields[f], given, env_file)[0:2] for f in ("validation_fraction", "test_fraction")
+        ]
+        said = " and ".join(f"{where} {value}" if value is not None else where for where, value in parts)
+        return InputError(
+            f"{said} {LEAVES_NO_TRAIN}",
+            hint="keep their sum below 1 (e.g. 0.2 and 0.1); each group of more than one row "
+            "keeps at least one train row anyway",
+        )
+    name = str(loc[0]) if loc else ""
+    field = name if name in fields else by_name.get(name.upper())
+    if field is None:
+        return ConfigError(
+            f"invalid setting {name or '?'}: {first.get('msg')}", hint="check the flag or variable"
+        )
+    problem = None
+    if first.get("type") == "value_error":
+        problem = str(first.get("msg")).removeprefix("Value error, ")
+    return setting_error(field, fields, given, env_file, first.get("input"), problem)

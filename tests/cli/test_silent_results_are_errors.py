@@ -53,7 +53,8 @@ def test_a_dataset_create_in_which_every_label_failed_is_an_error_naming_the_cau
                 "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY": "sk-a-wrong-key",
             },
         )
-    _assert_one_error(result, "every label failed", "401")
+    # every call refused: the run stops at the dead endpoint (docs/models.md#a-dead-endpoint-ends-the-run)
+    _assert_one_error(result, "refusing every call", "HTTP 401: Incorrect API key provided")
     assert json.loads(result.stdout)["error"]["exit_code"] == 1
     assert "sk-a-wrong-key" not in result.stdout + result.stderr
 

@@ -10,7 +10,7 @@
   from `reply(body) -> str` when given (chat content; the judge's `select_choice` stays simulated);
   `reply` may return `(text, finish_reason)`, e.g. `(text, "length")` for a reply cut at the limit.
 - It rejects what the real API rejects: no `Authorization: Bearer ...` (or the wrong key when
-  `api_key` is set) -> 401; a body without `model` and `messages` (`input` for /responses) -> 400.
+  `api_key` is set; `accept_basic` also takes `Basic ...`) -> 401; a body without `model` and `messages` (`input` for /responses) -> 400.
 - `script`: the first len(script) requests, in arrival order, get the scripted failure instead.
   `fail_when(body) -> Failure | None` injects failures by content (e.g. one row always 500).
 - `usage(body, reply) -> (prompt, completion)` sets the reply's token usage (default: the
@@ -90,7 +90,9 @@ class FakeOpenAIServer:
         storm: float = 0.0,
         rate_headers: bool = False,
         gather: int = 0,
+        accept_basic: bool = False,
     ):
+        self.accept_basic = accept_basic  # a gateway behind basic auth (credentials in the base URL)
         self.usage = usage  # (body, reply text) -> (prompt tokens, completion tokens) in chat replies
         self.gather = gather
         self._gathered = threading.Event()
@@ -230,7 +232,9 @@ class FakeOpenAIServer:
             elif self.latency and self._stopping.wait(self.latency):
                 return 503, _error("server shutting down", "server_error"), {}
             auth = record.authorization or ""
-            if not auth.startswith("Bearer ") or not auth[7:].strip():
+            if self.accept_basic and auth.startswith("Basic "):
+                pass
+            elif not auth.startswith("Bearer ") or not auth[7:].strip():
                 return 401, _error("You didn't provide an API key.", "invalid_request_error"), {}
             if self.api_key is not None and auth[7:] != self.api_key:
                 return 401, _error("Incorrect API key provided.", "invalid_request_error"), {}

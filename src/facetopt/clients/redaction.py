@@ -6,7 +6,9 @@ import re
 from collections.abc import Sequence
 
 MASK = "***"
-_CREDENTIAL_RE = re.compile(r"(Bearer\s+)\S+|\b(sk-[A-Za-z0-9_-]{6,})", re.IGNORECASE)
+_CREDENTIAL_RE = re.compile(
+    r"(Bearer\s+)\S+|\b(sk-[A-Za-z0-9_-]{6,})|(?<=://)()[^/\s@:]*:[^/\s@]+@", re.IGNORECASE
+)
 
 
 def redact(text: str, secrets: Sequence[str | None]) -> str:
@@ -18,5 +20,8 @@ def redact(text: str, secrets: Sequence[str | None]) -> str:
 
 
 def redact_credentials(text: str, secrets: Sequence[str | None]) -> str:
-    """`redact`, plus anything shaped like a credential: bearer tokens and `sk-...` keys."""
-    return _CREDENTIAL_RE.sub(lambda m: (m.group(1) or "") + MASK, redact(text, secrets))
+    """`redact`, plus anything shaped like a credential: bearer tokens, `sk-...` keys and the
+    `user:password@` of a URL."""
+    return _CREDENTIAL_RE.sub(
+        lambda m: MASK + "@" if m.group(3) is not None else (m.group(1) or "") + MASK, redact(text, secrets)
+    )

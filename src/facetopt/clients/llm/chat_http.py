@@ -16,7 +16,13 @@ from typing import Any
 import httpx2
 
 from facetopt.clients.llm.endpoints import CONNECTION_ERROR
-from facetopt.clients.llm.rate_limit import ATTEMPTS_HEADER, CallDeadlineExceeded
+from facetopt.clients.llm.rate_limit import (
+    ATTEMPTS_HEADER,
+    CallDeadlineExceeded,
+    EndpointDead,
+    RateLimitPolicy,
+    refusal_message,
+)
 
 
 class ChatCallError(Exception):
@@ -28,8 +34,17 @@ class ChatCallError(Exception):
 
 
 class ChatClient:
-    def __init__(self, http: httpx2.AsyncClient, base_url: str, api_key: str, timeout: float):
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        policy: RateLimitPolicy | None = None,
+    ):
         self.http = http
+        self.policy = policy  # the (endpoint, model)'s policy; None when simulated
+        self.role = "model"  # the endpoint's role, for the error that ends a run
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key
         self.timeout = timeout
@@ -39,8 +54,8 @@ class ChatClient:
         """(the reply's JSON, sends it took); raises ChatCallError with a one-line reason."""
         try:
             response = await self.http.post(self.url, json=body, headers=self._headers)
-        except CallDeadlineExceeded as exc:
-            raise ChatCallError(str(exc)[:300], getattr(exc, "facetopt_attempts", 1)) from None
+        except (CallDeadlineExceeded, EndpointDead) as exc:
+            raise ChatCallError(str(exc)[:400], getattr(exc, "facetopt_attempts", 1)) from None
         except httpx2.TimeoutException as exc:
             attempts = getattr(exc, "facetopt_attempts", 1)
             raise ChatCallError(f"timeout: no reply within {self.timeout}s", attempts) from None
@@ -60,12 +75,5 @@ class ChatClient:
 
 
 def _status_reason(response: httpx2.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    inner = body.get("error") if isinstance(body, dict) else None
-    message = inner.get("message") if isinstance(inner, dict) else None
-    if message is None and isinstance(body, dict):
-        message = body.get("message")
-    return f"HTTP {response.status_code}: {message or response.reason_phrase or response.text[:200]}"[:300]
+    message = refusal_message(response.content)
+    return f"HTTP {response.status_code}: {message or response.reason_phrase}"[:300]

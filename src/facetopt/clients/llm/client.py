@@ -25,6 +25,7 @@ from facetopt.clients.llm.endpoints import (
     CONNECTION_ERROR,
     OPENAI_DEFAULT_URL,
     Endpoint,
+    dead_endpoint_error,
     mixed_simulation_warning,
     probe_endpoint,
     resolve_auditor,
@@ -36,6 +37,7 @@ from facetopt.clients.llm.endpoints import (
 )
 from facetopt.clients.llm.rate_limit import (
     DEFAULT_DEADLINE,
+    ENDPOINT_DEAD,
     PolicyStats,
     policy_for,
 )
@@ -47,6 +49,7 @@ from facetopt.facets.text import content_text, strip_think
 __all__ = [
     "CONNECTION_ERROR",
     "DEFAULT_DEADLINE",
+    "ENDPOINT_DEAD",
     "NOT_SENT_COST",
     "UNREACHABLE_AFTER",
     "ChatRequest",
@@ -55,6 +58,7 @@ __all__ = [
     "cache_key",
     "chat_once",
     "chat_text",
+    "dead_endpoint_error",
     "endpoint_unreachable",
     "is_connection_error",
     "make_async_client",
@@ -124,6 +128,7 @@ def _http_args(
     from facetopt.clients.llm.transport import PolicyTransport, SyncPolicyTransport
 
     policy = policy_for(endpoint.label, endpoint.model)
+    policy.start_run(deadline)
     if sync:
         inner: Any = httpx2.HTTPTransport(limits=_limits(concurrency))
         transport: Any = SyncPolicyTransport(inner, policy, deadline, max_retries)
@@ -197,7 +202,10 @@ def make_chat_client(
         _openai_args(endpoint, timeout)["base_url"],
         _openai_args(endpoint, timeout)["api_key"],
     )
-    return ChatClient(http, base_url or OPENAI_DEFAULT_URL, api_key, timeout)
+    policy = None if endpoint.simulated else policy_for(endpoint.label, endpoint.model)
+    client = ChatClient(http, base_url or OPENAI_DEFAULT_URL, api_key, timeout, policy)
+    client.role = endpoint.role
+    return client
 
 
 def policy_stats(endpoint: Endpoint) -> PolicyStats | None:
@@ -346,14 +354,20 @@ async def run_chat_requests(
     not sent: they come back as connection errors too, so an unreachable endpoint fails fast.
     An exception raised by `on_result` cancels the run and propagates. `admit(request)` is asked
     just before each request is sent; False leaves it unsent (a result with NOT_SENT_COST).
+    When the endpoint is judged dead (rate_limit.py) the requests not yet sent are not sent, and
+    once every result was handed to `on_result` (so what was paid is kept) a ModelError says so.
     """
     results: list[ChatResult | None] = [None] * len(requests)
     pending = iter(enumerate(requests))
+    policy = getattr(client, "policy", None)
+    dead = (lambda: policy.dead) if policy is not None else None
     state = {"ok": 0, "unreachable": 0}
 
     async def worker() -> None:
         for index, request in pending:
-            if state["ok"] == 0 and state["unreachable"] >= UNREACHABLE_AFTER:
+            if dead is not None and (reason := dead()) is not None:
+                result = ChatResult(key=request.key, error=f"{ENDPOINT_DEAD}: {reason}", attempts=0)
+            elif state["ok"] == 0 and state["unreachable"] >= UNREACHABLE_AFTER:
                 result = ChatResult(
                     key=request.key,
                     error=f"{CONNECTION_ERROR}: endpoint unreachable, request not sent",
@@ -376,4 +390,6 @@ async def run_chat_requests(
                 group.create_task(worker())
     except BaseExceptionGroup as failed:  # the caller's own error (from on_result), not a group of it
         raise failed.exceptions[0] from None
+    if policy is not None and policy.dead is not None:
+        raise dead_endpoint_error(getattr(client, "role", "model"), policy.dead)
     return [r for r in results if r is not None]

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
+from facetopt.errors import ModelError
 from facetopt.settings import DEFAULT_PROXY_URL, SIMULATED_BASE_URL, Settings
 
 Role = Literal["labeller", "facet_model", "judge", "auditor", "proposer"]
@@ -31,20 +32,22 @@ class Endpoint:
     api_key: SecretStr | None = field(default=None, repr=False)
     simulated: bool = False
     key_source: str | None = None  # the variable the key came from (a name, safe to show)
+    key_note: str | None = None  # said once: BRAINTRUST_API_KEY withheld from a host not Braintrust's
 
     @property
     def label(self) -> str:
         """What reports and the label cache call this endpoint: "simulated" or the base URL, never a key."""
         if self.simulated:
             return "simulated"
-        return _without_credentials(self.base_url or OPENAI_DEFAULT_URL)
+        return without_credentials(self.base_url or OPENAI_DEFAULT_URL)
 
     def secret(self) -> str | None:
         """The key's value, for the places that must hand it on (a client, the runner's environment)."""
         return self.api_key.get_secret_value() if self.api_key is not None else None
 
 
-def _without_credentials(url: str) -> str:
+def without_credentials(url: str) -> str:
+    """The URL without a `user:password@` part (what may be written down or shown)."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
@@ -59,6 +62,37 @@ def _first_key(*candidates: tuple[SecretStr | None, str]) -> tuple[SecretStr | N
     return None, None
 
 
+# the variable that gives each role a key of its own
+ROLE_KEY_SETTING = {
+    "labeller": "FACET_OPTIMIZER_GROUND_TRUTH_API_KEY",
+    "auditor": "FACET_OPTIMIZER_AUDIT_API_KEY",
+    "proposer": "FACET_OPTIMIZER_PROPOSER_API_KEY",
+    "facet_model": "FACET_OPTIMIZER_API_KEY",
+    "judge": "FACET_OPTIMIZER_JUDGE_API_KEY",
+}
+_DEFAULT_API_URL = "https://api.braintrust.dev"
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port) if parts.hostname else None
+
+
+def braintrust_origins(settings: Settings) -> set[tuple[str, str, int]]:
+    """Braintrust's own origins as configured: the API, the app and the AI proxy (custom ones too)."""
+    urls = [
+        settings.braintrust_api_url or _DEFAULT_API_URL,
+        settings.braintrust_app_url,
+        settings.braintrust_proxy_url or DEFAULT_PROXY_URL,
+        settings.braintrust_proxy_api_base or "",
+    ]
+    return {origin for url in urls if url and (origin := _origin(url)) is not None}
+
+
 def _resolve(
     settings: Settings, role: Role, model: str, base: str | None, *keys: tuple[SecretStr | None, str]
 ) -> Endpoint:
@@ -66,6 +100,18 @@ def _resolve(
     base = (base or "").strip() or None
     if base == SIMULATED_BASE_URL or (base is None and key is None):
         return Endpoint(role, model, None, None, simulated=True)
+    if (
+        base is not None
+        and source == "BRAINTRUST_API_KEY"
+        and _origin(base) not in braintrust_origins(settings)
+    ):
+        # the organisation's Braintrust key goes to Braintrust only: this host gets no key
+        name = role.replace("_", " ")
+        note = (
+            f"the {name} endpoint {without_credentials(base)} is not Braintrust's: BRAINTRUST_API_KEY is "
+            f"not sent to it and it gets no key; set {ROLE_KEY_SETTING[role]} to give it one"
+        )
+        return Endpoint(role, model, base.rstrip("/"), None, simulated=False, key_note=note)
     if base is None:
         # BRAINTRUST_PROXY_API_BASE is the original scripts' base URL for every role it serves
         configured = (settings.braintrust_proxy_api_base or "").strip() or None
@@ -143,6 +189,11 @@ def resolve_judge(settings: Settings) -> Endpoint:
     )
 
 
+def key_notes(*endpoints: Endpoint) -> list[str]:
+    """The sentences to say once per command about keys withheld (BRAINTRUST_API_KEY elsewhere)."""
+    return list(dict.fromkeys(e.key_note for e in endpoints if e.key_note))
+
+
 def simulated_endpoint(role: Role, model: str) -> Endpoint:
     """A simulated endpoint whatever keys are set (`facetopt demo`)."""
     return Endpoint(role, model, None, None, simulated=True)
@@ -183,3 +234,23 @@ async def probe_endpoint(endpoint: Endpoint, timeout: float = 5.0) -> str | None
     except OSError:
         pass
     return None
+
+
+_ROLE_SETTINGS = {
+    "labeller": "--ground-truth-api-base / FACET_OPTIMIZER_GROUND_TRUTH_API_BASE and "
+    "FACET_OPTIMIZER_GROUND_TRUTH_MODEL",
+    "auditor": "FACET_OPTIMIZER_AUDIT_API_BASE and FACET_OPTIMIZER_AUDIT_MODEL",
+    "proposer": "FACET_OPTIMIZER_PROPOSER_API_BASE and FACET_OPTIMIZER_PROPOSER_MODEL",
+    "facet_model": "--api-base / FACET_OPTIMIZER_API_BASE and --model / FACET_OPTIMIZER_MODEL",
+    "judge": "--judge-api-base / FACET_OPTIMIZER_JUDGE_API_BASE and FACET_OPTIMIZER_JUDGE_MODEL",
+}
+
+
+def dead_endpoint_error(role: str, reason: str) -> ModelError:
+    """The one error that ends a run whose model endpoint refuses every call."""
+    name = role.replace("_", " ")
+    return ModelError(
+        f"the {name} endpoint is refusing every call, so the run stopped: {reason}",
+        hint=f"nothing more was sent; what was already paid for is kept and a new run reuses it; "
+        f"check {_ROLE_SETTINGS.get(role, 'the endpoint and model')}, and its key",
+    )

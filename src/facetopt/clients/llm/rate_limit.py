@@ -25,12 +25,23 @@ What the policy does:
   retry-after-ms when given, else exponential backoff with jitter (0.5 s doubling, 30 s cap). A
   refused connection is retried only once the endpoint has answered before, so an unreachable
   endpoint still fails fast.
-- Counts what the progress line shows: current rate, calls in flight, 429s, retries, slow calls.
+- Ends a dead endpoint (`EndpointDead`): refusals by a live server (5xx, 4xx other than 408, 409
+  and 429; a 503 with Retry-After is a throttle) with no success between them mark the
+  (endpoint, model) dead once DEAD_AFTER_SECONDS passed since the first of them (retried
+  refusals), or after DEAD_AFTER_REFUSALS of them in a row (4xx, not retried: 401, 403 and 404
+  any time, other 4xx only before any success, as they may be one row's fault). From then
+  on nothing is sent; every call fails at once with the last status and the server's message.
+- Bounds the run, not only each call: no retry is made once the (endpoint, model) has had no
+  success for the call deadline (counted from the last success, or from when the run's client
+  was made), so queued calls do not each get a fresh deadline.
+- Counts what the progress line shows: current rate, calls in flight, 429s, retries, slow calls,
+  and once retries start, when the run gives up without a success.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -49,10 +60,46 @@ _CUT = 0.85  # a cut keeps at least this share of the rate sent in the last wind
 _AHEAD = 0.5  # seconds: how far ahead a send slot may be reserved
 _MIN_RATE = 0.2
 _CONNECT_TRIES_BEFORE_SUCCESS = 2
+DEAD_AFTER_SECONDS = 60.0  # retried refusals (5xx) with no success for this long: the endpoint is dead
+DEAD_AFTER_REFUSALS = 8  # refusals in a row with no success (4xx, not retried): the endpoint is dead
+_MIN_DEAD_REFUSALS = 4  # a dead verdict by time still needs this many refusals
+_ENDPOINT_WIDE = (401, 403, 404)  # refusals that are never one row's fault
 
 
 class CallDeadlineExceeded(Exception):
     """A call still refused (or failing) when its deadline passed."""
+
+    facetopt_attempts = 0  # the sends the call took, set where it is raised
+
+
+ENDPOINT_DEAD = "endpoint dead"  # starts the reason of a call failed by (or after) a dead verdict
+
+
+class EndpointDead(Exception):
+    """The (endpoint, model) refused every call for long enough: nothing more is sent to it."""
+
+    facetopt_attempts = 0
+
+    def __str__(self) -> str:
+        return f"{ENDPOINT_DEAD}: {self.args[0] if self.args else ''}"
+
+
+def _clock(seconds_from_now: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(time.time() + seconds_from_now))
+
+
+def refusal_message(content: bytes) -> str:
+    """The server's own words from an error reply's body: `error.message`, `message`, else the text."""
+    text = content.decode("utf-8", errors="replace")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    inner = body.get("error") if isinstance(body, dict) else None
+    message = inner.get("message") if isinstance(inner, dict) else inner if isinstance(inner, str) else None
+    if message is None and isinstance(body, dict):
+        message = body.get("message")
+    return " ".join(str(message if message is not None else text).split())[:200]
 
 
 @dataclass(frozen=True)
@@ -63,12 +110,15 @@ class PolicyStats:
     retries: int
     slow: int  # calls in flight for more than SLOW_AFTER seconds
     slowest: float  # seconds, the longest call in flight
+    gives_up_in: float | None = None  # seconds until the run stops retrying without a success
 
     def describe(self) -> str:
         rate = f"{self.rate:.1f}/s" if self.rate is not None else "unlimited"
         parts = [f"rate {rate}", f"in flight {self.in_flight}", f"429s {self.throttled}"]
         if self.retries:
             parts.append(f"retries {self.retries}")
+            if self.gives_up_in is not None:
+                parts.append(f"gives up at {_clock(self.gives_up_in)} without a success")
         if self.slow:
             parts.append(f"slow {self.slow} (longest {self.slowest:.0f}s)")
         return " · ".join(parts)
@@ -119,6 +169,48 @@ class RateLimitPolicy:
         self._cuts = 0
         self.throttled = 0
         self.retries = 0
+        self.stall_limit: float | None = None  # the call deadline, as a bound for the whole run
+        self._progress_at = time.monotonic()  # the last success, or the start of the run
+        self._refusals = 0  # refusals since the last success
+        self._refusing_since: float | None = None
+        self.dead: str | None = None  # why nothing more is sent (EndpointDead), once decided
+
+    def start_run(self, stall_limit: float) -> None:
+        """A new client for this (endpoint, model): its run's clock starts now, and a dead verdict
+        of an earlier run in this process is forgotten."""
+        with self._lock:
+            self._progress_at = time.monotonic()
+            self.stall_limit = stall_limit if self.stall_limit is None else max(self.stall_limit, stall_limit)
+            self._refusals, self._refusing_since, self.dead = 0, None, None
+
+    def retry_room(self) -> float | None:
+        """Seconds left before the run stops retrying without a success (None: no bound)."""
+        if self.stall_limit is None:
+            return None
+        with self._lock:
+            return self._progress_at + self.stall_limit - time.monotonic()
+
+    def refusal(self, status: int, message: str, retried: bool) -> None:
+        """A live server refused a call (5xx, or 4xx other than 408/409/429): maybe the endpoint is dead."""
+        with self._lock:
+            now = time.monotonic()
+            self._refusals += 1
+            if self._refusing_since is None:
+                self._refusing_since = now
+            lasted = now - self._refusing_since
+            if self.dead is not None:
+                return
+            # a 4xx that is not retried may be the row's own fault (400, 413, 422...): those count only
+            # before any success; a refused key or an unknown model (401, 403, 404) always
+            endpoint_wide = not self.ever_succeeded or status in _ENDPOINT_WIDE
+            by_count = not retried and endpoint_wide and self._refusals >= DEAD_AFTER_REFUSALS
+            by_time = lasted >= DEAD_AFTER_SECONDS and self._refusals >= _MIN_DEAD_REFUSALS
+            if by_count or by_time:
+                since = "" if self.ever_succeeded else " (no call has succeeded)"
+                self.dead = (
+                    f"{self.name} refused {self._refusals} calls in a row over {lasted:.0f}s{since}; "
+                    f"last: HTTP {status}: {message or 'no message'}"
+                )
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -137,10 +229,20 @@ class RateLimitPolicy:
             self._sends.append(start)
             return start - now, True
 
+    def check_room(self, delay: float) -> None:
+        """A wait that would end after the run's retries stopped (a long Retry-After pause) is not made."""
+        room = self.retry_room()
+        if room is not None and delay > room and self.retries:
+            raise CallDeadlineExceeded(
+                f"no success from this endpoint for {self.stall_limit:.0f}s while retrying: the run gave "
+                "up at the per-call deadline (--call-deadline), the bound of the run's retries"
+            )
+
     async def wait_turn(self) -> None:
         while True:
             delay, reserved = self._slot()
             if delay > 0:
+                self.check_room(delay)
                 await asyncio.sleep(delay)
             if reserved:
                 return
@@ -149,6 +251,7 @@ class RateLimitPolicy:
         while True:
             delay, reserved = self._slot()
             if delay > 0:
+                self.check_room(delay)
                 time.sleep(delay)
             if reserved:
                 return
@@ -165,10 +268,14 @@ class RateLimitPolicy:
 
     # -- learning --------------------------------------------------------------------------------
 
-    def succeeded(self) -> None:
+    def succeeded(self, progress: bool = True) -> None:
+        """A reply the server admitted (for the rate); `progress`: a success, not a 4xx refusal."""
         with self._lock:
             now = time.monotonic()
-            self.ever_succeeded = True
+            if progress:
+                self.ever_succeeded = True
+                self._progress_at = now
+                self._refusals, self._refusing_since = 0, None
             self._successes.append(now)
             while self._successes and self._successes[0] < now - self.window:
                 self._successes.popleft()
@@ -236,6 +343,7 @@ class RateLimitPolicy:
                 retries=self.retries,
                 slow=sum(a > SLOW_AFTER for a in ages),
                 slowest=max(ages, default=0.0),
+                gives_up_in=None if self.stall_limit is None else self._progress_at + self.stall_limit - now,
             )
 
 
@@ -258,6 +366,11 @@ def _backoff(attempt: int) -> float:
 
 def _retryable_status(status: int) -> bool:
     return status in (408, 409) or status >= 500
+
+
+def _refusal_status(status: int) -> bool:
+    """A live server's refusal that counts toward a dead verdict (throttles are told apart later)."""
+    return status >= 500 or (400 <= status < 500 and status not in (408, 409, 429))
 
 
 def _throttled(response: Any) -> bool:

@@ -17,12 +17,16 @@ from facetopt.clients.llm.rate_limit import (
     ATTEMPTS_HEADER,
     DEFAULT_DEADLINE,
     CallDeadlineExceeded,
+    EndpointDead,
     RateLimitPolicy,
     _backoff,
+    _refusal_status,
     _retryable_status,
     _throttled,
+    refusal_message,
     retry_after,
 )
+from facetopt.clients.redaction import redact_credentials
 
 _CONNECT_FAILURES = (httpx2.ConnectError, httpx2.ConnectTimeout)
 _RETRYABLE_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
@@ -40,7 +44,36 @@ class _Attempts:
 
     def _room(self, wait: float) -> bool:
         retries_left = self.max_retries is None or self.count <= self.max_retries
-        return retries_left and time.monotonic() + wait <= self.deadline_at
+        run_room = self.policy.retry_room()
+        in_run = run_room is None or wait <= run_room
+        return retries_left and in_run and time.monotonic() + wait <= self.deadline_at
+
+    def before_send(self) -> None:
+        """Raises EndpointDead when the (endpoint, model) was judged dead: nothing more is sent."""
+        exc: EndpointDead | CallDeadlineExceeded
+        if (dead := self.policy.dead) is not None:
+            exc = EndpointDead(dead)
+        else:
+            try:  # the run had no success for the call deadline while retrying: queued calls are not sent
+                self.policy.check_room(0.0)
+            except CallDeadlineExceeded as stalled:
+                exc = stalled
+            else:
+                return
+        exc.facetopt_attempts = self.count
+        raise exc
+
+    def note_refusal(self, request: Any, response: Any) -> None:
+        """Called with a refused reply whose body was read: counts toward a dead verdict."""
+        if not _refusal_status(response.status_code) or _throttled(response):
+            return
+        auth = request.headers.get("authorization") or ""
+        secrets = [auth.removeprefix("Bearer ").strip(), auth]
+        try:
+            said = redact_credentials(refusal_message(response.content), secrets)
+        except Exception:  # a body that could not be read
+            said = ""
+        self.policy.refusal(response.status_code, said, retried=_retryable_status(response.status_code))
 
     def after_response(self, response: Any) -> float | None:
         """Seconds to wait before retrying, or None to hand the response back."""
@@ -56,18 +89,19 @@ class _Attempts:
                 return wait
             if self.max_retries is None or self.count <= self.max_retries:
                 exc = CallDeadlineExceeded(
-                    f"rate limited (HTTP {response.status_code}) for {self.deadline:.0f}s: "
-                    "gave up at the per-call deadline (--call-deadline)"
+                    f"rate limited (HTTP {response.status_code}): gave up at the per-call deadline "
+                    f"(--call-deadline, {self.deadline:.0f}s, which also ends a run's retries without a success)"
                 )
-                exc.facetopt_attempts = self.count  # type: ignore[attr-defined]
+                exc.facetopt_attempts = self.count
                 raise exc
             return None
         if _retryable_status(response.status_code):
+            self.before_send()  # the refusal just counted may have made the endpoint dead
             self.policy.failed()
             given = retry_after(response.headers)
             wait = given if given is not None else _backoff(self.count)
             return wait if self._room(wait) else None
-        self.policy.succeeded()
+        self.policy.succeeded(progress=response.status_code < 400)
         return None
 
     def after_error(self, exc: Exception) -> float:
@@ -83,6 +117,13 @@ class _Attempts:
         if not self._room(wait):
             raise exc
         return wait
+
+
+async def _read(response: httpx2.Response) -> None:
+    try:
+        await response.aread()
+    except httpx2.HTTPError:
+        pass
 
 
 async def _drain(response: httpx2.Response) -> None:
@@ -107,6 +148,7 @@ class PolicyTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         attempts = _Attempts(self.policy, self.deadline, self.max_retries)
         while True:
+            attempts.before_send()
             await self.policy.wait_turn()
             attempts.count += 1
             token = self.policy.begin()
@@ -117,6 +159,9 @@ class PolicyTransport(httpx2.AsyncBaseTransport):
                 await asyncio.sleep(attempts.after_error(exc))
                 continue
             self.policy.end(token)
+            if _refusal_status(response.status_code):
+                await _read(response)
+                attempts.note_refusal(request, response)
             wait = attempts.after_response(response)
             if wait is None:
                 return response
@@ -140,6 +185,7 @@ class SyncPolicyTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         attempts = _Attempts(self.policy, self.deadline, self.max_retries)
         while True:
+            attempts.before_send()
             self.policy.wait_turn_sync()
             attempts.count += 1
             token = self.policy.begin()
@@ -150,6 +196,12 @@ class SyncPolicyTransport(httpx2.BaseTransport):
                 time.sleep(attempts.after_error(exc))
                 continue
             self.policy.end(token)
+            if _refusal_status(response.status_code):
+                try:
+                    response.read()
+                except httpx2.HTTPError:
+                    pass
+                attempts.note_refusal(request, response)
             wait = attempts.after_response(response)
             if wait is None:
                 return response

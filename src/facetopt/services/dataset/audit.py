@@ -291,7 +291,7 @@ def _warnings(
     old_prompts: int,
     prompt_path: object,
 ) -> list[str]:
-    warnings = []
+    warnings = [endpoint.key_note] if endpoint.key_note else []
     if report.kind == "self-consistency":
         warnings.append(
             f"self-consistency check: {endpoint.model} was asked again with a re-worded request; blind "

@@ -20,7 +20,9 @@ from facetopt.errors import ConfigError
 from facetopt.services.eval.config import (
     BRAINTRUST_TIMEOUT_ENV,
     JUDGE_KEY_ENV,
+    JUDGE_URL_ENV,
     MODEL_KEY_ENV,
+    MODEL_URL_ENV,
     REPLAY_ENV,
     RESULTS_ENV,
     load_config,
@@ -70,7 +72,13 @@ def error_file(environ: Mapping[str, str]) -> ErrorFile | None:
     path = environ.get(ERRORS_ENV)
     if not path:
         return None
-    secrets = [environ.get(MODEL_KEY_ENV), environ.get(JUDGE_KEY_ENV), environ.get("BRAINTRUST_API_KEY")]
+    secrets = [
+        environ.get(MODEL_KEY_ENV),
+        environ.get(JUDGE_KEY_ENV),
+        environ.get("BRAINTRUST_API_KEY"),
+        environ.get(MODEL_URL_ENV),
+        environ.get(JUDGE_URL_ENV),
+    ]
     errors = ErrorFile(Path(path), secrets)
     errors.install()
     return errors
@@ -147,6 +155,7 @@ def _eval_arguments(environ: Mapping[str, str], errors: ErrorFile | None) -> dic
         environ.get(JUDGE_KEY_ENV),
         rows=rows,
         replay=read_replay(Path(replay)) if replay else None,
+        base_urls=(environ.get(MODEL_URL_ENV), environ.get(JUDGE_URL_ENV)),
     )
     atexit.register(runtime.cache.close)  # commit what is still queued, also after Ctrl-C
     runtime.report_policy(Path(results).with_suffix(".policy.txt"))

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from facetopt.clients.llm.endpoints import Endpoint
+from facetopt.clients.llm.endpoints import Endpoint, without_credentials
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY
 from facetopt.errors import ConfigError
@@ -18,6 +18,9 @@ CONFIG_ENV = "FACETOPT_EVAL_CONFIG"
 RESULTS_ENV = "FACETOPT_EVAL_RESULTS"
 MODEL_KEY_ENV = "FACETOPT_EVAL_MODEL_API_KEY"
 JUDGE_KEY_ENV = "FACETOPT_EVAL_JUDGE_API_KEY"
+# a base URL with credentials in it (`https://user:pass@host/v1`) travels like a key, never on disk
+MODEL_URL_ENV = "FACETOPT_EVAL_MODEL_BASE_URL"
+JUDGE_URL_ENV = "FACETOPT_EVAL_JUDGE_BASE_URL"
 BRAINTRUST_TIMEOUT_ENV = "FACETOPT_EVAL_BRAINTRUST_TIMEOUT"  # seconds per Braintrust request
 REPLAY_ENV = "FACETOPT_EVAL_REPLAY"  # a results file whose rows are logged again, not re-run
 
@@ -33,12 +36,17 @@ class EndpointSpec(BaseModel):
     @classmethod
     def of(cls, endpoint: Endpoint) -> EndpointSpec:
         return cls(
-            role=endpoint.role, model=endpoint.model, base_url=endpoint.base_url, simulated=endpoint.simulated
+            role=endpoint.role,
+            model=endpoint.model,
+            base_url=without_credentials(endpoint.base_url) if endpoint.base_url else None,
+            simulated=endpoint.simulated,
         )
 
-    def endpoint(self, key: str | None) -> Endpoint:
+    def endpoint(self, key: str | None, base_url: str | None = None) -> Endpoint:
+        """The endpoint again, with its key and (when it had credentials in it) its full base URL."""
         secret = SecretStr(key) if key else None
-        return Endpoint(self.role, self.model, self.base_url, secret, simulated=self.simulated)  # type: ignore[arg-type]
+        url = base_url or self.base_url
+        return Endpoint(self.role, self.model, url, secret, simulated=self.simulated)  # type: ignore[arg-type]
 
 
 class EvalConfig(BaseModel):

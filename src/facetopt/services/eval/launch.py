@@ -16,14 +16,16 @@ from facetopt.clients.braintrust.bt_runner import (
     run_runner,
     runner_command,
 )
-from facetopt.clients.llm.endpoints import Endpoint
+from facetopt.clients.llm.endpoints import Endpoint, without_credentials
 from facetopt.clients.redaction import redact
 from facetopt.errors import EvalRunError
 from facetopt.services.eval.config import (
     BRAINTRUST_TIMEOUT_ENV,
     CONFIG_ENV,
     JUDGE_KEY_ENV,
+    JUDGE_URL_ENV,
     MODEL_KEY_ENV,
+    MODEL_URL_ENV,
     REPLAY_ENV,
     RESULTS_ENV,
 )
@@ -88,6 +90,9 @@ def runner_environment(
     for name, endpoint in ((MODEL_KEY_ENV, model), (JUDGE_KEY_ENV, judge)):
         if (secret := endpoint.secret()) is not None:
             env[name] = secret
+    for name, endpoint in ((MODEL_URL_ENV, model), (JUDGE_URL_ENV, judge)):
+        if endpoint.base_url and endpoint.base_url != without_credentials(endpoint.base_url):
+            env[name] = endpoint.base_url
     if not send_logs:
         env["BRAINTRUST_API_KEY"] = PLACEHOLDER_KEY
         return env

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from facetopt.clients.llm.endpoints import (
     Endpoint,
+    key_notes,
     mixed_simulation_warning,
     resolve_facet_model,
     resolve_judge,
@@ -135,7 +137,9 @@ class EvalPlan:
 
     def secrets(self) -> list[str | None]:
         key = self.settings.braintrust_api_key
-        return [self.model.secret(), self.judge.secret(), key.get_secret_value() if key else None]
+        # a base URL's `user:password@` part is a credential too: the password is redacted like a key
+        passwords = [urlsplit(e.base_url).password for e in (self.model, self.judge) if e.base_url]
+        return [self.model.secret(), self.judge.secret(), key.get_secret_value() if key else None, *passwords]
 
 
 def plan_eval(
@@ -178,6 +182,8 @@ def plan_eval(
         max_rows=settings.max_rows,
         warn=warned,
     )
+    for note in key_notes(model, judge):
+        warned(note)
     roles = simulated_roles(model, judge)
     if roles:
         warned(

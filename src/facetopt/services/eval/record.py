@@ -13,11 +13,13 @@ from pydantic import BaseModel, Field
 
 from facetopt.clients import artifacts
 from facetopt.clients.braintrust.bt_runner import RunnerOutcome
+from facetopt.clients.llm.endpoints import dead_endpoint_error
+from facetopt.clients.llm.rate_limit import ENDPOINT_DEAD
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.cost import NOT_SENT_COST, RoleUsage
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
-from facetopt.errors import EvalRunError
+from facetopt.errors import EvalRunError, FacetoptError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.budget import budget_warnings, validation_evals
 from facetopt.services.cost import max_cost_error, reported_usage
@@ -172,6 +174,8 @@ def record_run(
         **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
+    if (dead := _dead_endpoint(errors, judged)) is not None:
+        raise dead
     if rows and not_sent == len(rows):
         raise max_cost_error(plan.settings.max_cost, "facet model", not_sent)
     if rows and len(errors) == len(rows):
@@ -180,6 +184,19 @@ def record_run(
             hint=f"check the facet model endpoint (--api-base, its key); the run is in {run_dir}",
         )
     return summary
+
+
+def _dead_endpoint(errors: list[Any], judged: list[Any]) -> FacetoptError | None:
+    """The error that ends the eval when the facet model or the judge was judged dead (rate_limit.py)."""
+    marker = f"{ENDPOINT_DEAD}: "
+    for role, texts in (
+        ("facet_model", [r.error for r in errors]),
+        ("judge", [str(r.metadata["scorer_errors"]["Factuality"]) for r in judged]),
+    ):
+        for text in texts:
+            if text and marker in text:
+                return dead_endpoint_error(role, text.split(marker, 1)[1])
+    return None
 
 
 def eval_usage(plan: EvalPlan, records: list[dict[str, Any]]) -> list[RoleUsage]:

@@ -197,7 +197,8 @@ class FactualityScorer:
             )
         except Exception as exc:
             cause = exc.__cause__
-            shown = cause if type(cause).__name__ == "CallDeadlineExceeded" else exc
+            # the policy's own verdicts read better than the SDK's "Connection error." around them
+            shown = cause if type(cause).__name__ in ("CallDeadlineExceeded", "EndpointDead") else exc
             reason = redact_credentials(f"{type(shown).__name__}: {shown}", self.secrets)[:300]
             self._settle(estimate, used, replied=False)
             self.writer.scored(key, FACTUALITY, None, error=reason, usage=used)

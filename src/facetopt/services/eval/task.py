@@ -111,13 +111,14 @@ class FacetEval:
         judge_key: str | None,
         rows: list[DatasetRow] | None = None,
         replay: dict[ResultKey, dict[str, Any]] | None = None,
+        base_urls: tuple[str | None, str | None] = (None, None),  # with credentials: (model, judge)
     ):
         self.config = config
         self.writer = writer
         self.judge_key = judge_key
         self._experiment_noted = False
-        self.model_endpoint = config.facet_model.endpoint(model_key)
-        self.judge_endpoint = config.judge.endpoint(judge_key)
+        self.model_endpoint = config.facet_model.endpoint(model_key, base_urls[0])
+        self.judge_endpoint = config.judge.endpoint(judge_key, base_urls[1])
         self.replay = replay or {}  # (row id, trial) -> its line of an earlier results file
         # made before the runner starts its event loop (httpx binds to a loop on first use only), so
         # the first rows do not wait for imports and client set-up

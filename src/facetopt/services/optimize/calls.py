@@ -85,14 +85,12 @@ class Caller:
             else:
                 to_send.append(request)
         self.meter.cached(batch.from_cache)
-        for result in asyncio.run(self._send(to_send)) if to_send else []:
+        for result in asyncio.run(self._send(to_send, kind)) if to_send else []:
             if result.error == NOT_SENT_COST:
                 batch.not_sent += 1
             else:
                 self.memo[result.key] = result
-            if result.ok and result.text is not None:
-                self.cache.put(result.key, kind, result.text, self.endpoint)
-            else:
+            if not (result.ok and result.text is not None):
                 batch.failed += 1
             batch.prompt_tokens += result.prompt_tokens
             batch.completion_tokens += result.completion_tokens
@@ -103,7 +101,7 @@ class Caller:
         }
         return batch
 
-    async def _send(self, requests: list[ChatRequest]) -> list[ChatResult]:
+    async def _send(self, requests: list[ChatRequest], kind: str) -> list[ChatResult]:
         client = make_chat_client(
             self.endpoint, timeout=self.timeout, concurrency=self.concurrency, deadline=self.deadline
         )
@@ -117,6 +115,9 @@ class Caller:
             return True
 
         def settle(result: ChatResult) -> None:
+            # cached as it arrives: a run stopped by a dead endpoint keeps what it paid for
+            if result.ok and result.text is not None:
+                self.cache.put(result.key, kind, result.text, self.endpoint)
             if result.key in reserved:
                 self.meter.settle(
                     reserved.pop(result.key), result.prompt_tokens, result.completion_tokens, result.ok

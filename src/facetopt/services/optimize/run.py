@@ -12,7 +12,7 @@ from facetopt.clients.llm.client import (
     resolve_judge,
     simulated_roles,
 )
-from facetopt.clients.llm.endpoints import resolve_proposer
+from facetopt.clients.llm.endpoints import key_notes, resolve_proposer
 from facetopt.clients.prompt_file import load_prompt_file
 from facetopt.domain.cost import RoleUsage
 from facetopt.domain.dataset import DatasetRow
@@ -94,6 +94,9 @@ def run_optimize(
         resolve_proposer(settings),
     )
     warnings: list[str] = []
+    for note in key_notes(model, judge, proposer):
+        warn(note)
+        warnings.append(note)
     roles = simulated_roles(model, judge, proposer)
     if roles and (message := mixed_simulation_warning(model, judge, proposer)):
         warn(message)

@@ -88,6 +88,8 @@ def _start_summary(req: CreateRequest, endpoint: Endpoint, run_dir: Path) -> Dat
         simulated_roles=["labeller"] if endpoint.simulated else [],
     )
     summary.warnings.extend(req.notes + req.source.info.notes)
+    if endpoint.key_note:
+        summary.warnings.append(endpoint.key_note)
     return summary
 
 
