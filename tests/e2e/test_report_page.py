@@ -26,14 +26,26 @@ def _report_json(demo_run: DemoRun) -> dict:
 
 
 def _decision_scores(store: Path, experiment_id: str, facet: str) -> dict[str, float]:
-    """binary_decision_match per row id, read from the store's raw rows (not through facetopt)."""
+    """binary_decision_match per row id, read from the store's raw rows (not through facetopt), one
+    row per conversation (the first by id: repeated conversations are one observation)."""
     with duckdb.connect(str(store), read_only=True) as conn:
         found = conn.execute(
-            "SELECT id, CAST(json_extract(row, '$.scores.binary_decision_match') AS DOUBLE) "
-            "FROM experiment_rows WHERE experiment_id = ? AND lower(facet_name) = lower(?) AND split = 'validation'",
+            "SELECT id, CAST(json_extract(row, '$.scores.binary_decision_match') AS DOUBLE), "
+            "json_extract_string(row, '$.input.preprocessed_text') "
+            "FROM experiment_rows WHERE experiment_id = ? AND lower(facet_name) = lower(?) AND split = 'validation' "
+            "ORDER BY id",
             [experiment_id, facet],
         ).fetchall()
-    return {row_id: score for row_id, score in found if score is not None}
+    seen: set[str] = set()
+    scores = {}
+    for row_id, score, text in found:
+        conversation = " ".join((text or row_id).split())
+        if conversation in seen:
+            continue
+        seen.add(conversation)
+        if score is not None:
+            scores[row_id] = score
+    return scores
 
 
 def test_the_demo_writes_the_decision_page_of_its_comparison(demo_run: DemoRun):
