@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from facetopt.clients.braintrust.api import BraintrustConnection, btql
+from facetopt.domain.experiments import EVAL_ERROR_KEY
 from facetopt.errors import InputError, SourceError
 
 PAGE_LIMIT = 1000
@@ -280,7 +281,8 @@ def fetch_experiment_rows(conn: BraintrustConnection, experiment_id: str) -> lis
         metadata = metadata if isinstance(metadata, dict) else {}
         scores = dict(_decode(root.get("scores")) or {})
         scores.update(scores_by_root.get(str(root.get("root_span_id")), {}))
-        error = root.get("error") or metadata.get("error")
+        # the eval never raises: a failed model call is logged as metadata.eval_error
+        error = root.get("error") or metadata.get(EVAL_ERROR_KEY) or metadata.get("error")
         results.append(
             {
                 "id": _row_id(root, metadata),
