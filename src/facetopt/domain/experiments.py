@@ -95,6 +95,7 @@ class ExperimentRecord(BaseModel):
     status_cause: str | None = None
     logged_rows: int | None = None  # rows that reached Braintrust, when not every one did
     selected_rows: int | None = None  # (row, trial)s the run set out to evaluate; None: not known
+    scored_results: int | None = None  # of those, the ones the runner scored (the results file)
     superseded_by: str | None = None  # the experiment id of the run that replaced this one
     run_dir: str | None = None
 

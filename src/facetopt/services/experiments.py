@@ -286,8 +286,12 @@ class Experiments:
 def open_experiments(
     settings: Settings, announce: Callable[[str], None] | None = None, backend: Backend | None = None
 ) -> Iterator[Experiments]:
-    """The registry (read-only) on the settings' backend for one command; the store is closed afterwards."""
+    """The registry (read-only) on the settings' backend for one command; the store is closed afterwards.
+    Partial runs whose rows have since reached Braintrust are reconciled first (reconcile.py)."""
+    from facetopt.services.reconcile import reconcile_partial_runs
+
     backend = backend if backend is not None else open_backend(settings, announce)
+    reconcile_partial_runs(settings, backend, announce)
     store = LocalStore(settings.store_path, read_only=True) if settings.store_path.exists() else None
     try:
         yield Experiments(settings, backend, store)

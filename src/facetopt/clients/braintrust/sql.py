@@ -236,6 +236,13 @@ def _experiment_spans(conn: BraintrustConnection, experiment_id: str, columns: s
         last_id = page[-1].get("id")
 
 
+def count_experiment_results(conn: BraintrustConnection, experiment_id: str) -> int:
+    """The eval cases Braintrust holds for the experiment: root spans that carry their output (a
+    root span logged before its task ended has none; child spans never count)."""
+    roots = _experiment_spans(conn, experiment_id, "id, output", "is_root = true")
+    return sum(1 for root in roots if root.get("output") is not None)
+
+
 def _row_id(root: dict, metadata: dict) -> str:
     origin = _decode(root.get("origin"))
     if isinstance(origin, dict) and isinstance(origin.get("id"), str):

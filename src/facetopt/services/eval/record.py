@@ -143,6 +143,7 @@ def record_run(
         status="failed" if status == "complete" else status,
         status_cause=cause or RECORDING_UNFINISHED,
         selected_rows=len(plan.rows) * plan.settings.trials,
+        scored_results=len(records),
         **common,
     )
     store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets, supersedes)

@@ -17,14 +17,13 @@ from collections.abc import Callable
 
 from facetopt.domain.cost import NOT_SENT_COST
 from facetopt.domain.experiments import (
-    RUN_STATUS_CAUSE_KEY,
-    RUN_STATUS_KEY,
     EvalRow,
     ExperimentRecord,
     RunStatus,
 )
 from facetopt.errors import FacetoptError
 from facetopt.services.eval.results import NO_RESULT
+from facetopt.services.run_marks import mark_braintrust
 from facetopt.settings import Settings
 
 log = logging.getLogger("facetopt.eval")
@@ -84,17 +83,3 @@ def set_status(
                     "experiment as unfinished"
                 )
     return updated or record.model_copy(update={"status": status, "status_cause": cause})
-
-
-def mark_braintrust(settings: Settings, experiment_id: str, status: RunStatus, cause: str | None) -> None:
-    """PATCH the experiment's metadata (Braintrust deep-merges it) with the run's status."""
-    from facetopt.clients.braintrust.api import request_json
-    from facetopt.services.backends.braintrust import braintrust_connection
-
-    request_json(
-        braintrust_connection(settings),
-        "PATCH",
-        f"/v1/experiment/{experiment_id}",
-        json={"metadata": {RUN_STATUS_KEY: status, RUN_STATUS_CAUSE_KEY: cause}},
-        what=f"recording the status of experiment {experiment_id}",
-    )

@@ -98,6 +98,7 @@ def keep_unfinished(
         status_cause=cause,
         logged_rows=activity.logged_rows if activity.created else 0,
         selected_rows=len(plan.rows) * plan.settings.trials,
+        scored_results=len(read_results(run_dir / "results.jsonl")),
         run_dir=str(run_dir),
     )
     store_experiment(plan.settings, record, rows, plan.facets, supersedes)
