@@ -64,9 +64,9 @@ def run_eval(
             f", {supersedes.logged_rows} of its rows in Braintrust" if supersedes.status == "partial" else ""
         )
         announce(
-            f"this run supersedes the unfinished ({supersedes.status.replace('_', ' ')}) experiment "
-            f"{supersedes.experiment_name!r} ({supersedes.experiment_id}{held}); "
-            "Braintrust may give the new one a numbered name"
+            f"this run supersedes the unfinished ({supersedes.status}) experiment "
+            f"{supersedes.experiment_name!r} ({supersedes.experiment_id}{held})"
+            + ("; Braintrust may give the new one a numbered name" if plan.send_logs else "")
         )
     run_dir = artifacts.new_run_dir(settings.output_root / "evals")
     runner, outcome = launch(

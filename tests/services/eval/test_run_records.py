@@ -1,0 +1,124 @@
+"""The registry entry of a real eval (local backend, the SDK runner, simulated models) says how it
+ended: an eval that scored every row and then met a full disk is not complete, an eval in which
+every row failed is failed, and neither is picked by `latest` nor counted in the validation budget."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from facetopt.clients import artifacts
+from facetopt.clients.local.store import LocalStore
+from facetopt.errors import EvalRunError
+from facetopt.services.eval import record as record_module
+from facetopt.services.eval.run import EvalOptions, run_eval
+from facetopt.services.experiments import open_experiments
+from facetopt.services.progress import SilentProgress
+from facetopt.settings import load_settings
+from tests.services.eval.helpers import (
+    DATASET,
+    PROJECT,
+    isolated_env,
+    make_rows,
+    path_without_bt,
+    seed_local_state,
+)
+
+pytestmark = pytest.mark.slow
+
+ROWS = 6
+
+
+def _eval(root: Path, messages: list[str]):
+    return run_eval(
+        load_settings(
+            None,
+            output_root=root,
+            backend="local",
+            target_project=PROJECT,
+            dataset=DATASET,
+            api_base="simulated://",
+            judge_api_base="simulated://",
+            split="validation,train",
+        ),
+        options=EvalOptions(),
+        progress=SilentProgress(),
+        announce=messages.append,
+        warn=messages.append,
+    )
+
+
+def _registry(root: Path):
+    with LocalStore(root / "store.duckdb", read_only=True) as store:
+        return {r.experiment_id: r for r in store.experiments()}, store.validation_runs(DATASET)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("records")
+    root = seed_local_state(tmp / "state", make_rows(ROWS))
+    messages: list[str] = []
+    with isolated_env(tmp, path_without_bt()) as patch:
+        good = _eval(root, messages)
+
+        real_write_json = artifacts.write_json
+
+        def full_disk(path, value):
+            if Path(path).name == "summary.json":
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            return real_write_json(path, value)
+
+        patch.setattr(record_module.artifacts, "write_json", full_disk)
+        with pytest.raises(OSError) as disk_error:
+            _eval(root, messages)
+        patch.setattr(record_module.artifacts, "write_json", real_write_json)
+
+        patch.setenv("FACETOPT_SIMULATED_FAIL", "User: ticket")  # in every row's text
+        with pytest.raises(EvalRunError) as all_failed:
+            _eval(root, messages)
+    registry, validation_runs = _registry(root)
+    return root, good, disk_error.value, all_failed.value, registry, validation_runs
+
+
+def test_a_finished_run_is_complete_and_counts(runs):
+    _, good, _, _, registry, _ = runs
+    entry = registry[good.experiment_id]
+    assert (entry.status, entry.status_cause, good.status) == ("complete", None, "complete")
+    assert (entry.selected_rows, entry.scored_results, entry.row_count) == (ROWS, ROWS, ROWS)
+
+
+def test_a_run_that_scored_every_row_then_met_a_full_disk_is_failed_not_complete(runs):
+    _, good, disk_error, _, registry, _ = runs
+    assert disk_error.errno == errno.ENOSPC
+    (entry,) = [
+        r
+        for r in registry.values()
+        if r.experiment_id != good.experiment_id and r.row_count == ROWS and r.error_count == 0
+    ]
+    assert entry.status == "failed"
+    assert "No space left on device" in (entry.status_cause or "")
+
+
+def test_a_run_whose_every_row_failed_is_failed_with_the_cause(runs):
+    _, _, _, all_failed, registry, _ = runs
+    assert "every row failed (6 rows)" in all_failed.message
+    (entry,) = [r for r in registry.values() if r.error_count == ROWS]
+    assert entry.status == "failed" and entry.status_cause.startswith("every row failed (6 rows)")
+
+
+def test_latest_and_the_budget_pass_over_both(runs):
+    root, good, _, _, registry, validation_runs = runs
+    assert len(registry) == 3 and len(validation_runs) == 1  # three runs on validation, one complete
+    settings = load_settings(None, output_root=root, backend="local", dataset=DATASET, target_project=PROJECT)
+    with open_experiments(settings) as experiments:
+        latest = experiments.resolve("latest")
+        (note,) = experiments.notes
+    assert latest.experiment_id == good.experiment_id
+    # the all-failed run has the full-disk run's name: it supersedes that unfinished run
+    (disk,) = [r for r in registry.values() if r.superseded_by]
+    errored = registry[disk.superseded_by]
+    assert (disk.error_count, errored.error_count) == (0, ROWS)
+    assert "passed over 1 run(s) that are not complete" in note
+    assert f"({errored.experiment_id}) is failed: every row failed (6 rows)" in note
