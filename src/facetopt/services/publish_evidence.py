@@ -158,7 +158,7 @@ def _runs_on(
     simulated: list[str] = []
     unread: list[str] = []
     for record in sorted(records, key=lambda r: r.created, reverse=True):
-        if _hash_of(record, facet) != sha or not _reads(record.split, split):
+        if _hash_of(record, facet) != sha or not _reads(record.split, split) or not record.complete:
             continue
         stored = experiments.store is not None and experiments.store.has_experiment_rows(record.experiment_id)
         if offline and not stored:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 ROWS = 6
 
 
-def _eval(root: Path, messages: list[str]):
+def _eval(root: Path, messages: list[str], split: str = "validation,train"):
     return run_eval(
         load_settings(
             None,
@@ -41,7 +41,8 @@ def _eval(root: Path, messages: list[str]):
             dataset=DATASET,
             api_base="simulated://",
             judge_api_base="simulated://",
-            split="validation,train",
+            split=split,
+            experiment_prefix="holdout" if split == "test" else "facet-optimizer",
         ),
         options=EvalOptions(),
         progress=SilentProgress(),
@@ -58,7 +59,11 @@ def _registry(root: Path):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("records")
-    root = seed_local_state(tmp / "state", make_rows(ROWS))
+    rows = make_rows(ROWS + 2)
+    for row in rows[ROWS:]:  # two test rows
+        row.metadata["split"] = "test"
+        row.tags = ["facet-optimizer", row.facet_name, "test"]
+    root = seed_local_state(tmp / "state", rows)
     messages: list[str] = []
     with isolated_env(tmp, path_without_bt()) as patch:
         good = _eval(root, messages)
@@ -78,19 +83,25 @@ def runs(tmp_path_factory):
         patch.setenv("FACETOPT_SIMULATED_FAIL", "User: ticket")  # in every row's text
         with pytest.raises(EvalRunError) as all_failed:
             _eval(root, messages)
+        with pytest.raises(EvalRunError):
+            _eval(root, messages, split="test")  # every test row failed too: nothing was seen
     registry, validation_runs = _registry(root)
-    return root, good, disk_error.value, all_failed.value, registry, validation_runs
+    with LocalStore(root / "store.duckdb", read_only=True) as store:
+        touches = store.test_touches()
+    test_runs = {k: r for k, r in registry.items() if r.split == "test"}
+    registry = {k: r for k, r in registry.items() if r.split != "test"}
+    return root, good, disk_error.value, all_failed.value, registry, validation_runs, (test_runs, touches)
 
 
 def test_a_finished_run_is_complete_and_counts(runs):
-    _, good, _, _, registry, _ = runs
+    _, good, _, _, registry, _, _ = runs
     entry = registry[good.experiment_id]
     assert (entry.status, entry.status_cause, good.status) == ("complete", None, "complete")
     assert (entry.selected_rows, entry.scored_results, entry.row_count) == (ROWS, ROWS, ROWS)
 
 
 def test_a_run_that_scored_every_row_then_met_a_full_disk_is_failed_not_complete(runs):
-    _, good, disk_error, _, registry, _ = runs
+    _, good, disk_error, _, registry, _, _ = runs
     assert disk_error.errno == errno.ENOSPC
     (entry,) = [
         r
@@ -102,14 +113,14 @@ def test_a_run_that_scored_every_row_then_met_a_full_disk_is_failed_not_complete
 
 
 def test_a_run_whose_every_row_failed_is_failed_with_the_cause(runs):
-    _, _, _, all_failed, registry, _ = runs
+    _, _, _, all_failed, registry, _, _ = runs
     assert "every row failed (6 rows)" in all_failed.message
     (entry,) = [r for r in registry.values() if r.error_count == ROWS]
     assert entry.status == "failed" and entry.status_cause.startswith("every row failed (6 rows)")
 
 
 def test_latest_and_the_budget_pass_over_both(runs):
-    root, good, _, _, registry, validation_runs = runs
+    root, good, _, _, registry, validation_runs, _ = runs
     assert len(registry) == 3 and len(validation_runs) == 1  # three runs on validation, one complete
     settings = load_settings(None, output_root=root, backend="local", dataset=DATASET, target_project=PROJECT)
     with open_experiments(settings) as experiments:
@@ -120,5 +131,14 @@ def test_latest_and_the_budget_pass_over_both(runs):
     (disk,) = [r for r in registry.values() if r.superseded_by]
     errored = registry[disk.superseded_by]
     assert (disk.error_count, errored.error_count) == (0, ROWS)
-    assert "passed over 1 run(s) that are not complete" in note
+    (test_run,) = runs[-1][0].values()
+    assert "passed over 2 run(s) that are not complete" in note  # the all-failed and the test run
+    assert f"({test_run.experiment_id}) is failed: every row failed (2 rows)" in note
     assert f"({errored.experiment_id}) is failed: every row failed (6 rows)" in note
+
+
+def test_an_eval_on_test_whose_every_row_failed_is_no_look_at_test(runs):
+    *_, (test_runs, touches) = runs
+    (entry,) = test_runs.values()
+    assert (entry.status, entry.error_count) == ("failed", 2)
+    assert touches == []

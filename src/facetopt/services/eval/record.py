@@ -224,7 +224,7 @@ def _finish(
         counts = validation_evals_of(plan, record if final[0] == "complete" else None)
     for message in budget_warnings(counts, plan.dataset):
         warned(message)
-    if plan.test_hashes:
+    if plan.test_hashes and any(not r.error for r in rows):  # a run whose every row failed saw nothing
         record_test_touch(
             plan.settings,
             plan.dataset_project,
