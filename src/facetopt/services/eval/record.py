@@ -219,6 +219,11 @@ def _finish(
             "runner",
         }
     )
+    if final[0] == "partial":
+        warned(
+            f"this run is recorded as partial ({final[1]}): `latest` and `previous` pass over it and the "
+            "validation budget does not count it; re-run the same command to finish it (paid calls are cached)"
+        )
     counts = {}
     if reads_validation(plan.split):
         counts = validation_evals_of(plan, record if final[0] == "complete" else None)
