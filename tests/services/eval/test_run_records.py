@@ -4,6 +4,7 @@ every row failed is failed, and neither is picked by `latest` nor counted in the
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 
 from facetopt.clients import artifacts
 from facetopt.clients.local.store import LocalStore
-from facetopt.errors import EvalRunError
+from facetopt.errors import EvalRunError, Interrupted
 from facetopt.services.eval import record as record_module
+from facetopt.services.eval import run as run_module
 from facetopt.services.eval.run import EvalOptions, run_eval
 from facetopt.services.experiments import open_experiments
 from facetopt.services.progress import SilentProgress
@@ -80,6 +82,17 @@ def runs(tmp_path_factory):
             _eval(root, messages)
         patch.setattr(record_module.artifacts, "write_json", real_write_json)
 
+        real_launch = run_module.launch
+
+        def stopped_by_ctrl_c(*args, **kwargs):  # every row scored, then Ctrl-C reached the runner
+            runner, outcome = real_launch(*args, **kwargs)
+            return runner, dataclasses.replace(outcome, stopped_by="SIGINT", returncode=130)
+
+        patch.setattr(run_module, "launch", stopped_by_ctrl_c)
+        with pytest.raises(Interrupted) as interrupted:
+            _eval(root, messages, split="train")
+        patch.setattr(run_module, "launch", real_launch)
+
         patch.setenv("FACETOPT_SIMULATED_FAIL", "User: ticket")  # in every row's text
         with pytest.raises(EvalRunError) as all_failed:
             _eval(root, messages)
@@ -89,8 +102,12 @@ def runs(tmp_path_factory):
     with LocalStore(root / "store.duckdb", read_only=True) as store:
         touches = store.test_touches()
     test_runs = {k: r for k, r in registry.items() if r.split == "test"}
-    registry = {k: r for k, r in registry.items() if r.split != "test"}
+    INTERRUPTED.update(error=interrupted.value, runs=[r for r in registry.values() if r.split == "train"])
+    registry = {k: r for k, r in registry.items() if r.split not in ("test", "train")}
     return root, good, disk_error.value, all_failed.value, registry, validation_runs, (test_runs, touches)
+
+
+INTERRUPTED: dict = {}
 
 
 def test_a_finished_run_is_complete_and_counts(runs):
@@ -132,8 +149,11 @@ def test_latest_and_the_budget_pass_over_both(runs):
     errored = registry[disk.superseded_by]
     assert (disk.error_count, errored.error_count) == (0, ROWS)
     (test_run,) = runs[-1][0].values()
-    assert "passed over 2 run(s) that are not complete" in note  # the all-failed and the test run
+    (stopped,) = INTERRUPTED["runs"]
+    # the all-failed, the interrupted (train) and the test run; not the superseded full-disk run
+    assert "passed over 3 run(s) that are not complete" in note
     assert f"({test_run.experiment_id}) is failed: every row failed (2 rows)" in note
+    assert f"({stopped.experiment_id}) is interrupted: interrupted (SIGINT)" in note
     assert f"({errored.experiment_id}) is failed: every row failed (6 rows)" in note
 
 
@@ -142,3 +162,15 @@ def test_an_eval_on_test_whose_every_row_failed_is_no_look_at_test(runs):
     (entry,) = test_runs.values()
     assert (entry.status, entry.error_count) == ("failed", 2)
     assert touches == []
+
+
+def test_an_interrupted_local_run_is_recorded_as_interrupted_with_its_rows(runs):
+    root = runs[0]
+    error, (entry,) = INTERRUPTED["error"], INTERRUPTED["runs"]
+    assert error.exit_code == 130 and "interrupted (SIGINT)" in error.message
+    assert "re-run the same command" in error.hint and "--resume" not in error.hint
+    assert entry.status == "interrupted" and entry.status_cause.startswith("interrupted (SIGINT)")
+    with LocalStore(root / "store.duckdb", read_only=True) as store:
+        kept = store.experiment_rows(entry.experiment_id)
+    train_rows = [r for r in make_rows(ROWS) if r.split == "train"]
+    assert sorted(r.id for r in kept) == sorted(r.id for r in train_rows)

@@ -76,8 +76,8 @@ def run_eval(
 
 
 def unfinished_namesake(settings: Settings, plan: EvalPlan) -> ExperimentRecord | None:
-    """The newest unfinished registry run this run replaces: same backend, project and name
-    (Braintrust may have numbered it), not yet superseded."""
+    """The newest unfinished registry run this run replaces: same backend, project, dataset, split
+    and name (Braintrust may have numbered it), not yet superseded."""
     if not settings.store_path.exists():
         return None
     with LocalStore(settings.store_path, read_only=True) as store:
@@ -89,6 +89,8 @@ def unfinished_namesake(settings: Settings, plan: EvalPlan) -> ExperimentRecord 
             and not record.superseded_by
             and record.backend == plan.backend
             and record.project == plan.project
+            and record.dataset == plan.dataset
+            and (record.split or None) == (plan.split or None)
             and named.fullmatch(record.experiment_name)
         ):
             return record

@@ -2,11 +2,12 @@
 deadline, refused by Braintrust, or failed in the runner.
 
 Nothing paid for is lost: every scored row in the results file is stored locally under the
-run's registry entry, which is `interrupted` when a signal stopped it, else `partial` when the
-experiment was created in Braintrust (with the rows that reached it) and `failed` otherwise, with
-the cause. The error names what stopped the run, the
+run's registry entry (on the local backend too, under a facetopt id), which is `interrupted` when
+a signal stopped it, else `partial` when the experiment was created in Braintrust (with the rows
+that reached it) and `failed` otherwise, with the cause. The error names what stopped the run, the
 experiment (name, id, rows in it) and the command that logs the kept rows later
-(`facetopt eval --resume RUN`). A later run with the same experiment name supersedes it.
+(`facetopt eval --resume RUN`; on the local backend, the same command again). A later run with the
+same experiment name supersedes it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def conclude(
     activity = read_activity(run_dir / ACTIVITY_FILE)
     scored = read_results(run_dir / "results.jsonl")
     record = None
-    if plan.send_logs and (scored or activity.created):
+    if scored or activity.created:
         status, cause = unfinished_status(plan, runner, outcome, run_dir, activity)
         record = keep_unfinished(plan, runner, run_dir, activity, supersedes, status, cause)
     raise unfinished_error(plan, runner, outcome, run_dir, activity, record, len(scored))
@@ -96,7 +97,7 @@ def keep_unfinished(
         stored_locally=True,
         status=status,
         status_cause=cause,
-        logged_rows=activity.logged_rows if activity.created else 0,
+        logged_rows=(activity.logged_rows if activity.created else 0) if plan.send_logs else None,
         selected_rows=len(plan.rows) * plan.settings.trials,
         scored_results=len(read_results(run_dir / "results.jsonl")),
         run_dir=str(run_dir),
@@ -131,6 +132,11 @@ def unfinished_error(
             hint += f" (the {scored} scored row(s) are in {run_dir / 'results.jsonl'})"
         if cause is None:
             return runner_failure(outcome, runner, run_dir, plan.secrets())
+    elif not plan.send_logs:
+        hint = (
+            f"the {scored} scored row(s) are kept in {run_dir} (results.jsonl, and the local store as "
+            f"{record.status}); re-run the same command: what was paid is served from the call cache"
+        )
     else:
         hint = (
             f"the {scored} scored row(s) are kept in {run_dir} (results.jsonl, and the local store as "
@@ -140,6 +146,8 @@ def unfinished_error(
         )
     if cause is None:
         failure = runner_failure(outcome, runner, run_dir, plan.secrets())
+        if not plan.send_logs:
+            hint = f"{failure.hint}; {hint}" if failure.hint else hint
         return type(failure)("; ".join([failure.message, *where]), hint=hint)
     message = redact("; ".join([cause, *where]), plan.secrets())
     if outcome.interrupted:
