@@ -128,7 +128,7 @@ def test_errors_exit_1_with_a_hint(app: typer.Typer, store: Path, output_root: P
     no_train = invoke(app, store, "previous", "latest", "--split", "train", "--json")
     assert no_train.exit_code == 1
     assert json.loads(no_train.stdout)["error"]["message"].startswith(
-        "`previous` needs 2 runs with backend local"
+        "`previous` needs 2 complete runs with backend local"
     )
     named = invoke(app, store, "base", "edit", "--split", "train")
     assert named.exit_code == 1

@@ -144,3 +144,31 @@ def test_empty_registry_and_sql_errors(app: typer.Typer, output_root: Path, stor
     bad = invoke(app, store, "sql", "SELECT missing_column FROM experiment('base')")
     assert bad.exit_code == 1
     assert "error: SQL error:" in bad.stderr and "missing_column" in bad.stderr
+
+
+def test_failures_on_validation_warn_once_on_stderr_and_in_json(app: typer.Typer, store: Path):
+    shown = invoke(app, store, "failures", "base", "--facet", "issues")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr.count("spends some of validation's honesty") == 1
+    assert "honesty" not in shown.stdout
+    document = json.loads(invoke(app, store, "failures", "base", "--facet", "issues", "--json").stdout)
+    assert len(document["warnings"]) == 1 and "read failure traces on train" in document["warnings"][0]
+    train = json.loads(
+        invoke(app, store, "failures", "base", "--facet", "issues", "--split", "train", "--json").stdout
+    )
+    assert train["warnings"] == []
+
+
+def test_experiments_show_each_run_status(app: typer.Typer, output_root: Path):
+    failed = record("run-failed", "2024-01-03T00:00:00Z", name="broken").model_copy(
+        update={"status": "failed", "status_cause": "every row failed (9 rows)"}
+    )
+    write_store(output_root, [(record("run-ok", "2024-01-01T00:00:00Z", name="fine"), None), (failed, None)])
+    shown = invoke(app, output_root, "experiments")
+    assert shown.exit_code == 0, shown.output
+    statuses = {line.split()[2]: line.split() for line in shown.stdout.splitlines() if "run-" in line}
+    assert "failed" in statuses["broken"] and "complete" in statuses["fine"]
+    assert "1 run(s) not complete" in shown.stdout
+    document = json.loads(invoke(app, output_root, "experiments", "--json").stdout)
+    by_name = {e["experiment_name"]: e for e in document["experiments"]}
+    assert by_name["broken"]["status_cause"] == "every row failed (9 rows)"

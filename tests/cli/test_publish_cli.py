@@ -323,3 +323,15 @@ def test_a_recorded_look_at_test_rows_also_says_the_dataset_holds_a_test_split(s
 
 def load_sha(root: Path, facet: str) -> str:
     return load_prompt_file(root / "facet_definitions.yaml").facet(facet).prompt_sha256
+
+
+def test_a_run_that_is_not_complete_is_no_evidence(state, fake):
+    experiment_id = record_validation_run(state, "Issues", issues_sha(state))
+    with LocalStore(state / "store.duckdb") as store:
+        store.update_experiment(
+            experiment_id, status="failed", status_cause="the command failed after the eval"
+        )
+    refused = publish(state, fake, "--facet", "Issues")
+    assert refused.exit_code == 1, refused.output
+    assert "never evaluated on a validation split" in refused.stderr
+    assert not fake.requests_to("/insert-functions", "POST")

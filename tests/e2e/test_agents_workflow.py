@@ -30,7 +30,7 @@ REQUIRED_COMMANDS = [
     "facetopt inspect dataset --json",
     "facetopt bootstrap --json",
     "facetopt eval --split validation --json",
-    'facetopt inspect failures --facet "$FACET" --json',
+    'facetopt inspect metrics --split validation --facet "$FACET" --json',
     'facetopt inspect failures --facet "$FACET" --split train --limit 0 --json',
     'facetopt eval --split train --facet "$FACET" --max-rows 50 --json',
     "facetopt eval --split validation --json",
@@ -153,13 +153,14 @@ def weakest_facet(baseline: dict[str, Any]) -> str:
     return min(facets, key=lambda m: m["binary_decision_match"])["facet_name"]
 
 
-def target_for(failures: dict[str, Any]) -> str:
-    """AGENTS.md step 6: mostly fp -> precision, mostly fn -> recall, else balanced."""
-    counts = failures["counts"]
-    fp, fn, total = counts.get("fp", 0), counts.get("fn", 0), sum(counts.values())
-    if total and fp > total / 2:
+def target_for(metrics: dict[str, Any]) -> str:
+    """AGENTS.md step 6, from validation counts (no trace read): fp at least twice fn -> precision,
+    fn at least twice fp -> recall, else balanced."""
+    (facet,) = metrics["metrics"]
+    fp, fn = facet["fp"], facet["fn"]
+    if fp and fp >= 2 * fn:
         return "precision"
-    if total and fn > total / 2:
+    if fn and fn >= 2 * fp:
         return "recall"
     return "balanced"
 
@@ -191,6 +192,13 @@ def test_agents_md_workflow_is_machine_followable(steps: list[Step]):
     assert rehearsal and rehearsal.group(1).strip() == "facetopt demo --json"
 
 
+def test_agents_md_reads_failure_traces_on_train_only(steps: list[Step]):
+    """Validation and test are read as counts and metrics: every failure listing is on train."""
+    listings = [shlex.split(c) for s in steps for c in s.commands if "inspect failures" in c]
+    assert listings and all(w[w.index("--split") + 1] == "train" for w in listings if "--split" in w)
+    assert all("--split" in w for w in listings), listings  # the default split is validation
+
+
 def test_following_agents_md_offline_completes_with_json_at_every_step(steps: list[Step], tmp_path: Path):
     (tmp_path / ".env").write_text(offline_env_file(AGENTS_MD.read_text()))
     env = facetopt_env()
@@ -205,7 +213,9 @@ def test_following_agents_md_offline_completes_with_json_at_every_step(steps: li
         if "$FACET" in command and "$FACET" not in values:
             values["$FACET"] = weakest_facet(last("facetopt eval --split validation --json"))
         if "$TARGET" in command and "$TARGET" not in values:
-            values["$TARGET"] = target_for(last('facetopt inspect failures --facet "$FACET" --json'))
+            values["$TARGET"] = target_for(
+                last('facetopt inspect metrics --split validation --facet "$FACET" --json')
+            )
         for name, value in values.items():
             command = command.replace(f'"{name}"', shlex.quote(value))
         return command

@@ -9,7 +9,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes import braintrust_functions as functions
-from tests.fakes.braintrust_server import HttpError, decode_key_cursor, encode_key_cursor
+from tests.fakes.braintrust_server import HttpError, _deep_merge, decode_key_cursor, encode_key_cursor
 
 if TYPE_CHECKING:
     from tests.fakes.braintrust_server import FakeBraintrust
@@ -162,6 +162,10 @@ def _authenticated(
             return _fetch(rows, body if method == "POST" else _query_body(query), None)
         if match.group(2) == "/summarize":
             return _ok(_experiment_summary(fake, experiment, rows))
+        if method == "PATCH" and match.group(2) is None:
+            # Braintrust deep-merges object fields (metadata) of a partial update
+            update = {k: v for k, v in _object_body(body).items() if k in ("name", "description", "metadata")}
+            experiment.update(_deep_merge(experiment, update))
         return _ok(dict(experiment))
     raise HttpError(404, f"no route for {method} {path}")
 

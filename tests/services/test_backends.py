@@ -87,6 +87,9 @@ class Elsewhere:
     def experiment_rows(self, record):
         raise NotFoundError("none")
 
+    def confirmed_results(self, experiment_id: str) -> int | None:
+        return None
+
     def experiment_project_id(self, project: str) -> str | None:
         self.project_ids.append(project)
         return "project-elsewhere"

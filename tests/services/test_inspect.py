@@ -78,7 +78,7 @@ def test_latest_and_previous_follow_backend_dataset_and_split(registry: Path):
 def test_previous_without_an_earlier_run_says_what_it_looked_for(registry: Path):
     with pytest.raises(NotFoundError) as caught:
         resolve(registry, "previous", backend="braintrust")
-    assert "needs 2 runs with backend braintrust, dataset 'demo'" in caught.value.message
+    assert "needs 2 complete runs with backend braintrust, dataset 'demo'" in caught.value.message
     assert "project 'Facet Optimizer' and the registry have 1" in caught.value.message
 
 

@@ -157,7 +157,7 @@ def failures_command(
         )
         settings = experiments.settings
     report.notes += failures_touch(settings, report.experiment, facet, report.test_rows, force)
-    print_notes(report.notes)
+    print_notes(report.notes + report.warnings)
     emit(report, as_json, lambda console: render_failures(console, report))
 
 

@@ -161,6 +161,7 @@ _EXPERIMENT_COLUMNS = (
     Column("model", "left", keep=2),
     Column("dataset", "left", keep=5),
     Column("split", "left", keep=1),
+    Column("status", "left"),
     Column("rows", keep=1),
     Column("errors", keep=2),
     Column("prompts", "left", keep=6),
@@ -195,6 +196,7 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
                 Text(r.model),
                 Text(r.dataset),
                 r.split or "all",
+                r.status,
                 "-" if r.row_count is None else str(r.row_count),
                 "-" if r.error_count is None else str(r.error_count),
                 Text(prompts or "-"),
@@ -205,6 +207,15 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
         console.print(
             Text(
                 f"older experiments exist: raise --limit (now {report.limit}) or pass --limit 0 for all",
+                style="dim",
+            )
+        )
+    unfinished = [r for r in report.experiments if not r.complete]
+    if unfinished:
+        console.print(
+            Text(
+                f"{len(unfinished)} run(s) not complete: `latest` and `previous` pass over them and the "
+                "validation budget does not count them (--json: status_cause says why)",
                 style="dim",
             )
         )

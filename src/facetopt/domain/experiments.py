@@ -22,6 +22,15 @@ SCORE_NAMES = (
 # project can show the prompt diff and the prompt history of a run.
 FACETOPT_VERSION_KEY = "facetopt_version"
 PROMPT_TEXTS_KEY = "prompt_texts"
+# written "running" when the experiment is created and set to the run's final status at its end,
+# so an experiment listed from Braintrust that never recorded its end reads as unfinished
+RUN_STATUS_KEY = "facetopt_status"
+RUN_STATUS_CAUSE_KEY = "facetopt_status_cause"
+RUNNING = "running"
+# in a row's metadata: its model call failed, so its scores are None (the eval logs it there)
+EVAL_ERROR_KEY = "eval_error"
+
+RunStatus = Literal["complete", "partial", "failed", "interrupted"]
 
 
 class EvalRow(BaseModel):
@@ -79,12 +88,36 @@ class ExperimentRecord(BaseModel):
     stored_locally: bool = True
     by_facetopt: bool = True  # False: logged by something else (the original scripts, the UI, ...)
     in_registry: bool = True  # False: known only from the Braintrust project's listing
-    # "complete"; "partial": created in Braintrust but not every row reached it (the rows are kept
-    # locally); "not_logged": never reached Braintrust (kept locally under a facetopt id)
-    status: Literal["complete", "partial", "not_logged"] = "complete"
+    # "complete": every selected row has a result and the command ended well; otherwise "partial"
+    # (some rows have no result, or not every row reached Braintrust), "failed" (every row failed,
+    # or the command failed) or "interrupted" (a signal stopped it); `status_cause` says why
+    status: RunStatus = "complete"
+    status_cause: str | None = None
     logged_rows: int | None = None  # rows that reached Braintrust, when not every one did
+    selected_rows: int | None = None  # (row, trial)s the run set out to evaluate; None: not known
+    scored_results: int | None = None  # of those, the ones the runner scored (the results file)
     superseded_by: str | None = None  # the experiment id of the run that replaced this one
     run_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_status(cls, data: Any) -> Any:
+        """A registry entry of an earlier facetopt: `not_logged` was an unfinished run that never
+        reached Braintrust, i.e. partial with no logged row."""
+        if isinstance(data, dict) and data.get("status") == "not_logged":
+            data = {**data, "status": "partial", "logged_rows": 0}
+            data.setdefault("status_cause", "unfinished: the run never reached Braintrust")
+        return data
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    def describe_status(self) -> str:
+        """`'name' (id): failed: every row failed` for messages."""
+        cause = f": {self.status_cause}" if self.status_cause else ""
+        return f"{self.experiment_name!r} ({self.experiment_id}) is {self.status}{cause}"
+
     # facets with test rows in the dataset when this ran (publish then asks for a run on test);
     # None: not known (a run from before test splits, or not by facetopt)
     test_facets: list[str] | None = None

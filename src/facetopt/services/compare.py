@@ -20,6 +20,12 @@ from facetopt.facets.verdict import (
     target_rule,
 )
 from facetopt.services.budget import budget_warnings, validation_evals
+from facetopt.services.compare_errors import (
+    ErroredRows,
+    drop_errored,
+    incomplete_warnings,
+    refuse_all_errored,
+)
 from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
 from facetopt.services.holdout import all_statuses
 
@@ -50,6 +56,7 @@ class CompareReport(BaseModel):
     candidate_only: int = 0
     label_changed: int = 0  # rows in both runs whose expected differs between them: left out
     folded_rows: int = 0  # paired rows of a duplicate conversation counted once: left out of the statistics
+    errored: ErroredRows = Field(default_factory=ErroredRows)  # errored rows, their pairs left out
     facets: list[FacetComparison] = Field(default_factory=list)
     overall: FacetComparison
     prompt_diffs: list[PromptDiff] = Field(default_factory=list)
@@ -86,6 +93,17 @@ def pair_rows_on_labels(
     )
 
 
+def statistics_pairs(
+    baseline_rows: list[EvalRow], candidate_rows: list[EvalRow]
+) -> tuple[list[EvalRow], list[EvalRow]]:
+    """The pairs compare's statistics count: same id and label, neither side errored, one pair per
+    duplicate conversation (the decision page shows these)."""
+    left, right, *_ = pair_rows_on_labels(baseline_rows, candidate_rows)
+    left, right, _ = drop_errored(baseline_rows, candidate_rows, left, right)
+    left, right, _ = fold_duplicate_pairs(left, right)
+    return left, right
+
+
 def compare_experiments(
     experiments: Experiments,
     baseline_ref: str,
@@ -113,9 +131,21 @@ def compare_experiments(
     baseline_all = experiments.rows(baseline)
     candidate_all = experiments.rows(candidate)
     check_facet(baseline_all + candidate_all, facet, baseline)
-    left, right, baseline_only, candidate_only, label_changed = pair_rows_on_labels(
-        filter_rows(baseline_all, split, facet), filter_rows(candidate_all, split, facet)
+    baseline_rows, candidate_rows = (
+        filter_rows(baseline_all, split, facet),
+        filter_rows(candidate_all, split, facet),
     )
+    refuse_all_errored("baseline", baseline, baseline_rows, split, facet)
+    refuse_all_errored("candidate", candidate, candidate_rows, split, facet)
+    left, right, baseline_only, candidate_only, label_changed = pair_rows_on_labels(
+        baseline_rows, candidate_rows
+    )
+    left, right, errored = drop_errored(baseline_rows, candidate_rows, left, right)
+    if not left and errored.pairs_left_out:
+        raise InputError(
+            f"every row the runs have in common errored on one side or the other ({errored.warning()})",
+            hint="re-run the eval whose rows errored, then compare again",
+        )
     if not left and label_changed:
         raise InputError(
             f"every common row's label changed between {baseline.experiment_name!r} and "
@@ -136,8 +166,11 @@ def compare_experiments(
     if len(per_facet) == 1:
         overall = per_facet[0].model_copy(update={"facet_name": "overall"})
     final_check = (split or "").strip().casefold() == TEST_SPLIT
-    warnings = label_change_warnings(label_changed) + comparison_warnings(
-        experiments, baseline, candidate, baseline_only, candidate_only, facet, split
+    warnings = experiments.notes + incomplete_warnings(baseline, candidate) + [errored.warning() or ""]
+    warnings = (
+        [w for w in warnings if w]
+        + label_change_warnings(label_changed)
+        + comparison_warnings(experiments, baseline, candidate, baseline_only, candidate_only, facet, split)
     )
     notes = []
     if final_check:
@@ -159,6 +192,7 @@ def compare_experiments(
         candidate_only=candidate_only,
         label_changed=label_changed,
         folded_rows=sum(folded.values()),
+        errored=errored,
         facets=per_facet,
         overall=overall,
         prompt_diffs=prompt_diffs(experiments, baseline, candidate, facet),

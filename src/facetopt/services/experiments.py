@@ -60,7 +60,12 @@ def split_covers(run_split: str | None, wanted: str | None) -> bool:
 
 
 def in_scope(record: ExperimentRecord, scope: Scope) -> bool:
-    if record.backend != scope.backend or record.superseded_by or record.status == "partial":
+    """A complete run with the scope's backend, dataset, model and split."""
+    return record.complete and in_scope_any_status(record, scope)
+
+
+def in_scope_any_status(record: ExperimentRecord, scope: Scope) -> bool:
+    if record.backend != scope.backend or record.superseded_by:
         return False
     if scope.dataset and record.dataset != scope.dataset:
         return False
@@ -72,10 +77,15 @@ def in_scope(record: ExperimentRecord, scope: Scope) -> bool:
 
 
 def resolve_reference(
-    records: list[ExperimentRecord], reference: str, scope: Scope, where: str = "the registry"
+    records: list[ExperimentRecord],
+    reference: str,
+    scope: Scope,
+    where: str = "the registry",
+    notes: list[str] | None = None,
 ) -> ExperimentRecord:
     """The experiment a reference names. `records` are newest first; `where` names where they
-    come from, for the messages."""
+    come from, for the messages; `notes` hears about the runs `latest` / `previous` passed over
+    because they are not complete."""
     ref = reference.strip()
     if not ref:
         raise InputError(
@@ -88,7 +98,7 @@ def resolve_reference(
         )
     lowered = ref.casefold()
     if lowered in (LATEST, PREVIOUS):
-        return _nth_in_scope(records, 0 if lowered == LATEST else 1, lowered, scope, where)
+        return _nth_in_scope(records, 0 if lowered == LATEST else 1, lowered, scope, where, notes)
     by_id = [r for r in records if r.experiment_id == ref]
     if by_id:
         return by_id[0]
@@ -120,17 +130,47 @@ def unknown_experiment(
 
 
 def _nth_in_scope(
-    records: list[ExperimentRecord], index: int, word: str, scope: Scope, where: str = "the registry"
+    records: list[ExperimentRecord],
+    index: int,
+    word: str,
+    scope: Scope,
+    where: str = "the registry",
+    notes: list[str] | None = None,
 ) -> ExperimentRecord:
     candidates = [r for r in records if in_scope(r, scope)]
-    if len(candidates) > index:
-        return candidates[index]
+    chosen = candidates[index] if len(candidates) > index else None
+    # the runs that would have been chosen but are not complete, newer than the one chosen
+    passed = [
+        r
+        for r in records
+        if not r.complete
+        and in_scope_any_status(r, scope)
+        and (chosen is None or (r.created, r.experiment_id) > (chosen.created, chosen.experiment_id))
+    ]
+    skipped = skipped_note(word, passed)
+    if chosen is not None:
+        if skipped and notes is not None:
+            notes.append(skipped)
+        return chosen
     needed = index + 1
     raise NotFoundError(
-        f"`{word}` needs {needed} run{'s' if needed > 1 else ''} with {scope.describe()}; "
-        f"{where} {'has' if where == 'the registry' else 'have'} {len(candidates)}",
+        f"`{word}` needs {needed} complete run{'s' if needed > 1 else ''} with {scope.describe()}; "
+        f"{where} {'has' if where == 'the registry' else 'have'} {len(candidates)}"
+        + (f" ({skipped})" if skipped else ""),
         hint="run `facetopt eval` (with the same --split), name experiments by id or name, "
         "or check --backend / --dataset; " + LIST_HINT,
+    )
+
+
+def skipped_note(word: str, passed: list[ExperimentRecord]) -> str | None:
+    """`latest` passed over N runs that are not complete: which, and why."""
+    if not passed:
+        return None
+    shown = "; ".join(r.describe_status() for r in passed[:3])
+    more = f"; and {len(passed) - 3} more" if len(passed) > 3 else ""
+    return (
+        f"`{word}` passed over {len(passed)} run(s) that are not complete: {shown}{more} "
+        "(name one by id to use it anyway)"
     )
 
 
@@ -166,6 +206,7 @@ class Experiments:
         self.backend = backend
         self.store = store
         self._records: list[ExperimentRecord] | None = None
+        self.notes: list[str] = []  # what `latest` / `previous` passed over, for the command's report
 
     def scope(self, split: str | None = None, model: str | None = None) -> Scope:
         return Scope(
@@ -196,7 +237,11 @@ class Experiments:
     def resolve(self, reference: str, split: str | None = None, model: str | None = None) -> ExperimentRecord:
         try:
             return resolve_reference(
-                self.records(), reference, self.scope(split, model), self.backend.experiments_where()
+                self.records(),
+                reference,
+                self.scope(split, model),
+                self.backend.experiments_where(),
+                self.notes,
             )
         except NotFoundError:
             if not _UUID_RE.match(reference.strip()):
@@ -224,11 +269,14 @@ class Experiments:
     def validation_runs(self, dataset: str, up_to: str | None = None) -> list[dict[str, str]]:
         """Prompt hashes ({facet: sha}) of the runs that evaluated `dataset`'s validation rows (split
         validation, or every split), created at or before `up_to`, newest first: on Braintrust every
-        experiment of the project, whoever ran it; on the local backend the registry's runs."""
+        experiment of the project, whoever ran it; on the local backend the registry's runs. Runs
+        that are not complete do not count."""
         return [
             dict(r.prompt_hashes)
             for r in self.records()
             if r.dataset == dataset
+            and r.complete
+            and not r.superseded_by
             and (up_to is None or r.created <= up_to)
             and split_covers(r.split, "validation")
         ]
@@ -238,8 +286,12 @@ class Experiments:
 def open_experiments(
     settings: Settings, announce: Callable[[str], None] | None = None, backend: Backend | None = None
 ) -> Iterator[Experiments]:
-    """The registry (read-only) on the settings' backend for one command; the store is closed afterwards."""
+    """The registry (read-only) on the settings' backend for one command; the store is closed afterwards.
+    Partial runs whose rows have since reached Braintrust are reconciled first (reconcile.py)."""
+    from facetopt.services.reconcile import reconcile_partial_runs
+
     backend = backend if backend is not None else open_backend(settings, announce)
+    reconcile_partial_runs(settings, backend, announce)
     store = LocalStore(settings.store_path, read_only=True) if settings.store_path.exists() else None
     try:
         yield Experiments(settings, backend, store)

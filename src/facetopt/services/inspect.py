@@ -65,6 +65,7 @@ class FailuresReport(BaseModel):
     test_rows: int = 0  # rows of the test split among `rows` (listing them is a look at the holdout)
     failures: list[Failure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # e.g. reading validation traces spends them
 
 
 class ExperimentsReport(BaseModel):
@@ -101,7 +102,7 @@ def inspect_metrics(
     all_rows = experiments.rows(record)
     check_facet(all_rows, facet, record)
     rows = filter_rows(all_rows, split, facet)
-    notes = split_notes(record, all_rows, split)
+    notes = experiments.notes + split_notes(record, all_rows, split)
     if reviewed:
         rows = [row for row in rows if row.human_reviewed]
         notes.append(
@@ -175,8 +176,22 @@ def inspect_failures(
         listed=len(listed),
         counts=dict(counts),
         failures=listed,
-        notes=split_notes(record, filter_rows(all_rows, None, facet), split),
+        notes=experiments.notes + split_notes(record, filter_rows(all_rows, None, facet), split),
+        warnings=validation_trace_warnings(rows, listed),
     )
+
+
+VALIDATION_TRACES_WARNING = (
+    "these are validation traces: every one you read spends some of validation's honesty (an edit "
+    "shaped by them no longer measures out of sample); read failure traces on train (--split train) "
+    "and keep to counts and metrics on validation"
+)
+
+
+def validation_trace_warnings(rows: list[EvalRow], listed: list[Failure]) -> list[str]:
+    """Said once when the listing shows validation traces."""
+    shown = any((f.split or "").casefold() == "validation" and f.trace_text for f in listed)
+    return [VALIDATION_TRACES_WARNING] if shown and rows else []
 
 
 _PERMALINK_PARTS = (("source_org", "org"), ("source_project_id", "project id"), ("source_row_id", "row id"))

@@ -11,9 +11,17 @@ used only when the text hashes to its key.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
-from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY, ExperimentRecord
+from facetopt.domain.experiments import (
+    FACETOPT_VERSION_KEY,
+    PROMPT_TEXTS_KEY,
+    RUN_STATUS_CAUSE_KEY,
+    RUN_STATUS_KEY,
+    RUNNING,
+    ExperimentRecord,
+    RunStatus,
+)
 from facetopt.errors import FacetoptError, NotFoundError
 from facetopt.facets.rows import prompt_sha256
 from facetopt.services.backends import ExperimentListing
@@ -78,7 +86,10 @@ def record_from_experiment(experiment: dict[str, Any], project: str) -> Experime
     hashes = metadata.get("prompt_hashes")
     roles = metadata.get("simulated_roles")
     test_facets = metadata.get("test_facets")
+    status, cause = listed_status(metadata)
     return ExperimentRecord(
+        status=status,
+        status_cause=cause,
         experiment_id=str(experiment["id"]),
         experiment_name=str(experiment.get("name") or experiment["id"]),
         backend="braintrust",
@@ -103,6 +114,27 @@ def record_from_experiment(experiment: dict[str, Any], project: str) -> Experime
         in_registry=False,
         test_facets=[str(f) for f in test_facets] if by_facetopt and isinstance(test_facets, list) else None,
     )
+
+
+NEVER_ENDED = (
+    "its run never recorded its end in Braintrust (it is still running, or stopped before it finished)"
+)
+
+
+def listed_status(metadata: dict[str, Any]) -> tuple[RunStatus, str | None]:
+    """An experiment's status from its metadata: facetopt writes `facetopt_status` "running" when
+    it creates the experiment and the final status at the end. Without the key (logged by
+    something else, or by a facetopt from before it) the experiment is taken as complete."""
+    status = metadata.get(RUN_STATUS_KEY)
+    if status is None:
+        return "complete", None
+    cause = metadata.get(RUN_STATUS_CAUSE_KEY)
+    cause = str(cause) if cause else None
+    if status in get_args(RunStatus):
+        return status, cause
+    if status == RUNNING:
+        return "partial", NEVER_ENDED
+    return "partial", f"unknown run status {str(status)[:40]!r} in its metadata"
 
 
 def merge_records(

@@ -260,7 +260,7 @@ def _runs_on(
     real: list[str] = []
     simulated: list[str] = []
     for record in sorted(records, key=lambda r: r.created, reverse=True):
-        if _hash_of(record, facet) != sha or not _reads(record.split, split):
+        if _hash_of(record, facet) != sha or not _reads(record.split, split) or not record.complete:
             continue
         rows = [r for r in experiments.rows(record) if _is_row_of(r, facet, split)]
         if not rows:

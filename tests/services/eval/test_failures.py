@@ -118,6 +118,7 @@ def test_a_refused_log_write_names_the_status_and_the_rerun_supersedes_it(braint
     assert record.status == "partial" and kept == ROWS
 
     settings = load_settings(output_root=root)
-    rerun = SimpleNamespace(name=NAME, backend="braintrust", project=PROJECT)
+    rerun = SimpleNamespace(name=NAME, backend="braintrust", project=PROJECT, dataset=DATASET, split=None)
     assert unfinished_namesake(settings, rerun).experiment_id == partial["id"]
     assert unfinished_namesake(settings, SimpleNamespace(**{**vars(rerun), "name": "other"})) is None
+    assert unfinished_namesake(settings, SimpleNamespace(**{**vars(rerun), "split": "train"})) is None

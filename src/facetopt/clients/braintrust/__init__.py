@@ -27,6 +27,7 @@ from facetopt.clients.braintrust.lookup import (
 )
 from facetopt.clients.braintrust.sql import (
     SourceSpanFetch,
+    count_experiment_results,
     fetch_experiment_rows,
     fetch_final_facets,
     fetch_source_spans,
@@ -44,6 +45,7 @@ __all__ = [
     "UploadResult",
     "btql",
     "connect",
+    "count_experiment_results",
     "fetch_dataset_events",
     "fetch_experiment_rows",
     "fetch_final_facets",

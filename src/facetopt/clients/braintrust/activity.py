@@ -3,8 +3,9 @@
 Inside the runner every SDK request goes through runner_http.RecordingAdapter, which appends one
 JSON line per event to the file named by ACTIVITY_ENV (in the eval run folder):
 `{"event": "experiment", "id", "name", "project_id"}` when an experiment is created,
-`{"event": "logged", "experiment_id", "rows"}` after each accepted log write (rows: eval cases,
-i.e. distinct traces, that reached the experiment so far) and
+`{"event": "logged", "experiment_id", "rows"}` after each accepted log write (rows: eval cases
+whose root span, with its output, reached the experiment so far; child spans such as the judge's
+and a root span logged before its output do not count) and
 `{"event": "refused", "method", "route", "status", "message"}` for a request that failed for good
 (status None: no answer). The parent reads it with `read_activity`.
 """

@@ -112,7 +112,9 @@ def _message(response: requests.Response) -> str:
 
 
 def _traces_in(body: Any, experiment_id: str) -> set[str]:
-    """Root span ids (one per eval case) of the rows of `experiment_id` in a `/logs3` body."""
+    """Root span ids (one per eval case) whose root span reached `experiment_id` with its output in
+    this `/logs3` body. Child spans (task, scorers, the judge's LLM call) carry the case's
+    root_span_id too, and a root span starts without output: neither makes a row Braintrust holds."""
     if isinstance(body, bytes | bytearray):
         body = body.decode("utf-8", errors="replace")
     try:
@@ -123,7 +125,11 @@ def _traces_in(body: Any, experiment_id: str) -> set[str]:
     return {
         str(row["root_span_id"])
         for row in rows or []
-        if isinstance(row, dict) and row.get("experiment_id") == experiment_id and row.get("root_span_id")
+        if isinstance(row, dict)
+        and row.get("experiment_id") == experiment_id
+        and row.get("root_span_id")
+        and not row.get("span_parents")
+        and "output" in row
     }
 
 

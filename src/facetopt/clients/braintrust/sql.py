@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from facetopt.clients.braintrust.api import BraintrustConnection, btql
+from facetopt.domain.experiments import EVAL_ERROR_KEY
 from facetopt.errors import InputError, SourceError
 
 PAGE_LIMIT = 1000
@@ -235,6 +236,13 @@ def _experiment_spans(conn: BraintrustConnection, experiment_id: str, columns: s
         last_id = page[-1].get("id")
 
 
+def count_experiment_results(conn: BraintrustConnection, experiment_id: str) -> int:
+    """The eval cases Braintrust holds for the experiment: root spans that carry their output (a
+    root span logged before its task ended has none; child spans never count)."""
+    roots = _experiment_spans(conn, experiment_id, "id, output", "is_root = true")
+    return sum(1 for root in roots if root.get("output") is not None)
+
+
 def _row_id(root: dict, metadata: dict) -> str:
     origin = _decode(root.get("origin"))
     if isinstance(origin, dict) and isinstance(origin.get("id"), str):
@@ -280,7 +288,8 @@ def fetch_experiment_rows(conn: BraintrustConnection, experiment_id: str) -> lis
         metadata = metadata if isinstance(metadata, dict) else {}
         scores = dict(_decode(root.get("scores")) or {})
         scores.update(scores_by_root.get(str(root.get("root_span_id")), {}))
-        error = root.get("error") or metadata.get("error")
+        # the eval never raises: a failed model call is logged as metadata.eval_error
+        error = root.get("error") or metadata.get(EVAL_ERROR_KEY) or metadata.get("error")
         results.append(
             {
                 "id": _row_id(root, metadata),

@@ -48,6 +48,21 @@ class ExperimentTables:
             self.conn.execute("ROLLBACK")
             raise
 
+    def update_experiment(self, experiment_id: str, **fields: Any) -> ExperimentRecord | None:
+        """Change fields of a registry entry (its status at the end of a run, or once Braintrust
+        confirms its rows); None when there is no such entry."""
+        found = self.conn.execute(
+            "SELECT record FROM experiments WHERE experiment_id = ?", [experiment_id]
+        ).fetchone()
+        if not found:
+            return None
+        record = ExperimentRecord.model_validate_json(found[0]).model_copy(update=fields)
+        self.conn.execute(
+            "UPDATE experiments SET record = ? WHERE experiment_id = ?",
+            [record.model_dump_json(), experiment_id],
+        )
+        return record
+
     def experiments(self) -> list[ExperimentRecord]:
         found = self.conn.execute(
             "SELECT record FROM experiments ORDER BY created DESC, experiment_id DESC"
@@ -62,12 +77,13 @@ class ExperimentTables:
 
     def validation_runs(self, dataset: str, up_to: str | None = None) -> list[dict[str, str]]:
         """The prompt hashes ({facet: sha}) of each registry run on `dataset` that evaluated validation
-        rows (split validation, or every split), created at or before `up_to`, newest first. A run
-        another replaced (resumed) is not counted twice."""
+        rows (split validation, or every split), created at or before `up_to`, newest first. Only
+        complete runs count; a run another replaced (resumed) is not counted twice."""
         found = self.conn.execute(
             """SELECT json_extract(record, '$.prompt_hashes') FROM experiments
                WHERE dataset = ? AND (? IS NULL OR created <= ?)
                  AND json_extract_string(record, '$.superseded_by') IS NULL
+                 AND coalesce(json_extract_string(record, '$.status'), 'complete') = 'complete'
                  AND (coalesce(split, '') = ''
                       OR list_contains(string_split(replace(lower(split), ' ', ''), ','), 'validation'))
                ORDER BY created DESC""",

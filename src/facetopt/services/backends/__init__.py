@@ -98,6 +98,11 @@ class Backend(Protocol):
         """The rows of an experiment whose rows are not in the local store."""
         ...
 
+    def confirmed_results(self, experiment_id: str) -> int | None:
+        """Eval cases (root spans with their output) the backend holds for a logged experiment;
+        None when experiments are not logged remotely."""
+        ...
+
     def experiment_project_id(self, project: str) -> str | None:
         """The id of the project receiving logged experiments (created when missing); None when
         experiments are not logged remotely."""

@@ -143,6 +143,11 @@ class BraintrustBackend:
         spans = fetch_experiment_rows(self.connection(), record.experiment_id)
         return [eval_row_from_span(span) for span in spans]
 
+    def confirmed_results(self, experiment_id: str) -> int | None:
+        from facetopt.clients.braintrust import count_experiment_results
+
+        return count_experiment_results(self.connection(), experiment_id)
+
     def experiment_project_id(self, project: str) -> str | None:
         from facetopt.clients.braintrust import resolve_project
 

@@ -101,6 +101,9 @@ class LocalBackend:
     def experiment_rows(self, record: ExperimentRecord) -> list[EvalRow]:
         raise not_stored(record)
 
+    def confirmed_results(self, experiment_id: str) -> int | None:
+        return None
+
     def experiment_project_id(self, project: str) -> str | None:
         return None
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from facetopt.clients.llm.endpoints import Endpoint, without_credentials
 from facetopt.clients.prompt_file import FacetPrompt
-from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY
+from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY, RUN_STATUS_KEY, RUNNING
 from facetopt.errors import ConfigError
 
 CONFIG_ENV = "FACETOPT_EVAL_CONFIG"
@@ -96,4 +96,6 @@ def travelling_metadata(facets: list[FacetPrompt]) -> dict[str, Any]:
     return {
         FACETOPT_VERSION_KEY: __version__,
         PROMPT_TEXTS_KEY: {facet.prompt_sha256: facet.prompt_text for facet in facets},
+        # set to the run's final status when facetopt records its end (eval/status.py)
+        RUN_STATUS_KEY: RUNNING,
     }

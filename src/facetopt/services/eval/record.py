@@ -18,13 +18,14 @@ from facetopt.clients.llm.rate_limit import ENDPOINT_DEAD
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.cost import NOT_SENT_COST, RoleUsage
-from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
+from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics, RunStatus
 from facetopt.errors import EvalRunError, FacetoptError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.budget import budget_warnings, validation_evals
 from facetopt.services.cost import max_cost_error, reported_usage
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.results import eval_rows, read_experiment, read_results
+from facetopt.services.eval.status import RECORDING_UNFINISHED, error_cause, run_status, set_status
 from facetopt.services.holdout import record_test_touch
 from facetopt.settings import Settings
 
@@ -66,6 +67,9 @@ class EvalSummary(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     supersedes: str | None = None  # id of an unfinished earlier experiment this run replaces
     notes: list[str] = Field(default_factory=list)  # said once per output root (e.g. bt not found)
+    # complete, partial or failed (status.py), and why when not complete
+    status: str = "complete"
+    status_cause: str | None = None
 
 
 def _now_iso() -> str:
@@ -128,6 +132,9 @@ def record_run(
         stored_locally=stored_locally,
         runner=runner,
     )
+    status, cause = run_status(rows)
+    # registered as failed until everything below is written: a command that dies on the way
+    # (a full disk) leaves a record that says so
     record = ExperimentRecord(
         experiment_id=experiment_id,
         test_facets=plan.test_facets,
@@ -135,13 +142,101 @@ def record_run(
         error_count=len(errors),
         created=_now_iso(),
         run_dir=str(run_dir),
+        status="failed" if status == "complete" else status,
+        status_cause=cause or RECORDING_UNFINISHED,
+        selected_rows=len(plan.rows) * plan.settings.trials,
+        scored_results=len(records),
         **common,
     )
     store_experiment(plan.settings, record, rows if stored_locally else None, plan.facets, supersedes)
-    counts = validation_evals_of(plan) if reads_validation(plan.split) else {}
+    try:
+        summary = _finish(plan, record, (status, cause), rows, records, usage, outcome, warned, supersedes)
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt):
+            _record_failure(plan, record, error_cause(error), warn)
+        else:
+            _record_failure(plan, record, "interrupted while recording the run", warn, "interrupted")
+        raise
+    dead = _dead_endpoint(errors, judged)
+    if dead is not None:  # the command ends in that error: the run did not end well
+        status, cause = "failed", dead.message
+    set_status(plan.settings, record, status, cause, warn)
+    if dead is not None:
+        raise dead
+    if rows and not_sent == len(rows):
+        raise max_cost_error(plan.settings.max_cost, "facet model", not_sent)
+    if rows and len(errors) == len(rows):
+        raise EvalRunError(
+            f"every row failed ({len(errors)} rows), e.g. {errors[0].id}: {errors[0].error}",
+            hint=f"check the facet model endpoint (--api-base, its key); the run is in {run_dir}; "
+            "it is recorded as failed, so `latest` and `previous` pass over it",
+        )
+    return summary
+
+
+def _record_failure(
+    plan: EvalPlan,
+    record: ExperimentRecord,
+    cause: str,
+    warn: Callable[[str], None],
+    status: RunStatus = "failed",
+) -> None:
+    """Best effort on the way out of a failed command: the record already says failed, and a
+    store that cannot be written now (the same full disk) must not hide the first error."""
+    try:
+        set_status(plan.settings, record, status, cause, warn)
+    except Exception:  # noqa: BLE001 - the error being raised is the one to report
+        pass
+
+
+def _finish(
+    plan: EvalPlan,
+    record: ExperimentRecord,
+    final: tuple[RunStatus, str | None],
+    rows: list[EvalRow],
+    records: list[dict[str, Any]],
+    usage: list[RoleUsage],
+    outcome: RunnerOutcome,
+    warned: Callable[[str], None],
+    supersedes: ExperimentRecord | None,
+) -> EvalSummary:
+    """Everything after the registry entry: the budget, the look at test, the summary file."""
+    experiment_id, run_dir = record.experiment_id, Path(record.run_dir or ".")
+    errors = [r for r in rows if r.error]
+    judged = [
+        r
+        for r in rows
+        if (r.metadata.get("scorer_errors") or {}).get("Factuality") not in (None, NOT_SENT_COST)
+    ]
+    common = record.model_dump(
+        include={
+            "experiment_name",
+            "url",
+            "backend",
+            "project",
+            "model",
+            "dataset",
+            "dataset_project",
+            "split",
+            "filters",
+            "prompt_file",
+            "prompt_hashes",
+            "simulated_roles",
+            "stored_locally",
+            "runner",
+        }
+    )
+    if final[0] == "partial":
+        warned(
+            f"this run is recorded as partial ({final[1]}): `latest` and `previous` pass over it and the "
+            "validation budget does not count it; re-run the same command to finish it (paid calls are cached)"
+        )
+    counts = {}
+    if reads_validation(plan.split):
+        counts = validation_evals_of(plan, record if final[0] == "complete" else None)
     for message in budget_warnings(counts, plan.dataset):
         warned(message)
-    if plan.test_hashes:
+    if plan.test_hashes and any(not r.error for r in rows):  # a run whose every row failed saw nothing
         record_test_touch(
             plan.settings,
             plan.dataset_project,
@@ -171,18 +266,11 @@ def record_run(
         warnings=plan.warnings,
         supersedes=supersedes.experiment_id if supersedes else None,
         notes=plan.notes,
+        status=final[0],
+        status_cause=final[1],
         **common,
     )
     artifacts.write_json(run_dir / "summary.json", summary)
-    if (dead := _dead_endpoint(errors, judged)) is not None:
-        raise dead
-    if rows and not_sent == len(rows):
-        raise max_cost_error(plan.settings.max_cost, "facet model", not_sent)
-    if rows and len(errors) == len(rows):
-        raise EvalRunError(
-            f"every row failed ({len(errors)} rows), e.g. {errors[0].id}: {errors[0].error}",
-            hint=f"check the facet model endpoint (--api-base, its key); the run is in {run_dir}",
-        )
     return summary
 
 
@@ -242,10 +330,13 @@ def reads_validation(split: str | None) -> bool:
     return not split or "validation" in [s.strip().casefold() for s in split.split(",")]
 
 
-def validation_evals_of(plan: EvalPlan) -> dict[str, int]:
-    """Lifetime validation evals of each facet of the run on its dataset, this run included."""
+def validation_evals_of(plan: EvalPlan, this_run: ExperimentRecord | None) -> dict[str, int]:
+    """Lifetime validation evals of each facet of the run on its dataset: the complete runs, and
+    `this_run` (which is registered as complete only once the command has finished)."""
     with LocalStore(plan.settings.store_path, read_only=True) as store:
         runs = store.validation_runs(plan.dataset)
+    if this_run is not None:
+        runs.append(dict(this_run.prompt_hashes))
     return validation_evals(runs, [f.facet_name for f in plan.facets])
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.domain.dataset import DatasetRow
-from facetopt.domain.experiments import SCORE_NAMES, EvalRow
+from facetopt.domain.experiments import EVAL_ERROR_KEY, SCORE_NAMES, EvalRow
 from facetopt.facets.metrics import mean_or_none
 
-ERROR_KEY = "eval_error"  # in a row's metadata: its model call failed, so its scores are None
+ERROR_KEY = EVAL_ERROR_KEY  # in a row's metadata: its model call failed, so its scores are None
 NO_RESULT = "no result from the eval runner (the row's task or scorers never finished)"
 
 EXPERIMENT_KEY = "experiment"  # a results-file line that names the experiment, not a row

@@ -64,9 +64,9 @@ def run_eval(
             f", {supersedes.logged_rows} of its rows in Braintrust" if supersedes.status == "partial" else ""
         )
         announce(
-            f"this run supersedes the unfinished ({supersedes.status.replace('_', ' ')}) experiment "
-            f"{supersedes.experiment_name!r} ({supersedes.experiment_id}{held}); "
-            "Braintrust may give the new one a numbered name"
+            f"this run supersedes the unfinished ({supersedes.status}) experiment "
+            f"{supersedes.experiment_name!r} ({supersedes.experiment_id}{held})"
+            + ("; Braintrust may give the new one a numbered name" if plan.send_logs else "")
         )
     run_dir = artifacts.new_run_dir(settings.output_root / "evals")
     runner, outcome = launch(
@@ -76,8 +76,8 @@ def run_eval(
 
 
 def unfinished_namesake(settings: Settings, plan: EvalPlan) -> ExperimentRecord | None:
-    """The newest unfinished registry run this run replaces: same backend, project and name
-    (Braintrust may have numbered it), not yet superseded."""
+    """The newest unfinished registry run this run replaces: same backend, project, dataset, split
+    and name (Braintrust may have numbered it), not yet superseded."""
     if not settings.store_path.exists():
         return None
     with LocalStore(settings.store_path, read_only=True) as store:
@@ -89,6 +89,8 @@ def unfinished_namesake(settings: Settings, plan: EvalPlan) -> ExperimentRecord 
             and not record.superseded_by
             and record.backend == plan.backend
             and record.project == plan.project
+            and record.dataset == plan.dataset
+            and (record.split or None) == (plan.split or None)
             and named.fullmatch(record.experiment_name)
         ):
             return record

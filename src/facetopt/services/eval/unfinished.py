@@ -2,10 +2,12 @@
 deadline, refused by Braintrust, or failed in the runner.
 
 Nothing paid for is lost: every scored row in the results file is stored locally under the
-run's registry entry, which is `partial` when the experiment was created in Braintrust (with the
-rows that reached it) and `not_logged` otherwise. The error names what stopped the run, the
+run's registry entry (on the local backend too, under a facetopt id), which is `interrupted` when
+a signal stopped it, else `partial` when the experiment was created in Braintrust (with the rows
+that reached it) and `failed` otherwise, with the cause. The error names what stopped the run, the
 experiment (name, id, rows in it) and the command that logs the kept rows later
-(`facetopt eval --resume RUN`). A later run with the same experiment name supersedes it.
+(`facetopt eval --resume RUN`; on the local backend, the same command again). A later run with the
+same experiment name supersedes it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from facetopt.clients.braintrust.activity import ACTIVITY_FILE, BraintrustActivity, read_activity
 from facetopt.clients.braintrust.bt_runner import STOPPED_BY_DEADLINE, RunnerOutcome
 from facetopt.clients.redaction import redact
-from facetopt.domain.experiments import ExperimentRecord
+from facetopt.domain.experiments import ExperimentRecord, RunStatus
 from facetopt.errors import BraintrustError, FacetoptError, Interrupted
 from facetopt.services.eval.launch import runner_failure
 from facetopt.services.eval.plan import EvalPlan
@@ -41,9 +43,23 @@ def conclude(
     activity = read_activity(run_dir / ACTIVITY_FILE)
     scored = read_results(run_dir / "results.jsonl")
     record = None
-    if plan.send_logs and (scored or activity.created):
-        record = keep_unfinished(plan, runner, run_dir, activity, supersedes)
+    if scored or activity.created:
+        status, cause = unfinished_status(plan, runner, outcome, run_dir, activity)
+        record = keep_unfinished(plan, runner, run_dir, activity, supersedes, status, cause)
     raise unfinished_error(plan, runner, outcome, run_dir, activity, record, len(scored))
+
+
+def unfinished_status(
+    plan: EvalPlan, runner: str, outcome: RunnerOutcome, run_dir: Path, activity: BraintrustActivity
+) -> tuple[RunStatus, str]:
+    """interrupted (a signal), partial (Braintrust holds part of it) or failed, with the cause."""
+    cause = stop_cause(plan, outcome, activity)
+    if cause is None:
+        cause = runner_failure(outcome, runner, run_dir, plan.secrets()).message
+    cause = redact(cause, plan.secrets())[:300]
+    if outcome.interrupted and outcome.stopped_by != STOPPED_BY_DEADLINE:
+        return "interrupted", cause
+    return ("partial" if activity.created else "failed"), cause
 
 
 def keep_unfinished(
@@ -52,6 +68,8 @@ def keep_unfinished(
     run_dir: Path,
     activity: BraintrustActivity,
     supersedes: ExperimentRecord | None,
+    status: RunStatus = "partial",
+    cause: str | None = None,
 ) -> ExperimentRecord:
     """The registry entry of an unfinished run, with every scored row stored locally."""
     rows = [
@@ -77,8 +95,11 @@ def keep_unfinished(
         runner=runner,
         simulated_roles=plan.roles,
         stored_locally=True,
-        status="partial" if activity.created else "not_logged",
-        logged_rows=activity.logged_rows if activity.created else 0,
+        status=status,
+        status_cause=cause,
+        logged_rows=(activity.logged_rows if activity.created else 0) if plan.send_logs else None,
+        selected_rows=len(plan.rows) * plan.settings.trials,
+        scored_results=len(read_results(run_dir / "results.jsonl")),
         run_dir=str(run_dir),
     )
     store_experiment(plan.settings, record, rows, plan.facets, supersedes)
@@ -95,6 +116,47 @@ def unfinished_error(
     scored: int,
 ) -> FacetoptError:
     total = len(plan.rows) * plan.settings.trials
+    cause = stop_cause(plan, outcome, activity)
+    where = []
+    if activity.created:
+        where.append(
+            f"experiment {activity.experiment_name!r} ({activity.experiment_id}) was created in "
+            f"Braintrust and holds {activity.logged_rows} of {total} rows: recorded as "
+            f"{record.status if record is not None else 'partial'}"
+        )
+    elif plan.send_logs:
+        where.append("no experiment was created in Braintrust")
+    if record is None:
+        hint = "re-run the same command; nothing was recorded for this run"
+        if scored and not plan.send_logs:
+            hint += f" (the {scored} scored row(s) are in {run_dir / 'results.jsonl'})"
+        if cause is None:
+            return runner_failure(outcome, runner, run_dir, plan.secrets())
+    elif not plan.send_logs:
+        hint = (
+            f"the {scored} scored row(s) are kept in {run_dir} (results.jsonl, and the local store as "
+            f"{record.status}); re-run the same command: what was paid is served from the call cache"
+        )
+    else:
+        hint = (
+            f"the {scored} scored row(s) are kept in {run_dir} (results.jsonl, and the local store as "
+            f"{record.status}); `facetopt eval --resume {run_dir.name}` logs them"
+            + (" and runs the rest" if scored < total else "")
+            + " without paying again"
+        )
+    if cause is None:
+        failure = runner_failure(outcome, runner, run_dir, plan.secrets())
+        if not plan.send_logs:
+            hint = f"{failure.hint}; {hint}" if failure.hint else hint
+        return type(failure)("; ".join([failure.message, *where]), hint=hint)
+    message = redact("; ".join([cause, *where]), plan.secrets())
+    if outcome.interrupted:
+        return Interrupted(message, hint=hint, exit_code=SIGNAL_EXIT_CODES.get(outcome.stopped_by or "", 130))
+    return BraintrustError(message, hint=hint)
+
+
+def stop_cause(plan: EvalPlan, outcome: RunnerOutcome, activity: BraintrustActivity) -> str | None:
+    """What stopped the run, when it was the deadline, a signal or Braintrust (None: the runner failed)."""
     refusal = activity.refused_log_write or (activity.refusals[-1] if activity.refusals else None)
     if outcome.stopped_by == STOPPED_BY_DEADLINE:
         cause = (
@@ -111,31 +173,4 @@ def unfinished_error(
         cause = f"Braintrust failed the eval's request: {refusal.describe()}"
     else:
         cause = None
-    where = []
-    if activity.created:
-        where.append(
-            f"experiment {activity.experiment_name!r} ({activity.experiment_id}) was created in "
-            f"Braintrust and holds {activity.logged_rows} of {total} rows: recorded as partial"
-        )
-    elif plan.send_logs:
-        where.append("no experiment was created in Braintrust")
-    if record is None:
-        hint = "re-run the same command; nothing was recorded for this run"
-        if scored and not plan.send_logs:
-            hint += f" (the {scored} scored row(s) are in {run_dir / 'results.jsonl'})"
-        if cause is None:
-            return runner_failure(outcome, runner, run_dir, plan.secrets())
-    else:
-        hint = (
-            f"the {scored} scored row(s) are kept in {run_dir} (results.jsonl, and the local store as "
-            f"not logged); `facetopt eval --resume {run_dir.name}` logs them"
-            + (" and runs the rest" if scored < total else "")
-            + " without paying again"
-        )
-    if cause is None:
-        failure = runner_failure(outcome, runner, run_dir, plan.secrets())
-        return type(failure)("; ".join([failure.message, *where]), hint=hint)
-    message = redact("; ".join([cause, *where]), plan.secrets())
-    if outcome.interrupted:
-        return Interrupted(message, hint=hint, exit_code=SIGNAL_EXIT_CODES.get(outcome.stopped_by or "", 130))
-    return BraintrustError(message, hint=hint)
+    return cause

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 
 from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRecord, FacetComparison
 from facetopt.errors import NotFoundError
-from facetopt.facets.duplicates import fold_duplicate_pairs
 from facetopt.facets.metrics import facet_metrics, row_score
 from facetopt.facets.verdict import target_rule
-from facetopt.services.compare import CompareReport, compare_experiments, pair_rows_on_labels
+from facetopt.services.compare import CompareReport, compare_experiments, statistics_pairs
 from facetopt.services.decisions import comparison_path
 from facetopt.services.experiments import Experiments, filter_rows
 from facetopt.services.inspect import failure_kind
@@ -64,8 +63,7 @@ def report_for_compare(
     rule = target_rule(report.target)
     baseline_rows = filter_rows(experiments.rows(report.baseline), report.split, report.facet)
     candidate_rows = filter_rows(experiments.rows(report.candidate), report.split, report.facet)
-    left, right, *_ = pair_rows_on_labels(baseline_rows, candidate_rows)
-    left, right, _ = fold_duplicate_pairs(left, right)  # the rows the statistics counted
+    left, right = statistics_pairs(baseline_rows, candidate_rows)
     comparisons = report.facets if report.facets else [report.overall]
     train_run = _train_run(experiments, report)
     facets = [
