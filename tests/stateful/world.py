@@ -171,10 +171,16 @@ class World:
         self.steps.append(step)
         return step
 
+    def record_note(self, line: str) -> Step:
+        """An action taken outside facetopt (an edit by hand), kept in the transcript as a comment."""
+        step = Step(line=line, args=["#"], exit_code=0, stdout="", stderr="")
+        self.steps.append(step)
+        return step
+
     def transcript(self) -> str:
         env = " ".join(
             f"{k}={v}" for k, v in self.env().items() if k not in ("PATH",) and "KEY" not in k
         )
         lines = [f"# environment: {env} (+ one key per role, a BRAINTRUST_API_KEY)"]
-        lines += [f"{s.line}    # exit {s.exit_code}" for s in self.steps]
+        lines += [s.line if s.args == ["#"] else f"{s.line}    # exit {s.exit_code}" for s in self.steps]
         return "\n".join(lines)
