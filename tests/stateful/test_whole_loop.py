@@ -89,7 +89,7 @@ class WholeLoop(RuleBasedStateMachine):
 
     @rule(
         dataset=st.sampled_from(DATASETS),
-        limits=st.tuples(st.integers(2, 8), st.integers(2, 8)),
+        limits=st.tuples(st.integers(2, 12), st.integers(2, 12)),
         validation=st.sampled_from(["0.2", "0.3", "0.5"]),
         test=st.sampled_from(["0", "0.2", "0.3"]),
         source=st.sampled_from([None, "Renamed export"]),
