@@ -34,13 +34,15 @@ class Model:
     resolved: list[tuple[str, str]] = field(default_factory=list)  # (name used, experiment id) this step
     publish: list[dict[str, Any]] = field(default_factory=list)  # this step's publish outcomes
     rerun: tuple[Step, Step] | None = None  # (first, identical second) run of a command this step
-    test_look_expected: bool = False  # this step read test rows on purpose
+    prompts: dict[str, str] = field(default_factory=dict)  # facet -> prompt text before this step
 
 
 Check = Callable[[World, Model, Snapshot, Snapshot, Step], list[str]]
 
 
-def human_labels_durable(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def human_labels_durable(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     rows = {(r["dataset"], r["id"]): r["row"] for r in after.rows}
     problems = []
     for key, label in model.human_labels.items():
@@ -55,7 +57,9 @@ def human_labels_durable(world: World, model: Model, before: Snapshot, after: Sn
     return problems
 
 
-def split_never_changes(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def split_never_changes(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     return [
         f"{r['id']} in {r['dataset']!r} moved {model.splits[(r['dataset'], r['id'])]} -> {r['split']}"
         for r in after.rows
@@ -63,7 +67,9 @@ def split_never_changes(world: World, model: Model, before: Snapshot, after: Sna
     ]
 
 
-def test_exclusive_across_datasets(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def test_exclusive_across_datasets(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     places: dict[str, dict[str, set[str]]] = {}
     for r in after.rows:
         trace = (r["row"].get("metadata") or {}).get("source_root_span_id") or r["id"]
@@ -73,11 +79,15 @@ def test_exclusive_across_datasets(world: World, model: Model, before: Snapshot,
         tested = by_split.get("test", set())
         other = by_split.get("train", set()) | by_split.get("validation", set())
         if any(a != b for a in tested for b in other):
-            problems.append(f"trace {trace} is test in {sorted(tested)} and train/validation in {sorted(other)}")
+            problems.append(
+                f"trace {trace} is test in {sorted(tested)} and train/validation in {sorted(other)}"
+            )
     return problems
 
 
-def duplicates_share_split(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def duplicates_share_split(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     groups: dict[tuple[str, str, str], dict[str, list[str]]] = {}
     for r in after.rows:
         text = normalised(r["row"]["input"].get("preprocessed_text") or "")
@@ -95,7 +105,11 @@ def _run_results(record: dict[str, Any]) -> tuple[set[str], set[str], set[str]] 
     run_dir = record.get("run_dir")
     if not run_dir or not Path(run_dir, "rows.jsonl").exists():
         return None
-    selected = {json.loads(line)["id"] for line in Path(run_dir, "rows.jsonl").read_text().splitlines() if line.strip()}
+    selected = {
+        json.loads(line)["id"]
+        for line in Path(run_dir, "rows.jsonl").read_text().splitlines()
+        if line.strip()
+    }
     results = Path(run_dir, "results.jsonl")
     seen: dict[str, bool] = {}
     for line in results.read_text().splitlines() if results.exists() else []:
@@ -105,7 +119,9 @@ def _run_results(record: dict[str, Any]) -> tuple[set[str], set[str], set[str]] 
     return selected, set(seen), {i for i, ok in seen.items() if not ok}
 
 
-def complete_iff_all_results(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def complete_iff_all_results(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     problems = []
     for experiment_id, record in after.experiments.items():
         found = _run_results(record)
@@ -123,7 +139,9 @@ def complete_iff_all_results(world: World, model: Model, before: Snapshot, after
     return problems
 
 
-def latest_previous_complete(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def latest_previous_complete(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     return [
         f"{name!r} resolved to {experiment_id[:8]}, whose status is {after.experiments[experiment_id].get('status')!r}"
         for name, experiment_id in model.resolved
@@ -152,7 +170,9 @@ def _metric_pairs(base: list[dict], cand: list[dict], metric: str) -> list[tuple
     return pairs
 
 
-def keep_satisfies_guard_rule(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def keep_satisfies_guard_rule(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     problems = []
     old = {(d["comparison_id"], d["facet"]) for d in before.decisions}
     for decision in after.decisions:
@@ -173,7 +193,9 @@ def keep_satisfies_guard_rule(world: World, model: Model, before: Snapshot, afte
         pairs = _metric_pairs(base, cand, metric)
         low = newcombe_paired(pairs)[0] if len(pairs) >= 10 else None
         if low is None or low <= 0:
-            problems.append(f"KEEP for {decision['facet']} ({target}) but {metric} on {len(pairs)} pairs has lower bound {low}")
+            problems.append(
+                f"KEEP for {decision['facet']} ({target}) but {metric} on {len(pairs)} pairs has lower bound {low}"
+            )
         unnamed = set(guards) - set(record.get("no_guard") or [])
         for guard in sorted(unnamed):
             guard_pairs = _metric_pairs(base, cand, guard)
@@ -186,7 +208,9 @@ def keep_satisfies_guard_rule(world: World, model: Model, before: Snapshot, afte
     return problems
 
 
-def publish_follows_evidence(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def publish_follows_evidence(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     problems = []
     for outcome in model.publish:
         if outcome["dry_run"] or outcome["force"]:
@@ -214,7 +238,10 @@ def evidence_holds(snap: Snapshot, facet: str, sha: str) -> bool:
             continue
         rows = [r for r in snap.experiment_rows.get(experiment_id, []) if r.get("facet_name") == facet]
         rows = [r for r in rows if r.get("split") == wanted]
-        if rows and all(not str((r.get("metadata") or {}).get("ground_truth_model", "")).startswith("simulated:") for r in rows):
+        if rows and all(
+            not str((r.get("metadata") or {}).get("ground_truth_model", "")).startswith("simulated:")
+            for r in rows
+        ):
             evaluated = True
     mine = [d for d in snap.decisions if d["facet"] == facet and d["candidate_sha"] == sha]
     newest = mine[-1] if mine else None
@@ -222,19 +249,32 @@ def evidence_holds(snap: Snapshot, facet: str, sha: str) -> bool:
     return evaluated and kept
 
 
-def dry_run_equals_real(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def dry_run_equals_real(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     dry = [o for o in model.publish if o["dry_run"]]
     real = [o for o in model.publish if not o["dry_run"]]
     problems = []
     for d, r in zip(dry, real, strict=False):
         if d["force"] == r["force"] and (d["exit_code"] == 0) != (r["exit_code"] == 0):
-            problems.append(f"publish of {d['facet']}: the dry run exited {d['exit_code']}, the real run {r['exit_code']}")
-        elif d["force"] == r["force"] and d.get("would") is not None and r["exit_code"] == 0 and d["would"] is False:
-            problems.append(f"publish of {d['facet']}: the dry run said it would refuse, the real run published")
+            problems.append(
+                f"publish of {d['facet']}: the dry run exited {d['exit_code']}, the real run {r['exit_code']}"
+            )
+        elif (
+            d["force"] == r["force"]
+            and d.get("would") is not None
+            and r["exit_code"] == 0
+            and d["would"] is False
+        ):
+            problems.append(
+                f"publish of {d['facet']}: the dry run said it would refuse, the real run published"
+            )
     return problems
 
 
-def published_reads_back(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def published_reads_back(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     problems = []
     for outcome in model.publish:
         if outcome["dry_run"] or outcome["exit_code"] != 0:
@@ -242,7 +282,9 @@ def published_reads_back(world: World, model: Model, before: Snapshot, after: Sn
         written = sorted((world.root / "published").glob("*-functions.json"))
         text = written[-1].read_text() if written else ""
         if outcome["prompt"] not in _all_strings(text):
-            problems.append(f"publish of {outcome['facet']} succeeded but the published file lacks its prompt")
+            problems.append(
+                f"publish of {outcome['facet']} succeeded but the published file lacks its prompt"
+            )
     return problems
 
 
@@ -273,10 +315,30 @@ def _eval_split(step: Step) -> str | None:
     return None
 
 
-def test_rows_stay_out(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
-    tests = before.test_texts()
-    if not tests:
-        return []
+def _dataset_of(step: Step) -> str | None:
+    return step.args[step.args.index("--dataset") + 1] if "--dataset" in step.args else None
+
+
+def _leaks(model: Model, snap: Snapshot, step: Step, role: str) -> list[str]:
+    """Test conversations of the command's dataset found in the role's requests for that same facet
+    (a request belongs to the facet whose prompt opening it carries; a trace's other facets may sit
+    in other splits, and other datasets' test rows are another check's business)."""
+    dataset = _dataset_of(step)
+    tests = {
+        (r["facet"], r["row"]["input"].get("preprocessed_text") or "")
+        for r in snap.rows
+        if r["split"] == "test" and r["dataset"] == dataset
+    }
+    found = []
+    for text in step.request_texts(role):
+        facets = [f for f, prompt in model.prompts.items() if prompt and prompt[:80] in text]
+        found += [t for f, t in tests if t and f in facets and t in text]
+    return found
+
+
+def test_rows_stay_out(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     command = step.args[0]
     if command == "eval" and _eval_split(step) != "test":
         roles = ["facet_model"]
@@ -286,27 +348,30 @@ def test_rows_stay_out(world: World, model: Model, before: Snapshot, after: Snap
         return []
     problems = []
     for role in roles:
-        for text in step.request_texts(role):
-            leaked = next((t for t in tests if t in text), None)
-            if leaked is not None:
-                problems.append(f"a test row's conversation reached the {role} during `{command}`: {leaked[:60]!r}")
-                break
+        leaked = _leaks(model, before, step, role)
+        if leaked:
+            problems.append(
+                f"a test row's conversation reached the {role} during `{command}`: {leaked[0][:60]!r}"
+            )
     return problems
 
 
-def test_looks_recorded(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
-    tests = before.test_texts()
-    if not tests or step.args[0] not in ("eval", "dataset", "optimize", "inspect"):
+def test_looks_recorded(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
+    if step.args[:2] in (["dataset", "create"], ["dataset", "upload"]) or step.args[0] == "#":
         return []
-    if step.args[:2] == ["dataset", "create"] or step.args[:2] == ["dataset", "upload"]:
-        return []
-    looked = [role for role in ("facet_model", "auditor") if any(t in text for text in step.request_texts(role) for t in tests)]
+    looked = [role for role in ("facet_model", "auditor") if _leaks(model, before, step, role)]
     if looked and after.test_touches <= before.test_touches:
-        return [f"test rows reached the {looked[0]} during `{' '.join(step.args[:2])}` and no look at test was recorded"]
+        return [
+            f"test rows reached the {looked[0]} during `{' '.join(step.args[:2])}` and no look at test was recorded"
+        ]
     return []
 
 
-def rerun_pays_nothing(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def rerun_pays_nothing(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     if model.rerun is None:
         return []
     first, second = model.rerun
@@ -338,7 +403,9 @@ def no_secret_leak(world: World, model: Model, before: Snapshot, after: Snapshot
     return sorted(set(problems))
 
 
-def no_unexpected_error(world: World, model: Model, before: Snapshot, after: Snapshot, step: Step) -> list[str]:
+def no_unexpected_error(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
     problems = []
     steps = [step] if model.rerun is None else [*model.rerun, step]
     for s in steps:
@@ -347,7 +414,9 @@ def no_unexpected_error(world: World, model: Model, before: Snapshot, after: Sna
         elif s.exit_code not in ALLOWED_EXITS:
             problems.append(f"`{s.line}` exited {s.exit_code}")
         elif "unexpected" in s.stderr.lower() or "Traceback" in s.stderr:
-            problems.append(f"`{s.line}` ended in an unexpected error: {s.stderr.strip().splitlines()[-1][:200]}")
+            problems.append(
+                f"`{s.line}` ended in an unexpected error: {s.stderr.strip().splitlines()[-1][:200]}"
+            )
         elif s.exit_code == 1 and "error:" not in s.stderr:
             problems.append(f"`{s.line}` exited 1 without an `error:` line")
     return problems

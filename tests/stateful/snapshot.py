@@ -48,7 +48,9 @@ def read(store: Path) -> Snapshot:
 
         rows = [
             {"project": p, "dataset": d, "id": i, "facet": f, "split": s, "row": _json(row)}
-            for p, d, i, f, s, row in fetch("SELECT project, dataset, id, facet_name, split, row FROM dataset_rows")
+            for p, d, i, f, s, row in fetch(
+                "SELECT project, dataset, id, facet_name, split, row FROM dataset_rows"
+            )
         ]
         experiments = {e: _json(rec) for e, rec in fetch("SELECT experiment_id, record FROM experiments")}
         experiment_rows: dict[str, list[dict[str, Any]]] = {}
@@ -61,8 +63,14 @@ def read(store: Path) -> Snapshot:
                 "FROM comparison_decisions d JOIN comparisons c USING (comparison_id) ORDER BY d.created"
             ).fetchall():
                 decisions.append(
-                    {"comparison_id": cid, "facet": facet, "verdict": verdict, "candidate_sha": cand,
-                     "created": created, "record": _json(record)}
+                    {
+                        "comparison_id": cid,
+                        "facet": facet,
+                        "verdict": verdict,
+                        "candidate_sha": cand,
+                        "created": created,
+                        "record": _json(record),
+                    }
                 )
         touches = fetch("SELECT count(*) FROM test_touches")
         return Snapshot(rows, experiments, experiment_rows, decisions, touches[0][0] if touches else 0)

@@ -56,6 +56,9 @@ class WholeLoop(RuleBasedStateMachine):
 
     def _begin(self) -> None:
         self.model.resolved, self.model.publish, self.model.rerun = [], [], None
+        if self.prompt_path.exists():
+            document = load_prompt_file(self.prompt_path)
+            self.model.prompts = {f.facet_name: f.prompt_text for f in document.facets}
 
     def _run(self, *args: str, rerun: bool = False, **kw):
         step = self.world.run(*args, **kw)
@@ -101,7 +104,14 @@ class WholeLoop(RuleBasedStateMachine):
 
     def _create(self, dataset, limits, validation, test, source, rerun):
         args = ["dataset", "create", "--dataset", dataset, "--positive-limit", str(limits[0])]
-        args += ["--negative-limit", str(limits[1]), "--validation-fraction", validation, "--test-fraction", test]
+        args += [
+            "--negative-limit",
+            str(limits[1]),
+            "--validation-fraction",
+            validation,
+            "--test-fraction",
+            test,
+        ]
         if source:
             args += ["--source-project", source]
         step = self._run(*args, "--json", rerun=rerun)
@@ -113,7 +123,9 @@ class WholeLoop(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 50), dataset=st.sampled_from(DATASETS))
     def upload(self, pick, dataset):
         self._begin()
-        self._run("dataset", "upload", "--run-dir", self.runs[pick % len(self.runs)], "--dataset", dataset, "--json")
+        self._run(
+            "dataset", "upload", "--run-dir", self.runs[pick % len(self.runs)], "--dataset", dataset, "--json"
+        )
 
     @rule(
         dataset=st.sampled_from(DATASETS),
@@ -136,7 +148,11 @@ class WholeLoop(RuleBasedStateMachine):
             entry["decision"] = decision
             if decision == "new":
                 entry["new_value"] = "NONE" if entry["expected"] != "NONE" else "The user asked for a refund."
-            label = {"keep": entry["expected"], "second": entry.get("second_opinion"), "new": entry.get("new_value")}
+            label = {
+                "keep": entry["expected"],
+                "second": entry.get("second_opinion"),
+                "new": entry.get("new_value"),
+            }
             decided[(dataset, str(entry["id"]))] = label[decision]
         with path.open("w", encoding="utf-8") as handle:
             yaml.dump(document, handle)
@@ -145,7 +161,11 @@ class WholeLoop(RuleBasedStateMachine):
         if applied.exit_code == 0:
             self.model.human_labels.update(decided)
 
-    @rule(dataset=st.sampled_from(DATASETS), split=st.sampled_from([None, "train", "validation", "test"]), rerun=st.booleans())
+    @rule(
+        dataset=st.sampled_from(DATASETS),
+        split=st.sampled_from([None, "train", "validation", "test"]),
+        rerun=st.booleans(),
+    )
     def audit(self, dataset, split, rerun):
         self._begin()
         extra = ["--split", split] if split else []
@@ -165,7 +185,9 @@ class WholeLoop(RuleBasedStateMachine):
             return
         document.append_to_prompt(facet, sentence)
         save_prompt_file(document)
-        self.step = self.world.record_note(f"# edit {self.prompt_path.name}: append {sentence[:40]!r}... to the {facet} prompt")
+        self.step = self.world.record_note(
+            f"# edit {self.prompt_path.name}: append {sentence[:40]!r}... to the {facet} prompt"
+        )
 
     @precondition(lambda self: (self.world.root / "facet_definitions.yaml").exists())
     @rule(
@@ -197,7 +219,10 @@ class WholeLoop(RuleBasedStateMachine):
     def _record_exits(self, before: set[str]) -> None:
         after = read(self.world.root / "store.duckdb")
         steps = [self.step] if self.model.rerun is None else list(self.model.rerun)
-        new = sorted((e for e in after.experiments if e not in before), key=lambda e: after.experiments[e].get("created") or "")
+        new = sorted(
+            (e for e in after.experiments if e not in before),
+            key=lambda e: after.experiments[e].get("created") or "",
+        )
         for experiment_id, step in zip(new, steps, strict=False):
             self.model.eval_exits[experiment_id] = step.exit_code
 
@@ -212,7 +237,9 @@ class WholeLoop(RuleBasedStateMachine):
         self._begin()
         ids = sorted(self.snap.experiments)
         names = [("previous" if p == -2 else "latest") if p < 0 else ids[p % len(ids)] for p in picks]
-        step = self._run("compare", *names, "--dataset", dataset, "--split", split, "--target", goal, "--json")
+        step = self._run(
+            "compare", *names, "--dataset", dataset, "--split", split, "--target", goal, "--json"
+        )
         data = self._json(step)
         for name, side in zip(names, ("baseline", "candidate"), strict=True):
             resolved = (data.get(side) or {}).get("experiment_id")
@@ -231,12 +258,24 @@ class WholeLoop(RuleBasedStateMachine):
         for dry in (True, False):
             step = self._run("publish", "--facet", facet, *extra, *(["--dry-run"] if dry else []), "--json")
             self.model.publish.append(
-                {"facet": facet, "sha": prompt.prompt_sha256, "prompt": prompt.prompt_text, "force": force,
-                 "dry_run": dry, "exit_code": step.exit_code}
+                {
+                    "facet": facet,
+                    "sha": prompt.prompt_sha256,
+                    "prompt": prompt.prompt_text,
+                    "force": force,
+                    "dry_run": dry,
+                    "exit_code": step.exit_code,
+                }
             )
 
-    @precondition(lambda self: (self.world.root / "facet_definitions.yaml").exists() and self.snap.experiments)
-    @rule(facet=st.sampled_from(FACETS), dataset=st.sampled_from(DATASETS), budget=st.sampled_from(["120", "400"]))
+    @precondition(
+        lambda self: (self.world.root / "facet_definitions.yaml").exists() and self.snap.experiments
+    )
+    @rule(
+        facet=st.sampled_from(FACETS),
+        dataset=st.sampled_from(DATASETS),
+        budget=st.sampled_from(["120", "400"]),
+    )
     def optimize(self, facet, dataset, budget):
         self._begin()
         before = set(self.snap.experiments)
@@ -265,11 +304,20 @@ class WholeLoop(RuleBasedStateMachine):
         if failed and SURVEY:
             with open(SURVEY, "a", encoding="utf-8") as out:
                 for name, problems in failed.items():
-                    out.write(json.dumps({"invariant": name, "problems": problems[:5], "replay": self.world.transcript()}) + "\n")
+                    out.write(
+                        json.dumps(
+                            {"invariant": name, "problems": problems[:5], "replay": self.world.transcript()}
+                        )
+                        + "\n"
+                    )
             return
         if failed:
-            report = "\n".join(f"[{name}] " + "\n    ".join(problems[:5]) for name, problems in failed.items())
-            raise AssertionError(f"invariants broken: {sorted(failed)}\n{report}\n\nreplay:\n{self.world.transcript()}")
+            report = "\n".join(
+                f"[{name}] " + "\n    ".join(problems[:5]) for name, problems in failed.items()
+            )
+            raise AssertionError(
+                f"invariants broken: {sorted(failed)}\n{report}\n\nreplay:\n{self.world.transcript()}"
+            )
 
 
 WholeLoop.TestCase.settings = settings(

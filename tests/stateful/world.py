@@ -178,9 +178,7 @@ class World:
         return step
 
     def transcript(self) -> str:
-        env = " ".join(
-            f"{k}={v}" for k, v in self.env().items() if k not in ("PATH",) and "KEY" not in k
-        )
+        env = " ".join(f"{k}={v}" for k, v in self.env().items() if k not in ("PATH",) and "KEY" not in k)
         lines = [f"# environment: {env} (+ one key per role, a BRAINTRUST_API_KEY)"]
         lines += [s.line if s.args == ["#"] else f"{s.line}    # exit {s.exit_code}" for s in self.steps]
         return "\n".join(lines)
