@@ -104,6 +104,14 @@ def _run_results(record: dict) -> tuple[set[str], set[str], set[str]] | None:
     return selected, set(seen), {i for i, ok in seen.items() if not ok}
 
 
+def _truly_complete(model: Model, experiment_id: str, record: dict) -> bool | None:
+    found = _run_results(record)
+    if found is None or experiment_id not in model.eval_exits:
+        return None
+    selected, with_result, errored = found
+    return selected <= with_result and model.eval_exits[experiment_id] == 0 and errored != selected
+
+
 def complete_iff_all_results(
     world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
 ) -> list[str]:
@@ -113,8 +121,7 @@ def complete_iff_all_results(
         if found is None or experiment_id not in model.eval_exits:
             continue
         selected, with_result, errored = found
-        ended_well = model.eval_exits[experiment_id] == 0
-        truly = selected <= with_result and ended_well and errored != selected
+        truly = _truly_complete(model, experiment_id, record)
         if (record.get("status") == "complete") != truly:
             problems.append(
                 f"experiment {experiment_id[:8]} is {record.get('status')!r}: {len(with_result & selected)} of "
@@ -127,13 +134,19 @@ def complete_iff_all_results(
 def latest_previous_complete(
     world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
 ) -> list[str]:
-    return [
-        f"{name!r} resolved to {experiment_id[:8]}, whose status is {after.experiments[experiment_id].get('status')!r}"
-        for name, experiment_id in model.resolved
-        if name in ("latest", "previous")
-        and experiment_id in after.experiments
-        and after.experiments[experiment_id].get("status") != "complete"
-    ]
+    """`latest`/`previous` resolve to a run that truly completed (judged from its run folder and
+    its command's exit code, not from the status facetopt recorded)."""
+    problems = []
+    for name, experiment_id in model.resolved:
+        record = after.experiments.get(experiment_id)
+        if name not in ("latest", "previous") or record is None:
+            continue
+        truly = _truly_complete(model, experiment_id, record)
+        if truly is False or record.get("status") != "complete":
+            problems.append(
+                f"{name!r} resolved to {experiment_id[:8]} (recorded {record.get('status')!r}), which did not complete"
+            )
+    return problems
 
 
 def _metric_pairs(base: list[dict], cand: list[dict], metric: str) -> list[tuple[float, float]]:
@@ -306,6 +319,16 @@ def no_unexpected_error(
     return problems
 
 
+def store_always_opens(
+    world: World, model: Model, before: Snapshot, after: Snapshot, step: Step
+) -> list[str]:
+    """No command fails because facetopt itself holds its store open in another configuration (the
+    hint then blames the user's --output-root for facetopt's own second connection)."""
+    steps = [step] if model.rerun is None else [*model.rerun, step]
+    marker = "Can't open a connection to same database file"
+    return [f"`{s.line}` could not open its own store: {marker}" for s in steps if marker in s.stderr]
+
+
 INVARIANTS: dict[str, Check] = {
     check.__name__: check
     for check in (
@@ -324,5 +347,6 @@ INVARIANTS: dict[str, Check] = {
         rerun_pays_nothing,
         no_secret_leak,
         no_unexpected_error,
+        store_always_opens,
     )
 }

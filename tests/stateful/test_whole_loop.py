@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from ruamel.yaml import YAML
@@ -27,12 +27,29 @@ from tests.stateful.world import World
 
 # Invariants that fail on f00857b; the fixes are on other branches (issues 23-26). CI skips them;
 # `make test-deep` (FACETOPT_STATEFUL_ALL=1) checks them all. Clear an entry once its fix is merged.
-PENDING_FIXES: set[str] = set()
+PENDING_FIXES: set[str] = {
+    "human_labels_durable",  # 23: create/upload rewrite a reviewed label
+    "split_never_changes",  # 23: upload into the dataset re-splits its rows
+    "test_exclusive_across_datasets",  # 23: another dataset's seed puts test traces in train
+    "duplicates_share_split",  # 23: repeated conversations straddle splits
+    "complete_iff_all_results",  # 23: a run whose every row failed is `complete`
+    "latest_previous_complete",  # 23: `latest` picks that run
+    "test_looks_recorded",  # 23: audit reads test rows unrecorded
+    "test_rows_stay_out",  # 23: a test trace of one facet is train of another dataset's
+    "publish_follows_evidence",  # 24: a prompt evaluated but never compared publishes
+    "dry_run_equals_real",  # 24: the dry run says it would publish, the real run refuses
+    "store_always_opens",  # new: optimize with a non-simulated proposer cannot open its own store
+}
 
 DEEP = os.environ.get("FACETOPT_STATEFUL_ALL") == "1"
 # A survey: every broken invariant is appended to this file (JSON lines) instead of stopping the run.
 SURVEY = os.environ.get("FACETOPT_STATEFUL_SURVEY")
+# Every sequence run is appended to this file as its `facetopt` commands (what the run exercised).
+PRINT_TO = os.environ.get("FACETOPT_STATEFUL_TRANSCRIPTS")
+# (read at import: tests/conftest.py clears FACETOPT_* variables before each test)
 EXAMPLES = int(os.environ.get("FACETOPT_STATEFUL_EXAMPLES", "2"))
+# CI's fixed seed, chosen for a mix of actions within the time budget; the deep run draws fresh ones.
+SEED = int(os.environ.get("FACETOPT_STATEFUL_SEED", "27"))
 STEPS = int(os.environ.get("FACETOPT_STATEFUL_STEPS", "6"))
 DATASETS = ["Facet groundtruth", "Other dataset"]
 FACETS = ["issues", "sentiment", "task"]
@@ -50,6 +67,9 @@ class WholeLoop(RuleBasedStateMachine):
         self.step = None
 
     def teardown(self) -> None:
+        if PRINT_TO:
+            with open(PRINT_TO, "a", encoding="utf-8") as out:
+                out.write("\n" + self.world.transcript() + "\n")
         self.world.close()
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -82,7 +102,7 @@ class WholeLoop(RuleBasedStateMachine):
 
     @initialize(
         dataset=st.sampled_from(DATASETS),
-        limits=st.tuples(st.integers(3, 8), st.integers(3, 8)),
+        limits=st.tuples(st.sampled_from([3, 5, 8]), st.sampled_from([3, 5, 8])),
         test=st.sampled_from(["0", "0.2", "0.3"]),
     )
     def first_dataset(self, dataset, limits, test):
@@ -92,7 +112,8 @@ class WholeLoop(RuleBasedStateMachine):
 
     @rule(
         dataset=st.sampled_from(DATASETS),
-        limits=st.tuples(st.integers(2, 12), st.integers(2, 12)),
+        # 25 per bucket brings the bundled sample's repeated conversations in
+        limits=st.tuples(st.sampled_from([2, 4, 6, 9, 12, 25]), st.sampled_from([2, 4, 6, 9, 12, 25])),
         validation=st.sampled_from(["0.2", "0.3", "0.5"]),
         test=st.sampled_from(["0", "0.2", "0.3"]),
         source=st.sampled_from([None, "Renamed export"]),
@@ -320,11 +341,12 @@ class WholeLoop(RuleBasedStateMachine):
             )
 
 
+if not DEEP:
+    seed(SEED)(WholeLoop)
 WholeLoop.TestCase.settings = settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,
     deadline=None,
-    derandomize=not DEEP,
     database=None,
     suppress_health_check=list(HealthCheck),
     print_blob=DEEP,
