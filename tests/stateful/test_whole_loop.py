@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, seed, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from ruamel.yaml import YAML
@@ -350,5 +350,8 @@ WholeLoop.TestCase.settings = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
     print_blob=DEEP,
+    # CI's sequences are short and shrinking one costs minutes (past pytest's timeout): it prints the
+    # sequence as it ran; the deep run shrinks
+    phases=list(Phase) if DEEP else [Phase.explicit, Phase.reuse, Phase.generate],
 )
 TestWholeLoop = pytest.mark.slow(WholeLoop.TestCase)
