@@ -43,4 +43,4 @@ bench: setup
 	$(UV) run --frozen python bench/run_all.py
 
 clean:
-	rm -rf .venv .local .pytest_cache
+	rm -rf .venv .local .pytest_cache .hypothesis
