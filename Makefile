@@ -28,7 +28,7 @@ test-fast: setup
 
 # The stateful test of the whole loop (tests/stateful), long: fresh seeds, more and longer command
 # sequences, every invariant including those whose fixes are pending (docs/development.md).
-STATEFUL_EXAMPLES ?= 40
+STATEFUL_EXAMPLES ?= 20
 STATEFUL_STEPS ?= 25
 test-deep: setup
 	FACETOPT_STATEFUL_ALL=1 FACETOPT_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) FACETOPT_STATEFUL_STEPS=$(STATEFUL_STEPS) \
