@@ -291,12 +291,12 @@ def no_secret_leak(world: World, model: Model, before: Snapshot, after: Snapshot
                 for owner, secret in [*world.keys.items(), ("braintrust", world.braintrust_key)]:
                     if owner != role and secret in sent:
                         problems.append(f"the {owner} key reached the {role} endpoint during `{s.line}`")
-    for path in world.root.rglob("*"):
+    for path in world.tmp.rglob("*"):  # the state folder and the review files
         if path.is_file():
             data = path.read_bytes()
             for secret in world.secrets:
                 if secret.encode() in data:
-                    problems.append(f"a secret ({secret[:6]}...) is in {path.relative_to(world.root)}")
+                    problems.append(f"a secret ({secret[:6]}...) is in {path.relative_to(world.tmp)}")
     return sorted(set(problems))
 
 
