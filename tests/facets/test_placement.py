@@ -142,3 +142,26 @@ def test_inside_a_dataset_the_rows_of_a_trace_sit_on_one_side_of_the_test_split(
     held = [Held("t:old", "old", "x", "test", root_span_id="t")]
     placed = place_rows([Candidate("t:task", "task", "y", "t", "train")], held)
     assert placed.splits == {"t:task": "test"} and "held rows" in placed.by_trace["t:task"]
+
+
+def test_a_new_trace_whose_conversation_is_held_outside_test_stays_out_of_test_whole():
+    # trace n is new: its issues row was proposed for test, its sentiment row repeats a conversation the
+    # dataset already holds in validation. Held rows never move, so the sentiment row joins validation
+    # and the trace (all its facets) stays out of test: the issues row goes to train. Before, the issues
+    # row pulled the whole trace into test and the repeated conversation sat in test and validation.
+    held = [Held("h:sentiment", "sentiment", "user: thanks,  great", "validation", root_span_id="h")]
+    fresh = [
+        Candidate("n:issues", "issues", "user: my order is late", "n", "test", "s"),
+        Candidate("n:sentiment", "sentiment", "user: thanks, great", "n", "test", "s"),
+    ]
+    placed = place_rows(fresh, held)
+    assert placed.splits == {"n:issues": "train", "n:sentiment": "validation"}
+    assert "h:sentiment" in placed.by_duplicate["n:sentiment"]
+    assert "out of test" in placed.by_trace["n:issues"]
+    # the same conversation held in test pulls the new trace into test, all of it
+    held = [Held("h:sentiment", "sentiment", "user: thanks, great", "test", root_span_id="h")]
+    fresh = [
+        Candidate("n:issues", "issues", "user: my order is late", "n", "validation", "s"),
+        Candidate("n:sentiment", "sentiment", "user: thanks, great", "n", "train", "s"),
+    ]
+    assert place_rows(fresh, held).splits == {"n:issues": "test", "n:sentiment": "test"}

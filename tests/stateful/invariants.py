@@ -219,17 +219,24 @@ def _dataset_of(step: Step) -> str | None:
 def _leaks(model: Model, snap: Snapshot, step: Step, role: str) -> list[str]:
     """Test conversations of the command's dataset found in the role's requests for that same facet
     (a request belongs to the facet whose prompt opening it carries; a trace's other facets may sit
-    in other splits, and other datasets' test rows are another check's business)."""
+    in other splits, and other datasets' test rows are another check's business). A request's
+    conversation is the longest of the dataset's texts it carries: a test conversation that is only
+    the opening of a longer one (a later trace of the same session) is not that row."""
     dataset = _dataset_of(step)
-    tests = {
-        (r["facet"], r["row"]["input"].get("preprocessed_text") or "")
-        for r in snap.rows
-        if r["split"] == "test" and r["dataset"] == dataset
-    }
+    texts: dict[tuple[str, str], set[str]] = {}
+    for r in snap.rows:
+        if r["dataset"] == dataset:
+            text = r["row"]["input"].get("preprocessed_text") or ""
+            if text:
+                texts.setdefault((r["facet"], text), set()).add(r["split"])
     found = []
-    for text in step.request_texts(role):
-        facets = [f for f, prompt in model.prompts.items() if prompt and prompt[:80] in text]
-        found += [t for f, t in tests if t and f in facets and t in text]
+    for request in step.request_texts(role):
+        facets = [f for f, prompt in model.prompts.items() if prompt and prompt[:80] in request]
+        carried = [(f, t) for (f, t) in texts if f in facets and t in request]
+        if not carried:
+            continue
+        longest = max(len(t) for _, t in carried)
+        found += [t for f, t in carried if len(t) == longest and "test" in texts[(f, t)]]
     return found
 
 

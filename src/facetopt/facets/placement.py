@@ -115,7 +115,7 @@ def place_rows(
                 result.splits[c.row_id] = split
                 result.by_duplicate[c.row_id] = why
 
-    _one_holdout_side_per_trace(fresh, held_by_id.values(), result)
+    _one_holdout_side_per_trace(fresh, held_by_id.values(), groups, anchors, result)
     for c in fresh:
         elsewhere = (trace_splits or {}).get(c.root_span_id or "") or {}
         if not elsewhere:
@@ -134,20 +134,53 @@ def place_rows(
     return result
 
 
-def _one_holdout_side_per_trace(fresh: list[Candidate], held: Iterable[Held], result: Placement) -> None:
-    """Inside the dataset, the rows of one trace (its facets) are all test or all not test: as its held
-    rows are, else as the seeded split put its first new row. A row kept out of test goes to train."""
+def _one_holdout_side_per_trace(
+    fresh: list[Candidate],
+    held: Iterable[Held],
+    groups: Mapping[str, list[Candidate]],
+    anchors: Mapping[str, tuple[tuple[str, str], Held]],
+    result: Placement,
+) -> None:
+    """Inside the dataset, the rows of one trace (its facets) are all test or all not test, and so are
+    the rows of one conversation: rows linked by a trace or a conversation form one unit. A unit is
+    out of test when a held row it is tied to (of one of its traces, or holding one of its
+    conversations) is out of test, since held rows never move; else in test when such a row is in
+    test; else as the seeded split put its first row. A row kept out of test goes to train."""
+    parent = {c.row_id: c.row_id for c in fresh}
+
+    def find(row_id: str) -> str:
+        while parent[row_id] != row_id:
+            parent[row_id] = parent[parent[row_id]]
+            row_id = parent[row_id]
+        return row_id
+
+    linked: list[list[Candidate]] = list(groups.values())
     by_trace: dict[str, list[Candidate]] = defaultdict(list)
     for c in fresh:
         if c.root_span_id:
             by_trace[c.root_span_id].append(c)
-    sides: dict[str, set[bool]] = defaultdict(set)
+    linked += list(by_trace.values())
+    for members in linked:
+        for c in members[1:]:
+            parent[find(c.row_id)] = find(members[0].row_id)
+    held_sides: dict[str, set[bool]] = defaultdict(set)
     for h in held:
         if h.root_span_id in by_trace:
-            sides[h.root_span_id].add(h.split == TEST)
-    for trace, members in by_trace.items():
-        if sides.get(trace):
-            test, why = True in sides[trace], "held rows"
+            held_sides[h.root_span_id].add(h.split == TEST)
+    anchored = {
+        c.row_id: anchors[key][1].split == TEST
+        for key, members in groups.items()
+        if key in anchors
+        for c in members
+    }
+    units: dict[str, list[Candidate]] = defaultdict(list)
+    for c in fresh:
+        units[find(c.row_id)].append(c)
+    for members in units.values():
+        tied = set().union(*(held_sides.get(c.root_span_id or "", set()) for c in members))
+        tied |= {anchored[c.row_id] for c in members if c.row_id in anchored}
+        if tied:
+            test, why = False not in tied, "held rows"
         else:
             first = min(members, key=lambda c: _order(c.seed, c.row_id))
             test, why = result.splits[first.row_id] == TEST, f"its first row {first.row_id}"
@@ -155,6 +188,7 @@ def _one_holdout_side_per_trace(fresh: list[Candidate], held: Iterable[Held], re
             if (result.splits[c.row_id] == TEST) != test:
                 result.splits[c.row_id] = TEST if test else TRAIN
                 side = "test" if test else "out of test"
+                trace = c.root_span_id or c.row_id
                 result.by_trace[c.row_id] = f"trace {trace} is {side} in this dataset ({why})"
 
 
