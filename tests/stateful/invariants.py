@@ -265,6 +265,8 @@ def test_looks_recorded(
 ) -> list[str]:
     if step.args[:2] in (["dataset", "create"], ["dataset", "upload"]) or step.args[0] == "#":
         return []
+    if step.refused_everything:  # no test row was answered: nothing about test was seen
+        return []
     looked = [role for role in ("facet_model", "auditor") if _leaks(model, before, step, role)]
     if looked and after.test_touches <= before.test_touches:
         return [

@@ -65,6 +65,7 @@ class Step:
     stderr: str
     requests: dict[str, list[RecordedRequest]] = field(default_factory=dict)
     exception: BaseException | None = None
+    refused_everything: bool = False  # every model request was answered with an error
 
     def request_texts(self, role: str) -> list[str]:
         return ["\n".join(_strings(r.body)) for r in self.requests.get(role, [])]
@@ -167,6 +168,7 @@ class World:
             stderr=result.stderr,
             requests={role: server.requests[before[role] :] for role, server in self.servers.items()},
             exception=exception,
+            refused_everything=fail is not None and fail[0] == "all",
         )
         self.steps.append(step)
         return step

@@ -107,6 +107,10 @@ def _unusable(path: Path, message: str) -> FacetoptError | None:
         )
     if "could not set lock" in lowered or "conflicting lock" in lowered:
         return None
+    if "different configuration" in lowered:
+        # this process holds the file already in the other mode (a cache writer's short
+        # read-write transaction while a reader opens it): wait like for another process
+        return None
     return StoreUnusableError(f"the local store {path} cannot be opened: {message[:200]}", hint=hint)
 
 
