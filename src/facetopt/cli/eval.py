@@ -182,6 +182,7 @@ def eval_command(
 ) -> None:
     """Run the facet model over the dataset (through `bt eval`), score it, and record the experiment."""
     from facetopt.services.eval.run import EvalOptions, run_eval
+    from facetopt.services.next_steps import eval_next_steps
     from facetopt.settings import load_settings
 
     settings = load_settings(
@@ -223,4 +224,5 @@ def eval_command(
         announce=note,
         warn=warn,
     )
+    summary.next_steps = eval_next_steps(summary)
     emit(summary, as_json, lambda console: render_eval(console, summary))

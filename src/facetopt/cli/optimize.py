@@ -143,6 +143,7 @@ def optimize_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Propose prompt edits from train failures, guard and screen them on train, validate the winner once."""
+    from facetopt.services.next_steps import optimize_next_steps
     from facetopt.services.optimize.model import OptimizeOptions
     from facetopt.services.optimize.run import run_optimize
     from facetopt.settings import load_settings
@@ -168,6 +169,7 @@ def optimize_command(
         minibatch=minibatch, apply=apply,
     )  # fmt: skip
     report = run_optimize(settings, options, RichProgress(enabled=True), announce=note, warn=warn)
+    report.next_steps = optimize_next_steps(report)
     emit(report, as_json, lambda console: render_optimize(console, report))
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from facetopt.clients import artifacts
 from facetopt.clients.prompt_file import FacetPrompt, PromptDocument
+from facetopt.domain.next_steps import NextStep
 from facetopt.errors import BraintrustError, InputError
 from facetopt.facets.publishing import (
     DEFAULT_SLUG_PREFIX,
@@ -65,6 +66,7 @@ class PublishResult(BaseModel):
     definitions: list[dict[str, Any]]
     output_file: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)
 
 
 class Publisher(Protocol):

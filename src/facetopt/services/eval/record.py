@@ -17,6 +17,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.cost import NOT_SENT_COST, RoleUsage
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics
+from facetopt.domain.next_steps import NextStep
 from facetopt.errors import EvalRunError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.budget import budget_warnings, validation_evals
@@ -64,6 +65,7 @@ class EvalSummary(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     supersedes: str | None = None  # id of an unfinished earlier experiment this run replaces
     notes: list[str] = Field(default_factory=list)  # said once per output root (e.g. bt not found)
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)
 
 
 def _now_iso() -> str:
