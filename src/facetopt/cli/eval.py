@@ -124,6 +124,14 @@ def eval_command(
     experiment_name: Annotated[
         str | None, typer.Option(help="Experiment name (default <prefix>-<model>, prefix facet-optimizer).")
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="A label for this run (e.g. baseline): shown in `inspect experiments`, kept in the "
+            "experiment's metadata, and accepted wherever an experiment is named (the newest run with it).",
+        ),
+    ] = None,
     judge_model: Annotated[str | None, typer.Option(help="Factuality judge model (default gpt-5.4).")] = None,
     api_base: Annotated[
         str | None,
@@ -217,6 +225,7 @@ def eval_command(
             row_ids=list(row_id or []),
             no_send_logs=no_send_logs,
             experiment_name=experiment_name,
+            label=name,
             force=force,
             resume=resume,
         ),

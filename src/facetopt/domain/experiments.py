@@ -22,6 +22,7 @@ SCORE_NAMES = (
 # project can show the prompt diff and the prompt history of a run.
 FACETOPT_VERSION_KEY = "facetopt_version"
 PROMPT_TEXTS_KEY = "prompt_texts"
+LABEL_KEY = "label"  # `eval --name LABEL`
 
 
 class EvalRow(BaseModel):
@@ -58,6 +59,7 @@ class ExperimentRecord(BaseModel):
 
     experiment_id: str
     experiment_name: str
+    label: str | None = None  # `eval --name`: names the run wherever an experiment is named
     url: str | None = None
     backend: str
     project: str | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from facetopt.domain.experiments import FACETOPT_VERSION_KEY, PROMPT_TEXTS_KEY, ExperimentRecord
+from facetopt.domain.experiments import FACETOPT_VERSION_KEY, LABEL_KEY, PROMPT_TEXTS_KEY, ExperimentRecord
 from facetopt.errors import FacetoptError, NotFoundError
 from facetopt.facets.rows import prompt_sha256
 from facetopt.services.backends import ExperimentListing
@@ -78,9 +78,11 @@ def record_from_experiment(experiment: dict[str, Any], project: str) -> Experime
     hashes = metadata.get("prompt_hashes")
     roles = metadata.get("simulated_roles")
     test_facets = metadata.get("test_facets")
+    label = metadata.get(LABEL_KEY)
     return ExperimentRecord(
         experiment_id=str(experiment["id"]),
         experiment_name=str(experiment.get("name") or experiment["id"]),
+        label=label if by_facetopt and isinstance(label, str) and label else None,
         backend="braintrust",
         project=project,
         model=str(metadata.get("model") or UNKNOWN),

@@ -33,6 +33,7 @@ class EvalSummary(BaseModel):
 
     experiment_id: str
     experiment_name: str
+    label: str | None = None  # --name
     url: str | None = None
     backend: str
     runner: str
@@ -114,6 +115,7 @@ def record_run(
         warned(f"Factuality failed on {len(judged)} row(s) (score left empty), e.g. {example}")
     common = dict(
         experiment_name=name,
+        label=plan.label,
         url=url,
         backend=plan.backend,
         project=plan.project,
