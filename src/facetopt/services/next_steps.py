@@ -41,9 +41,13 @@ def dataset_create_next_steps(summary: DatasetCreateSummary) -> list[NextStep]:
         empty = sorted(
             facet for facet, counts in summary.would_label.items() if not all(counts.get(k) for k in counts)
         )
-        if summary.warnings or empty:
-            found = "; ".join(summary.warnings) or "an empty bucket: " + ", ".join(empty)
-            return [stop("the dataset would be unbalanced: ask a person before paying for labels", found)]
+        if empty:
+            return [
+                stop(
+                    "the dataset would be unbalanced: ask a person before paying for labels",
+                    "no positive or no negative calls to label for " + ", ".join(empty),
+                )
+            ]
         return [run("facetopt dataset create", "label the sampled calls, split and store the dataset")]
     if summary.labels_failed:
         return [
@@ -55,7 +59,7 @@ def dataset_create_next_steps(summary: DatasetCreateSummary) -> list[NextStep]:
         ]
     if summary.backend != "local" and "labeller" in summary.simulated_roles:
         return [stop("the labels are simulated on a real project", "a simulated labeller proves nothing")]
-    warnings = [*(summary.balance.warnings if summary.balance else []), *summary.warnings]
+    warnings = summary.balance.warnings if summary.balance else []
     if warnings:
         return [
             stop("the dataset is unbalanced or small: ask a person before optimising", "; ".join(warnings))
