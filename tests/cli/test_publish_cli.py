@@ -140,6 +140,10 @@ def test_simulated_labels_are_not_evidence(state, fake):
     record_validation_run(state, "Issues", issues_sha(state), label_model="simulated:gpt-5.4")
     refused = publish(state, fake, "--facet", "Issues")
     assert refused.exit_code == 1 and "SIMULATED" in refused.stderr
+    dry = publish(state, fake, "--facet", "Issues", "--dry-run", "--json")
+    (step,) = json.loads(dry.stdout)["next_steps"]
+    assert step["stop"] == "Issues lacks evidence (simulated_only): do not publish"
+    assert "never an agent's" in step["why"] and "command" not in step
 
 
 def test_a_readback_that_differs_is_an_error(state, fake, monkeypatch):
@@ -173,6 +177,10 @@ def test_dry_run_contacts_nothing_and_shows_the_evidence(state, fake):
     ]
     assert [d["name"] for d in report["definitions"]] == ["Issues facet", "Sentiment facet"]
     assert fake.requests == []
+    # neither prompt was ever evaluated: evaluate them (one command for both), never --force
+    assert [s["command"] for s in report["next_steps"]] == ["facetopt eval --split validation"]
+    shown = publish(state, fake, "--dry-run")
+    assert shown.stdout.splitlines()[-1] == "next: facetopt eval --split validation"
 
 
 def test_slug_and_facet_name_need_one_facet(state):

@@ -99,8 +99,8 @@ def eval_next_steps(summary: EvalSummary) -> list[NextStep]:
         return [
             run(
                 again,
-                f"{summary.errors} rows failed (failed_rows says why): fix the cause and re-run; "
-                "cached outputs are not paid again",
+                f"{summary.errors} row{'s' if summary.errors != 1 else ''} failed (failed_rows says why): "
+                "fix the cause and re-run; cached outputs are not paid again",
             )
         ]
     over = sorted(f for f, n in summary.validation_evals.items() if n > EXPERIMENT_BUDGET and f in facets)
@@ -282,22 +282,23 @@ def publish_next_steps(result: PublishResult) -> list[NextStep]:
     if result.forced:
         return [stop("published with --force, without evidence: tell the person", "; ".join(result.warnings))]
     if missing:
-        steps = []
-        for e in missing:
-            if e.status == "never_evaluated":
-                steps.append(
-                    run(
-                        "facetopt eval --split validation",
-                        f"{e.facet_name}: {e.message}; then compare it against its baseline",
-                    )
+        steps = [
+            stop(
+                f"{e.facet_name} lacks evidence ({e.status}): do not publish",
+                f"{e.message}; --force is a person's decision, never an agent's",
+            )
+            for e in missing
+            if e.status != "never_evaluated"
+        ]
+        never = [e.facet_name for e in missing if e.status == "never_evaluated"]
+        if never:
+            steps.append(
+                run(
+                    "facetopt eval --split validation",
+                    f"the current prompt of {', '.join(never)} was never evaluated with real labels: "
+                    "evaluate it, then compare it against its baseline",
                 )
-            else:
-                steps.append(
-                    stop(
-                        f"{e.facet_name} lacks evidence ({e.status}): do not publish",
-                        f"{e.message}; --force is a person's decision, never an agent's",
-                    )
-                )
+            )
         return steps
     facets = [f.facet_name for f in result.functions]
     if result.dry_run:
