@@ -356,8 +356,20 @@ def test_audit_leads_to_the_baseline_unless_labels_are_noisy_or_answers_failed()
     assert commands(audit_next_steps(audited([FacetAudit(facet_name="issues", rows=40)]))) == [
         "facetopt eval --split validation"
     ]
-    noisy = FacetAudit(facet_name="task", rows=28, warning="kappa interval under 0.6")
-    (step,) = audit_next_steps(audited([noisy], ["task: kappa interval under 0.6"]))
-    assert step.stop and "task" in step.stop and "review export" in step.why
+    informational = [
+        "self-consistency check: an upper bound",
+        "second opinions come from the SIMULATED model",
+    ]
+    assert commands(audit_next_steps(audited([FacetAudit(facet_name="issues", rows=40)], informational))) == [
+        "facetopt eval --split validation"
+    ]
+    noisy = FacetAudit(facet_name="task", rows=28, warning="task: kappa 0.41 lies under 0.6")
+    (step,) = audit_next_steps(audited([noisy], ["task: kappa 0.41 lies under 0.6"]))
+    assert step.stop == "labels look noisy for task: ask a person to review them"
+    assert step.why.startswith("task: kappa 0.41") and "review export" in step.why
+    mixed = audited([FacetAudit(facet_name="issues", rows=40)])
+    mixed.simulated_roles = ["auditor"]
+    (step,) = audit_next_steps(mixed)
+    assert step.stop == "the auditor is simulated and the other labeller is real"
     (step,) = audit_next_steps(audited([FacetAudit(facet_name="issues", rows=38, failed=2)]))
     assert step.command == "facetopt dataset audit" and step.why.startswith("2 second opinions failed")

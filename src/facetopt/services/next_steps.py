@@ -312,13 +312,20 @@ def publish_next_steps(result: PublishResult) -> list[NextStep]:
 
 
 def audit_next_steps(report: AuditReport) -> list[NextStep]:
-    noisy = [f.facet_name for f in report.facets if f.warning]
-    if noisy or report.warnings:
+    noisy = [f for f in report.facets if f.warning]
+    if noisy:
         return [
             stop(
-                f"labels look noisy{' for ' + ', '.join(noisy) if noisy else ''}: ask a person to review them",
-                "; ".join(report.warnings)
+                f"labels look noisy for {', '.join(f.facet_name for f in noisy)}: ask a person to review them",
+                "; ".join(f.warning or "" for f in noisy)
                 + "; a person decides labels (offer `facetopt dataset review export review.yaml`)",
+            )
+        ]
+    if len(report.simulated_roles) == 1:
+        return [
+            stop(
+                f"the {report.simulated_roles[0]} is simulated and the other labeller is real",
+                "such agreement means nothing: ask a person for a real endpoint for both",
             )
         ]
     failed = sum(f.failed for f in report.facets)
