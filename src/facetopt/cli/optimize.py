@@ -183,9 +183,11 @@ def inspect_optimize_command(
     as_json: JsonFlag = False,
 ) -> None:
     """An optimize run: candidates, hypotheses, guard decisions, scores, lineage, spend and the verdict."""
+    from facetopt.services.next_steps import optimize_next_steps
     from facetopt.services.optimize.record import find_run, read_report
     from facetopt.settings import load_settings
 
     settings = load_settings(env_file, warn=warn, output_root=output_root)
     report = read_report(find_run(settings.output_root, run))
+    report.next_steps = optimize_next_steps(report)
     emit(report, as_json, lambda console: render_optimize(console, report))
