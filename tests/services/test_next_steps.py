@@ -300,8 +300,8 @@ def test_optimize_keep_applied_leads_on_and_otherwise_stops():
 
 
 def published(statuses: dict[str, str], dry_run: bool = True, forced: bool = False) -> PublishResult:
-    evidence = [
-        FacetEvidence(facet_name=f, prompt_sha256="a" * 64, status=s, message=f"{f} is {s}")  # type: ignore[arg-type]
+    evidence = [  # constructed as read (a status of a later evidence rule included)
+        FacetEvidence.model_construct(facet_name=f, prompt_sha256="a" * 64, status=s, message=f"{f} is {s}")
         for f, s in statuses.items()
     ]
     functions = [
@@ -373,3 +373,9 @@ def test_audit_leads_to_the_baseline_unless_labels_are_noisy_or_answers_failed()
     assert step.stop == "the auditor is simulated and the other labeller is real"
     (step,) = audit_next_steps(audited([FacetAudit(facet_name="issues", rows=38, failed=2)]))
     assert step.command == "facetopt dataset audit" and step.why.startswith("2 second opinions failed")
+
+
+def test_publish_of_a_prompt_evaluated_but_never_compared_leads_to_the_compare():
+    (step,) = publish_next_steps(published({"issues": "never_compared"}))
+    assert step.command == "facetopt compare previous latest --facet issues"
+    assert step.why.startswith("issues is never_compared; compare it against its baseline")

@@ -288,8 +288,17 @@ def publish_next_steps(result: PublishResult) -> list[NextStep]:
                 f"{e.message}; --force is a person's decision, never an agent's",
             )
             for e in missing
-            if e.status != "never_evaluated"
+            if e.status not in ("never_evaluated", "never_compared")
         ]
+        for e in missing:
+            if e.status == "never_compared":  # evaluated, but no comparison made it a candidate
+                steps.append(
+                    run(
+                        f"facetopt compare previous latest --facet {_q(e.facet_name)}",
+                        f"{e.message}; compare it against its baseline (name the baseline by id if "
+                        "previous is not it)",
+                    )
+                )
         never = [e.facet_name for e in missing if e.status == "never_evaluated"]
         if never:
             steps.append(
