@@ -216,5 +216,7 @@ def test_a_label_or_a_short_id_names_an_experiment(app: typer.Typer, labelled: P
     for reference in ("baseline", RUN_IDS[0][:8]):
         document = json.loads(invoke(app, labelled, "metrics", reference, "--json").stdout)
         assert document["experiment"]["experiment_id"] == RUN_IDS[0], reference
+    shown = invoke(app, labelled, "metrics", "baseline", columns=200)
+    assert f"baseline: facet-optimizer-brain-facet-1 ({RUN_IDS[0]})" in shown.stdout
     missing = invoke(app, labelled, "metrics", "baselin")
     assert missing.exit_code == 1 and "did you mean 'baseline'?" in missing.stderr

@@ -30,8 +30,9 @@ def compact_table(title: str | None = None) -> Table:
 
 def describe_experiment(record: ExperimentRecord) -> str:
     split = record.split or "all splits"
+    label = f"{record.label}: " if record.label else ""
     return (
-        f"{record.experiment_name} ({record.experiment_id}) · {record.backend} · {record.model} · "
+        f"{label}{record.experiment_name} ({record.experiment_id}) · {record.backend} · {record.model} · "
         f"dataset {record.dataset} · {split} · {record.created}"
     )
 
