@@ -29,7 +29,8 @@ _COLUMNS = (
 
 
 def render_eval(console: Console, summary: EvalSummary) -> None:
-    title = f"{summary.experiment_name} ({summary.backend}, {summary.runner})"
+    label = f"{summary.label}: " if summary.label else ""
+    title = f"{label}{summary.experiment_name} ({summary.backend}, {summary.runner})"
     rows: list[list[Cell]] = []
     for m in summary.metrics:
         cells: list[Cell] = [Text(m.facet_name), str(m.n)]
