@@ -85,14 +85,15 @@ def test_create_with_failed_labels_runs_again_and_simulated_labels_on_braintrust
     assert step.stop == "the labels are simulated on a real project"
 
 
-def test_a_dry_run_leads_to_the_real_run_unless_a_bucket_is_empty():
+def test_a_dry_run_leads_to_the_real_run_unless_a_bucket_is_empty_or_a_facet_small():
     full = {"issues": {"positive": 10, "negative": 10}}
     assert commands(dataset_create_next_steps(created(dry_run=True, would_label=full))) == [
         "facetopt dataset create"
     ]
-    empty = {**full, "task": {"positive": 12, "negative": 0}}
-    (step,) = dataset_create_next_steps(created(dry_run=True, would_label=empty))
-    assert step.stop and step.why.endswith("for task")
+    # task: 22 calls but no negative one; sentiment: 10 + 3 = 13 calls, under 20
+    thin = {**full, "task": {"positive": 22, "negative": 0}, "sentiment": {"positive": 10, "negative": 3}}
+    (step,) = dataset_create_next_steps(created(dry_run=True, would_label=thin))
+    assert step.stop and step.why == "no positive or no negative calls for task; under 20 calls for sentiment"
 
 
 # eval -------------------------------------------------------------------------------------------

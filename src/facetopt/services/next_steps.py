@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from facetopt.domain.next_steps import NextStep, run, stop
+from facetopt.facets.balance import MIN_ROWS_PER_FACET
 from facetopt.facets.verdict import MIN_PAIRED_ROWS
 from facetopt.services.budget import EXPERIMENT_BUDGET
 
@@ -38,14 +39,19 @@ def _facets(names: Iterable[str]) -> str:
 
 def dataset_create_next_steps(summary: DatasetCreateSummary) -> list[NextStep]:
     if summary.dry_run:
-        empty = sorted(
-            facet for facet, counts in summary.would_label.items() if not all(counts.get(k) for k in counts)
+        empty = sorted(f for f, counts in summary.would_label.items() if not all(counts.values()))
+        small = sorted(
+            f
+            for f, counts in summary.would_label.items()
+            if sum(counts.values()) < MIN_ROWS_PER_FACET and f not in empty
         )
-        if empty:
+        if empty or small:
+            found = [f"no positive or no negative calls for {', '.join(empty)}"] if empty else []
+            found += [f"under {MIN_ROWS_PER_FACET} calls for {', '.join(small)}"] if small else []
             return [
                 stop(
-                    "the dataset would be unbalanced: ask a person before paying for labels",
-                    "no positive or no negative calls to label for " + ", ".join(empty),
+                    "the dataset would be unbalanced or small: ask a person before paying for labels",
+                    "; ".join(found),
                 )
             ]
         return [run("facetopt dataset create", "label the sampled calls, split and store the dataset")]
