@@ -83,6 +83,17 @@ def test_audit_finds_the_planted_mistakes_and_a_review_fixes_exactly_two_labels(
     assert all(
         f["kappa"] is not None and f["kappa_low"] <= f["kappa"] <= f["kappa_high"] for f in audit["facets"]
     )
+    noisy = [f["facet_name"] for f in audit["facets"] if f["warning"]]
+    (step,) = audit["next_steps"]
+    if noisy:
+        assert step["stop"].startswith("labels look noisy for " + ", ".join(noisy))
+    else:
+        assert step == {
+            "command": "facetopt eval --split validation",
+            "why": "the labels hold up: the baseline on validation",
+        }
+    shown = run_cli("dataset", "audit", *where)
+    assert shown.stdout.splitlines()[-1].startswith("next: ")
     again = json_out(run_cli("dataset", "audit", *where, "--json"))
     assert again["labels_paid"] == 0 and again["labels_from_cache"] == len(before)
     assert (again["usage"][0]["calls"], again["usage"][0]["cached_calls"]) == (0, len(before))

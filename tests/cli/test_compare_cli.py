@@ -76,6 +76,20 @@ def test_prints_deltas_intervals_verdict_and_prompt_diff(app: typer.Typer, store
     assert "warning: the runs used different models (brain-facet-1 and m2)" in shown.stderr
 
 
+def test_a_keep_ends_with_the_report_and_a_publish_dry_run_as_next_steps(app: typer.Typer, store: Path):
+    document = json.loads(invoke(app, store, "base", "edit", "--json").stdout)
+    assert document["facets"][0]["verdict"] == "KEEP"
+    assert document["next_steps"] == [
+        {"command": "facetopt report", "why": "the decision page, for the person who decides"},
+        {
+            "command": "facetopt publish --facet issues --dry-run",
+            "why": "check the evidence; publish without --dry-run only when it passes and a person agrees",
+        },
+    ]
+    shown = invoke(app, store, "base", "edit")
+    assert shown.stdout.splitlines()[-1] == "next: facetopt report; facetopt publish --facet issues --dry-run"
+
+
 def test_json_document_and_precision_target(app: typer.Typer, store: Path):
     shown = invoke(app, store, "base", "edit", "--target", "precision", "--json")
     assert shown.exit_code == 0, shown.output

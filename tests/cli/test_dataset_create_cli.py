@@ -33,6 +33,17 @@ def test_report_counts_agree_with_the_rows_written(first_run: tuple[Path, dict])
     assert total["validation"] == sum(r["metadata"]["split"] == "validation" for r in rows)
     assert summary["simulated_roles"] == ["labeller"]
     assert any("SIMULATED" in w for w in summary["warnings"])
+    # what AGENTS.md does next: stop on a balance warning, else bootstrap, audit, baseline
+    if summary["balance"]["warnings"]:
+        (step,) = summary["next_steps"]
+        assert step["stop"].startswith("the dataset is unbalanced")
+        assert step["why"] == "; ".join(summary["balance"]["warnings"])
+    else:
+        assert [s["command"] for s in summary["next_steps"]] == [
+            "facetopt bootstrap",
+            "facetopt dataset audit --split validation",
+            "facetopt eval --split validation",
+        ]
 
 
 @pytest.mark.slow
@@ -107,6 +118,7 @@ def test_table_output_shows_balance_and_split(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "validation" in result.stdout and "total" in result.stdout
     assert "backend: local" in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("next: ")
 
 
 @pytest.mark.slow

@@ -76,6 +76,9 @@ def test_an_offline_run_prints_per_facet_scores_as_json(offline):
     assert summary["notes"] == [
         "bt not found: using the braintrust SDK's eval runner (python -m braintrust.cli eval)"
     ]
+    # one row's model call failed: fix it and run the same eval again before reading the metrics
+    (step,) = summary["next_steps"]
+    assert step["command"] == "facetopt eval" and step["why"].startswith("1 row failed")
 
 
 def test_the_sdk_runner_fallback_is_said_once_per_output_root(tmp_path: Path):
@@ -89,6 +92,22 @@ def test_the_sdk_runner_fallback_is_said_once_per_output_root(tmp_path: Path):
     assert "bt not found" not in again.stderr
     assert json.loads(again.stdout)["notes"] == [] and json.loads(again.stdout)["runner"] == "braintrust-sdk"
     assert "bt not found" in elsewhere.stderr  # another output root hears it once too
+
+
+@pytest.mark.slow
+def test_a_label_names_the_run_in_the_registry_and_reserved_words_are_refused(tmp_path: Path):
+    root = seed_local_state(tmp_path / "state", make_rows(6))
+    with isolated_env(tmp_path, path_without_bt()):
+        labelled = invoke(root, "--json", "--max-rows", "2", "--name", "baseline")
+        refused = invoke(root, "--json", "--max-rows", "2", "--name", "latest")
+    assert labelled.exit_code == 0, labelled.output
+    summary = json.loads(labelled.stdout)
+    assert summary["label"] == "baseline"
+    with LocalStore(root / "store.duckdb", read_only=True) as store:
+        (record,) = store.experiments()
+    assert (record.experiment_id, record.label) == (summary["experiment_id"], "baseline")
+    assert refused.exit_code == 1 and "--name 'latest' cannot name a run" in refused.stderr
+    assert "hint: " in refused.stderr and json.loads(refused.stdout)["error"]["exit_code"] == 1
 
 
 @pytest.mark.slow

@@ -95,7 +95,8 @@ def test_failures_needs_a_facet(app: typer.Typer, store: Path):
 def test_experiments_newest_first(app: typer.Typer, store: Path):
     shown = invoke(app, store, "experiments")
     assert shown.exit_code == 0, shown.output
-    assert shown.stdout.index("7b21d4aa-run-2") < shown.stdout.index("0f3a9c1e-run-1")
+    # the id's first 8 characters: an id prefix, accepted wherever an experiment is named
+    assert shown.stdout.index("7b21d4aa") < shown.stdout.index("0f3a9c1e")
     document = json.loads(invoke(app, store, "experiments", "--json").stdout)
     assert [e["experiment_name"] for e in document["experiments"]] == ["edit", "base"]
 
@@ -172,3 +173,78 @@ def test_experiments_show_each_run_status(app: typer.Typer, output_root: Path):
     document = json.loads(invoke(app, output_root, "experiments", "--json").stdout)
     by_name = {e["experiment_name"]: e for e in document["experiments"]}
     assert by_name["broken"]["status_cause"] == "every row failed (9 rows)"
+
+
+RUN_IDS = [
+    "3f0c2a9e-5b1d-4c7e-9a8f-0d6e1b2c3a4f",
+    "8d4e6f10-2a3b-4c5d-8e9f-a0b1c2d3e4f5",
+    "05a7c3d1-9e8f-4a2b-b1c0-d9e8f7a6b5c4",
+]
+FACET_HASHES = {
+    "issues": "1a94089bb09c" + "0" * 52,
+    "sentiment": "1595d99b" + "1" * 56,
+    "task": "f5f3e117" + "2" * 56,
+}
+
+
+@pytest.fixture
+def labelled(output_root: Path) -> Path:
+    """Three runs with the same default experiment name: the oldest superseded, the two others told
+    apart by an `eval --name` label, the newest partial."""
+    old = record(RUN_IDS[2], "2023-12-31T00:00:00Z", prompt_hashes=FACET_HASHES, rows=40)
+    base = record(RUN_IDS[0], "2024-01-01T00:00:00Z", prompt_hashes=FACET_HASHES, rows=40)
+    edit = record(RUN_IDS[1], "2024-01-02T00:00:00Z", prompt_hashes={**FACET_HASHES, "issues": "b2" * 32})
+    rows = baseline_rows()
+    write_store(
+        output_root,
+        [
+            (old.model_copy(update={"superseded_by": RUN_IDS[0]}), rows),
+            (base.model_copy(update={"label": "baseline"}), rows),
+            (edit.model_copy(update={"status": "partial", "label": "boundary-v1"}), rows[:4]),
+        ],
+    )
+    return output_root
+
+
+def test_experiments_at_80_columns_keep_name_id_status_and_prompt_hashes(app: typer.Typer, labelled: Path):
+    shown = invoke(app, labelled, "experiments", columns=80)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if line.startswith("name"))
+    assert header.split()[:4] == ["name", "id", "status", "split"] and "prompts" in header
+    first = next(i for i, line in enumerate(lines) if line.startswith("boundary-v1"))
+    second = next(i for i, line in enumerate(lines) if line.startswith("baseline"))
+    third = next(i for i, line in enumerate(lines) if line.startswith("facet-optimizer-brain-facet-1"))
+    row = ["validation", "issues"]
+    assert lines[first].split()[:6] == ["boundary-v1", "8d4e6f10", "partial", *row, "b2b2b2b2"]
+    assert lines[second].split()[:6] == ["baseline", "3f0c2a9e", "complete", *row, "1a94089b"]
+    assert lines[third].split()[:6] == [
+        "facet-optimizer-brain-facet-1",
+        "05a7c3d1",
+        "superseded",
+        *row,
+        "1a94089b",
+    ]
+    # one facet's hash a line, under the run's own
+    assert [line.split()[-2:] for line in lines[second + 1 : second + 3]] == [
+        ["sentiment", "1595d99b"],
+        ["task", "f5f3e117"],
+    ]
+    assert "left out at 80 columns: created, rows, errors, model, dataset, backend, ran by" in " ".join(lines)
+    document = json.loads(invoke(app, labelled, "experiments", "--json").stdout)
+    assert [(e["label"], e["experiment_id"]) for e in document["experiments"]] == [
+        ("boundary-v1", RUN_IDS[1]),
+        ("baseline", RUN_IDS[0]),
+        (None, RUN_IDS[2]),
+    ]
+
+
+def test_a_label_or_a_short_id_names_an_experiment(app: typer.Typer, labelled: Path):
+    for reference in ("baseline", RUN_IDS[0][:8]):
+        document = json.loads(invoke(app, labelled, "metrics", reference, "--json").stdout)
+        assert document["experiment"]["experiment_id"] == RUN_IDS[0], reference
+    shown = invoke(app, labelled, "metrics", "baseline", columns=200)
+    assert f"baseline: facet-optimizer-brain-facet-1 ({RUN_IDS[0]})" in shown.stdout
+    missing = invoke(app, labelled, "metrics", "baselin")
+    assert missing.exit_code == 1 and "did you mean 'baseline'?" in missing.stderr

@@ -145,6 +145,10 @@ def test_simulated_labels_are_not_evidence(state, fake):
     record_validation_run(state, "Issues", issues_sha(state), label_model="simulated:gpt-5.4")
     refused = publish(state, fake, "--facet", "Issues")
     assert refused.exit_code == 1 and "SIMULATED" in refused.stderr
+    dry = publish(state, fake, "--facet", "Issues", "--dry-run", "--json")
+    (step,) = json.loads(dry.stdout)["next_steps"]
+    assert step["stop"] == "Issues lacks evidence (simulated_only): do not publish"
+    assert "never an agent's" in step["why"] and "command" not in step
 
 
 def test_a_readback_that_differs_is_an_error_that_still_says_the_function_was_inserted(
@@ -191,6 +195,10 @@ def test_dry_run_sends_nothing_and_refuses_as_the_real_run_would(state, fake):
     # reads only: logins and queries, never a project registration or a function insert
     writes = {r.path for r in fake.requests if r.method != "GET"}
     assert writes <= {"/api/apikey/login", "/btql"}, writes
+    # neither prompt was ever evaluated: evaluate them (one command for both), never --force
+    assert [s["command"] for s in report["next_steps"]] == ["facetopt eval --split validation"]
+    shown = publish(state, fake, "--dry-run")
+    assert shown.stdout.splitlines()[-1] == "next: facetopt eval --split validation"
 
 
 def test_slug_and_facet_name_need_one_facet(state):

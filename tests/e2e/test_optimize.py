@@ -201,6 +201,12 @@ def test_optimize_keeps_a_winner_after_one_validation_eval_and_rejects_a_copy(
     shown = CliRunner().invoke(app, ["inspect", "optimize", "--output-root", str(root), "--json"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["run_id"] == report.run_id
+    # INCONCLUSIVE: no command leads on; the next step is a person's (more or fresh data)
+    (step,) = json.loads(shown.stdout)["next_steps"]
+    assert "command" not in step
+    assert step["stop"].startswith(
+        (f"{report.facet} improved but a guard", f"the rows cannot tell for {report.facet}")
+    )
 
 
 def test_a_tight_budget_stops_proposing_and_keeps_the_validation_reserve(demo_run: DemoRun, tmp_path: Path):

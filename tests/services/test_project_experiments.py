@@ -63,7 +63,10 @@ class Project:
     second: str
 
 
-def facetopt_eval(root: Path, prompt: Path) -> str:
+SECOND_LABEL = "boundary-v1"  # `eval --name` of the second run
+
+
+def facetopt_eval(root: Path, prompt: Path, label: str | None = None) -> str:
     settings = load_settings(
         None,
         output_root=root,
@@ -75,7 +78,7 @@ def facetopt_eval(root: Path, prompt: Path) -> str:
     )
     summary = run_eval(
         settings,
-        options=EvalOptions(),
+        options=EvalOptions(label=label),
         progress=SilentProgress(),
         announce=lambda _: None,
         warn=lambda _: None,
@@ -121,7 +124,7 @@ def project(tmp_path_factory: pytest.TempPathFactory):
             upload_rows(connect(fake.api_key, app_url=fake.url), PROJECT, DATASET, make_rows(ROWS))
             original = original_eval(env, tmp)
             first = facetopt_eval(root, root / "facet_definitions.yaml")
-            second = facetopt_eval(root, root / "edited.yaml")
+            second = facetopt_eval(root, root / "edited.yaml", label=SECOND_LABEL)
             yield Project(fake, env, root, original, first, second)
 
 
@@ -153,6 +156,23 @@ def test_facetopt_experiments_carry_their_prompt_texts(project: Project):
     edited = EDITED[0]
     assert metadata["prompt_texts"][edited.prompt_sha256] == edited.prompt_text
     assert metadata["prompt_hashes"]["Issues"] == edited.prompt_sha256 and metadata["facetopt_version"]
+
+
+def test_a_label_travels_in_the_metadata_and_names_the_run_from_another_machine(
+    project: Project, tmp_path: Path
+):
+    assert project.fake._store.experiments[project.second]["metadata"]["label"] == SECOND_LABEL
+    assert "label" not in project.fake._store.experiments[project.first]["metadata"]
+    elsewhere = tmp_path / "another-machine"
+    elsewhere.mkdir()
+    for root in (project.root, elsewhere):
+        with opened(root) as experiments:
+            assert experiments.resolve(SECOND_LABEL).experiment_id == project.second
+            listed = {r.experiment_id: r.label for r in inspect_experiments(experiments).experiments}
+        assert listed[project.second] == SECOND_LABEL and listed[project.first] is None
+    with opened(elsewhere) as experiments:
+        report = compare_experiments(experiments, project.first, SECOND_LABEL)
+    assert report.candidate.experiment_id == project.second
 
 
 def test_the_project_lists_every_experiment_whoever_ran_it(project: Project, tmp_path: Path):

@@ -226,6 +226,7 @@ def compare_command(
     from facetopt.facets.verdict import check_guard_margin, resolve_no_guard
     from facetopt.services.compare import compare_experiments
     from facetopt.services.decisions import record_comparison
+    from facetopt.services.next_steps import compare_next_steps
     from facetopt.services.report import report_for_compare
 
     check_guard_margin(guard_margin)
@@ -251,4 +252,5 @@ def compare_command(
         write_compare_page(page.model_copy(update={"compare": report}), report.comparison_id, html)
     for message in report.warnings:
         warn(message)
+    report.next_steps = compare_next_steps(report)
     emit(report, as_json, lambda console: render_compare(console, report))

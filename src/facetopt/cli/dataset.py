@@ -226,6 +226,9 @@ def create_command(
         announce=note,
         warn=warn,
     )
+    from facetopt.services.next_steps import dataset_create_next_steps
+
+    summary.next_steps = dataset_create_next_steps(summary)
     emit(summary, as_json, lambda console: render_create(console, summary))
 
 

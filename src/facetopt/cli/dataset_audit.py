@@ -183,6 +183,9 @@ def audit_command(
         progress=RichProgress(enabled=True),
         announce=note,
     )
+    from facetopt.services.next_steps import audit_next_steps
+
+    outcome.report.next_steps = audit_next_steps(outcome.report)
     emit(outcome.report, as_json, lambda console: render_audit(console, outcome.report))
 
 

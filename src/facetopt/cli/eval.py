@@ -29,7 +29,8 @@ _COLUMNS = (
 
 
 def render_eval(console: Console, summary: EvalSummary) -> None:
-    title = f"{summary.experiment_name} ({summary.backend}, {summary.runner})"
+    label = f"{summary.label}: " if summary.label else ""
+    title = f"{label}{summary.experiment_name} ({summary.backend}, {summary.runner})"
     rows: list[list[Cell]] = []
     for m in summary.metrics:
         cells: list[Cell] = [Text(m.facet_name), str(m.n)]
@@ -124,6 +125,14 @@ def eval_command(
     experiment_name: Annotated[
         str | None, typer.Option(help="Experiment name (default <prefix>-<model>, prefix facet-optimizer).")
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="A label for this run (e.g. baseline): shown in `inspect experiments`, kept in the "
+            "experiment's metadata, and accepted wherever an experiment is named (the newest run with it).",
+        ),
+    ] = None,
     judge_model: Annotated[str | None, typer.Option(help="Factuality judge model (default gpt-5.4).")] = None,
     api_base: Annotated[
         str | None,
@@ -182,6 +191,7 @@ def eval_command(
 ) -> None:
     """Run the facet model over the dataset (through `bt eval`), score it, and record the experiment."""
     from facetopt.services.eval.run import EvalOptions, run_eval
+    from facetopt.services.next_steps import eval_next_steps
     from facetopt.settings import load_settings
 
     settings = load_settings(
@@ -216,6 +226,7 @@ def eval_command(
             row_ids=list(row_id or []),
             no_send_logs=no_send_logs,
             experiment_name=experiment_name,
+            label=name,
             force=force,
             resume=resume,
         ),
@@ -223,4 +234,5 @@ def eval_command(
         announce=note,
         warn=warn,
     )
+    summary.next_steps = eval_next_steps(summary)
     emit(summary, as_json, lambda console: render_eval(console, summary))

@@ -30,8 +30,9 @@ def compact_table(title: str | None = None) -> Table:
 
 def describe_experiment(record: ExperimentRecord) -> str:
     split = record.split or "all splits"
+    label = f"{record.label}: " if record.label else ""
     return (
-        f"{record.experiment_name} ({record.experiment_id}) · {record.backend} · {record.model} · "
+        f"{label}{record.experiment_name} ({record.experiment_id}) · {record.backend} · {record.model} · "
         f"dataset {record.dataset} · {split} · {record.created}"
     )
 
@@ -152,20 +153,28 @@ def render_failures(console: Console, report: FailuresReport) -> None:
         )
 
 
+# name (the --name label, else the experiment name), the id's first 8 characters (an id prefix is
+# accepted wherever an experiment is named), status and prompt hashes (one facet a line) stay at 80
+# columns; --json has every field whole.
 _EXPERIMENT_COLUMNS = (
-    Column("created", "left"),
-    Column("name", "left", keep=3),
+    Column("created", "left", keep=3),
+    Column("name", "left"),
     Column("id", "left"),
-    Column("backend", "left", keep=4),
-    Column("ran by", "left", keep=7),
-    Column("model", "left", keep=2),
-    Column("dataset", "left", keep=5),
-    Column("split", "left", keep=1),
     Column("status", "left"),
-    Column("rows", keep=1),
-    Column("errors", keep=2),
-    Column("prompts", "left", keep=6),
+    Column("split", "left", keep=1),
+    Column("rows", keep=2),
+    Column("errors", keep=4),
+    Column("prompts", "left"),
+    Column("model", "left", keep=5),
+    Column("dataset", "left", keep=6),
+    Column("backend", "left", keep=7),
+    Column("ran by", "left", keep=8),
 )
+SHORT_ID = 8
+
+
+def run_status(record: ExperimentRecord) -> str:
+    return "superseded" if record.superseded_by else record.status
 
 
 def ran_by(record: ExperimentRecord) -> str:
@@ -185,21 +194,21 @@ def render_experiments(console: Console, report: ExperimentsReport) -> None:
         return
     rows: list[list[Cell]] = []
     for r in report.experiments:
-        prompts = ", ".join(f"{name} {sha[:8]}" for name, sha in sorted(r.prompt_hashes.items()))
+        prompts = "\n".join(f"{name} {sha[:8]}" for name, sha in sorted(r.prompt_hashes.items()))
         rows.append(
             [
                 r.created[:19].replace("T", " "),
-                Text(r.experiment_name),
-                Text(r.experiment_id),
-                r.backend,
-                ran_by(r),
-                Text(r.model),
-                Text(r.dataset),
+                Text(r.label or r.experiment_name),
+                Text(r.experiment_id[:SHORT_ID]),
+                run_status(r),
                 r.split or "all",
-                r.status,
                 "-" if r.row_count is None else str(r.row_count),
                 "-" if r.error_count is None else str(r.error_count),
                 Text(prompts or "-"),
+                Text(r.model),
+                Text(r.dataset),
+                r.backend,
+                ran_by(r),
             ]
         )
     print_fitted(console, _EXPERIMENT_COLUMNS, rows, title="experiments, newest first")

@@ -151,6 +151,7 @@ def optimize_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Propose prompt edits from train failures, guard and screen them on train, validate the winner once."""
+    from facetopt.services.next_steps import optimize_next_steps
     from facetopt.services.optimize.model import OptimizeOptions
     from facetopt.services.optimize.run import run_optimize
     from facetopt.settings import load_settings
@@ -176,6 +177,7 @@ def optimize_command(
         minibatch=minibatch, apply=apply,
     )  # fmt: skip
     report = run_optimize(settings, options, RichProgress(enabled=True), announce=note, warn=warn)
+    report.next_steps = optimize_next_steps(report)
     emit(report, as_json, lambda console: render_optimize(console, report))
     if report.status == "failed":
         sys.stderr.write(
@@ -196,9 +198,11 @@ def inspect_optimize_command(
     as_json: JsonFlag = False,
 ) -> None:
     """An optimize run: candidates, hypotheses, guard decisions, scores, lineage, spend and the verdict."""
+    from facetopt.services.next_steps import optimize_next_steps
     from facetopt.services.optimize.record import find_run, read_report
     from facetopt.settings import load_settings
 
     settings = load_settings(env_file, warn=warn, output_root=output_root)
     report = read_report(find_run(settings.output_root, run))
+    report.next_steps = optimize_next_steps(report)
     emit(report, as_json, lambda console: render_optimize(console, report))

@@ -35,6 +35,16 @@ def emit(
         sys.stdout.flush()
         return
     render(stdout)
+    steps = getattr(document, "next_steps", None)
+    if steps is not None:
+        next_line(stdout, steps)
+
+
+def next_line(console: Console, steps: list) -> None:
+    """The human output's last line, on stdout with the data: what to do now (`next_steps` in --json)."""
+    from facetopt.domain.next_steps import one_line
+
+    console.print(one_line(steps), markup=False, highlight=False)  # wraps between words
 
 
 def note(message: str) -> None:

@@ -123,6 +123,7 @@ def publish_command(
     from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.errors import InputError
     from facetopt.services.experiments import open_experiments
+    from facetopt.services.next_steps import publish_next_steps
     from facetopt.services.publish import PublishRequest, run_publish
     from facetopt.services.publish_evidence import recorded_decisions
     from facetopt.settings import load_settings
@@ -166,6 +167,7 @@ def publish_command(
         warn(message)
     if result.forced:
         note("published with --force: the evidence check above did not pass")
+    result.next_steps = publish_next_steps(result)
     try:
         emit(result, as_json, lambda console: render_publish(console, result))
     except Exception:  # after an insert, a rendering bug must not read as "not published"

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from facetopt.domain.cost import RoleUsage
+from facetopt.domain.next_steps import NextStep
 
 AuditKind = Literal["second-model", "self-consistency"]
 Decision = Literal["keep", "second", "new"]
@@ -75,6 +76,7 @@ class AuditReport(BaseModel):
     copies: list[AuditedRow] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     run_dir: str | None = None
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)
 
 
 class ReviewEntry(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from facetopt.domain.cost import RoleUsage
+from facetopt.domain.next_steps import NextStep
 
 Split = Literal["train", "validation", "test"]
 
@@ -139,3 +140,4 @@ class DatasetCreateSummary(BaseModel):
     max_cost: float | None = None
     # --dry-run: the run folder's files (what was read and sampled); nothing else is written
     dry_run_wrote: list[str] = Field(default_factory=list)
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)

@@ -31,6 +31,7 @@ RUNNING = "running"
 EVAL_ERROR_KEY = "eval_error"
 
 RunStatus = Literal["complete", "partial", "failed", "interrupted"]
+LABEL_KEY = "label"  # `eval --name LABEL`
 
 
 class EvalRow(BaseModel):
@@ -67,6 +68,7 @@ class ExperimentRecord(BaseModel):
 
     experiment_id: str
     experiment_name: str
+    label: str | None = None  # `eval --name`: names the run wherever an experiment is named
     url: str | None = None
     backend: str
     project: str | None = None

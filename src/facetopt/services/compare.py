@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetComparison
+from facetopt.domain.next_steps import NextStep
 from facetopt.errors import InputError
 from facetopt.facets.duplicates import fold_duplicate_pairs
 from facetopt.facets.selection import TEST_SPLIT
@@ -65,6 +66,7 @@ class CompareReport(BaseModel):
     final_check: bool = False  # compared on the test split: the verdict stands, no further iteration
     notes: list[str] = Field(default_factory=list)
     comparison_id: str | None = None  # set once the comparison is recorded in the store
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)
 
 
 def pair_rows(

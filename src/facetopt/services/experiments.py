@@ -3,8 +3,8 @@
 The experiments come from the command's backend: on Braintrust every experiment of the project
 (whoever ran it) merged with the registry, on the local backend the registry. `latest` and
 `previous` choose among those with the same backend and dataset as the command (and, for compare,
-the same split; a run over all splits counts for every split). A name matches the newest
-experiment of that name, preferring runs in the command's scope; an id or id prefix any of them
+the same split; a run over all splits counts for every split). A name (or an `eval --name`
+label) matches the newest experiment of that name or label, preferring runs in the command's scope; an id or id prefix any of them
 (on Braintrust any id of the org). Rows come from the local store, else from the command's
 backend (a Braintrust experiment whose rows were not stored locally is read through `/btql`).
 """
@@ -102,7 +102,7 @@ def resolve_reference(
     by_id = [r for r in records if r.experiment_id == ref]
     if by_id:
         return by_id[0]
-    named = [r for r in records if r.experiment_name == ref]
+    named = [r for r in records if ref in (r.experiment_name, r.label)]
     if named:
         scoped = [r for r in named if in_scope(r, scope)]
         return (scoped or named)[0]
@@ -118,10 +118,29 @@ def resolve_reference(
     raise unknown_experiment(ref, records, where)
 
 
+def check_label(label: str | None) -> str | None:
+    """An `eval --name` label: names the run wherever an experiment is named, so it must not read as
+    one of the words that choose a run, nor be empty."""
+    if label is None:
+        return None
+    cleaned = label.strip()
+    if not cleaned or cleaned.casefold() in (LATEST, PREVIOUS, ALL_SPLITS):
+        raise InputError(
+            f"--name {label!r} cannot name a run",
+            hint="pick a label of your own (e.g. baseline, boundary-v2); latest, previous and all "
+            "already mean something wherever an experiment is named",
+        )
+    return cleaned
+
+
 def unknown_experiment(
     reference: str, records: Iterable[ExperimentRecord], where: str = "the registry"
 ) -> NotFoundError:
-    known = sorted({r.experiment_name for r in records} | {r.experiment_id for r in records})
+    known = sorted(
+        {r.experiment_name for r in records}
+        | {r.experiment_id for r in records}
+        | {r.label for r in records if r.label}
+    )
     nearest = difflib.get_close_matches(reference, known, n=3, cutoff=0.5)
     hint = LIST_HINT
     if nearest:

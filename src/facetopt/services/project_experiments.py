@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from facetopt.domain.experiments import (
     FACETOPT_VERSION_KEY,
+    LABEL_KEY,
     PROMPT_TEXTS_KEY,
     RUN_STATUS_CAUSE_KEY,
     RUN_STATUS_KEY,
@@ -87,11 +88,13 @@ def record_from_experiment(experiment: dict[str, Any], project: str) -> Experime
     roles = metadata.get("simulated_roles")
     test_facets = metadata.get("test_facets")
     status, cause = listed_status(metadata)
+    label = metadata.get(LABEL_KEY)
     return ExperimentRecord(
         status=status,
         status_cause=cause,
         experiment_id=str(experiment["id"]),
         experiment_name=str(experiment.get("name") or experiment["id"]),
+        label=label if by_facetopt and isinstance(label, str) and label else None,
         backend="braintrust",
         project=project,
         model=str(metadata.get("model") or UNKNOWN),

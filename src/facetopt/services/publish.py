@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from facetopt.clients import artifacts
 from facetopt.clients.prompt_file import FacetPrompt, PromptDocument
+from facetopt.domain.next_steps import NextStep
 from facetopt.errors import BraintrustError, FacetoptError, InputError
 from facetopt.facets.publishing import (
     DEFAULT_SLUG_PREFIX,
@@ -70,6 +71,7 @@ class PublishResult(BaseModel):
     outcome: Outcome = "published"
     reason: str | None = None  # why it (would be) refused, or why a function is unverified
     hint: str | None = None
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)
 
 
 class Publisher(Protocol):

@@ -19,11 +19,13 @@ from facetopt.clients.llm.endpoints import (
 )
 from facetopt.clients.prompt_file import FacetPrompt, load_prompt_file
 from facetopt.domain.dataset import DatasetRow
+from facetopt.domain.experiments import LABEL_KEY
 from facetopt.errors import InputError, NotFoundError
 from facetopt.facets.selection import TEST_SPLIT, parse_splits, select_rows
 from facetopt.services.backends import Backend
 from facetopt.services.cost import prices
 from facetopt.services.eval.config import EndpointSpec, EvalConfig
+from facetopt.services.experiments import check_label
 from facetopt.services.holdout import check_test_touch
 from facetopt.services.progress import Progress
 from facetopt.settings import DEFAULT_EVAL_DATASET, Settings
@@ -37,6 +39,7 @@ class EvalOptions:
     row_ids: list[str] = field(default_factory=list)
     no_send_logs: bool = False
     experiment_name: str | None = None
+    label: str | None = None  # --name: names the run wherever an experiment is named
     force: bool = False  # read the test split for a third prompt version of a facet
     resume: str | None = None  # an unfinished eval run folder whose scored rows are logged
 
@@ -81,6 +84,7 @@ class EvalPlan:
     test_facets: list[str] = field(default_factory=list)  # facets with test rows in the dataset
     force: bool = False
     supersedes_id: str | None = None  # an unfinished earlier experiment this run replaces
+    label: str | None = None  # --name
     notes: list[str] = field(default_factory=list)  # said once per output root, e.g. the runner fallback
 
     @property
@@ -133,6 +137,7 @@ class EvalPlan:
             "simulated_roles": self.roles,
             "test_facets": self.test_facets,
             **({"supersedes": self.supersedes_id} if self.supersedes_id else {}),
+            **({LABEL_KEY: self.label} if self.label else {}),
         }
 
     def secrets(self) -> list[str | None]:
@@ -151,6 +156,7 @@ def plan_eval(
 ) -> EvalPlan:
     # the original eval's chains: dataset "Facet groundtruth", the dataset project defaults to the
     # eval project, which defaults to the target project ("Facet Optimizer")
+    label = check_label(options.label)  # before anything is read or paid for
     dataset = settings.dataset or DEFAULT_EVAL_DATASET
     dataset_project = settings.eval_dataset_project
     project = settings.eval_project
@@ -225,6 +231,7 @@ def plan_eval(
         test_hashes=test_hashes,
         test_facets=sorted({r.facet_name for r in rows if (r.split or "").lower() == TEST_SPLIT}),
         force=options.force,
+        label=label,
     )
 
 

@@ -19,6 +19,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.cost import NOT_SENT_COST, RoleUsage
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics, RunStatus
+from facetopt.domain.next_steps import NextStep
 from facetopt.errors import EvalRunError, FacetoptError
 from facetopt.facets.metrics import metrics_by_facet
 from facetopt.services.budget import budget_warnings, validation_evals
@@ -35,6 +36,7 @@ class EvalSummary(BaseModel):
 
     experiment_id: str
     experiment_name: str
+    label: str | None = None  # --name
     url: str | None = None
     backend: str
     runner: str
@@ -70,6 +72,7 @@ class EvalSummary(BaseModel):
     # complete, partial or failed (status.py), and why when not complete
     status: str = "complete"
     status_cause: str | None = None
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)
 
 
 def _now_iso() -> str:
@@ -118,6 +121,7 @@ def record_run(
         warned(f"Factuality failed on {len(judged)} row(s) (score left empty), e.g. {example}")
     common = dict(
         experiment_name=name,
+        label=plan.label,
         url=url,
         backend=plan.backend,
         project=plan.project,
@@ -211,6 +215,7 @@ def _finish(
     common = record.model_dump(
         include={
             "experiment_name",
+            "label",
             "url",
             "backend",
             "project",

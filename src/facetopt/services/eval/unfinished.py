@@ -80,6 +80,7 @@ def keep_unfinished(
     record = ExperimentRecord(
         experiment_id=activity.experiment_id or str(uuid.uuid4()),
         experiment_name=activity.experiment_name or plan.name,
+        label=plan.label,
         backend=plan.backend,
         project=plan.project,
         model=plan.model.model,

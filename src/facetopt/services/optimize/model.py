@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from facetopt.domain.cost import RoleUsage
+from facetopt.domain.next_steps import NextStep
 
 PHASES = ("baseline", "propose", "screen", "train", "validate")
 RunStatus = Literal["complete", "failed", "interrupted"]
@@ -112,3 +113,4 @@ class OptimizeReport(BaseModel):
     stopped: str | None = None  # why proposing stopped early (--budget or --max-cost)
     validation_evals: dict[str, int] = Field(default_factory=dict)  # lifetime, per facet, when known
     warnings: list[str] = Field(default_factory=list)
+    next_steps: list[NextStep] = Field(default_factory=list)  # what to do now (services/next_steps.py)
