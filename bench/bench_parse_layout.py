@@ -123,7 +123,9 @@ def run_child(src: Path, export: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spans", type=int, default=20_000, help="spans in the generated export")
     parser.add_argument("--rounds", type=int, default=5, help="A B pairs of child processes")
     parser.add_argument("--commit", default=LAYOUT_COMMIT, help="the code to compare against")

@@ -39,7 +39,7 @@ def _decode(value: Any) -> Any:
         return value
     try:
         return from_json(stripped)
-    except ValueError:
+    except Exception:  # noqa: BLE001
         # json.loads takes some text this parser refuses (a lone surrogate): it has the last word
         return decode_jsonish(value)
 
@@ -222,7 +222,10 @@ def _wrapper_and_template(
     wrapper = list(messages)
     template = list(messages)
     if data_index is not None:
-        template[data_index] = {**messages[data_index], "content": _templatise(messages[data_index]["content"], text)}
+        template[data_index] = {
+            **messages[data_index],
+            "content": _templatise(messages[data_index]["content"], text),
+        }
     if data_index is None or PLACEHOLDER not in template[data_index]["content"]:
         # the trace text travelled outside the messages: send it as a data message of our own
         wrapper.append({"role": "user", "content": f"{DATA_MARKERS[0]}\n\n{text}"})
