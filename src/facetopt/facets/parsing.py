@@ -39,7 +39,7 @@ def _decode(value: Any) -> Any:
         return value
     try:
         return from_json(stripped)
-    except Exception:  # noqa: BLE001
+    except Exception:
         # json.loads takes some text this parser refuses (a lone surrogate): it has the last word
         return decode_jsonish(value)
 
