@@ -7,7 +7,8 @@ Per latency, in one run, `--repeat` rounds (3) of: the same command with --dry-r
 start, ingest, parse, sample; no labelling), `python -m facetopt.cli dataset create --backend local
 ...` as a child process against a fresh fake, then a bare client (httpx2 + semaphore) and the
 original scripts' labeller (sync openai client in a ThreadPoolExecutor(C), bench_rate_limit.py)
-making the same number of calls, each on another fresh fake. Medians are reported (one dry run
+replaying the very requests facetopt sent (the same messages: the fake's work per request depends on
+them), each on another fresh fake. Medians are reported (one dry run
 varies by most of a second). Reported:
 - create minus --dry-run: what labelling costs the user (client set-up, calls, writes, cache),
   against the ideal, the bare client's wall and the original threads' wall (issue 12: within
@@ -104,7 +105,7 @@ def measure(export: Path, spans: int, latency: float, concurrency: int, per_buck
     for _ in range(repeat):
         dry_walls.append(measure_dry_run(export, spans, per_bucket, quiet=True))
         with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
-            with Fake(latency) as fake:
+            with Fake(latency, keep_messages=True) as fake:
                 wall, rss, summary = dataset_create(export, Path(folder), fake.url, concurrency, per_bucket)
         # identical requests (same trace text, prompt and model) are labelled once: the distinct calls
         # are the paid requests (labels_paid counts labels, a shared request paying for several)
@@ -114,10 +115,12 @@ def measure(export: Path, spans: int, latency: float, concurrency: int, per_buck
             f"{fake.count} requests, {calls} paid, {selected} selected, {rows} rows, failed: {failed[:3]}"
         )
         with Fake(latency) as base_fake:
-            base_walls.append(asyncio.run(bare(base_fake.url, calls, concurrency)))
+            base_walls.append(asyncio.run(bare(base_fake.url, calls, concurrency, fake.messages)))
         assert base_fake.count == calls
         with Fake(latency) as threads_fake:
-            threads_wall, threads_failed, _ = original_threads(threads_fake.url, calls, concurrency)
+            threads_wall, threads_failed, _ = original_threads(
+                threads_fake.url, calls, concurrency, fake.messages
+            )
         assert threads_failed == 0
         walls.append(wall)
         threads_walls.append(threads_wall)
