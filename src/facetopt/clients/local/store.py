@@ -23,6 +23,7 @@ from facetopt.clients.local.store_connection import (
     StoreBusyError,
     StoreConnection,
     StoreUnusableError,
+    insert_columns,
     insert_many,
     utc_now,
 )
@@ -51,7 +52,7 @@ class LocalStore(StoreConnection, ExperimentTables):
         values = [(project, dataset, r.id, r.facet_name, r.split, r.model_dump_json(), now) for r in rows]
         if not values:
             return 0
-        insert_many(self.conn, "INSERT OR REPLACE INTO dataset_rows", values)
+        insert_columns(self.conn, "INSERT OR REPLACE INTO dataset_rows", values)
         return len(values)
 
     def read_rows(self, project: str, dataset: str) -> list[DatasetRow]:
@@ -203,7 +204,7 @@ class BatchWriter:
 
 def write_labels(store: LocalStore, items: list[tuple[str, str, str, str]]) -> None:
     rows = [(k, t, m, e, utc_now()) for (k, t, m, e) in items]
-    insert_many(store.conn, "INSERT OR REPLACE INTO label_cache", rows)
+    insert_columns(store.conn, "INSERT OR REPLACE INTO label_cache", rows)
 
 
 def dump_json(value: Any) -> str:
