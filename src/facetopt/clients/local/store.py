@@ -80,7 +80,7 @@ class LocalStore(StoreConnection, ExperimentTables):
         if not keys:
             return {}
         self.conn.execute("CREATE OR REPLACE TEMP TABLE wanted_keys (key VARCHAR)")
-        insert_many(self.conn, "INSERT INTO wanted_keys", [(k,) for k in keys])
+        insert_columns(self.conn, "INSERT INTO wanted_keys", [(k,) for k in keys])
         found = self.conn.execute(
             "SELECT c.key, c.text FROM label_cache c SEMI JOIN wanted_keys w ON c.key = w.key"
         ).fetchall()
