@@ -7,7 +7,8 @@ Per latency, in one run, `--repeat` rounds (3) of: the same command with --dry-r
 start, ingest, parse, sample; no labelling), `python -m facetopt.cli dataset create --backend local
 ...` as a child process against a fresh fake, then a bare client (httpx2 + semaphore) and the
 original scripts' labeller (sync openai client in a ThreadPoolExecutor(C), bench_rate_limit.py)
-making the same number of calls, each on another fresh fake. Medians are reported (one dry run
+replaying the very requests facetopt sent (the same messages: the fake's work per request depends on
+them), each on another fresh fake. Medians are reported (one dry run
 varies by most of a second). Reported:
 - create minus --dry-run: what labelling costs the user (client set-up, calls, writes, cache),
   against the ideal, the bare client's wall and the original threads' wall (issue 12: within
@@ -58,10 +59,14 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+LAST_RUN: dict[str, float] = {}  # the last command's start and end (time.monotonic) and CPU seconds
+
+
 def dataset_create(
     export: Path, work: Path, url: str, concurrency: int, per_bucket: int, dry_run: bool = False
 ) -> tuple[float, float, dict]:
-    """Run the real command; (wall seconds, peak RSS MB of that process, its --json summary)."""
+    """Run the real command; (wall seconds, peak RSS MB of that process, its --json summary).
+    LAST_RUN gets its start and end on the clock the fakes use (time.monotonic) and its CPU seconds."""
     command = [
         sys.executable, "-m", "facetopt.cli", "dataset", "create", "--backend", "local",
         "--source-file", str(export), "--target-project", "B", "--dataset", "D", "--json",
@@ -73,10 +78,12 @@ def dataset_create(
     command += ["--dry-run"] if dry_run else []
     out, err = work / "stdout.json", work / "stderr.txt"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        started = time.perf_counter()
+        started = time.monotonic()
         child = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=work, env=_child_env())
         _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not the fakes'
-        wall = time.perf_counter() - started
+        ended = time.monotonic()
+        wall = ended - started
+    LAST_RUN.update(start=started, end=ended, cpu=usage.ru_utime + usage.ru_stime)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         sys.exit(f"dataset create failed ({child.returncode}):\n{err.read_text()[-3000:]}")
@@ -101,11 +108,16 @@ def measure(export: Path, spans: int, latency: float, concurrency: int, per_buck
     """`repeat` rounds of (dry run, create, bare client, original threads), each on fresh fakes, in
     turn; medians are reported, since one dry run alone varies by most of a second."""
     dry_walls, walls, base_walls, threads_walls, phases, bases = [], [], [], [], [], []
+    heads, tails, cpus, base_cpus = [], [], [], []
     for _ in range(repeat):
         dry_walls.append(measure_dry_run(export, spans, per_bucket, quiet=True))
+        dry_cpu = LAST_RUN["cpu"]
         with tempfile.TemporaryDirectory(prefix="facetopt-bench-run-") as folder:
-            with Fake(latency) as fake:
+            with Fake(latency, keep_messages=True) as fake:
                 wall, rss, summary = dataset_create(export, Path(folder), fake.url, concurrency, per_bucket)
+        heads.append(fake.first - LAST_RUN["start"])  # start to the first request: ingest, sample, set-up
+        tails.append(LAST_RUN["end"] - fake.last)  # last reply to exit: committing, storing, verifying
+        cpus.append(LAST_RUN["cpu"] - dry_cpu)
         # identical requests (same trace text, prompt and model) are labelled once: the distinct calls
         # are the paid requests (labels_paid counts labels, a shared request paying for several)
         selected, calls = summary["counts"]["selected_calls"], summary["label_requests_paid"]
@@ -114,10 +126,14 @@ def measure(export: Path, spans: int, latency: float, concurrency: int, per_buck
             f"{fake.count} requests, {calls} paid, {selected} selected, {rows} rows, failed: {failed[:3]}"
         )
         with Fake(latency) as base_fake:
-            base_walls.append(asyncio.run(bare(base_fake.url, calls, concurrency)))
+            cpu_before = time.process_time()
+            base_walls.append(asyncio.run(bare(base_fake.url, calls, concurrency, fake.messages)))
+            base_cpus.append(time.process_time() - cpu_before)
         assert base_fake.count == calls
         with Fake(latency) as threads_fake:
-            threads_wall, threads_failed, _ = original_threads(threads_fake.url, calls, concurrency)
+            threads_wall, threads_failed, _ = original_threads(
+                threads_fake.url, calls, concurrency, fake.messages
+            )
         assert threads_failed == 0
         walls.append(wall)
         threads_walls.append(threads_wall)
@@ -151,6 +167,15 @@ def measure(export: Path, spans: int, latency: float, concurrency: int, per_buck
     print(
         f"  bare client, same calls            {base:6.2f}s  /ideal {base / ideal:5.3f}  "
         f"(client wall {base_wall:.2f}s, peak in flight {base_fake.peak})"
+    )
+    head, tail = median(heads), median(tails)
+    print(
+        f"  start to first request             {head:6.2f}s  (dry run {dry_wall:.2f}s: {head - dry_wall:+.2f}s)"
+        f"\n  last reply to exit                 {tail:6.2f}s  (committing labels, storing and verifying rows)"
+    )
+    print(
+        f"  CPU: create minus --dry-run        {median(cpus):6.2f}s  (bare client {median(base_cpus):.2f}s;"
+        " CPU stays meaningful on a loaded machine, wall time does not)"
     )
     print(f"  ingest + sample (total-labelling)  {rest:6.2f}s  = {spans / rest:,.0f} export spans/s")
     print(

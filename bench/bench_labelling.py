@@ -39,8 +39,9 @@ def _messages(i: int) -> list[dict]:
     ]
 
 
-async def bare(url: str, n: int, concurrency: int) -> float:
-    """The minimal client: httpx2 with a pool sized to the concurrency, an asyncio semaphore, JSON out."""
+async def bare(url: str, n: int, concurrency: int, messages: list[list[dict]] | None = None) -> float:
+    """The minimal client: httpx2 with a pool sized to the concurrency, an asyncio semaphore, JSON out.
+    `messages`: each request's chat messages (another client's, replayed); by default small made-up ones."""
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx2.AsyncClient(limits=limits, timeout=60) as client:
         semaphore = asyncio.Semaphore(concurrency)
@@ -48,7 +49,8 @@ async def bare(url: str, n: int, concurrency: int) -> float:
 
         async def one(i: int) -> str:
             async with semaphore:
-                body = {"model": "gpt-5.4", "messages": _messages(i), "max_completion_tokens": 512}
+                chat = messages[i] if messages else _messages(i)
+                body = {"model": "gpt-5.4", "messages": chat, "max_completion_tokens": 512}
                 response = await client.post(f"{url}/chat/completions", json=body, headers=headers)
                 response.raise_for_status()
                 return response.json()["choices"][0]["message"]["content"]

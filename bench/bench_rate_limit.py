@@ -62,8 +62,11 @@ def facetopt_labelling(url: str, n: int, concurrency: int) -> tuple[float, int, 
     return wall, sum(1 for r in results if not r.ok), stats.describe() if stats else ""
 
 
-def original_threads(url: str, n: int, concurrency: int) -> tuple[float, int, str]:
-    """The original labeller: sync openai client, default retries, ThreadPoolExecutor(C)."""
+def original_threads(
+    url: str, n: int, concurrency: int, messages: list[list[dict]] | None = None
+) -> tuple[float, int, str]:
+    """The original labeller: sync openai client, default retries, ThreadPoolExecutor(C). `messages`:
+    each request's chat messages (another client's, replayed); by default small made-up ones."""
     import openai
 
     client = openai.OpenAI(base_url=url, api_key=KEY, timeout=60)
@@ -71,7 +74,7 @@ def original_threads(url: str, n: int, concurrency: int) -> tuple[float, int, st
     def label(i: int) -> str | None:
         try:
             reply = client.chat.completions.create(
-                model="gpt-5.4", messages=_messages(i), max_completion_tokens=512
+                model="gpt-5.4", messages=messages[i] if messages else _messages(i), max_completion_tokens=512
             )
             return reply.choices[0].message.content
         except openai.APIError:

@@ -31,16 +31,21 @@ class TimedFake(FakeOpenAIServer):
 def _serve(latency: float, api_key: str | None, options: dict, conn) -> None:
     with TimedFake(latency=latency, api_key=api_key, **options) as server:
         conn.send(server.url)
-        conn.recv()  # stop
-        conn.send((server.first, server.last, server.count, server.max_in_flight, server.throttled))
+        wanted = conn.recv()  # "stop", or "stop+messages": also the chat messages received
+        received = [r.body.get("messages") for r in server.requests if isinstance(r.body, dict)]
+        stats = (server.first, server.last, server.count, server.max_in_flight, server.throttled)
+        conn.send((*stats, received if wanted == "stop+messages" else None))
 
 
 class FakeProcess:
     """`with FakeProcess(latency) as fake:` -> fake.url; afterwards first, last, phase, count, peak,
     throttled (429s sent). `options` go to the fake (e.g. rate_cap=50.0 for a token bucket)."""
 
-    def __init__(self, latency: float, api_key: str | None = None, **options: object):
+    def __init__(
+        self, latency: float, api_key: str | None = None, keep_messages: bool = False, **options: object
+    ):
         self.latency, self.api_key, self.options = latency, api_key, options
+        self.keep_messages = keep_messages  # then afterwards `messages`: each request's chat messages
 
     def __enter__(self) -> FakeProcess:
         import multiprocessing
@@ -55,7 +60,7 @@ class FakeProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._conn.send("stop")
-        self.first, self.last, self.count, self.peak, self.throttled = self._conn.recv()
+        self._conn.send("stop+messages" if self.keep_messages else "stop")
+        self.first, self.last, self.count, self.peak, self.throttled, self.messages = self._conn.recv()
         self.phase = self.last - self.first
         self._process.join(10)

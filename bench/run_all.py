@@ -6,7 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ("bench_ingest.py", "bench_labelling.py", "bench_eval.py", "bench_dataset_create.py")
+BENCHES = (
+    "bench_ingest.py",
+    "bench_parse_layout.py",
+    "bench_labelling.py",
+    "bench_eval.py",
+    "bench_dataset_create.py",
+)
 
 
 def main() -> int:

@@ -71,10 +71,10 @@ RUNNER_EXCEPTIONS: dict[str, set[str]] = {
     "facetopt.services.eval.task": {"autoevals"},
 }
 UI = {"typer", "click", "rich"}
-# Pure layers: the standard library and pydantic only.
+# Pure layers: the standard library and pydantic only (pydantic_core is part of pydantic: its JSON parser).
 PURE_THIRD_PARTY: dict[str, set[str]] = {
     "domain": {"pydantic"},
-    "facets": {"pydantic"},
+    "facets": {"pydantic", "pydantic_core"},
     "simulation": set(),
     "errors": set(),
 }

@@ -23,6 +23,7 @@ from facetopt.clients.local.store_connection import (
     StoreBusyError,
     StoreConnection,
     StoreUnusableError,
+    insert_columns,
     insert_many,
     utc_now,
 )
@@ -56,7 +57,7 @@ class LocalStore(StoreConnection, ExperimentTables, LedgerTables):
         values = [(project, dataset, r.id, r.facet_name, r.split, r.model_dump_json(), now) for r in rows]
         if not values:
             return 0
-        insert_many(self.conn, "INSERT OR REPLACE INTO dataset_rows", values)
+        insert_columns(self.conn, "INSERT OR REPLACE INTO dataset_rows", values)
         return len(values)
 
     def read_rows(self, project: str, dataset: str) -> list[DatasetRow]:
@@ -84,7 +85,7 @@ class LocalStore(StoreConnection, ExperimentTables, LedgerTables):
         if not keys:
             return {}
         self.conn.execute("CREATE OR REPLACE TEMP TABLE wanted_keys (key VARCHAR)")
-        insert_many(self.conn, "INSERT INTO wanted_keys", [(k,) for k in keys])
+        insert_columns(self.conn, "INSERT INTO wanted_keys", [(k,) for k in keys])
         found = self.conn.execute(
             "SELECT c.key, c.text FROM label_cache c SEMI JOIN wanted_keys w ON c.key = w.key"
         ).fetchall()
@@ -208,7 +209,7 @@ class BatchWriter:
 
 def write_labels(store: LocalStore, items: list[tuple[str, str, str, str]]) -> None:
     rows = [(k, t, m, e, utc_now()) for (k, t, m, e) in items]
-    insert_many(store.conn, "INSERT OR REPLACE INTO label_cache", rows)
+    insert_columns(store.conn, "INSERT OR REPLACE INTO label_cache", rows)
 
 
 def dump_json(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,13 @@ def label_requests(
     # the store is opened only for short transactions: one read of the cache here, then a
     # background writer commits paid labels in batches as they arrive
     outcome = LabelOutcome()
+    # building the client (loading TLS certificates) takes a few tenths of a second of Python that
+    # overlaps DuckDB opening the store and reading the cache; unused when every label is cached
+    building = ThreadPoolExecutor(1, thread_name_prefix="chat-client")
+    client_future = building.submit(
+        make_chat_client, endpoint, timeout=timeout, concurrency=concurrency, deadline=deadline
+    )
+    building.shutdown(wait=False)
     with LocalStore(store_path) as store:
         cached = store.cached_labels([r.key for r in requests.values()])
     pending: list[ChatRequest] = []
@@ -165,7 +173,7 @@ def label_requests(
                 if stats is not None:
                     show_detail(progress, stage, stats.describe())
 
-        client = make_chat_client(endpoint, timeout=timeout, concurrency=concurrency, deadline=deadline)
+        client = client_future.result()
         asyncio.run(
             run_chat_requests(client, pending, concurrency=concurrency, on_result=on_result, admit=admit)
         )
