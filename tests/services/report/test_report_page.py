@@ -124,7 +124,7 @@ def test_the_page_shows_the_data_and_fetches_nothing(output_root: Path):
     baseline = rows([True] * 10 + [False] * 10, [True] * 10)
     candidate = rows([True] * 20, [False] * 3 + [True] * 7)
     candidate[-1] = eval_row("issues-n009", "none", "<script>alert('x')</script>")
-    _, page = _page_for(output_root, baseline, candidate)
+    _, page = _page_for(output_root, baseline, candidate, candidate_record={"label": "boundary-v1"})
     written = write_report_page(page, output_root / "page.html")
     html = Path(written.html or "").read_text(encoding="utf-8")
 
@@ -135,6 +135,7 @@ def test_the_page_shows_the_data_and_fetches_nothing(output_root: Path):
     assert "<script>alert('x')</script>" in text
     verdict = page.compare.overall.verdict
     assert f"Overall: {verdict}" in re.sub(r"\s+", " ", text)
+    assert "boundary-v1" in text  # the run's `eval --name` label names it
     # one plotted row per forest point, labelled with its facet, metric and rows
     assert html.count("<svg") == 1
     for point in page.forest:
