@@ -124,7 +124,8 @@ def test_the_page_shows_the_data_and_fetches_nothing(output_root: Path):
     baseline = rows([True] * 10 + [False] * 10, [True] * 10)
     candidate = rows([True] * 20, [False] * 3 + [True] * 7)
     candidate[-1] = eval_row("issues-n009", "none", "<script>alert('x')</script>")
-    _, page = _page_for(output_root, baseline, candidate, candidate_record={"label": "boundary-v1"})
+    _, page = _page_for(output_root, baseline, candidate)
+    page.compare.candidate.label = "boundary-v1"  # as `eval --name boundary-v1` records it
     written = write_report_page(page, output_root / "page.html")
     html = Path(written.html or "").read_text(encoding="utf-8")
 
