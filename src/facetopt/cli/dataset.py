@@ -85,7 +85,7 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
     for usage in summary.usage:
         console.print(describe_usage(usage), highlight=False)
     for message in summary.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        warn(message)
     console.print(f"artifacts: {summary.run_dir}", highlight=False)
 
 
@@ -231,7 +231,7 @@ def render_upload(console: Console, summary: DatasetUploadSummary) -> None:
         highlight=False,
     )
     for message in summary.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        warn(message)
 
 
 @app.command("upload")

@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +16,71 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from facetopt.errors import FacetoptError
 
-stdout = Console(soft_wrap=False)
-stderr = Console(stderr=True)
+_WORD = re.compile(r"\S+")
+
+
+def wrap_words(text: Text, width: int) -> Text:
+    """Break each line at spaces to fit `width`, continuing at the line's own indent. A word longer
+    than the width (a URL, an id, a path) goes whole on a line of its own; a `$ ` command line is
+    left whole, to be copied."""
+    out: list[Text] = []
+    for line in text.split("\n", allow_blank=True):
+        plain = line.plain
+        if len(plain) <= width or plain.startswith("$ "):
+            out.append(line)
+            continue
+        indent = len(plain) - len(plain.lstrip(" "))
+        hang = indent if indent <= width // 2 else 0
+        start, end, prefix = 0, 0, 0
+        for word in _WORD.finditer(plain):
+            if end > start and prefix + word.end() - start > width:
+                out.append(Text(" " * prefix) + line[start:end])
+                start, prefix = word.start(), hang
+            end = word.end()
+        out.append(Text(" " * prefix) + line[start:end])
+    return Text("\n").join(out)
+
+
+class WrappingConsole(Console):
+    """A console whose text lines wrap at the width between words, never inside one (rich would
+    fold a URL mid-word, and `soft_wrap` does not wrap at all). Tables and other renderables
+    are printed as rich lays them out."""
+
+    def print(self, *objects: Any, sep: str = " ", **options: Any) -> None:  # type: ignore[override]
+        if len(objects) == 1 and isinstance(objects[0], Table) and objects[0].title:
+            table = objects[0]  # its title on a line of its own: a table wraps it at its own width
+            title, table.title = table.title, None
+            try:
+                self.print(title if isinstance(title, str | Text) else str(title), style="table.title")
+                super().print(table, **options)
+            finally:
+                table.title = title
+            return
+        if not objects or not all(isinstance(o, str | Text) for o in objects):
+            super().print(*objects, sep=sep, **options)
+            return
+        texts = [
+            o
+            if isinstance(o, Text)
+            else self.render_str(
+                o,
+                markup=options.get("markup"),
+                highlight=options.get("highlight"),
+                emoji=options.get("emoji"),
+            )
+            for o in objects
+        ]
+        options["soft_wrap"] = True
+        super().print(wrap_words(Text(sep).join(texts), self.width), **options)
+
+
+stdout = WrappingConsole(soft_wrap=False)
+stderr = WrappingConsole(stderr=True)
 
 
 def emit(
