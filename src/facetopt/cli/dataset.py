@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.cli.options import Backend, EnvFile, FlushDeadline, JsonFlag, MaxCost, OutputRoot, TargetOrg
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
@@ -22,16 +23,27 @@ app = typer.Typer(help="Build ground-truth datasets from production facet spans.
 
 
 def render_balance(console: Console, report: BalanceReport, title: str | None = None) -> None:
-    table = Table(title=title or f"{report.target_project} / {report.dataset} ({report.backend})")
     with_test = report.total.test > 0  # the test column only for datasets that hold one
-    for column in ("facet", "rows", "positive", "negative", "train", "validation", "test"):
-        if column != "test" or with_test:
-            table.add_column(column, justify="left" if column == "facet" else "right")
+    columns = [
+        Column("facet", justify="left"),
+        Column("rows"),
+        Column("positive", keep=2),
+        Column("negative", keep=2),
+        Column("train", keep=1),
+        Column("validation", keep=1),
+        *([Column("test", keep=1)] if with_test else []),
+    ]
+    rows: list[list[Cell]] = []
     for f in [*report.facets, report.total]:
-        style = "bold" if f is report.total else None
         cells = [f.facet_name, str(f.rows), str(f.positive), str(f.negative), str(f.train), str(f.validation)]
-        table.add_row(*cells, *([str(f.test)] if with_test else []), style=style)
-    console.print(table)
+        rows.append([*cells, *([str(f.test)] if with_test else [])])
+    print_fitted(
+        console,
+        columns,
+        rows,
+        title=title or f"{report.target_project} / {report.dataset} ({report.backend})",
+        bold_rows=[len(rows) - 1],
+    )
 
 
 def render_create(console: Console, summary: DatasetCreateSummary) -> None:
