@@ -27,7 +27,7 @@ from facetopt.settings_defaults import (
     SIMULATED_BASE_URL,
     parse_prices,
 )
-from facetopt.settings_names import known_names, unknown_name_warnings
+from facetopt.settings_names import dotenv_parse_warnings, known_names, unknown_name_warnings
 
 # the defaults and the price format are imported from here by the rest of the package
 __all__ = [
@@ -359,10 +359,11 @@ def load_settings(
             ) from None
     if warn is not None:
         known = known_names(Settings.model_fields)
-        for message in unknown_name_warnings(path if path.exists() else None, known):
+        found = path if path.exists() else None
+        for message in [*dotenv_parse_warnings(found), *unknown_name_warnings(found, known)]:
             warn(message)
     try:
-        return Settings(_env_file=path if path.exists() else None, **given)
+        settings = Settings(_env_file=path if path.exists() else None, **given)
     except FacetoptError:
         raise
     except Exception as exc:  # pydantic ValidationError: name the bad setting in one line
@@ -374,3 +375,9 @@ def load_settings(
                 f"invalid value for {where}: {first.get('msg')}", hint="check the flag or variable"
             ) from None
         raise
+    if settings.output_root.exists() and not settings.output_root.is_dir():
+        raise ConfigError(
+            f"--output-root {settings.output_root} is a file, not a folder",
+            hint="pass a folder (new or existing) to --output-root or FACET_OPTIMIZER_OUTPUT_ROOT",
+        )
+    return settings
