@@ -136,8 +136,19 @@ _USER_SIDE_ERRNO = {
 }
 
 
+_DENIED = re.compile(r'Cannot open file "([^"]+)": Permission denied')
+
+
 def user_side(error: Exception) -> FacetoptError | None:
     """A path, permission or full disk: the user's to fix, named as such (not a bug to report)."""
+    denied = _DENIED.search(str(error))  # DuckDB's, e.g. the store's .wal in a read-only folder
+    if denied:
+        folder = os.path.dirname(denied.group(1)) or "."
+        return FacetoptError(
+            f"cannot write {denied.group(1)}: permission denied",
+            hint=f"make {folder} and the files in it writable, or pass another --output-root; "
+            "paid work is cached",
+        )
     if not isinstance(error, OSError) or error.errno not in _USER_SIDE_ERRNO:
         return None
     what, hint = _USER_SIDE_ERRNO[error.errno]
