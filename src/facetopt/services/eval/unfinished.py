@@ -41,9 +41,12 @@ def conclude(
     activity = read_activity(run_dir / ACTIVITY_FILE)
     scored = read_results(run_dir / "results.jsonl")
     record = None
+    # a run that scored nothing does not supersede the unfinished run it meant to replace: that
+    # one still holds its rows, and stays the run to resume
+    earlier = None if scored else supersedes
     if plan.send_logs and (scored or activity.created):
-        record = keep_unfinished(plan, runner, run_dir, activity, supersedes)
-    raise unfinished_error(plan, runner, outcome, run_dir, activity, record, len(scored))
+        record = keep_unfinished(plan, runner, run_dir, activity, supersedes if scored else None)
+    raise unfinished_error(plan, runner, outcome, run_dir, activity, record, len(scored), earlier)
 
 
 def keep_unfinished(
@@ -93,6 +96,7 @@ def unfinished_error(
     activity: BraintrustActivity,
     record: ExperimentRecord | None,
     scored: int,
+    earlier: ExperimentRecord | None = None,
 ) -> FacetoptError:
     total = len(plan.rows) * plan.settings.trials
     refusal = activity.refused_log_write or (activity.refusals[-1] if activity.refusals else None)
@@ -125,6 +129,13 @@ def unfinished_error(
             hint += f" (the {scored} scored row(s) are in {run_dir / 'results.jsonl'})"
         if cause is None:
             return runner_failure(outcome, runner, run_dir, plan.secrets())
+    elif scored == 0:
+        hint = "this run scored no row, so there is nothing of it to resume; " + (
+            f"`facetopt eval --resume {Path(earlier.run_dir).name}` logs the {earlier.row_count} row(s) "
+            f"the earlier unfinished run {earlier.experiment_name!r} scored, and runs the rest"
+            if earlier is not None and earlier.run_dir and earlier.row_count
+            else "re-run the same command"
+        )
     else:
         hint = (
             f"the {scored} scored row(s) are kept in {run_dir} (results.jsonl, and the local store as "
