@@ -200,7 +200,7 @@ def render_export(console: Console, export: ReviewExport) -> None:
         warn(message)
     console.print(
         f"set `decision` (keep, second or new with new_value) in the file, then: "
-        f"facetopt dataset review apply {export.path} --dry-run",
+        f"`facetopt dataset review apply {export.path} --dry-run`",
         highlight=False,
         soft_wrap=True,
     )

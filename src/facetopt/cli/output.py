@@ -22,12 +22,25 @@ from rich.text import Text
 from facetopt.errors import FacetoptError
 
 _WORD = re.compile(r"\S+")
+_TOKEN = re.compile(r"`[^`\n]*`\S*|\S+")  # a `quoted command` moves to the next line whole
+
+
+def _tokens(plain: str, width: int) -> list[tuple[int, int]]:
+    spans = []
+    for token in _TOKEN.finditer(plain):
+        if token.end() - token.start() > width and " " in token.group():
+            spans += [
+                (token.start() + w.start(), token.start() + w.end()) for w in _WORD.finditer(token.group())
+            ]
+        else:
+            spans.append((token.start(), token.end()))
+    return spans
 
 
 def wrap_words(text: Text, width: int) -> Text:
     """Break each line at spaces to fit `width`, continuing at the line's own indent. A word longer
-    than the width (a URL, an id, a path) goes whole on a line of its own; a `$ ` command line is
-    left whole, to be copied."""
+    than the width (a URL, an id, a path) goes whole on a line of its own, a `quoted command` that
+    fits the width is not broken, and a `$ ` command line is left whole, to be copied."""
     out: list[Text] = []
     for line in text.split("\n", allow_blank=True):
         plain = line.plain
@@ -37,11 +50,11 @@ def wrap_words(text: Text, width: int) -> Text:
         indent = len(plain) - len(plain.lstrip(" "))
         hang = indent if indent <= width // 2 else 0
         start, end, prefix = 0, 0, 0
-        for word in _WORD.finditer(plain):
-            if end > start and prefix + word.end() - start > width:
+        for word_start, word_end in _tokens(plain, width):
+            if end > start and prefix + word_end - start > width:
                 out.append(Text(" " * prefix) + line[start:end])
-                start, prefix = word.start(), hang
-            end = word.end()
+                start, prefix = word_start, hang
+            end = word_end
         out.append(Text(" " * prefix) + line[start:end])
     return Text("\n").join(out)
 
