@@ -23,7 +23,7 @@ from facetopt.cli.options import (
     RunsModel,
     RunsTargetProject,
 )
-from facetopt.cli.output import emit, handles_errors, warn
+from facetopt.cli.output import WrappingConsole, emit, handles_errors, warn
 from facetopt.cli.report import write_compare_page
 from facetopt.domain.experiments import FacetComparison, MetricDelta
 
@@ -165,7 +165,13 @@ def render_prompt_diffs(console: Console, report: "CompareReport") -> None:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
             if line.startswith(("+++", "---", "@@")):
                 style = "cyan"
-            console.print(Text(line, style=style or ""), soft_wrap=True)  # one line per diff line
+            # a diff line longer than the width continues at column 0: a line that starts with
+            # none of "+- @" is the previous line's continuation
+            console.print(Text(line, style=style or ""), soft_wrap=True, **_hang(console))
+
+
+def _hang(console: Console) -> dict[str, int]:
+    return {"hang": 0} if isinstance(console, WrappingConsole) else {}
 
 
 def render_compare(console: Console, report: "CompareReport") -> None:

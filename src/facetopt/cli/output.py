@@ -37,7 +37,7 @@ def _tokens(plain: str, width: int) -> list[tuple[int, int]]:
     return spans
 
 
-def wrap_words(text: Text, width: int) -> Text:
+def wrap_words(text: Text, width: int, hang: int | None = None) -> Text:
     """Break each line at spaces to fit `width`, continuing at the line's own indent. A word longer
     than the width (a URL, an id, a path) goes whole on a line of its own, a `quoted command` that
     fits the width is not broken, and a `$ ` command line is left whole, to be copied."""
@@ -48,12 +48,12 @@ def wrap_words(text: Text, width: int) -> Text:
             out.append(line)
             continue
         indent = len(plain) - len(plain.lstrip(" "))
-        hang = indent if indent <= width // 2 else 0
+        shift = (indent if indent <= width // 2 else 0) if hang is None else hang
         start, end, prefix = 0, 0, 0
         for word_start, word_end in _tokens(plain, width):
             if end > start and prefix + word_end - start > width:
                 out.append(Text(" " * prefix) + line[start:end])
-                start, prefix = word_start, hang
+                start, prefix = word_start, shift
             end = word_end
         out.append(Text(" " * prefix) + line[start:end])
     return Text("\n").join(out)
@@ -64,7 +64,10 @@ class WrappingConsole(Console):
     fold a URL mid-word, and `soft_wrap` does not wrap at all). Tables and other renderables
     are printed as rich lays them out."""
 
-    def print(self, *objects: Any, sep: str = " ", **options: Any) -> None:  # type: ignore[override]
+    def print(  # type: ignore[override]
+        self, *objects: Any, sep: str = " ", hang: int | None = None, **options: Any
+    ) -> None:
+        """`hang`: the indent of continued lines (default: the line's own indent)."""
         if len(objects) == 1 and isinstance(objects[0], Table) and objects[0].title:
             table = objects[0]  # its title on a line of its own: a table wraps it at its own width
             title, table.title = table.title, None
@@ -89,7 +92,7 @@ class WrappingConsole(Console):
             for o in objects
         ]
         options["soft_wrap"] = True
-        super().print(wrap_words(Text(sep).join(texts), self.width), **options)
+        super().print(wrap_words(Text(sep).join(texts), self.width, hang), **options)
 
 
 stdout = WrappingConsole(soft_wrap=False)
