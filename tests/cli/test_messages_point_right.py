@@ -159,3 +159,9 @@ def test_dotenv_lines_that_do_not_parse_are_named_once_with_the_file(tmp_path: P
     notices = [line for line in done.stderr.splitlines() if "line 2" in line]
     assert notices == ["warning: .env: line 2 not NAME=value; ignored"], done.stderr
     assert "python-dotenv" not in done.stderr
+
+
+def test_json_without_a_command_says_where_it_goes(clean_env: Path):
+    result = invoke("--json")
+    assert result.exit_code == 2
+    assert "--json goes with a command" in json.loads(result.stdout)["error"]["hint"]

@@ -20,6 +20,8 @@ def usage_error_document(error: _click.ClickException, argv: Sequence[str] = ())
         words = [arg for arg in argv[: next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))]]
         command = " ".join(["facetopt", *words])
     hint = f"see `{command} --help`"
+    if command == "facetopt" and "--json" in error.format_message():
+        hint = "--json goes with a command, before or after it: `facetopt inspect dataset --json`"
     return {"error": {"message": error.format_message(), "hint": hint, "exit_code": error.exit_code}}
 
 
