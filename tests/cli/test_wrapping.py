@@ -77,3 +77,9 @@ def test_the_progress_line_fits_and_cuts_no_word(monkeypatch, width: int):
     assert line.startswith("labelling ") and "36/360" in line
     shown = line.split("0:00:0", 1)[1].split()[1:]  # the words after the elapsed time
     assert shown == detail.split()[: len(shown)]  # whole words, in order, none cut
+
+
+def test_a_bullets_text_continues_under_its_text():
+    lines = printed(40, "  - " + SENTENCE.replace(URL, "a short link"))
+    assert lines[0].startswith("  - ")
+    assert all(line.startswith("    ") and not line.startswith("     ") for line in lines[1:])

@@ -38,9 +38,10 @@ def _tokens(plain: str, width: int) -> list[tuple[int, int]]:
 
 
 def wrap_words(text: Text, width: int, hang: int | None = None) -> Text:
-    """Break each line at spaces to fit `width`, continuing at the line's own indent. A word longer
-    than the width (a URL, an id, a path) goes whole on a line of its own, a `quoted command` that
-    fits the width is not broken, and a `$ ` command line is left whole, to be copied."""
+    """Break each line at spaces to fit `width`, continuing at the line's own indent (a bullet's
+    text under its text). A word longer than the width (a URL, an id, a path) goes whole on a line
+    of its own, a `quoted command` that fits the width is not broken, and a `$ ` command line is
+    left whole, to be copied."""
     out: list[Text] = []
     for line in text.split("\n", allow_blank=True):
         plain = line.plain
@@ -48,6 +49,8 @@ def wrap_words(text: Text, width: int, hang: int | None = None) -> Text:
             out.append(line)
             continue
         indent = len(plain) - len(plain.lstrip(" "))
+        if plain[indent : indent + 2] in ("- ", "+ ", "* "):
+            indent += 2  # a bullet's text continues under its text, not under the bullet
         shift = (indent if indent <= width // 2 else 0) if hang is None else hang
         start, end, prefix = 0, 0, 0
         for word_start, word_end in _tokens(plain, width):
