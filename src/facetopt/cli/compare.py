@@ -167,11 +167,11 @@ def render_prompt_diffs(console: Console, report: "CompareReport") -> None:
                 style = "cyan"
             # a diff line longer than the width continues at column 0: a line that starts with
             # none of "+- @" is the previous line's continuation
-            console.print(Text(line, style=style or ""), soft_wrap=True, **_hang(console))
-
-
-def _hang(console: Console) -> dict[str, int]:
-    return {"hang": 0} if isinstance(console, WrappingConsole) else {}
+            text = Text(line, style=style or "")
+            if isinstance(console, WrappingConsole):
+                console.print(text, hang=0)
+            else:
+                console.print(text, soft_wrap=True)
 
 
 def render_compare(console: Console, report: "CompareReport") -> None:

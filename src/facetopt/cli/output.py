@@ -67,9 +67,7 @@ class WrappingConsole(Console):
     fold a URL mid-word, and `soft_wrap` does not wrap at all). Tables and other renderables
     are printed as rich lays them out."""
 
-    def print(  # type: ignore[override]
-        self, *objects: Any, sep: str = " ", hang: int | None = None, **options: Any
-    ) -> None:
+    def print(self, *objects: Any, sep: str = " ", hang: int | None = None, **options: Any) -> None:
         """`hang`: the indent of continued lines (default: the line's own indent)."""
         if len(objects) == 1 and isinstance(objects[0], Table) and objects[0].title:
             table = objects[0]  # its title on a line of its own: a table wraps it at its own width
