@@ -83,3 +83,21 @@ def test_a_bullets_text_continues_under_its_text():
     lines = printed(40, "  - " + SENTENCE.replace(URL, "a short link"))
     assert lines[0].startswith("  - ")
     assert all(line.startswith("    ") and not line.startswith("     ") for line in lines[1:])
+
+
+def test_a_table_title_is_printed_above_the_table_wrapped_between_words():
+    from rich.table import Table
+
+    title = "label agreement per facet (positive/negative decision)"
+    table = Table(title=title)
+    table.add_column("facet")
+    table.add_column("rows")
+    table.add_row("issues", "40")
+    buffer = io.StringIO()
+    WrappingConsole(file=buffer, width=40, force_terminal=False).print(table)
+    lines = buffer.getvalue().splitlines()
+    body = next(i for i, line in enumerate(lines) if "facet" in line and "rows" in line)
+    above = " ".join(lines[:body]).replace("┏", "").replace("━", "").replace("┳", "").replace("┓", "")
+    assert " ".join(above.split()) == title  # every word, in order, none split
+    assert all(len(line) <= 40 for line in lines)
+    assert table.title == title  # the table itself is left as it was
