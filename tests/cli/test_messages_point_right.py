@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,35 @@ def test_json_without_a_command_says_where_it_goes(clean_env: Path):
     result = invoke("--json")
     assert result.exit_code == 2
     assert "--json goes with a command" in json.loads(result.stdout)["error"]["hint"]
+
+
+def test_error_lines_wrap_at_a_terminal_and_stay_one_line_in_a_pipe(tmp_path: Path):
+    import pty
+
+    argv = [sys.executable, "-m", "facetopt.cli", "eval", "--backend", "local", "--target-project",
+            PROJECT, "--dataset", "nosuchds", "--output-root", str(tmp_path / "state")]  # fmt: skip
+    seed_local_state(tmp_path / "state", make_rows(6))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(ISOLATED)}, "COLUMNS": "40"}
+    piped = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    error = next(line for line in piped.stderr.splitlines() if line.startswith("error: "))
+    assert error == f"error: no local dataset 'nosuchds' in project '{PROJECT}'"  # whole, past 40
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        argv, cwd=tmp_path, env=env, stderr=follower, stdout=subprocess.DEVNULL, timeout=120
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode()).replace("\r", "")
+    lines = [line for line in plain.splitlines() if line.strip()]
+    assert done.returncode == 1
+    assert all(len(line) <= 40 for line in lines), lines
+    assert " ".join(" ".join(lines).split()).count("no local dataset 'nosuchds'") == 1

@@ -128,9 +128,12 @@ def report_error(error: FacetoptError, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps({"error": error.to_dict()}) + "\n")
         sys.stdout.flush()
-    sys.stderr.write(f"error: {error.message}\n")
-    if error.hint:
-        sys.stderr.write(f"hint: {error.hint}\n")
+    lines = [f"error: {error.message}", *([f"hint: {error.hint}"] if error.hint else [])]
+    if sys.stderr.isatty():  # wrapped between words for a person; one line each for a pipe
+        for line in lines:
+            stderr.print(line, markup=False, highlight=False)
+        return
+    sys.stderr.write("".join(f"{line}\n" for line in lines))
     sys.stderr.flush()
 
 
