@@ -27,7 +27,7 @@ from facetopt.settings_defaults import (
     SIMULATED_BASE_URL,
     parse_prices,
 )
-from facetopt.settings_names import known_names, unknown_name_warnings
+from facetopt.settings_names import dotenv_parse_warnings, known_names, unknown_name_warnings
 
 # the defaults and the price format are imported from here by the rest of the package
 __all__ = [
@@ -333,14 +333,21 @@ def load_settings(
             ) from None
     if warn is not None:
         known = known_names(Settings.model_fields)
-        for message in unknown_name_warnings(path if path.exists() else None, known):
+        found = path if path.exists() else None
+        for message in [*dotenv_parse_warnings(found), *unknown_name_warnings(found, known)]:
             warn(message)
     try:
-        return Settings(_env_file=path if path.exists() else None, **given)
+        settings = Settings(_env_file=path if path.exists() else None, **given)
     except FacetoptError:
         raise
     except ValidationError as exc:  # one line naming the flag or variable, its value and the range
         raise _named(exc, given, path if path.exists() else None) from None
+    if settings.output_root.exists() and not settings.output_root.is_dir():
+        raise ConfigError(
+            f"--output-root {settings.output_root} is a file, not a folder",
+            hint="pass a folder (new or existing) to --output-root or FACET_OPTIMIZER_OUTPUT_ROOT",
+        )
+    return settings
 
 
 def _named(exc: ValidationError, given: dict[str, Any], env_file: Path | None) -> FacetoptError:

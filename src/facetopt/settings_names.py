@@ -30,6 +30,25 @@ def known_names(fields: Mapping[str, FieldInfo]) -> set[str]:
 _WARNED: set[str] = set()
 
 
+def dotenv_parse_warnings(env_file: Path | None) -> list[str]:
+    """One sentence per line of the env file that is not `NAME=value` (python-dotenv's own notice,
+    which names no file and comes once per read, is silenced); each file reported once per process."""
+    import logging
+
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)
+    if env_file is None or not env_file.is_file() or f"parse:{env_file}" in _WARNED:
+        return []
+    from dotenv.parser import parse_stream
+
+    _WARNED.add(f"parse:{env_file}")
+    with env_file.open(encoding="utf-8") as stream:
+        lines = [b.original.line for b in parse_stream(stream) if b.error]
+    if not lines:
+        return []
+    where = ", ".join(str(n) for n in lines)
+    return [f"{env_file}: line{'s' if len(lines) > 1 else ''} {where} not NAME=value; ignored"]
+
+
 def unknown_name_warnings(
     env_file: Path | None, known_names: Iterable[str], environ: Mapping[str, str] | None = None
 ) -> list[str]:

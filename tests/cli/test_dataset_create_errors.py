@@ -46,7 +46,10 @@ def test_validation_fraction_outside_range(tmp_path: Path, fraction: str) -> Non
 
 
 def test_negative_limit(tmp_path: Path) -> None:
-    _assert_one_error(run_cli(*create_args(tmp_path, "--positive-limit", "-1")), "--positive-limit must be a whole number, 0 or more")
+    _assert_one_error(
+        run_cli(*create_args(tmp_path, "--positive-limit", "-1")),
+        "--positive-limit must be a whole number, 0 or more",
+    )
 
 
 def test_missing_root_span_id_file(tmp_path: Path) -> None:

@@ -158,7 +158,7 @@ def test_a_facet_missing_from_the_prompt_file_is_one_error_line_naming_the_known
     [
         (["--facet", "Task"], "error: --facet Task left no rows"),
         (["--split", "validation", "--row-id", "nope"], "error: --row-id left no rows"),
-        (["--dataset", "missing"], "error: dataset 'missing' in project 'support-bot' has no rows"),
+        (["--dataset", "missing"], "error: no local dataset 'missing' in project 'support-bot'"),
         (["--prompt", "nowhere.yaml"], "prompt file not found"),
     ],
 )

@@ -45,7 +45,7 @@ def test_compare_html_and_report_write_the_same_decision(app: typer.Typer, store
     compared = invoke(app, store, "compare", "previous", "latest", "--html", str(page), "--json")
     assert compared.exit_code == 0, compared.output
     comparison = json.loads(compared.stdout)
-    assert page.is_file() and f"decision page: {page}" in compared.stderr.replace("\n", "")
+    assert page.is_file() and f"decision page: {page}" in " ".join(compared.stderr.split())
     html = page.read_text(encoding="utf-8")
     assert comparison["comparison_id"] in html and "KEEP" in html
 

@@ -73,7 +73,9 @@ def test_each_step_is_announced_with_its_command_after_its_numbered_title(demo_r
     assert all(command.startswith(prefix) for command, prefix in zip(commands, STEP_COMMANDS, strict=True))
     command_lines = [i for i, line in enumerate(lines) if line.startswith("$ ")]
     for number, position in enumerate(command_lines, start=1):
-        assert lines[position - 1].startswith(f"{number}. "), lines[position - 1]
+        # the title (wrapped at the width) sits between its rule and its command
+        rule = max(i for i in range(position) if set(lines[i]) == {"─"})
+        assert lines[rule + 1].startswith(f"{number}. "), lines[rule + 1]
     facet, root = demo_run.summary["weakest_facet"], str(demo_run.output_root)
     assert all(f"--output-root {root}" in c for c in commands if c.startswith("facetopt"))
     assert "--split validation" in commands[2] and "--split validation" in commands[6]
@@ -222,7 +224,8 @@ def test_human_output_prints_each_command_under_its_step_then_the_summary(
     assert [lines[i][2:] for i in positions] == commands
     for number, position in enumerate(positions, start=1):
         assert lines[position - 1].startswith(f"{number}. step {number}")
-    assert f"  + {BOUNDARY_SENTENCE}" in lines
+    assert "  + " + BOUNDARY_SENTENCE.split()[0] in "\n".join(lines)
+    assert f"+ {' '.join(BOUNDARY_SENTENCE.split())}" in " ".join(result.stdout.split())
     verdict_line = next(line for line in lines if line.startswith("verdict: "))
     assert (
         f"{summary['verdict']} overall, {summary['facet_verdict']} for {summary['weakest_facet']}"

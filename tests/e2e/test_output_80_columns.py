@@ -1,6 +1,7 @@
 """What the demo and the AGENTS.md workflow print reads whole at 80 columns and when piped: tables
 drop columns (and say so) instead of cutting cells, failures are blocks, the prompt diff is a real
-unified diff, and no cell is cut to an ellipsis."""
+unified diff (a line past the width continues at column 0), and no cell is cut to an ellipsis.
+tests/e2e/test_output_60_columns.py holds the same checks at 60 columns."""
 
 from __future__ import annotations
 
@@ -124,7 +125,12 @@ def test_compare_prompt_diff_is_a_unified_diff_one_line_per_line(demo_run: DemoR
         before = store.prompt_text(change["before_sha256"]).splitlines()
         after = store.prompt_text(change["after_sha256"]).splitlines()
     start = text.index(f"--- baseline {change['before_sha256'][:12]}")
-    diff = text[start:].splitlines()
+    diff: list[str] = []
+    for line in text[start:].splitlines():  # a line past the width continues at column 0
+        if diff and line[:1] not in ("+", "-", " ", "@", "") and not line.startswith("prompt "):
+            diff[-1] += " " + line
+        else:
+            diff.append(line)
     assert diff[1] == f"+++ candidate {change['after_sha256'][:12]}"
     body = [line for line in diff[2:] if line[:1] in "+- @"]
     body = body[: next((i for i, line in enumerate(body) if line.startswith("prompt ")), len(body))]

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facetopt.cli.options import EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.options import DatasetName, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, warn
 from facetopt.services.bootstrap import BootstrapResult, bootstrap
 from facetopt.settings import load_settings
@@ -47,7 +47,7 @@ def bootstrap_command(
         typer.Option(
             "--run-dir",
             help="Run folder (or its facet_prompt.yaml) to promote. Default: the newest run under the output"
-            " root.",
+            " root of the configured dataset (--dataset, FACET_OPTIMIZER_DATASET) when one is set.",
         ),
     ] = None,
     output: Annotated[
@@ -62,12 +62,13 @@ def bootstrap_command(
         bool,
         typer.Option("--force", help="Overwrite the prompt file even when it differs (its edits are lost)."),
     ] = False,
+    dataset: DatasetName = None,
     output_root: OutputRoot = None,
     env_file: EnvFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Promote a run's facet prompts to the prompt file you edit, and print the line for .env."""
-    settings = load_settings(env_file, warn=warn, output_root=output_root)
+    settings = load_settings(env_file, warn=warn, output_root=output_root, dataset=dataset)
     from facetopt.clients.local.store import LocalStore
 
     with LocalStore(settings.store_path) as store:
@@ -77,5 +78,7 @@ def bootstrap_command(
             output=output if output is not None else settings.prompt_path,
             force=force,
             remember_prompt=store.remember_prompt,
+            dataset=settings.dataset,
+            project=settings.target_project,
         )
     emit(result, as_json, lambda console: render_bootstrap(console, result))

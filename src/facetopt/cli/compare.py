@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.text import Text
 
 from facetopt.cli.inspect import experiments_for
-from facetopt.cli.inspect_render import compact_table, describe_experiment, rate
+from facetopt.cli.inspect_render import describe_experiment, rate
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.cli.options import (
     Backend,
     EnvFile,
@@ -22,7 +23,7 @@ from facetopt.cli.options import (
     RunsModel,
     RunsTargetProject,
 )
-from facetopt.cli.output import emit, handles_errors, warn
+from facetopt.cli.output import WrappingConsole, emit, handles_errors, warn
 from facetopt.cli.report import write_compare_page
 from facetopt.domain.experiments import FacetComparison, MetricDelta
 
@@ -76,28 +77,56 @@ SUMMARY_LEGEND = (
 )
 
 
+# lower `keep` is kept longer when the width is short; a column is dropped whole, never cut
+SUMMARY_COLUMNS = [
+    Column("facet", justify="left"),
+    Column("rows", keep=2),
+    Column("base", keep=4),
+    Column("cand", keep=4),
+    Column("delta"),
+    Column("95% CI"),
+    Column("b/c", keep=5),
+    Column("p", keep=5),
+    Column("verdict", justify="left"),
+    Column("+rows", keep=3),
+]
+DETAIL_COLUMNS = [
+    Column("metric", justify="left"),
+    Column("baseline", keep=2),
+    Column("candidate", keep=2),
+    Column("delta"),
+    Column("95% CI"),
+    Column("n", keep=3),
+]
+
+
 def render_summary(console: Console, report: "CompareReport") -> None:
     target_metric = TARGET_METRIC[report.target]
-    table = compact_table(title=f"verdicts (target {report.target}: {METRIC_LABELS[target_metric]})")
-    for header in ("facet", "rows", "base", "cand", "delta", "95% CI", "b/c", "p", "verdict", "+rows"):
-        table.add_column(header, justify="left" if header in ("facet", "verdict") else "right")
     comparisons = [*report.facets, report.overall] if len(report.facets) > 1 else report.facets
+    rows: list[list[Cell]] = []
     for comparison in comparisons:
         target = delta_of(comparison, target_metric)
-        table.add_row(
-            Text(comparison.facet_name),
-            str(comparison.paired_rows),
-            rate(target.baseline),
-            rate(target.candidate),
-            signed(target.delta),
-            interval(target),
-            f"{comparison.mcnemar_b}/{comparison.mcnemar_c}",
-            p_value(comparison.mcnemar_p),
-            verdict_text(comparison),
-            "-" if comparison.rows_needed is None else str(comparison.rows_needed),
-            style="bold" if comparison.facet_name == "overall" else None,
+        rows.append(
+            [
+                Text(comparison.facet_name),
+                str(comparison.paired_rows),
+                rate(target.baseline),
+                rate(target.candidate),
+                signed(target.delta),
+                interval(target),
+                f"{comparison.mcnemar_b}/{comparison.mcnemar_c}",
+                p_value(comparison.mcnemar_p),
+                verdict_text(comparison),
+                "-" if comparison.rows_needed is None else str(comparison.rows_needed),
+            ]
         )
-    console.print(table)
+    print_fitted(
+        console,
+        SUMMARY_COLUMNS,
+        rows,
+        title=f"verdicts (target {report.target}: {METRIC_LABELS[target_metric]})",
+        bold_rows=[i for i, c in enumerate(comparisons) if c.facet_name == "overall"],
+    )
     console.print(Text(SUMMARY_LEGEND, style="dim"))
 
 
@@ -105,22 +134,20 @@ def render_detail(console: Console, comparison: FacetComparison) -> None:
     title = Text.assemble(
         f"{comparison.facet_name}: {comparison.paired_rows} paired rows, ", verdict_text(comparison)
     )
-    table = compact_table()
     console.print(title)
-    for header in ("metric", "baseline", "candidate", "delta", "95% CI", "n"):
-        table.add_column(header, justify="left" if header == "metric" else "right")
-    for delta in comparison.deltas:
-        if delta.n == 0:
-            continue
-        table.add_row(
+    rows: list[list[Cell]] = [
+        [
             METRIC_LABELS.get(delta.metric, delta.metric),
             rate(delta.baseline),
             rate(delta.candidate),
             signed(delta.delta),
             interval(delta),
             str(delta.n),
-        )
-    console.print(table)
+        ]
+        for delta in comparison.deltas
+        if delta.n
+    ]
+    print_fitted(console, DETAIL_COLUMNS, rows)
     for reason in comparison.reasons:
         console.print(Text(f"  - {reason}"))
 
@@ -138,7 +165,13 @@ def render_prompt_diffs(console: Console, report: "CompareReport") -> None:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
             if line.startswith(("+++", "---", "@@")):
                 style = "cyan"
-            console.print(Text(line, style=style or ""), soft_wrap=True)  # one line per diff line
+            # a diff line longer than the width continues at column 0: a line that starts with
+            # none of "+- @" is the previous line's continuation
+            text = Text(line, style=style or "")
+            if isinstance(console, WrappingConsole):
+                console.print(text, hang=0)
+            else:
+                console.print(text, soft_wrap=True)
 
 
 def render_compare(console: Console, report: "CompareReport") -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.cli.options import Backend, EnvFile, FlushDeadline, JsonFlag, MaxCost, OutputRoot, TargetOrg
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
@@ -22,22 +23,33 @@ app = typer.Typer(help="Build ground-truth datasets from production facet spans.
 
 
 def render_balance(console: Console, report: BalanceReport, title: str | None = None) -> None:
-    table = Table(title=title or f"{report.target_project} / {report.dataset} ({report.backend})")
     with_test = report.total.test > 0  # the test column only for datasets that hold one
     with_duplicates = report.total.duplicate_groups > 0
-    columns = ("facet", "rows", "positive", "negative", "train", "validation", "test", "duplicate groups")
-    for column in columns:
-        if (column != "test" or with_test) and (column != "duplicate groups" or with_duplicates):
-            table.add_column(column, justify="left" if column == "facet" else "right")
+    columns = [
+        Column("facet", justify="left"),
+        Column("rows"),
+        Column("positive", keep=2),
+        Column("negative", keep=2),
+        Column("train", keep=1),
+        Column("validation", keep=1),
+        *([Column("test", keep=1)] if with_test else []),
+        *([Column("duplicate groups", keep=3)] if with_duplicates else []),
+    ]
+    rows: list[list[Cell]] = []
     for f in [*report.facets, report.total]:
-        style = "bold" if f is report.total else None
         cells = [f.facet_name, str(f.rows), str(f.positive), str(f.negative), str(f.train), str(f.validation)]
         straddling = f" ({f.straddling_groups} across splits)" if f.straddling_groups else ""
         duplicates = (
             [f"{f.duplicate_groups} ({f.duplicate_rows} rows){straddling}"] if with_duplicates else []
         )
-        table.add_row(*cells, *([str(f.test)] if with_test else []), *duplicates, style=style)
-    console.print(table)
+        rows.append([*cells, *([str(f.test)] if with_test else []), *duplicates])
+    print_fitted(
+        console,
+        columns,
+        rows,
+        title=title or f"{report.target_project} / {report.dataset} ({report.backend})",
+        bold_rows=[len(rows) - 1],
+    )
 
 
 def render_create(console: Console, summary: DatasetCreateSummary) -> None:
@@ -93,7 +105,7 @@ def render_create(console: Console, summary: DatasetCreateSummary) -> None:
     for usage in summary.usage:
         console.print(describe_usage(usage), highlight=False)
     for message in summary.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        warn(message)
     console.print(f"artifacts: {summary.run_dir}", highlight=False)
 
 
@@ -243,7 +255,7 @@ def render_upload(console: Console, summary: DatasetUploadSummary) -> None:
         highlight=False,
     )
     for message in summary.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        warn(message)
 
 
 @app.command("upload")

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
+from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.cli.options import (
     Backend,
     DatasetName,
@@ -79,6 +80,17 @@ def _cut(text: str | None, width: int = 100) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+_AUDIT_COLUMNS = [
+    Column("facet", justify="left"),
+    Column("rows"),
+    Column("agree"),
+    Column("kappa (95% CI)"),
+    Column("sentiment", keep=2),
+    Column("copies", keep=3),
+    Column("disagree", keep=1),
+]
+
+
 def render_audit(console: Console, report: AuditReport) -> None:
     kind = "self-consistency check" if report.kind == "self-consistency" else "second model"
     console.print(
@@ -88,9 +100,7 @@ def render_audit(console: Console, report: AuditReport) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    table = Table(title="label agreement per facet (positive/negative decision)")
-    for column in ("facet", "rows", "agree", "kappa (95% CI)", "sentiment", "copies", "disagree"):
-        table.add_column(column, justify="left" if column == "facet" else "right")
+    rows: list[list[Cell]] = []
     for f in report.facets:
         agree = "-" if f.decision_agreement is None else f"{f.decision_agreement:.0%}"
         if f.broken:
@@ -100,14 +110,13 @@ def render_audit(console: Console, report: AuditReport) -> None:
         else:
             kappa = f"{f.kappa:.2f} ({f.kappa_low:.2f}..{f.kappa_high:.2f})"
         labels = "-" if f.sentiment_label_agreement is None else f"{f.sentiment_label_agreement:.0%}"
-        style = "red" if f.broken else "yellow" if f.warning else None
-        table.add_row(
-            f.facet_name, str(f.rows), agree, kappa, labels, str(f.copies), str(f.disagreements), style=style
-        )
-    console.print(table)
-    console.print(
-        f"interval: {report.interval_method}; no kappa under 10 rows", highlight=False, soft_wrap=True
+        cells = [f.facet_name, str(f.rows), agree, kappa, labels, str(f.copies), str(f.disagreements)]
+        style = "red" if f.broken else "yellow" if f.warning else ""
+        rows.append([Text(c, style=style) for c in cells])
+    print_fitted(
+        console, _AUDIT_COLUMNS, rows, title="label agreement per facet (positive/negative decision)"
     )
+    console.print(f"interval: {report.interval_method}; no kappa under 10 rows", highlight=False)
     if report.disagreeing:
         console.print(
             f"disagreeing rows ({len(report.disagreeing)}"
@@ -120,7 +129,7 @@ def render_audit(console: Console, report: AuditReport) -> None:
     for usage in report.usage:
         console.print(describe_usage(usage), highlight=False, soft_wrap=True)
     for message in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+        warn(message)
     console.print(
         f"labels: {report.labels_paid} new, {report.labels_from_cache} from cache; artifacts: {report.run_dir}",
         highlight=False,
@@ -198,10 +207,10 @@ def render_export(console: Console, export: ReviewExport) -> None:
         soft_wrap=True,
     )
     for message in export.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+        warn(message)
     console.print(
         f"set `decision` (keep, second or new with new_value) in the file, then: "
-        f"facetopt dataset review apply {export.path} --dry-run",
+        f"`facetopt dataset review apply {export.path} --dry-run`",
         highlight=False,
         soft_wrap=True,
     )
@@ -284,7 +293,7 @@ def render_apply(console: Console, report: ReviewApplyReport) -> None:
     if not report.dry_run and (report.written or report.changed or report.confirmed):
         console.print(f"{report.verified} rows verified by reading the dataset back", highlight=False)
     for message in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+        warn(message)
 
 
 @review_app.command("apply")

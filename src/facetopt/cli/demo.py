@@ -24,11 +24,9 @@ class ConsoleSteps:
         self.console = stderr if as_json else stdout
 
     def step(self, title: str, argv: list[str]) -> None:
-        if len(title) + 4 <= self.console.width:
-            self.console.print(Rule(title, align="left"))
-        else:  # a rule cuts a long title; print it whole under a bare rule
-            self.console.print(Rule())
-            self.console.print(Text(title, style="bold"), soft_wrap=True)
+        # the title under a bare rule, not in it: a rule cuts a long title
+        self.console.print(Rule())
+        self.console.print(Text(title, style="bold"))
         self.console.print(f"[bold cyan]$ {command_line(argv)}[/]", highlight=False, soft_wrap=True)
 
     def show(self, kind: str, document: Any) -> None:

@@ -88,7 +88,11 @@ def eval_command(
     facet: Annotated[list[str] | None, typer.Option(help="Only this facet (repeatable).")] = None,
     max_rows: Annotated[
         int | None,
-        typer.Option(help="First N rows after the filters, in row-id order. Env FACET_OPTIMIZER_MAX_ROWS."),
+        typer.Option(
+            min=1,
+            help="First N rows (N at least 1) after the filters, in row-id order. "
+            "Env FACET_OPTIMIZER_MAX_ROWS (there 0 means every row, as in the original scripts).",
+        ),
     ] = None,
     row_id: Annotated[list[str] | None, typer.Option(help="Only this dataset row id (repeatable).")] = None,
     dataset: DatasetName = None,

@@ -1,11 +1,11 @@
-"""The `facetopt` root: registers the sub-apps and nothing else."""
+"""The `facetopt` root: its commands load when used (cli/commands.py)."""
 
 from __future__ import annotations
 
 import typer
 
 from facetopt import __version__
-from facetopt.cli.usage_errors import JsonUsageErrors
+from facetopt.cli.commands import LazyRoot
 
 app = typer.Typer(
     name="facetopt",
@@ -13,7 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=JsonUsageErrors,
+    cls=LazyRoot,
 )
 
 
@@ -30,37 +30,6 @@ def root(
     ),
 ) -> None:
     """facetopt: dataset, bootstrap, eval, inspect, compare, report, optimize."""
-
-
-def _register() -> None:
-    from facetopt.cli import (
-        bootstrap,
-        compare,
-        dataset,
-        dataset_audit,
-        demo,
-        inspect,
-        optimize,
-        publish,
-        report,
-    )
-    from facetopt.cli import eval as eval_cli
-
-    app.add_typer(dataset.app, name="dataset")
-    dataset.app.command("audit")(dataset_audit.audit_command)
-    dataset.app.add_typer(dataset_audit.review_app, name="review")
-    app.command("bootstrap")(bootstrap.bootstrap_command)
-    app.add_typer(inspect.app, name="inspect")
-    app.command("eval")(eval_cli.eval_command)
-    app.command("compare")(compare.compare_command)
-    app.command("report")(report.report_command)
-    app.command("publish")(publish.publish_command)
-    app.command("demo")(demo.demo_command)
-    app.command("optimize")(optimize.optimize_command)
-    inspect.app.command("optimize")(optimize.inspect_optimize_command)
-
-
-_register()
 
 
 def run() -> None:

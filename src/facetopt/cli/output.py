@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +16,88 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from facetopt.errors import FacetoptError
 
-stdout = Console(soft_wrap=False)
-stderr = Console(stderr=True)
+_WORD = re.compile(r"\S+")
+_TOKEN = re.compile(r"`[^`\n]*`\S*|\S+")  # a `quoted command` moves to the next line whole
+
+
+def _tokens(plain: str, width: int) -> list[tuple[int, int]]:
+    spans = []
+    for token in _TOKEN.finditer(plain):
+        if token.end() - token.start() > width and " " in token.group():
+            spans += [
+                (token.start() + w.start(), token.start() + w.end()) for w in _WORD.finditer(token.group())
+            ]
+        else:
+            spans.append((token.start(), token.end()))
+    return spans
+
+
+def wrap_words(text: Text, width: int, hang: int | None = None) -> Text:
+    """Break each line at spaces to fit `width`, continuing at the line's own indent (a bullet's
+    text under its text). A word longer than the width (a URL, an id, a path) goes whole on a line
+    of its own, a `quoted command` that fits the width is not broken, and a `$ ` command line is
+    left whole, to be copied."""
+    out: list[Text] = []
+    for line in text.split("\n", allow_blank=True):
+        plain = line.plain
+        if len(plain) <= width or plain.startswith("$ "):
+            out.append(line)
+            continue
+        indent = len(plain) - len(plain.lstrip(" "))
+        if plain[indent : indent + 2] in ("- ", "+ ", "* "):
+            indent += 2  # a bullet's text continues under its text, not under the bullet
+        shift = (indent if indent <= width // 2 else 0) if hang is None else hang
+        start, end, prefix = 0, 0, 0
+        for word_start, word_end in _tokens(plain, width):
+            if end > start and prefix + word_end - start > width:
+                out.append(Text(" " * prefix) + line[start:end])
+                start, prefix = word_start, shift
+            end = word_end
+        out.append(Text(" " * prefix) + line[start:end])
+    return Text("\n").join(out)
+
+
+class WrappingConsole(Console):
+    """A console whose text lines wrap at the width between words, never inside one (rich would
+    fold a URL mid-word, and `soft_wrap` does not wrap at all). Tables and other renderables
+    are printed as rich lays them out."""
+
+    def print(self, *objects: Any, sep: str = " ", hang: int | None = None, **options: Any) -> None:
+        """`hang`: the indent of continued lines (default: the line's own indent)."""
+        if len(objects) == 1 and isinstance(objects[0], Table) and objects[0].title:
+            table = objects[0]  # its title on a line of its own: a table wraps it at its own width
+            title, table.title = table.title, None
+            try:
+                self.print(title if isinstance(title, str | Text) else str(title), style="table.title")
+                super().print(table, **options)
+            finally:
+                table.title = title
+            return
+        if not objects or not all(isinstance(o, str | Text) for o in objects):
+            super().print(*objects, sep=sep, **options)
+            return
+        texts = [
+            o
+            if isinstance(o, Text)
+            else self.render_str(
+                o,
+                markup=options.get("markup"),
+                highlight=options.get("highlight"),
+                emoji=options.get("emoji"),
+            )
+            for o in objects
+        ]
+        options["soft_wrap"] = True
+        super().print(wrap_words(Text(sep).join(texts), self.width, hang), **options)
+
+
+stdout = WrappingConsole(soft_wrap=False)
+stderr = WrappingConsole(stderr=True)
 
 
 def emit(
@@ -60,9 +138,12 @@ def report_error(error: FacetoptError, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps({"error": error.to_dict()}) + "\n")
         sys.stdout.flush()
-    sys.stderr.write(f"error: {error.message}\n")
-    if error.hint:
-        sys.stderr.write(f"hint: {error.hint}\n")
+    lines = [f"error: {error.message}", *([f"hint: {error.hint}"] if error.hint else [])]
+    if sys.stderr.isatty():  # wrapped between words for a person; one line each for a pipe
+        for line in lines:
+            stderr.print(line, markup=False, highlight=False)
+        return
+    sys.stderr.write("".join(f"{line}\n" for line in lines))
     sys.stderr.flush()
 
 
@@ -85,8 +166,19 @@ _USER_SIDE_ERRNO = {
 }
 
 
+_DENIED = re.compile(r'Cannot open file "([^"]+)": Permission denied')
+
+
 def user_side(error: Exception) -> FacetoptError | None:
     """A path, permission or full disk: the user's to fix, named as such (not a bug to report)."""
+    denied = _DENIED.search(str(error))  # DuckDB's, e.g. the store's .wal in a read-only folder
+    if denied:
+        folder = os.path.dirname(denied.group(1)) or "."
+        return FacetoptError(
+            f"cannot write {denied.group(1)}: permission denied",
+            hint=f"make {folder} and the files in it writable, or pass another --output-root; "
+            "paid work is cached",
+        )
     if not isinstance(error, OSError) or error.errno not in _USER_SIDE_ERRNO:
         return None
     what, hint = _USER_SIDE_ERRNO[error.errno]

@@ -6,12 +6,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from facetopt.cli.output import stderr
 
+ELAPSED = 7  # "0:00:12"
+
+
+def fit_words(text: str, room: int) -> str:
+    """The leading whole words of `text` that fit `room` characters (never a cut word)."""
+    kept = ""
+    for word in text.split():
+        candidate = f"{kept} {word}" if kept else word
+        if len(candidate) > room:
+            break
+        kept = candidate
+    return kept
+
 
 class RichProgress:
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self._bars: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
+        self._bar = 40
+        self._room: dict[str, int] = {}  # per task, characters left for the detail beside the bar
 
     def stage(self, message: str) -> None:
         if self.enabled:
@@ -20,10 +35,14 @@ class RichProgress:
     def start(self, task: str, total: int) -> None:
         if not self.enabled:
             return
+        counts = 2 * len(str(total)) + 1
+        # the line fits the width whole: the bar gives way first, the detail shows only whole words
+        fixed = len(task) + counts + ELAPSED + 5
         if self._bars is None:
+            self._bar = max(5, min(40, stderr.width - fixed - 28))
             self._bars = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=self._bar),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[detail]}", style="dim"),
@@ -32,6 +51,7 @@ class RichProgress:
             )
             self._bars.start()
         self._tasks[task] = self._bars.add_task(task, total=total, detail="")
+        self._room[task] = stderr.width - fixed - self._bar
 
     def advance(self, task: str, amount: int = 1) -> None:
         if self._bars is not None and task in self._tasks:
@@ -39,7 +59,7 @@ class RichProgress:
 
     def detail(self, task: str, text: str) -> None:
         if self._bars is not None and task in self._tasks:
-            self._bars.update(self._tasks[task], detail=text)
+            self._bars.update(self._tasks[task], detail=fit_words(text, self._room[task]))
 
     def finish(self, task: str) -> None:
         if self._bars is not None and task in self._tasks:

@@ -20,7 +20,20 @@ def usage_error_document(error: _click.ClickException, argv: Sequence[str] = ())
         words = [arg for arg in argv[: next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))]]
         command = " ".join(["facetopt", *words])
     hint = f"see `{command} --help`"
+    if command == "facetopt" and "--json" in error.format_message():
+        hint = "--json goes with a command, before or after it: `facetopt inspect dataset --json`"
     return {"error": {"message": error.format_message(), "hint": hint, "exit_code": error.exit_code}}
+
+
+def json_after_command(argv: list[str]) -> list[str]:
+    """`facetopt --json eval ...` means `facetopt eval ... --json`: --json is each command's
+    option, so a --json given before the command moves to just after the command's words."""
+    first = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)
+    if first is None or "--json" not in argv[:first]:
+        return argv
+    end = next((i for i in range(first, len(argv)) if argv[i].startswith("-")), len(argv))
+    head = [arg for arg in argv[:first] if arg != "--json"]
+    return [*head, *argv[first:end], "--json", *argv[end:]]
 
 
 class JsonUsageErrors(TyperGroup):
@@ -34,7 +47,7 @@ class JsonUsageErrors(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = json_after_command(list(sys.argv[1:] if args is None else args))
         wants_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
         if not wants_json or not standalone_mode:
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -40,8 +41,18 @@ class BootstrapResult(BaseModel):
     diff: str | None = None
 
 
-def latest_run_prompt(output_root: Path) -> Path:
-    """`facet_prompt.yaml` of the newest run folder under the output root (run ids sort by time, then -N)."""
+def _run_of(folder: Path) -> tuple[str | None, str | None]:
+    """(target project, dataset) a run folder's summary.json names, Nones when it names none."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, None
+    return summary.get("target_project"), summary.get("dataset")
+
+
+def latest_run_prompt(output_root: Path, dataset: str | None = None, project: str | None = None) -> Path:
+    """`facet_prompt.yaml` of the newest run folder under the output root (run ids sort by time,
+    then -N), among the runs of the configured dataset (and project) when one is configured."""
     runs = []
     if output_root.is_dir():
         for child in output_root.iterdir():
@@ -53,12 +64,30 @@ def latest_run_prompt(output_root: Path) -> Path:
             f"no run folder with {RUN_PROMPT_FILE} under {output_root}",
             hint="run `facetopt dataset create` first, or pass --run-dir",
         )
-    return max(runs)[2] / RUN_PROMPT_FILE
+    if dataset is None and project is None:
+        return max(runs)[2] / RUN_PROMPT_FILE
+    mine = [run for run in runs if _matches(_run_of(run[2]), dataset, project)]
+    if not mine:
+        wanted = f"dataset {dataset!r}" if dataset else "any dataset"
+        where = f" of project {project!r}" if project else ""
+        others = sorted({f"{p}/{d}" for p, d in (_run_of(r[2]) for r in runs) if d})
+        raise NotFoundError(
+            f"no run of {wanted}{where} under {output_root}"
+            + (f" (runs there are of {', '.join(others)})" if others else ""),
+            hint="pass --dataset (or set FACET_OPTIMIZER_DATASET) to the dataset you mean, or --run-dir",
+        )
+    return max(mine)[2] / RUN_PROMPT_FILE
 
 
-def source_prompt_path(output_root: Path, run_dir: Path | None) -> Path:
+def _matches(run: tuple[str | None, str | None], dataset: str | None, project: str | None) -> bool:
+    return (dataset is None or run[1] == dataset) and (project is None or run[0] == project)
+
+
+def source_prompt_path(
+    output_root: Path, run_dir: Path | None, dataset: str | None = None, project: str | None = None
+) -> Path:
     if run_dir is None:
-        return latest_run_prompt(output_root)
+        return latest_run_prompt(output_root, dataset, project)
     if not run_dir.exists() and (output_root / run_dir).exists():
         run_dir = output_root / run_dir  # a run id, as `dataset upload --run-dir` takes
     if run_dir.is_file():
@@ -132,9 +161,12 @@ def bootstrap(
     output: Path | None,
     force: bool,
     remember_prompt: RememberPrompt | None = None,
+    dataset: str | None = None,
+    project: str | None = None,
 ) -> BootstrapResult:
-    """Copy a run's `facet_prompt.yaml` byte for byte to the prompt file; keep edits unless forced."""
-    source_path = source_prompt_path(output_root, run_dir)
+    """Copy a run's `facet_prompt.yaml` byte for byte to the prompt file; keep edits unless forced.
+    Without `run_dir`, the newest run of `dataset` (and `project`) when they are configured."""
+    source_path = source_prompt_path(output_root, run_dir, dataset, project)
     source = load_prompt_file(source_path)
     target = output if output is not None else output_root / PROMPT_FILE_NAME
     if target.is_dir():

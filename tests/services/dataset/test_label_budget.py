@@ -75,3 +75,38 @@ def test_max_cost_counts_what_is_in_flight_and_a_rerun_pays_only_the_rest(tmp_pa
 
 def dummy() -> Endpoint:
     return Endpoint("labeller", "gpt-5.4", "http://127.0.0.1:9/v1", SecretStr(KEY))
+
+
+class CountingProgress(SilentProgress):
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+
+    def start(self, task: str, total: int) -> None:
+        self.totals[task], self.done[task] = total, 0
+
+    def advance(self, task: str, amount: int = 1) -> None:
+        self.done[task] += amount
+
+
+def test_the_progress_bar_counts_every_row_asked_about_cached_ones_included(tmp_path: Path):
+    """`dataset audit` says "second opinions on N rows": the bar beside it must end at N/N, not
+    at the number still to pay for (the audit once showed 46 rows beside a bar of 36/36)."""
+    with FakeOpenAIServer(api_key=KEY, usage=as_estimated) as server:
+        endpoint = Endpoint("labeller", "gpt-5.4", server.url, SecretStr(KEY))
+        asked = requests(endpoint)
+        first = dict(list(asked.items())[:2])  # two rows paid for (and cached) first
+        for batch, journal in ((first, "a"), (asked, "b")):
+            progress = CountingProgress()
+            label_requests(
+                batch,
+                endpoint,
+                tmp_path / "store.duckdb",
+                tmp_path / f"{journal}.jsonl",
+                concurrency=2,
+                timeout=10,
+                deadline=5,
+                progress=progress,
+            )
+    assert server.count == N  # 2, then the 4 not cached
+    assert progress.totals == {"labelling": N} and progress.done == {"labelling": N}

@@ -8,6 +8,7 @@ an eval subprocess; `LocalStore` (store.py) adds the tables' reads and writes to
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from datetime import UTC, datetime
@@ -100,6 +101,19 @@ def _unusable(path: Path, message: str) -> FacetoptError | None:
     if path.is_dir():
         return StoreUnusableError(f"the local store {path} is a directory, not a DuckDB file", hint=hint)
     lowered = message.lower()
+    folder = path.parent
+    if "read-only file system" in lowered:
+        return StoreUnusableError(
+            f"the local store {path} cannot be written: {folder} is on a read-only file system",
+            hint="pass an --output-root on a writable disk",
+        )
+    if "permission denied" in lowered and (not path.exists() or not os.access(folder, os.W_OK)):
+        # DuckDB creates the file and its .wal beside it: the folder is what must be writable
+        return StoreUnusableError(
+            f"the local store {path} cannot be created: the folder {folder} is not writable",
+            hint=f"make {folder} writable (facetopt writes store.duckdb and store.duckdb.wal there), "
+            "or pass another --output-root",
+        )
     if "permission denied" in lowered:
         return StoreUnusableError(
             f"the local store {path} cannot be opened: permission denied",

@@ -73,7 +73,19 @@ def parse_prompt_text(text: str, path: Path) -> tuple[Any, list[FacetPrompt]]:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join((exc.problem or exc.context or "cannot be parsed").split())
-        _fail(path, mark.line + 1 if mark else None, f"invalid YAML: {problem}")
+        line = mark.line + 1 if mark else None
+        dedented = _dedented_block_line(text, line) if line else None
+        if dedented is not None:
+            at, block = dedented
+            _fail(
+                path,
+                at,
+                f"this line is less indented than the text block it continues (`{block[1]}` at line "
+                f"{block[0]}), so the block ends here"
+                + (f" and YAML fails at line {line}: {problem}" if line != at else f" (YAML: {problem})"),
+                hint="indent it like the lines of the text above it",
+            )
+        _fail(path, line, f"invalid YAML: {problem}")
     except YAMLError as exc:
         _fail(path, None, f"invalid YAML: {str(exc).splitlines()[0]}")
     if data is None:
@@ -81,6 +93,31 @@ def parse_prompt_text(text: str, path: Path) -> tuple[Any, list[FacetPrompt]]:
             path, None, "the prompt file is empty", hint="promote a run's prompts with `facetopt bootstrap`"
         )
     return data, _facets_from_tree(data, path)
+
+
+_BLOCK_START = re.compile(r"^(\s*)(?:- )?[\w-]+:\s*[|>][-+]?\s*$")
+_KEY_OR_ITEM = re.compile(r"^\s*(?:- |[\w-]+:(\s|$))")
+
+
+def _dedented_block_line(text: str, error_line: int) -> tuple[int, tuple[int, str]] | None:
+    """The line, before where YAML noticed a problem, that ended a `key: |` text block by being
+    less indented than the block's text while not being a YAML key or item: the usual cause of an
+    error reported lines later, when a line added to a prompt lost its indentation."""
+    lines = text.splitlines()
+    found = None
+    block: tuple[int, str, int] | None = None  # (line, the `key: |` text, the block's indent)
+    for number, line in enumerate(lines[:error_line], start=1):
+        indent = len(line) - len(line.lstrip(" "))
+        if block is not None and line.strip():
+            if block[2] < 0:
+                block = (block[0], block[1], indent)
+            elif indent < block[2]:
+                if not _KEY_OR_ITEM.match(line):
+                    found = (number, (block[0], block[1]))
+                block = None
+        if block is None and _BLOCK_START.match(line):
+            block = (number, line.strip(), -1)
+    return found
 
 
 def _facets_from_tree(data: Any, path: Path) -> list[FacetPrompt]:

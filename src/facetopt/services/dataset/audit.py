@@ -86,14 +86,17 @@ def audit_dataset(
     announce: Callable[[str], None] | None = None,
     backend: Backend | None = None,
     command: str = "dataset audit",
+    all_rows: list[DatasetRow] | None = None,
 ) -> AuditOutcome:
+    """`all_rows`: the dataset's rows when the caller has read them already."""
     progress = progress or SilentProgress()
     if sample is not None and sample < 1:
         raise InputError("--sample must be at least 1", hint="leave it out to audit every row")
     backend = backend if backend is not None else open_backend(settings, announce)
     project = settings.require("target_project", "--target-project", "FACET_OPTIMIZER_TARGET_PROJECT")
     dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
-    all_rows = backend.dataset_rows(project, dataset, must_exist=True)
+    if all_rows is None:
+        all_rows = backend.dataset_rows(project, dataset, must_exist=True)
     rows = select_rows(all_rows, facet, split, sample, seed)
     if not rows:
         known = ", ".join(sorted({r.facet_name for r in all_rows})) or "none"

@@ -133,7 +133,11 @@ def label_requests(
     def admit(request: ChatRequest) -> bool:
         return meter is None or meter.admit(estimates[request.key])
 
-    progress.start(stage, sum(len(keys) for keys in owners.values()))
+    # the bar counts every row asked about, cached ones done at the start, so it agrees with
+    # the "N rows" the command announced
+    progress.start(stage, len(requests))
+    if outcome.from_cache:
+        progress.advance(stage, outcome.from_cache)
     journal = JsonlJournal(journal_path)
     writer = BatchWriter(store_path, write_labels)
     connection_failures = not_sent = 0

@@ -36,6 +36,7 @@ from facetopt.facets.text import bucket_of
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.dataset.audit import audit_dataset
 from facetopt.services.dataset.placement import remember_written
+from facetopt.services.dataset.recorded_audit import recorded_audit
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 
@@ -101,10 +102,32 @@ def export_review(
 ) -> ReviewExport:
     if path.exists() and path.is_dir():
         raise InputError(f"{path} is a folder", hint="pass a file name, e.g. review.yaml")
-    outcome = audit_dataset(
-        settings, facet=facet, split=split, seed=seed, progress=progress, announce=announce, backend=backend,
-        command="dataset review export",
-    )  # fmt: skip
+    backend = backend if backend is not None else open_backend(settings, announce)
+    project = settings.require("target_project", "--target-project", "FACET_OPTIMIZER_TARGET_PROJECT")
+    dataset = settings.require("dataset", "--dataset", "FACET_OPTIMIZER_DATASET")
+    all_rows = backend.dataset_rows(project, dataset, must_exist=True)
+    # a recorded audit is reused only where no test row is read: a look at test is always recorded anew
+    reads_test = (split or "").strip().lower() in ("test", "all")
+    outcome = (
+        None
+        if reads_test
+        else recorded_audit(settings.output_root, backend.name, project, dataset, all_rows, facet, split)
+    )
+    if outcome is not None:
+        if announce is not None:
+            announce(f"using the audit recorded in {outcome.report.run_dir} (no model asked again)")
+    else:
+        outcome = audit_dataset(
+            settings,
+            facet=facet,
+            split=split,
+            seed=seed,
+            progress=progress,
+            announce=announce,
+            backend=backend,
+            command="dataset review export",
+            all_rows=all_rows,
+        )
     report = outcome.report
     chosen = choose_entries(outcome.rows, only, sample_agreeing, seed)
     entries = []

@@ -173,7 +173,7 @@ def plan_eval(
         warn(message)
 
     progress.stage(f"reading dataset {dataset!r} of project {dataset_project!r} ({backend.name})")
-    rows = backend.dataset_rows(dataset_project, dataset)
+    rows = backend.dataset_rows(dataset_project, dataset, must_exist=True)  # names the ones that exist
     project_id = backend.experiment_project_id(project) if send_logs else None
     if not rows:
         raise NotFoundError(

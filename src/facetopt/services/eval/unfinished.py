@@ -43,10 +43,15 @@ def conclude(
     activity = read_activity(run_dir / ACTIVITY_FILE)
     scored = read_results(run_dir / "results.jsonl")
     record = None
+    # a run that scored nothing does not supersede the unfinished run it meant to replace: that
+    # one still holds its rows, and stays the run to resume
+    earlier = None if scored else supersedes
     if scored or activity.created:
         status, cause = unfinished_status(plan, runner, outcome, run_dir, activity)
-        record = keep_unfinished(plan, runner, run_dir, activity, supersedes, status, cause)
-    raise unfinished_error(plan, runner, outcome, run_dir, activity, record, len(scored))
+        record = keep_unfinished(
+            plan, runner, run_dir, activity, supersedes if scored else None, status, cause
+        )
+    raise unfinished_error(plan, runner, outcome, run_dir, activity, record, len(scored), earlier)
 
 
 def unfinished_status(
@@ -115,6 +120,7 @@ def unfinished_error(
     activity: BraintrustActivity,
     record: ExperimentRecord | None,
     scored: int,
+    earlier: ExperimentRecord | None = None,
 ) -> FacetoptError:
     total = len(plan.rows) * plan.settings.trials
     cause = stop_cause(plan, outcome, activity)
@@ -133,6 +139,13 @@ def unfinished_error(
             hint += f" (the {scored} scored row(s) are in {run_dir / 'results.jsonl'})"
         if cause is None:
             return runner_failure(outcome, runner, run_dir, plan.secrets())
+    elif scored == 0:
+        hint = "this run scored no row, so there is nothing of it to resume; " + (
+            f"`facetopt eval --resume {Path(earlier.run_dir).name}` logs the {earlier.row_count} row(s) "
+            f"the earlier unfinished run {earlier.experiment_name!r} scored, and runs the rest"
+            if earlier is not None and earlier.run_dir and earlier.row_count
+            else "re-run the same command"
+        )
     elif not plan.send_logs:
         hint = (
             f"the {scored} scored row(s) are kept in {run_dir} (results.jsonl, and the local store as "
