@@ -226,7 +226,9 @@ def test_a_second_opinion_answering_none_everywhere_is_a_broken_audit_not_label_
         audit = json_out(run_cli("dataset", "audit", *where, "--json"))
     assert result.exit_code == 0, result.stderr
     assert "measure label noise" not in result.stdout + result.stderr
-    assert "BROKEN AUDIT" in result.stdout and "broken audit of" in result.stdout
+    assert "BROKEN AUDIT" in result.stdout and "broken audit of" in " ".join(result.stderr.split())
+    (step,) = audit["next_steps"]  # the auditor is what to fix, not the labels
+    assert "is broken" in step["stop"] and "noisy" not in step["stop"]
     broken = [f for f in audit["facets"] if f["broken"]]
     assert len(broken) == len(audit["facets"]) == 3  # a constant NONE: kappa 0 by construction on every facet
     assert all(f["kappa"] is None and "'NONE'" in f["broken"] for f in broken)

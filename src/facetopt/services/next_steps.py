@@ -327,6 +327,15 @@ def publish_next_steps(result: PublishResult) -> list[NextStep]:
 
 
 def audit_next_steps(report: AuditReport) -> list[NextStep]:
+    broken = [f for f in report.facets if f.broken]
+    if broken:  # the second opinion failed, not the labels: nothing to review yet
+        return [
+            stop(
+                f"the audit of {', '.join(f.facet_name for f in broken)} is broken: check the second "
+                "opinion's model, endpoint and answer format, then audit again",
+                "; ".join(f.broken or "" for f in broken),
+            )
+        ]
     noisy = [f for f in report.facets if f.warning]
     if noisy:
         return [
