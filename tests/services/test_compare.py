@@ -288,8 +288,8 @@ def test_prompt_diff_of_a_run_facetopt_did_not_log_is_unavailable(output_root: P
     """An experiment of the project without prompt texts (the original eval's) whose prompt this machine
     never saw: its rows compare, the diff says why it is missing; a forged text is not used."""
     from facetopt.facets.rows import prompt_sha256
+    from facetopt.services.backends.braintrust_experiments import record_from_experiment
     from facetopt.services.compare import prompt_diffs
-    from facetopt.services.project_experiments import record_from_experiment
 
     def listed(experiment_id: str, metadata: dict) -> ExperimentRecord:
         experiment = {"id": experiment_id, "name": experiment_id, "created": "2024-01-01T00:00:00Z"}

@@ -269,4 +269,4 @@ def inspect_dataset(experiments: Experiments) -> BalanceReport:
 def inspect_sql(experiments: Experiments, sql: str) -> SqlResult:
     if not sql.strip():
         raise InputError("empty SQL", hint="pass a query, e.g. \"SELECT id FROM dataset('<name>') LIMIT 5\"")
-    return experiments.backend.sql(experiments, sql)
+    return experiments.backend.sql(sql, experiments.resolve, experiments.store)

@@ -6,8 +6,8 @@ compare backend names). Implementations: `local` (the DuckDB store and NDJSON sp
 over clients/local) and `braintrust` (logins per org, `/btql`, verified uploads, over
 clients/braintrust). Both are adapters in the services layer, so imports stay one-way:
 services -> clients.
-May import: clients, facets, domain, settings, errors, services.dataset.sources,
-services.dataset.braintrust, services.local_sql (implementations only, inside functions).
+May import: clients, facets, domain, settings, errors, services.backends.sources,
+services.backends.braintrust_source, services.backends.local_sql (implementations only, inside functions).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from facetopt.errors import NotFoundError
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,9 +24,12 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.dataset.sources import SpanSource
-    from facetopt.services.experiments import Experiments
-    from facetopt.services.publish import Publisher
+    from facetopt.services.backends.publishers import Publisher
+    from facetopt.services.backends.sources import SpanSource
+
+ExperimentResolver = Callable[[str], "ExperimentRecord"]
+"""An experiment reference (id, name, latest, previous) to its record: `Experiments.resolve`,
+passed down by the workflow that knows the command's scope."""
 
 
 @dataclass
@@ -109,14 +113,24 @@ class Backend(Protocol):
         ...
 
     # SQL
-    def sql(self, experiments: Experiments, sql: str) -> SqlResult:
-        """`inspect sql`: Braintrust-dialect SQL over this backend's datasets and experiments."""
+    def sql(self, sql: str, resolve: ExperimentResolver, store: LocalStore | None) -> SqlResult:
+        """`inspect sql`: Braintrust-dialect SQL over this backend's datasets and experiments;
+        `resolve` names the experiments its `experiment('...')` calls mean."""
         ...
 
     # publishing
     def publisher(self) -> Publisher:
         """Where `facetopt publish` sends facet functions (locally: a file under the output root)."""
         ...
+
+
+def not_stored(record: ExperimentRecord) -> NotFoundError:
+    """An experiment whose rows only the local store ever held, and it does not hold them."""
+    return NotFoundError(
+        f"the rows of experiment {record.experiment_name!r} ({record.experiment_id}) "
+        "are not in the local store",
+        hint="re-run `facetopt eval`; the local store may have been replaced",
+    )
 
 
 def open_backend(settings: Settings, announce: Callable[[str], None] | None = None) -> Backend:
@@ -133,4 +147,4 @@ def open_backend(settings: Settings, announce: Callable[[str], None] | None = No
     return LocalBackend(settings)
 
 
-__all__ = ["Backend", "ExperimentListing", "RowsUploaded", "open_backend"]
+__all__ = ["Backend", "ExperimentListing", "ExperimentResolver", "RowsUploaded", "not_stored", "open_backend"]
