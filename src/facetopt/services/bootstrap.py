@@ -171,3 +171,14 @@ def bootstrap(
         env_line=env_line(target),
         diff=diff,
     )
+
+
+def bootstrap_prompt_file(
+    store_path: Path, output_root: Path, run_dir: Path | None, output: Path | None, force: bool
+) -> BootstrapResult:
+    """`facetopt bootstrap`: `bootstrap`, with every promoted prompt kept in the store's prompt
+    history (so compare and publish can show its text later)."""
+    from facetopt.clients.local.store import LocalStore
+
+    with LocalStore(store_path) as store:
+        return bootstrap(output_root, run_dir, output, force, remember_prompt=store.remember_prompt)

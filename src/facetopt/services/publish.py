@@ -7,6 +7,7 @@ On the local backend nothing is sent: the definitions are written to a file unde
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -21,8 +22,14 @@ from facetopt.facets.publishing import (
     function_slug,
 )
 from facetopt.services.backends.publishers import FunctionStatus, Publisher
-from facetopt.services.experiments import Experiments
-from facetopt.services.publish_evidence import DecisionLookup, FacetEvidence, facet_evidence
+from facetopt.services.experiments import Experiments, open_experiments
+from facetopt.services.publish_evidence import (
+    DecisionLookup,
+    FacetEvidence,
+    facet_evidence,
+    recorded_decisions,
+)
+from facetopt.settings import Settings
 
 Outcome = Literal["published", "written", "would_publish", "would_refuse", "unverified"]
 
@@ -138,6 +145,52 @@ def run_publish(
         except Exception as error:  # production changed: a local bookkeeping failure must not hide it
             result.warnings.append(f"{function.slug} was published but not recorded locally: {error}")
     return result
+
+
+def publish_prompt_file(
+    settings: Settings, request: PublishRequest, prompt_path: Path, announce: Callable[[str], None]
+) -> PublishResult:
+    """`facetopt publish`: read the prompt file, publish on the settings' backend, then record
+    each function published in the store (after the registry is closed: one writer at a time)."""
+    from facetopt.clients.prompt_file import load_prompt_file
+
+    doc = load_prompt_file(prompt_path)
+    recorded: list[tuple[PublishedFunction, str, str]] = []
+    with open_experiments(settings, announce) as experiments:
+        result = run_publish(
+            doc,
+            request,
+            experiments,
+            experiments.backend.publisher(),
+            record=lambda function, backend, project: recorded.append((function, backend, project)),
+            decision_for=recorded_decisions(experiments.store),
+        )
+    if recorded:
+        record_publications(settings.store_path, recorded, result.warnings)
+    return result
+
+
+def record_publications(
+    store_path: Path, recorded: list[tuple[PublishedFunction, str, str]], warnings: list[str]
+) -> None:
+    """Remember what was published; a busy or broken store is a warning (production changed anyway)."""
+    from facetopt.clients.local.store import LocalStore
+
+    try:
+        with LocalStore(store_path) as store:
+            for function, backend_name, project_name in recorded:
+                store.record_publication(
+                    function.prompt_sha256,
+                    function.facet_name,
+                    backend_name,
+                    project_name,
+                    function.slug,
+                    function.function_id,
+                    function.evidence_experiments,
+                )
+    except Exception as error:
+        message = getattr(error, "message", None) or str(error)
+        warnings.append(f"published, but not recorded in the local store: {message}")
 
 
 def evidence_refusal(missing: list[FacetEvidence]) -> InputError:
