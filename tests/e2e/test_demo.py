@@ -14,7 +14,7 @@ from facetopt.cli.main import app
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import load_prompt_file
 from facetopt.services.compare import compare_experiments
-from facetopt.services.demo import (
+from facetopt.services.demo.loop import (
     BOUNDARY_SENTENCE,
     DEMO_DATASET,
     DEMO_PROJECT,
@@ -214,7 +214,7 @@ def test_human_output_prints_each_command_under_its_step_then_the_summary(
                 steps.show("edit", PromptChange.model_validate(summary["prompt_change"]))
         return DemoSummary.model_validate(summary)
 
-    monkeypatch.setattr("facetopt.services.demo.run_demo", replay)
+    monkeypatch.setattr("facetopt.services.demo.loop.run_demo", replay)
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.strip()]

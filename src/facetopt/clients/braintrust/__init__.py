@@ -8,7 +8,8 @@ datasets (upload and read-back), bt_runner (runs `bt eval`, or the SDK's runner 
 May import: domain, facets, settings, errors, clients.artifacts.
 """
 
-from facetopt.clients.braintrust.api import BraintrustConnection, btql, connect
+from facetopt.clients.braintrust.api import btql, connect
+from facetopt.clients.braintrust.connection import BraintrustConnection
 from facetopt.clients.braintrust.datasets import (
     UploadResult,
     fetch_dataset_events,
