@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from facetopt.errors import BraintrustError, UploadVerificationError
-from facetopt.services.backends import RowsUploaded, not_stored
+from facetopt.services.backends.protocol import RowsUploaded, not_stored
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.backends import ExperimentListing, ExperimentResolver
     from facetopt.services.backends.braintrust_source import BraintrustSpanSource
+    from facetopt.services.backends.protocol import ExperimentListing, ExperimentResolver
     from facetopt.services.backends.publishers import BraintrustPublisher
 
 

@@ -11,7 +11,7 @@ from facetopt.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.backends import ExperimentResolver
+    from facetopt.services.backends.protocol import ExperimentResolver
     from facetopt.settings import Settings
 
 Connect = Callable[[], Any]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facetopt.errors import NotFoundError, UploadVerificationError
-from facetopt.services.backends import RowsUploaded, not_stored
+from facetopt.services.backends.protocol import RowsUploaded, not_stored
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.backends import ExperimentListing, ExperimentResolver
+    from facetopt.services.backends.protocol import ExperimentListing, ExperimentResolver
     from facetopt.services.backends.publishers import LocalPublisher
     from facetopt.services.backends.sources import LocalSpanSource
 
@@ -78,7 +78,7 @@ class LocalBackend:
         return store.experiments() if store is not None else []
 
     def experiment_listing(self, store: LocalStore | None, limit: int | None) -> ExperimentListing:
-        from facetopt.services.backends import ExperimentListing
+        from facetopt.services.backends.protocol import ExperimentListing
 
         records = self.experiments(store)
         return ExperimentListing(records[:limit], more=limit is not None and len(records) > limit)

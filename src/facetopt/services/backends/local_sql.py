@@ -16,7 +16,7 @@ from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
-    from facetopt.services.backends import ExperimentResolver
+    from facetopt.services.backends.protocol import ExperimentResolver
 
 
 class LocalTables:
