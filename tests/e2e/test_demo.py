@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from facetopt.cli.main import app
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import load_prompt_file
-from facetopt.services.compare import compare_experiments
 from facetopt.services.demo.loop import (
     BOUNDARY_SENTENCE,
     DEMO_DATASET,
@@ -22,7 +21,8 @@ from facetopt.services.demo.loop import (
     DemoSummary,
     PromptChange,
 )
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.compare import compare_experiments
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.settings import load_settings
 from tests.e2e.helpers import DemoRun, run_facetopt
 

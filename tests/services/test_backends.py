@@ -17,8 +17,8 @@ from facetopt.services.backends.sources import LocalSpanSource
 from facetopt.services.dataset.command import run_dataset_create
 from facetopt.services.dataset.upload import run_dataset_upload
 from facetopt.services.eval.plan import EvalOptions, plan_eval
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import SqlResult, inspect_dataset, inspect_sql
+from facetopt.services.experiments.inspect import SqlResult, inspect_dataset, inspect_sql
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.services.eval.helpers import DATASET, PROJECT, make_rows, seed_local_state

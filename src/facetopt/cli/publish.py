@@ -16,7 +16,7 @@ from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetO
 from facetopt.cli.output import emit, handles_errors, note, warn
 
 if TYPE_CHECKING:
-    from facetopt.services.publish import PublishResult
+    from facetopt.services.publish.run import PublishResult
 
 DEFAULT_PROJECT = "Facet Optimizer"
 STATUS_STYLE = {"evaluated": "green", "simulated_only": "yellow"}  # every other status: a refusal, red
@@ -122,7 +122,7 @@ def publish_command(
     """Publish the prompt file's facets as Braintrust facet functions, once the prompt has evidence."""
     from facetopt.errors import InputError
     from facetopt.services.next_steps import publish_next_steps
-    from facetopt.services.publish import PublishRequest, publish_prompt_file
+    from facetopt.services.publish.run import PublishRequest, publish_prompt_file
     from facetopt.settings import load_settings
 
     if if_exists not in ("error", "replace", "ignore"):

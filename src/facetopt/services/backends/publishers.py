@@ -1,6 +1,6 @@
 """Where `facetopt publish` sends facet functions: Braintrust (insert, then read back), or, on the
 local backend, a file under the output root. The evidence check and the result live above, in
-services/publish.py."""
+services/publish/run.py."""
 
 from __future__ import annotations
 

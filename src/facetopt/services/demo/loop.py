@@ -25,9 +25,9 @@ from facetopt.services.demo.tail import audit_step, report_step
 from facetopt.settings import SIMULATED_BASE_URL, Settings
 
 if TYPE_CHECKING:
-    from facetopt.services.compare import CompareReport
     from facetopt.services.eval.record import EvalSummary
-    from facetopt.services.publish import PublishResult
+    from facetopt.services.experiments.compare import CompareReport
+    from facetopt.services.publish.run import PublishResult
 
 DEMO_PROJECT = "facetopt-demo"
 DEMO_DATASET = "facet-groundtruth"
@@ -278,8 +278,8 @@ def _evaluate(
 
 
 def _inspect_failures(settings: Settings, steps: DemoSteps, facet: str) -> None:
-    from facetopt.services.experiments import open_experiments
-    from facetopt.services.inspect import inspect_failures
+    from facetopt.services.experiments.inspect import inspect_failures
+    from facetopt.services.experiments.registry import open_experiments
 
     steps.step(
         f"4. Inspect the failures of the weakest facet ({facet}) on validation",
@@ -319,9 +319,9 @@ def _edit_prompt(settings: Settings, steps: DemoSteps, facet: str) -> PromptChan
 def _compare(
     settings: Settings, steps: DemoSteps, baseline: EvalSummary, candidate: EvalSummary
 ) -> CompareReport:
-    from facetopt.services.compare import compare_experiments
-    from facetopt.services.decisions import record_comparison
-    from facetopt.services.experiments import open_experiments
+    from facetopt.services.experiments.compare import compare_experiments
+    from facetopt.services.experiments.decisions import record_comparison
+    from facetopt.services.experiments.registry import open_experiments
 
     steps.step(
         "8. Compare baseline and candidate on validation, and decide",
@@ -343,9 +343,9 @@ def _compare(
 
 def _publish_dry_run(settings: Settings, steps: DemoSteps, facet: str, verdict: str) -> PublishResult:
     from facetopt.clients.prompt_file import load_prompt_file
-    from facetopt.services.experiments import open_experiments
-    from facetopt.services.publish import PublishRequest, run_publish
-    from facetopt.services.publish_evidence import recorded_decisions
+    from facetopt.services.experiments.registry import open_experiments
+    from facetopt.services.publish.evidence import recorded_decisions
+    from facetopt.services.publish.run import PublishRequest, run_publish
 
     steps.step(
         f"9. Publish the {facet} prompt ({verdict}): a dry run",

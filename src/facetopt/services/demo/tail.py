@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from facetopt.domain.audit import AuditReport
 from facetopt.services.demo.steps import DemoSteps
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.report import decision_report, write_report_page
 from facetopt.settings import SIMULATED_BASE_URL, Settings
 

@@ -22,8 +22,8 @@ from facetopt.facets.publishing import (
     function_slug,
 )
 from facetopt.services.backends.publishers import FunctionStatus, Publisher
-from facetopt.services.experiments import Experiments, open_experiments
-from facetopt.services.publish_evidence import (
+from facetopt.services.experiments.registry import Experiments, open_experiments
+from facetopt.services.publish.evidence import (
     DecisionLookup,
     FacetEvidence,
     facet_evidence,
