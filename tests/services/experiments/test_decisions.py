@@ -10,7 +10,7 @@ from facetopt.services.experiments.inspect import inspect_experiments
 from facetopt.services.experiments.registry import open_experiments
 from facetopt.settings import load_settings
 from tests.services.experiment_fixtures import SHA_V1, SHA_V2, record
-from tests.services.test_compare import compare, rows
+from tests.services.experiments.test_compare import compare, rows
 
 FLAGS = {"backend": "local", "dataset": "demo"}
 

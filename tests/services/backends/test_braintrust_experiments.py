@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_retries")]
 ROWS = 12  # rows 0, 3, 6 and 9 are the validation split
 VALIDATION = [r.id for r in make_rows(ROWS) if r.metadata["split"] == "validation"]
 WRONG_ROW = "span003:sentiment"  # expected Negative; the original-shaped eval answers NONE
-ORIGINAL_EVAL = Path(__file__).with_name("original_eval_shape.py")
+ORIGINAL_EVAL = Path(__file__).parents[1] / "original_eval_shape.py"
 EDITED = [
     FacetPrompt(
         facet_name="Issues",
