@@ -29,6 +29,7 @@ LAYERS: dict[str, str] = {
     "facetopt.eval_facet": "runner",  # the file bt runs: an entry point beside the CLI
     "facetopt.services": "services",
     "facetopt.services.backends": "backends",  # the adapters under the workflows that use them
+    "facetopt.services.experiments": "record",  # the experiment record, under every workflow that names a run
     "facetopt.clients": "clients",
     "facetopt.sample": "clients",  # package data read from disk: an outside source like the clients'
     "facetopt.simulation": "simulation",
@@ -43,9 +44,10 @@ LAYERS: dict[str, str] = {
 _EVERYWHERE = {"settings", "errors", "package"}
 MAY_IMPORT: dict[str, set[str]] = {
     # the CLI calls services (every write goes through one) and never picks a backend itself
-    "cli": {"cli", "services", "facets", "domain"} | _EVERYWHERE,
-    "runner": {"services", "clients", "facets", "domain"} | _EVERYWHERE,
-    "services": {"services", "backends", "clients", "facets", "domain"} | _EVERYWHERE,
+    "cli": {"cli", "services", "record", "facets", "domain"} | _EVERYWHERE,
+    "runner": {"services", "record", "clients", "facets", "domain"} | _EVERYWHERE,
+    "services": {"services", "record", "backends", "clients", "facets", "domain"} | _EVERYWHERE,
+    "record": {"record", "backends", "clients", "facets", "domain"} | _EVERYWHERE,
     # backends sit under the workflows: what they need from above is passed in
     "backends": {"backends", "clients", "facets", "domain"} | _EVERYWHERE,
     "clients": {"clients", "facets", "domain"} | _EVERYWHERE,
@@ -247,7 +249,8 @@ def _layer_violation(imp: Import, importer_layer: str, target: str, target_layer
         allowed = ", ".join(sorted(MAY_IMPORT[importer_layer])) or "nothing of facetopt"
         return (
             f"{importer_layer} may not import {target_layer} "
-            f"(cli -> services -> backends -> facets/clients -> domain; {importer_layer} may import: {allowed})"
+            f"(cli -> services -> record -> backends -> facets/clients -> domain; "
+            f"{importer_layer} may import: {allowed})"
         )
     return None
 
@@ -447,6 +450,12 @@ def test_a_clean_synthetic_graph_passes():
             "facetopt.services.run",
             False,
             "backends may not import services",
+        ),
+        (
+            "facetopt.services.experiments.registry",
+            "facetopt.services.run",
+            False,
+            "record may not import services",
         ),
         ("facetopt.cli.main", "facetopt.clients.db", False, "cli may not import clients"),
         ("facetopt.cli.main", "facetopt.services.backends.local", False, "cli may not import backends"),

@@ -6,5 +6,5 @@ keep / reject, recorded), holdout (the test split's looks), budget (validation e
 prompt), inspect (`inspect experiments|dataset|sql|rows`), reconcile (partial runs whose rows
 reached Braintrust since), run_marks (a run's status written to its Braintrust experiment).
 May import: services.backends, clients, facets, domain, settings, errors (never cli, nor the
-services above it: eval, publish, optimize, demo).
+services above it: dataset, eval, publish, optimize, report, demo).
 """
