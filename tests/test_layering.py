@@ -4,9 +4,9 @@
 The module list comes from walking src/facetopt with `ast`: every import counts, including the
 ones inside functions and `if TYPE_CHECKING:` blocks. Each module belongs to a layer by its package
 (the longest matching prefix in LAYERS); a module in no layer fails the test, so a new package has
-to be placed deliberately. The "nevers" of the architecture picture (shared/architecture.json) are rules here: backends
-never import the other services, the CLI never imports clients or backends. docs/development.md
-states the same rules in prose.
+to be placed deliberately. The "nevers" of the architecture picture (shared/architecture.json)
+are rules here: backends never import the other services, the CLI never imports clients or
+backends. docs/development.md states the same rules in prose.
 """
 
 from __future__ import annotations
