@@ -1,9 +1,12 @@
-"""Imports point one way: cli -> services -> facets/clients -> domain.
+"""Imports point one way: cli -> services -> experiments (the record) -> backends -> facets/clients
+-> domain.
 
 The module list comes from walking src/facetopt with `ast`: every import counts, including the
 ones inside functions and `if TYPE_CHECKING:` blocks. Each module belongs to a layer by its package
 (the longest matching prefix in LAYERS); a module in no layer fails the test, so a new package has
-to be placed deliberately. docs/development.md states the same rules in prose.
+to be placed deliberately. The "nevers" of the architecture picture (shared/architecture.json)
+are rules here: backends never import the other services, the CLI never imports clients or
+backends. docs/development.md states the same rules in prose.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ LAYERS: dict[str, str] = {
     "facetopt.cli": "cli",
     "facetopt.eval_facet": "runner",  # the file bt runs: an entry point beside the CLI
     "facetopt.services": "services",
+    "facetopt.services.backends": "backends",  # the adapters under the workflows that use them
+    "facetopt.services.experiments": "record",  # the experiment record, under every workflow that names a run
     "facetopt.clients": "clients",
     "facetopt.sample": "clients",  # package data read from disk: an outside source like the clients'
     "facetopt.simulation": "simulation",
@@ -39,9 +44,13 @@ LAYERS: dict[str, str] = {
 }
 _EVERYWHERE = {"settings", "errors", "package"}
 MAY_IMPORT: dict[str, set[str]] = {
-    "cli": {"cli", "services", "clients", "facets", "domain"} | _EVERYWHERE,
-    "runner": {"services", "clients", "facets", "domain"} | _EVERYWHERE,
-    "services": {"services", "clients", "facets", "domain"} | _EVERYWHERE,
+    # the CLI calls services (every write goes through one) and never picks a backend itself
+    "cli": {"cli", "services", "record", "facets", "domain"} | _EVERYWHERE,
+    "runner": {"services", "record", "clients", "facets", "domain"} | _EVERYWHERE,
+    "services": {"services", "record", "backends", "clients", "facets", "domain"} | _EVERYWHERE,
+    "record": {"record", "backends", "clients", "facets", "domain"} | _EVERYWHERE,
+    # backends sit under the workflows: what they need from above is passed in
+    "backends": {"backends", "clients", "facets", "domain"} | _EVERYWHERE,
     "clients": {"clients", "facets", "domain"} | _EVERYWHERE,
     "simulation": {"simulation", "facets", "domain"} | _EVERYWHERE,
     "facets": {"facets", "domain"} | _EVERYWHERE,
@@ -241,7 +250,8 @@ def _layer_violation(imp: Import, importer_layer: str, target: str, target_layer
         allowed = ", ".join(sorted(MAY_IMPORT[importer_layer])) or "nothing of facetopt"
         return (
             f"{importer_layer} may not import {target_layer} "
-            f"(cli -> services -> facets/clients -> domain; {importer_layer} may import: {allowed})"
+            f"(cli -> services -> record -> backends -> facets/clients -> domain; "
+            f"{importer_layer} may import: {allowed})"
         )
     return None
 
@@ -267,21 +277,12 @@ def _library_violation(imp: Import, importer_layer: str, library: str, in_help: 
 
 
 def _cycles(graph: Graph) -> list[list[str]]:
-    """Strongly connected components of more than one facetopt module. Every import that runs
-    counts, in a function too; a TYPE_CHECKING import never runs, and is how a module names a type
-    of a module above it in annotations. A package's __init__ importing its own submodules (to
-    name its entry points, or to pick an implementation) is how a package is built, not a cycle."""
+    """Strongly connected components of more than one facetopt module. Every import counts: in a
+    function, under TYPE_CHECKING (a type named from a module above is a dependency all the same)
+    and a package's __init__ importing its own submodules (they import a sibling, not the
+    package face)."""
     edges = {
-        m: sorted(
-            {
-                t
-                for imp in imps
-                if not imp.type_checking
-                and (t := _own_module(imp.target, graph))
-                and t in graph
-                and not _is_within(t, m)
-            }
-        )
+        m: sorted({t for imp in imps if (t := _own_module(imp.target, graph)) and t in graph and t != m})
         for m, imps in graph.items()
     }
     index: dict[str, int] = {}
@@ -408,6 +409,7 @@ def _graph(edges: dict[str, list[tuple[str, bool]]]) -> dict[str, list[Import]]:
 _CLEAN = {
     "facetopt.cli.main": [("typer", True), ("facetopt.services.run", True)],
     "facetopt.services.run": [("facetopt.clients.db", True), ("facetopt.facets.rule", True)],
+    "facetopt.services.backends.local": [("facetopt.clients.db", False), ("facetopt.domain.model", True)],
     "facetopt.clients.db": [("duckdb", False), ("facetopt.domain.model", True), ("facetopt.settings", True)],
     "facetopt.clients.llm.client": [("facetopt.simulation.transport", False), ("openai", False)],
     "facetopt.simulation.transport": [("facetopt.facets.rule", True)],
@@ -444,6 +446,20 @@ def test_a_clean_synthetic_graph_passes():
     ("importer", "target", "at_import_time", "rule"),
     [
         ("facetopt.services.run", "facetopt.cli.output", False, "services may not import cli"),
+        (
+            "facetopt.services.backends.local",
+            "facetopt.services.run",
+            False,
+            "backends may not import services",
+        ),
+        (
+            "facetopt.services.experiments.registry",
+            "facetopt.services.run",
+            False,
+            "record may not import services",
+        ),
+        ("facetopt.cli.main", "facetopt.clients.db", False, "cli may not import clients"),
+        ("facetopt.cli.main", "facetopt.services.backends.local", False, "cli may not import backends"),
         ("facetopt.clients.db", "facetopt.services.other", False, "clients may not import services"),
         ("facetopt.facets.rule", "facetopt.clients.db", True, "facets may not import clients"),
         ("facetopt.facets.rule", "facetopt.cli.output", False, "facets may not import cli"),
@@ -476,8 +492,8 @@ def test_a_heavy_import_deferred_to_a_function_is_fine_but_not_at_top_level_outs
     # a client nobody imports at --help time may import duckdb at top level
     edges = {**_CLEAN, "facetopt.clients.other": [("duckdb", True)]}
     assert violations(_graph(edges)) == []
-    # ... until the CLI imports it at top level
-    edges["facetopt.cli.main"] = [*_CLEAN["facetopt.cli.main"], ("facetopt.clients.other", True)]
+    # ... until a service the CLI imports at top level imports it at top level
+    edges["facetopt.services.run"] = [*_CLEAN["facetopt.services.run"], ("facetopt.clients.other", True)]
     found = violations(_graph(edges))
     assert found == [
         "facetopt.clients.other (line 1) imports duckdb: heavy library duckdb at module top level of a "
@@ -494,15 +510,24 @@ def test_a_cycle_between_modules_is_reported():
     assert len(found) == 1 and found[0].startswith(
         "import cycle between facetopt.services.other, facetopt.services.run"
     )
-    # an import for annotations only (TYPE_CHECKING) never runs: no cycle
+    # an import for annotations only (TYPE_CHECKING) closes a cycle too
     graph = _graph(edges)
     graph["facetopt.services.run"][-1] = Import(
         "facetopt.services.run", "facetopt.services.other", 3, False, True
     )
-    assert violations(graph) == []
-    # nor is a package's __init__ importing its own submodule, which imports the package
+    assert [line.split(":")[0] for line in violations(graph)] == [
+        "import cycle between facetopt.services.other, facetopt.services.run"
+    ]
+    # and so does a package's __init__ importing its own submodule, which imports the package
     edges = {**_CLEAN, "facetopt.services.pkg": [("facetopt.services.pkg.impl", False)]}
     edges["facetopt.services.pkg.impl"] = [("facetopt.services.pkg", True)]
+    assert [line.split(":")[0] for line in violations(_graph(edges))] == [
+        "import cycle between facetopt.services.pkg, facetopt.services.pkg.impl"
+    ]
+    # an __init__ naming its submodules' entry points, with the submodules importing a sibling: none
+    edges = {**_CLEAN, "facetopt.services.pkg": [("facetopt.services.pkg.impl", False)]}
+    edges["facetopt.services.pkg.impl"] = [("facetopt.services.pkg.base", True)]
+    edges["facetopt.services.pkg.base"] = []
     assert violations(_graph(edges)) == []
 
 

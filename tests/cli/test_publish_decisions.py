@@ -18,7 +18,7 @@ from facetopt.domain.experiments import EvalRow, ExperimentRecord, HoldoutTouch
 from tests.cli.test_publish_cli import issues_sha, publish, record_decision, record_validation_run
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.eval.helpers import DATASET, FACETS, PROJECT
-from tests.services.test_inspect_braintrust import eval_spans
+from tests.services.experiments.test_inspect_braintrust import eval_spans
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 from facetopt.cli.main import app
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import load_prompt_file
-from facetopt.services.compare import compare_experiments
-from facetopt.services.demo import (
+from facetopt.services.demo.loop import (
     BOUNDARY_SENTENCE,
     DEMO_DATASET,
     DEMO_PROJECT,
@@ -22,7 +21,8 @@ from facetopt.services.demo import (
     DemoSummary,
     PromptChange,
 )
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.compare import compare_experiments
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.settings import load_settings
 from tests.e2e.helpers import DemoRun, run_facetopt
 
@@ -216,7 +216,7 @@ def test_human_output_prints_each_command_under_its_step_then_the_summary(
                 steps.show("edit", PromptChange.model_validate(summary["prompt_change"]))
         return DemoSummary.model_validate(summary)
 
-    monkeypatch.setattr("facetopt.services.demo.run_demo", replay)
+    monkeypatch.setattr("facetopt.services.demo.loop.run_demo", replay)
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.strip()]

@@ -21,8 +21,7 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import load_prompt_file
 from facetopt.domain.experiments import ExperimentRecord
 from facetopt.errors import InputError
-from facetopt.services.budget import validation_evals
-from facetopt.services.demo import (
+from facetopt.services.demo.loop import (
     DEMO_DATASET,
     DEMO_MODEL,
     DEMO_PROJECT,
@@ -30,7 +29,8 @@ from facetopt.services.demo import (
     PromptChange,
     without_user_settings,
 )
-from facetopt.services.demo_optimize import DEMO_BUDGET, optimize_step, revert_unproven_edit
+from facetopt.services.demo.optimize import DEMO_BUDGET, optimize_step, revert_unproven_edit
+from facetopt.services.experiments.budget import validation_evals
 from facetopt.services.optimize.model import OptimizeOptions
 from facetopt.services.optimize.record import find_run, read_report
 from facetopt.services.optimize.run import run_optimize

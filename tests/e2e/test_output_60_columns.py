@@ -16,7 +16,7 @@ from facetopt.cli.eval import render_eval
 from facetopt.cli.output import WrappingConsole
 from facetopt.domain.audit import AuditReport
 from facetopt.domain.dataset import DatasetCreateSummary
-from facetopt.services.demo import DEMO_DATASET, DEMO_PROJECT
+from facetopt.services.demo.loop import DEMO_DATASET, DEMO_PROJECT
 from facetopt.services.eval.record import EvalSummary
 from tests.e2e.helpers import DemoRun, facetopt_env, run_facetopt
 

@@ -16,7 +16,7 @@ from facetopt.cli.dataset import render_create
 from facetopt.cli.eval import render_eval
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.dataset import DatasetCreateSummary
-from facetopt.services.demo import DEMO_DATASET, DEMO_PROJECT
+from facetopt.services.demo.loop import DEMO_DATASET, DEMO_PROJECT
 from facetopt.services.eval.record import EvalSummary
 from tests.e2e.helpers import DemoRun, facetopt_env, run_facetopt
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from facetopt.clients.local.store import LocalStore
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import inspect_failures, inspect_metrics
+from facetopt.services.experiments.inspect import inspect_failures, inspect_metrics
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.experiment_fixtures import eval_row, record, write_store
-from tests.services.test_inspect_braintrust import eval_spans
+from tests.services.experiments.test_inspect_braintrust import eval_spans
 
 PROJECT = "facet-evals"
 

@@ -11,8 +11,8 @@ from facetopt.domain.audit import AuditReport, FacetAudit
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary, FailedRow
 from facetopt.domain.experiments import ExperimentRecord, FacetComparison, FacetMetrics
 from facetopt.domain.next_steps import NextStep, one_line
-from facetopt.services.compare import CompareReport, PromptDiff
 from facetopt.services.eval.record import EvalSummary
+from facetopt.services.experiments.compare import CompareReport, PromptDiff
 from facetopt.services.next_steps import (
     audit_next_steps,
     compare_next_steps,
@@ -22,8 +22,8 @@ from facetopt.services.next_steps import (
     publish_next_steps,
 )
 from facetopt.services.optimize.model import OptimizeReport
-from facetopt.services.publish import PublishedFunction, PublishResult
-from facetopt.services.publish_evidence import FacetEvidence
+from facetopt.services.publish.evidence import FacetEvidence
+from facetopt.services.publish.run import PublishedFunction, PublishResult
 
 
 def commands(steps: list[NextStep]) -> list[str | None]:

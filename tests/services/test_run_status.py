@@ -11,10 +11,10 @@ import pytest
 
 from facetopt.domain.experiments import ExperimentRecord
 from facetopt.errors import InputError, NotFoundError
-from facetopt.services.compare import compare_experiments
-from facetopt.services.experiments import Scope, open_experiments, resolve_reference
-from facetopt.services.inspect import VALIDATION_TRACES_WARNING, inspect_failures, inspect_metrics
-from facetopt.services.project_experiments import NEVER_ENDED, record_from_experiment
+from facetopt.services.backends.braintrust_experiments import NEVER_ENDED, record_from_experiment
+from facetopt.services.experiments.compare import compare_experiments
+from facetopt.services.experiments.inspect import VALIDATION_TRACES_WARNING, inspect_failures, inspect_metrics
+from facetopt.services.experiments.registry import Scope, open_experiments, resolve_reference
 from facetopt.settings import load_settings
 from tests.services.experiment_fixtures import SHA_V1, SHA_V2, eval_row, record, write_store
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from facetopt.cli.options import DatasetName, EnvFile, JsonFlag, OutputRoot
 from facetopt.cli.output import emit, handles_errors, warn
-from facetopt.services.bootstrap import BootstrapResult, bootstrap
+from facetopt.services.bootstrap import BootstrapResult, bootstrap_prompt_file
 from facetopt.settings import load_settings
 
 STATUS_STYLE = {"new": "green", "changed": "yellow", "same": "dim", "unchanged": "dim"}
@@ -69,16 +69,13 @@ def bootstrap_command(
 ) -> None:
     """Promote a run's facet prompts to the prompt file you edit, and print the line for .env."""
     settings = load_settings(env_file, warn=warn, output_root=output_root, dataset=dataset)
-    from facetopt.clients.local.store import LocalStore
-
-    with LocalStore(settings.store_path) as store:
-        result = bootstrap(
-            output_root=settings.output_root,
-            run_dir=run_dir,
-            output=output if output is not None else settings.prompt_path,
-            force=force,
-            remember_prompt=store.remember_prompt,
-            dataset=settings.dataset,
-            project=settings.target_project,
-        )
+    result = bootstrap_prompt_file(
+        settings.store_path,
+        output_root=settings.output_root,
+        run_dir=run_dir,
+        output=output if output is not None else settings.prompt_path,
+        force=force,
+        dataset=settings.dataset,
+        project=settings.target_project,
+    )
     emit(result, as_json, lambda console: render_bootstrap(console, result))

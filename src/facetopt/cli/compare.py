@@ -28,7 +28,7 @@ from facetopt.cli.report import write_compare_page
 from facetopt.domain.experiments import FacetComparison, MetricDelta
 
 if TYPE_CHECKING:  # the service loads when the command runs, so `facetopt --help` stays quick
-    from facetopt.services.compare import CompareReport
+    from facetopt.services.experiments.compare import CompareReport
 
 VERDICT_STYLE = {"KEEP": "bold green", "REJECT": "bold red", "INCONCLUSIVE": "bold yellow"}
 METRIC_LABELS = {
@@ -257,8 +257,8 @@ def compare_command(
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
     from facetopt.facets.selection import parse_splits
     from facetopt.facets.verdict import check_guard_margin, resolve_no_guard
-    from facetopt.services.compare import compare_experiments
-    from facetopt.services.decisions import record_comparison
+    from facetopt.services.experiments.compare import compare_experiments
+    from facetopt.services.experiments.decisions import record_comparison
     from facetopt.services.next_steps import compare_next_steps
     from facetopt.services.report import report_for_compare
 

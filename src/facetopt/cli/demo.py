@@ -13,7 +13,7 @@ from rich.text import Text
 
 from facetopt.cli.options import JsonFlag
 from facetopt.cli.output import emit, handles_errors, note, stderr, stdout, warn
-from facetopt.services.demo import DemoSummary, command_line
+from facetopt.services.demo.loop import DemoSummary, command_line
 
 
 class ConsoleSteps:
@@ -132,7 +132,7 @@ def demo_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole loop offline on the bundled sample traces with simulated models (no key, no network)."""
-    from facetopt.services.demo import prepare_demo, run_demo, without_user_settings
+    from facetopt.services.demo.loop import prepare_demo, run_demo, without_user_settings
     from facetopt.settings import load_settings
 
     note("facetopt demo: local backend, bundled sample traces, SIMULATED labeller, facet model and judge")

@@ -26,7 +26,7 @@ from facetopt.cli.options import (
 from facetopt.cli.output import emit, handles_errors, note, warn
 
 if TYPE_CHECKING:  # the service loads when a command runs, so `facetopt --help` stays quick
-    from facetopt.services.experiments import Experiments
+    from facetopt.services.experiments.registry import Experiments
 
 app = typer.Typer(
     help="Look at experiments, failures, dataset balance and raw SQL.",
@@ -51,7 +51,7 @@ def experiments_for(
     announce: Callable[[str], None] = note,
 ) -> "AbstractContextManager[Experiments]":
     """The experiments (and dataset) these flags point at, open for one `with` block."""
-    from facetopt.services.experiments import open_experiments
+    from facetopt.services.experiments.registry import open_experiments
     from facetopt.settings import load_settings
 
     settings = load_settings(
@@ -99,7 +99,7 @@ def metrics_command(
     """Per facet and overall: n, TP/FP/TN/FN, match, recall, specificity, precision, F1, Factuality,
     sentiment label accuracy and rows errored."""
     from facetopt.facets.selection import parse_splits
-    from facetopt.services.inspect import inspect_metrics
+    from facetopt.services.experiments.inspect import inspect_metrics
 
     parse_splits(split)
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
@@ -147,8 +147,8 @@ def failures_command(
 ) -> None:
     """Failing rows of one facet: id, split, expected, output, Factuality and the source trace permalink."""
     from facetopt.facets.selection import parse_splits
-    from facetopt.services.holdout import failures_touch
-    from facetopt.services.inspect import inspect_failures
+    from facetopt.services.experiments.holdout import failures_touch
+    from facetopt.services.experiments.inspect import inspect_failures
 
     parse_splits(split)  # "unknown split" before anything is opened
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
@@ -175,7 +175,7 @@ def dataset_command(
     as_json: JsonFlag = False,
 ) -> None:
     """The dataset's balance per facet: rows, positives, negatives, train, validation (as dataset create)."""
-    from facetopt.services.inspect import inspect_dataset
+    from facetopt.services.experiments.inspect import inspect_dataset
 
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = inspect_dataset(experiments)
@@ -216,7 +216,7 @@ def experiments_command(
 ) -> None:
     """Experiments newest first: name, id, created, who ran them, model, dataset, split, rows, prompt
     hashes. On Braintrust the project's experiments, merged with this machine's registry."""
-    from facetopt.services.inspect import inspect_experiments
+    from facetopt.services.experiments.inspect import inspect_experiments
 
     with experiments_for(
         env_file, backend, output_root, target_project=target_project, announce=lambda _: None
@@ -243,7 +243,7 @@ def sql_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run SQL: through /btql on Braintrust; in DuckDB over the local store on the local backend."""
-    from facetopt.services.inspect import inspect_sql
+    from facetopt.services.experiments.inspect import inspect_sql
 
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         result = inspect_sql(experiments, query)

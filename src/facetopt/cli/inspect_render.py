@@ -16,7 +16,7 @@ from facetopt.domain.experiments import ExperimentRecord
 
 if TYPE_CHECKING:
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.inspect import ExperimentsReport, FailuresReport, MetricsReport
+    from facetopt.services.experiments.inspect import ExperimentsReport, FailuresReport, MetricsReport
 
 
 def rate(value: float | None) -> str:

@@ -188,7 +188,7 @@ def user_side(error: Exception) -> FacetoptError | None:
 
 def unexpected(error: Exception) -> FacetoptError:
     """A bug or an unforeseen failure: still one line, with any key from the environment masked."""
-    from facetopt.clients.redaction import redact_credentials
+    from facetopt.errors import redact_credentials
 
     first_line = (str(error).strip().splitlines() or [""])[0][:300]
     secrets = [v for k, v in os.environ.items() if k.endswith("API_KEY")]

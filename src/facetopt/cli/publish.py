@@ -16,7 +16,7 @@ from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetO
 from facetopt.cli.output import emit, handles_errors, note, warn
 
 if TYPE_CHECKING:
-    from facetopt.services.publish import PublishResult
+    from facetopt.services.publish.run import PublishResult
 
 DEFAULT_PROJECT = "Facet Optimizer"
 STATUS_STYLE = {"evaluated": "green", "simulated_only": "yellow"}  # every other status: a refusal, red
@@ -120,12 +120,9 @@ def publish_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Publish the prompt file's facets as Braintrust facet functions, once the prompt has evidence."""
-    from facetopt.clients.prompt_file import load_prompt_file
     from facetopt.errors import InputError
-    from facetopt.services.experiments import open_experiments
     from facetopt.services.next_steps import publish_next_steps
-    from facetopt.services.publish import PublishRequest, run_publish
-    from facetopt.services.publish_evidence import recorded_decisions
+    from facetopt.services.publish.run import PublishRequest, publish_prompt_file
     from facetopt.settings import load_settings
 
     if if_exists not in ("error", "replace", "ignore"):
@@ -148,21 +145,7 @@ def publish_command(
         dry_run=dry_run,
         force=force,
     )
-    doc = load_prompt_file(prompt or settings.prompt_path)
-    recorded: list = []
-    with open_experiments(settings, note) as experiments:
-        result = run_publish(
-            doc,
-            request,
-            experiments,
-            experiments.backend.publisher(),
-            record=lambda function, backend_name, project_name: recorded.append(
-                (function, backend_name, project_name)
-            ),
-            decision_for=recorded_decisions(experiments.store),
-        )
-    if recorded:
-        _record(settings.store_path, recorded, result.warnings)
+    result = publish_prompt_file(settings, request, prompt or settings.prompt_path, note)
     for message in result.warnings:
         warn(message)
     if result.forced:
@@ -176,24 +159,3 @@ def publish_command(
         # the dry run exits as the real run would; an unverified function was inserted nonetheless
         sys.stderr.write(f"error: {result.reason}\n" + (f"hint: {result.hint}\n" if result.hint else ""))
         raise typer.Exit(1)
-
-
-def _record(store_path: Path, recorded: list, warnings: list[str]) -> None:
-    """Remember what was published; a busy or broken store is a warning (production changed anyway)."""
-    from facetopt.clients.local.store import LocalStore
-
-    try:
-        with LocalStore(store_path) as store:
-            for function, backend_name, project_name in recorded:
-                store.record_publication(
-                    function.prompt_sha256,
-                    function.facet_name,
-                    backend_name,
-                    project_name,
-                    function.slug,
-                    function.function_id,
-                    function.evidence_experiments,
-                )
-    except Exception as error:
-        message = getattr(error, "message", None) or str(error)
-        warnings.append(f"published, but not recorded in the local store: {message}")

@@ -6,7 +6,7 @@
                 endpoint resolution of each role (labeller, facet model, judge)
 - local/        DuckDB: the NDJSON span source, the local store, the Braintrust-to-DuckDB SQL dialect
 - prompt_file/  the editable prompt file (round-trip safe edits with ruamel.yaml)
-- artifacts, redaction: atomic file writes and secret masking, shared by all of the above
+- artifacts: atomic file writes, shared by all of the above (secret masking is in facetopt.errors)
 
 Clients may import domain, facets, settings and errors; never services or cli. Heavy libraries
 (braintrust, openai, duckdb, sqlglot, ruamel.yaml) are imported only here, inside functions.

@@ -203,3 +203,22 @@ def bootstrap(
         env_line=env_line(target),
         diff=diff,
     )
+
+
+def bootstrap_prompt_file(
+    store_path: Path,
+    output_root: Path,
+    run_dir: Path | None,
+    output: Path | None,
+    force: bool,
+    dataset: str | None = None,
+    project: str | None = None,
+) -> BootstrapResult:
+    """`facetopt bootstrap`: `bootstrap`, with every promoted prompt kept in the store's prompt
+    history (so compare and publish can show its text later)."""
+    from facetopt.clients.local.store import LocalStore
+
+    with LocalStore(store_path) as store:
+        return bootstrap(
+            output_root, run_dir, output, force, store.remember_prompt, dataset=dataset, project=project
+        )

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 from facetopt.domain.next_steps import NextStep, run, stop
 from facetopt.facets.balance import MIN_ROWS_PER_FACET
 from facetopt.facets.verdict import MIN_PAIRED_ROWS
-from facetopt.services.budget import EXPERIMENT_BUDGET
+from facetopt.services.experiments.budget import EXPERIMENT_BUDGET
 
 if TYPE_CHECKING:
     from facetopt.domain.audit import AuditReport
     from facetopt.domain.dataset import DatasetCreateSummary
     from facetopt.domain.experiments import FacetComparison, FacetMetrics
-    from facetopt.services.compare import CompareReport
     from facetopt.services.eval.record import EvalSummary
+    from facetopt.services.experiments.compare import CompareReport
     from facetopt.services.optimize.model import OptimizeReport
-    from facetopt.services.publish import PublishResult
+    from facetopt.services.publish.run import PublishResult
 
 MORE_DATA = (
     "a larger dataset (FACET_OPTIMIZER_POSITIVE_LIMIT / FACET_OPTIMIZER_NEGATIVE_LIMIT) or a later time "

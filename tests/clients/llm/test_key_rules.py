@@ -15,7 +15,7 @@ from facetopt.clients.llm.endpoints import (
     resolve_labeller,
     resolve_proposer,
 )
-from facetopt.clients.redaction import redact_credentials
+from facetopt.errors import redact_credentials
 from facetopt.settings import DEFAULT_PROXY_URL, Settings
 
 BT_KEY = "bt-org-key-7a7a7a7a"

@@ -14,8 +14,8 @@ from facetopt.clients.braintrust import connect, upload_rows
 from facetopt.clients.local.store import LocalStore
 from facetopt.clients.prompt_file import write_new_prompt_file
 from facetopt.services.eval.run import EvalOptions, EvalSummary, run_eval
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import inspect_sql
+from facetopt.services.experiments.inspect import inspect_sql
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust

@@ -10,11 +10,11 @@ import pytest
 from facetopt.clients.braintrust import connect, upload_rows
 from facetopt.clients.prompt_file import write_new_prompt_file
 from facetopt.errors import EvalRunError
+from facetopt.services.backends.braintrust_experiments import record_from_experiment
 from facetopt.services.eval.run import EvalOptions, run_eval
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import inspect_failures, inspect_metrics
+from facetopt.services.experiments.inspect import inspect_failures, inspect_metrics
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.progress import SilentProgress
-from facetopt.services.project_experiments import record_from_experiment
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.eval.helpers import DATASET, FACETS, PROJECT, make_rows, path_without_bt

@@ -16,7 +16,7 @@ from facetopt.errors import EvalRunError, Interrupted
 from facetopt.services.eval import record as record_module
 from facetopt.services.eval import run as run_module
 from facetopt.services.eval.run import EvalOptions, run_eval
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.services.eval.helpers import (

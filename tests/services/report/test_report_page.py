@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from facetopt.errors import FacetoptError, NotFoundError
-from facetopt.services.decisions import comparison_path, record_comparison
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.decisions import comparison_path, record_comparison
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.report import decision_report, write_report_page
 from facetopt.settings import load_settings
 from tests.services.experiment_fixtures import eval_row
-from tests.services.test_compare import compare, rows
+from tests.services.experiments.test_compare import compare, rows
 
 FLAGS = {"backend": "local", "dataset": "demo"}
 

@@ -5,10 +5,11 @@ Modules: api (login, the logged-in connection, `btql`), lookup (projects, datase
 experiments), sql (query text and paged fetches), table_names (names in user SQL to ids),
 datasets (upload and read-back), bt_runner (runs `bt eval`, or the SDK's runner without bt). Import the names below from this package;
 `bt_runner` is imported as its own module (it needs no SDK).
-May import: domain, facets, settings, errors, clients.artifacts, clients.redaction.
+May import: domain, facets, settings, errors, clients.artifacts.
 """
 
-from facetopt.clients.braintrust.api import BraintrustConnection, btql, connect
+from facetopt.clients.braintrust.api import btql, connect
+from facetopt.clients.braintrust.connection import BraintrustConnection
 from facetopt.clients.braintrust.datasets import (
     UploadResult,
     fetch_dataset_events,

@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
@@ -25,6 +24,7 @@ from facetopt.clients.braintrust.api_errors import (
     server_message,
     transport_error,
 )
+from facetopt.clients.braintrust.connection import BraintrustConnection
 from facetopt.clients.braintrust.retry import RETRYABLE_STATUSES, with_retries
 from facetopt.errors import BraintrustError, ConfigError, FacetoptError, NotFoundError
 
@@ -34,21 +34,6 @@ DEFAULT_APP_URL = "https://www.braintrust.dev"
 log = logging.getLogger("facetopt.braintrust")
 _ENV_LOCK = threading.Lock()
 T = TypeVar("T")
-
-
-@dataclass
-class BraintrustConnection:
-    """A logged-in SDK state for one org. Source and target orgs each get their own."""
-
-    state: Any = field(repr=False)  # braintrust.BraintrustState
-    org_name: str
-    org_id: str
-    api_url: str
-    proxy_url: str | None
-    app_url: str
-
-    def _secret(self) -> str | None:
-        return getattr(self.state, "login_token", None)
 
 
 class _SdkLogStream(io.TextIOBase):

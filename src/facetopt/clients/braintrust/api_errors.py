@@ -11,7 +11,7 @@ from facetopt.clients.braintrust.retry import RETRYABLE_STATUSES
 from facetopt.errors import BraintrustError, FacetoptError, NotFoundError
 
 if TYPE_CHECKING:
-    from facetopt.clients.braintrust.api import BraintrustConnection
+    from facetopt.clients.braintrust.connection import BraintrustConnection
 
 KEY_HINT = "check BRAINTRUST_API_KEY: it must be a valid key of the organization you read from or write to"
 

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from facetopt.clients.braintrust.api import BraintrustConnection, _scrub, api_error, call
+from facetopt.clients.braintrust.api import _scrub, api_error, call
+from facetopt.clients.braintrust.connection import BraintrustConnection
 from facetopt.clients.braintrust.flush import FlushDeadlineError, bounded_flush
 from facetopt.clients.braintrust.lookup import resolve_dataset_id, resolve_project
 from facetopt.clients.braintrust.replies import DatasetFetchPage, checked

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from facetopt.clients.braintrust.api import BraintrustConnection, api_error, call
+from facetopt.clients.braintrust.api import api_error, call
+from facetopt.clients.braintrust.connection import BraintrustConnection
 from facetopt.clients.braintrust.replies import Named, NamedList, checked
 from facetopt.errors import NotFoundError
 

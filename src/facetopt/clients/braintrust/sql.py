@@ -11,7 +11,8 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from facetopt.clients.braintrust.api import BraintrustConnection, btql
+from facetopt.clients.braintrust.api import btql
+from facetopt.clients.braintrust.connection import BraintrustConnection
 from facetopt.domain.experiments import EVAL_ERROR_KEY
 from facetopt.errors import InputError, SourceError
 

@@ -17,6 +17,6 @@ This is the only package that imports `facetopt.simulation`: a simulated endpoin
 an httpx transport inside the client (`simulated_transport`), so services never know a role is
 simulated. The transport modules (`transport`, `chat_http`, `simulated_transport`) import httpx2
 at top level: import them inside functions.
-May import: domain, facets, settings, errors, simulation, clients.redaction, clients.local (the
+May import: domain, facets, settings, errors, simulation, clients.local (the
 call cache's store).
 """

@@ -41,8 +41,8 @@ from facetopt.clients.llm.rate_limit import (
     PolicyStats,
     policy_for,
 )
-from facetopt.clients.redaction import redact_credentials
 from facetopt.domain.cost import NOT_SENT_COST
+from facetopt.errors import redact_credentials
 from facetopt.facets.replies import CUT_AT_LIMIT
 from facetopt.facets.text import content_text, strip_think
 

@@ -26,7 +26,7 @@ from facetopt.clients.llm.rate_limit import (
     refusal_message,
     retry_after,
 )
-from facetopt.clients.redaction import redact_credentials
+from facetopt.errors import redact_credentials
 
 _CONNECT_FAILURES = (httpx2.ConnectError, httpx2.ConnectTimeout)
 _RETRYABLE_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from facetopt.errors import BraintrustError, UploadVerificationError
-from facetopt.services.backends import RowsUploaded
-from facetopt.services.backends.local import not_stored
+from facetopt.services.backends.protocol import RowsUploaded, not_stored
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,10 +20,9 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.backends import ExperimentListing
-    from facetopt.services.dataset.braintrust import BraintrustSpanSource
-    from facetopt.services.experiments import Experiments
-    from facetopt.services.publish import BraintrustPublisher
+    from facetopt.services.backends.braintrust_source import BraintrustSpanSource
+    from facetopt.services.backends.protocol import ExperimentListing, ExperimentResolver
+    from facetopt.services.backends.publishers import BraintrustPublisher
 
 
 def braintrust_connection(settings: Settings) -> Any:
@@ -56,7 +54,7 @@ class BraintrustBackend:
         return self._reader
 
     def _target_connection(self) -> BraintrustConnection:
-        from facetopt.services.dataset.braintrust import target_connection
+        from facetopt.services.backends.braintrust_source import target_connection
 
         if self._target is None:
             self._target = target_connection(self.settings, self._source)
@@ -66,7 +64,11 @@ class BraintrustBackend:
         """Log in to the source org and resolve the source project; unless `no_writes`, log in to
         the target org now too, so a bad target fails before any label is paid for."""
         from facetopt.clients.braintrust import resolve_project
-        from facetopt.services.dataset.braintrust import BraintrustSpanSource, connect_with, proxy_base_url
+        from facetopt.services.backends.braintrust_source import (
+            BraintrustSpanSource,
+            connect_with,
+            proxy_base_url,
+        )
 
         settings = self.settings
         source_name = settings.require("source_project", "--source-project", "FACET_OPTIMIZER_SOURCE_PROJECT")
@@ -120,18 +122,18 @@ class BraintrustBackend:
 
     def experiment_listing(self, store: LocalStore | None, limit: int | None) -> ExperimentListing:
         """The project's experiments, newest first and paged, merged with the registry's runs."""
-        from facetopt.services.project_experiments import list_project_experiments
+        from facetopt.services.backends.braintrust_experiments import list_project_experiments
 
         registry = store.experiments() if store is not None else []
         return list_project_experiments(self.connection(), self.settings, registry, limit)
 
     def experiment_by_id(self, experiment_id: str) -> ExperimentRecord | None:
-        from facetopt.services.project_experiments import project_experiment
+        from facetopt.services.backends.braintrust_experiments import project_experiment
 
         return project_experiment(self.connection(), experiment_id)
 
     def experiments_where(self) -> str:
-        from facetopt.services.project_experiments import experiments_project
+        from facetopt.services.backends.braintrust_experiments import experiments_project
 
         return f"project {experiments_project(self.settings)!r} and the registry"
 
@@ -153,13 +155,13 @@ class BraintrustBackend:
 
         return resolve_project(self.connection(), project, create=True).id
 
-    def sql(self, experiments: Experiments, sql: str) -> SqlResult:
+    def sql(self, sql: str, resolve: ExperimentResolver, store: LocalStore | None) -> SqlResult:
         from facetopt.services.backends.braintrust_sql import run_braintrust_sql
 
-        return run_braintrust_sql(self.connection, experiments, sql)
+        return run_braintrust_sql(self.connection, self.settings, resolve, sql)
 
     def publisher(self) -> BraintrustPublisher:
-        from facetopt.services.publish import BraintrustPublisher
+        from facetopt.services.backends.publishers import BraintrustPublisher
 
         return BraintrustPublisher(self._target_connection)
 

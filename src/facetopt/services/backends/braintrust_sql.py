@@ -11,7 +11,8 @@ from facetopt.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.experiments import Experiments
+    from facetopt.services.backends.protocol import ExperimentResolver
+    from facetopt.settings import Settings
 
 Connect = Callable[[], Any]
 
@@ -22,12 +23,14 @@ SQL_HINT = (
 )
 
 
-def run_braintrust_sql(connection: Connect, experiments: Experiments, sql: str) -> SqlResult:
+def run_braintrust_sql(
+    connection: Connect, settings: Settings, resolve: ExperimentResolver, sql: str
+) -> SqlResult:
     from facetopt.clients.braintrust import btql
     from facetopt.domain.sql import SqlResult
     from facetopt.errors import BraintrustError
 
-    sent = with_braintrust_ids(connection, experiments, sql)
+    sent = with_braintrust_ids(connection, settings, resolve, sql)
     try:
         reply = btql(connection(), sent, hint=SQL_HINT)
     except BraintrustError as error:
@@ -48,14 +51,20 @@ def run_braintrust_sql(connection: Connect, experiments: Experiments, sql: str) 
     )
 
 
-def with_braintrust_ids(connection: Connect, experiments: Experiments, sql: str) -> str:
+def with_braintrust_ids(
+    connection: Connect, settings: Settings, resolve: ExperimentResolver, sql: str
+) -> str:
     """The SQL with each table function's name (or latest / previous) replaced by the object's id."""
     from facetopt.clients.braintrust import with_object_ids
 
-    return with_object_ids(sql, lambda kind, name: braintrust_object_id(connection, experiments, kind, name))
+    return with_object_ids(
+        sql, lambda kind, name: braintrust_object_id(connection, settings, resolve, kind, name)
+    )
 
 
-def braintrust_object_id(connection: Connect, experiments: Experiments, kind: str, name: str) -> str:
+def braintrust_object_id(
+    connection: Connect, settings: Settings, resolve: ExperimentResolver, kind: str, name: str
+) -> str:
     from facetopt.clients.braintrust import (
         resolve_dataset_id,
         resolve_experiment_id,
@@ -64,7 +73,6 @@ def braintrust_object_id(connection: Connect, experiments: Experiments, kind: st
 
     if _UUID_RE.match(name):
         return name
-    settings = experiments.settings
     if kind == "project_logs":
         return resolve_project(connection(), name).id
     project = settings.dataset_project or settings.project or settings.target_project
@@ -77,7 +85,7 @@ def braintrust_object_id(connection: Connect, experiments: Experiments, kind: st
         return resolve_dataset_id(connection(), resolve_project(connection(), project).id, name)
     experiment_project = settings.project or project
     try:
-        record = experiments.resolve(name)
+        record = resolve(name)
     except NotFoundError:
         if not experiment_project:
             raise

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facetopt.errors import NotFoundError, UploadVerificationError
-from facetopt.services.backends import RowsUploaded
+from facetopt.services.backends.protocol import RowsUploaded, not_stored
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:
@@ -16,18 +16,9 @@ if TYPE_CHECKING:
     from facetopt.domain.dataset import DatasetRow
     from facetopt.domain.experiments import EvalRow, ExperimentRecord
     from facetopt.domain.sql import SqlResult
-    from facetopt.services.backends import ExperimentListing
-    from facetopt.services.dataset.sources import LocalSpanSource
-    from facetopt.services.experiments import Experiments
-    from facetopt.services.publish import LocalPublisher
-
-
-def not_stored(record: ExperimentRecord) -> NotFoundError:
-    return NotFoundError(
-        f"the rows of experiment {record.experiment_name!r} ({record.experiment_id}) "
-        "are not in the local store",
-        hint="re-run `facetopt eval`; the local store may have been replaced",
-    )
+    from facetopt.services.backends.protocol import ExperimentListing, ExperimentResolver
+    from facetopt.services.backends.publishers import LocalPublisher
+    from facetopt.services.backends.sources import LocalSpanSource
 
 
 class LocalBackend:
@@ -38,7 +29,7 @@ class LocalBackend:
         self.settings = settings
 
     def span_source(self, *, no_writes: bool) -> LocalSpanSource:
-        from facetopt.services.dataset.sources import LocalSpanSource
+        from facetopt.services.backends.sources import LocalSpanSource
 
         files = [Path(p) for p in (self.settings.source_files or "").split(",") if p.strip()]
         return LocalSpanSource(files, self.settings.source_project)
@@ -87,7 +78,7 @@ class LocalBackend:
         return store.experiments() if store is not None else []
 
     def experiment_listing(self, store: LocalStore | None, limit: int | None) -> ExperimentListing:
-        from facetopt.services.backends import ExperimentListing
+        from facetopt.services.backends.protocol import ExperimentListing
 
         records = self.experiments(store)
         return ExperimentListing(records[:limit], more=limit is not None and len(records) > limit)
@@ -107,12 +98,12 @@ class LocalBackend:
     def experiment_project_id(self, project: str) -> str | None:
         return None
 
-    def sql(self, experiments: Experiments, sql: str) -> SqlResult:
-        from facetopt.services.local_sql import run_local_sql
+    def sql(self, sql: str, resolve: ExperimentResolver, store: LocalStore | None) -> SqlResult:
+        from facetopt.services.backends.local_sql import run_local_sql
 
-        return run_local_sql(experiments, sql)
+        return run_local_sql(sql, resolve, store, self.settings.target_project)
 
     def publisher(self) -> LocalPublisher:
-        from facetopt.services.publish import LocalPublisher
+        from facetopt.services.backends.publishers import LocalPublisher
 
         return LocalPublisher(self.settings.output_root)

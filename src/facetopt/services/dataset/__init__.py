@@ -5,6 +5,6 @@ Entry points: `command.run_dataset_create` (settings -> the backend's span sourc
 through the backend: one function per step), `upload.run_dataset_upload`.
 Helpers: `sources` (the SpanSource protocol and the local source adapter), `braintrust` (the
 Braintrust span source and the logins per org), `labelling` (concurrent, cached labelling).
-May import: clients, facets, domain, settings, errors, services.progress, services.backends,
-services.cost.
+May import: clients, facets, domain, settings, errors, services.backends, services.progress,
+services.cost, services.bootstrap, services.experiments (holdout).
 """

@@ -41,7 +41,7 @@ from facetopt.services.dataset.audit_requests import (
 )
 from facetopt.services.dataset.create import SIMULATED_PREFIX
 from facetopt.services.dataset.labelling import label_requests
-from facetopt.services.holdout import record_test_touch
+from facetopt.services.experiments.holdout import record_test_touch
 from facetopt.services.progress import Progress, SilentProgress
 from facetopt.settings import Settings
 

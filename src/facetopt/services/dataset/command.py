@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from facetopt.domain.dataset import DatasetCreateSummary
+from facetopt.errors import InputError
 from facetopt.services.backends import Backend, open_backend
+from facetopt.services.backends.sources import SourceQuery
 from facetopt.services.dataset.create import CreateRequest, create_dataset
-from facetopt.services.dataset.sources import SourceQuery, read_root_span_ids
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 
@@ -60,3 +61,31 @@ def run_dataset_create(
         upload=not keep_local,
     )
     return create_dataset(request, settings, progress)
+
+
+def read_root_span_ids(values: list[str] | None, id_file: Path | None) -> list[str] | None:
+    ids = [v.strip() for v in values or [] if v.strip()]
+    if id_file is not None:
+        if not id_file.is_file():
+            raise InputError(
+                f"root span id file not found: {id_file}", hint="pass an existing file to --root-span-id-file"
+            )
+        try:
+            text = id_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"root span id file {id_file} is not UTF-8 text (byte {exc.start})",
+                hint="save it as UTF-8 with one root span id per line",
+            ) from None
+        from_file = [
+            line.strip()
+            for line in text.replace(",", "\n").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        if not from_file:
+            raise InputError(
+                f"root span id file {id_file} holds no root span id",
+                hint="put one root span id per line, or drop --root-span-id-file to read the time window",
+            )
+        ids += from_file
+    return list(dict.fromkeys(ids)) or None

@@ -8,6 +8,6 @@ Inside the eval runner (imported by `facetopt/eval_facet.py`, which bt runs): `a
 (`eval_arguments`, the arguments of `braintrust.Eval`), `task` (the task and its call cache),
 `scorers` (the scorer functions), `runner_errors` (the eval's error file), `config` (the config the
 parent wrote, read from the environment), `results` (the results file writer).
-May import: clients, facets, domain, settings, errors, services.progress, services.experiments,
-services.run_marks.
+May import: clients, facets, domain, settings, errors, services.backends, services.progress,
+services.cost, services.experiments (registry, budget, holdout, run_marks).
 """

@@ -17,8 +17,7 @@ from facetopt.clients.braintrust.bt_runner import (
     runner_command,
 )
 from facetopt.clients.llm.endpoints import Endpoint, without_credentials
-from facetopt.clients.redaction import redact
-from facetopt.errors import EvalRunError
+from facetopt.errors import EvalRunError, redact
 from facetopt.services.eval.config import (
     BRAINTRUST_TIMEOUT_ENV,
     CONFIG_ENV,

@@ -25,8 +25,8 @@ from facetopt.facets.selection import TEST_SPLIT, parse_splits, select_rows
 from facetopt.services.backends import Backend
 from facetopt.services.cost import prices
 from facetopt.services.eval.config import EndpointSpec, EvalConfig
-from facetopt.services.experiments import check_label
-from facetopt.services.holdout import check_test_touch
+from facetopt.services.experiments.holdout import check_test_touch
+from facetopt.services.experiments.registry import check_label
 from facetopt.services.progress import Progress
 from facetopt.settings import DEFAULT_EVAL_DATASET, Settings
 

@@ -22,12 +22,12 @@ from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics,
 from facetopt.domain.next_steps import NextStep
 from facetopt.errors import EvalRunError, FacetoptError
 from facetopt.facets.metrics import metrics_by_facet
-from facetopt.services.budget import budget_warnings, validation_evals
 from facetopt.services.cost import max_cost_error, reported_usage
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.results import eval_rows, read_experiment, read_results
 from facetopt.services.eval.status import RECORDING_UNFINISHED, error_cause, run_status, set_status
-from facetopt.services.holdout import record_test_touch
+from facetopt.services.experiments.budget import budget_warnings, validation_evals
+from facetopt.services.experiments.holdout import record_test_touch
 from facetopt.settings import Settings
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from facetopt.clients.redaction import redact_credentials
+from facetopt.errors import redact_credentials
 
 ERRORS_ENV = "FACETOPT_EVAL_ERRORS"
 ERRORS_FILE = "eval_errors.jsonl"

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from facetopt.clients.prompt_file import FacetPrompt
-from facetopt.clients.redaction import redact_credentials
 from facetopt.domain.cost import NOT_SENT_COST
+from facetopt.errors import redact_credentials
 from facetopt.facets import scorers as rules
 from facetopt.facets.cost import EXPECTED_JUDGE_TOKENS, JUDGE_TEMPLATE_TOKENS, estimate_text_tokens
 from facetopt.services.cost import UsageMeter

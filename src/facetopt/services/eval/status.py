@@ -23,7 +23,7 @@ from facetopt.domain.experiments import (
 )
 from facetopt.errors import FacetoptError
 from facetopt.services.eval.results import NO_RESULT
-from facetopt.services.run_marks import mark_braintrust
+from facetopt.services.experiments.run_marks import mark_braintrust
 from facetopt.settings import Settings
 
 log = logging.getLogger("facetopt.eval")

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from facetopt.clients.braintrust.activity import ACTIVITY_FILE, BraintrustActivity, read_activity
 from facetopt.clients.braintrust.bt_runner import STOPPED_BY_DEADLINE, RunnerOutcome
-from facetopt.clients.redaction import redact
 from facetopt.domain.experiments import ExperimentRecord, RunStatus
-from facetopt.errors import BraintrustError, FacetoptError, Interrupted
+from facetopt.errors import BraintrustError, FacetoptError, Interrupted, redact
 from facetopt.services.eval.launch import runner_failure
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.record import EvalSummary, _now_iso, record_run, store_experiment

@@ -5,6 +5,6 @@ propose (failure samples and the proposer's request and reply), screen (scoring 
 rows in-process, with the eval's request and cache keys), decide (the winner's one validation eval,
 the verdict, apply or candidate.yaml), record (the run folder and `inspect optimize`), run (the
 whole command). The guard's rules are pure and live in facets/prompt_guard.py.
-May import: clients, facets, domain, settings, errors, and the eval, compare, decisions and
-experiments services.
+May import: clients, facets, domain, settings, errors, services.backends, services.progress,
+services.cost, services.eval and services.experiments (registry, budget, compare, decisions).
 """

@@ -11,11 +11,11 @@ from pathlib import Path
 from facetopt.clients.prompt_file import PromptDocument, load_prompt_file, save_prompt_file
 from facetopt.domain.experiments import ExperimentRecord
 from facetopt.errors import InputError
-from facetopt.services.compare import CompareReport, compare_experiments
-from facetopt.services.decisions import record_comparison
 from facetopt.services.eval.record import EvalSummary
 from facetopt.services.eval.run import EvalOptions, run_eval
-from facetopt.services.experiments import Experiments, filter_rows, in_scope, open_experiments
+from facetopt.services.experiments.compare import CompareReport, compare_experiments
+from facetopt.services.experiments.decisions import record_comparison
+from facetopt.services.experiments.registry import Experiments, filter_rows, in_scope, open_experiments
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 

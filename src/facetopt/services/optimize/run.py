@@ -22,7 +22,7 @@ from facetopt.facets.verdict import target_rule
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.cost import CostBudget, UsageMeter, max_cost_error, prices
 from facetopt.services.eval.task import facet_request
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.optimize import decide, record
 from facetopt.services.optimize.calls import Caller
 from facetopt.services.optimize.model import Candidate, OptimizeOptions, OptimizeReport

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.dataset import DatasetRow
 from facetopt.facets.cost import EXPECTED_FACET_TOKENS, estimate_text_tokens
-from facetopt.services.budget import budget_warnings
 from facetopt.services.cost import UsageMeter
 from facetopt.services.eval.record import EvalSummary
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.budget import budget_warnings
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.optimize import decide
 from facetopt.services.optimize.model import OptimizeOptions, OptimizeReport
 from facetopt.services.progress import Progress

@@ -1,8 +1,8 @@
 """`facetopt report` (and `compare --html`): the decision page of one recorded comparison.
 
 Entry points: `decision_report` (the page's data, the same document `--json` prints) and
-`write_report_page` (the self-contained HTML file). May import: services (compare, decisions,
-experiments, inspect, optimize.record), clients (artifacts, report_page, local store), facets, domain.
+`write_report_page` (the self-contained HTML file). May import: services.experiments
+(registry, compare, decisions, inspect), clients (artifacts, report_page, local store), facets, domain.
 """
 
 from facetopt.services.report.build import decision_report, report_for_compare

@@ -10,10 +10,10 @@ from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRec
 from facetopt.errors import NotFoundError
 from facetopt.facets.metrics import facet_metrics, row_score
 from facetopt.facets.verdict import target_rule
-from facetopt.services.compare import CompareReport, compare_experiments, statistics_pairs
-from facetopt.services.decisions import comparison_path
-from facetopt.services.experiments import Experiments, filter_rows
-from facetopt.services.inspect import failure_kind
+from facetopt.services.experiments.compare import CompareReport, compare_experiments, statistics_pairs
+from facetopt.services.experiments.decisions import comparison_path
+from facetopt.services.experiments.inspect import failure_kind
+from facetopt.services.experiments.registry import Experiments, filter_rows
 from facetopt.services.report.extras import newest_audit, newest_optimize, read_compare_report
 from facetopt.services.report.model import (
     DecisionReport,

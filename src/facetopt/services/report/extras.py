@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from facetopt.domain.experiments import ExperimentRecord
-from facetopt.services.compare import CompareReport
+from facetopt.services.experiments.compare import CompareReport
 from facetopt.services.report.model import (
     AuditFacet,
     AuditSummary,

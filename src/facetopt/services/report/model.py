@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from facetopt.domain.experiments import FacetMetrics
-from facetopt.services.compare import CompareReport
+from facetopt.services.experiments.compare import CompareReport
 
 
 class ForestPoint(BaseModel):

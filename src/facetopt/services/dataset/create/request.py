@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from facetopt.errors import InputError
 from facetopt.services.backends import Backend
-from facetopt.services.dataset.sources import SourceQuery, SpanSource
+from facetopt.services.backends.sources import SourceQuery, SpanSource
 from facetopt.settings import Settings
 
 

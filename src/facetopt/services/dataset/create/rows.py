@@ -18,11 +18,11 @@ from facetopt.facets.placement import conversation_key
 from facetopt.facets.rows import RowContext, build_row
 from facetopt.facets.split import assign_splits, split_seed
 from facetopt.facets.text import bucket_of
+from facetopt.services.backends.sources import SpanSource
 from facetopt.services.cost import UsageMeter, max_cost_error, max_cost_warning
 from facetopt.services.dataset.create.request import CreateRequest
 from facetopt.services.dataset.labelling import call_key, label_calls
 from facetopt.services.dataset.placement import read_ledger, settle_rows
-from facetopt.services.dataset.sources import SpanSource
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 

@@ -14,8 +14,8 @@ from facetopt.domain.spans import FacetCall
 from facetopt.errors import InputError, SourceError
 from facetopt.facets.parsing import parse_span, span_from_raw
 from facetopt.facets.sampling import sample_calls
+from facetopt.services.backends.sources import SourceQuery, SpanSource
 from facetopt.services.dataset.create.request import CreateRequest
-from facetopt.services.dataset.sources import SourceQuery, SpanSource
 from facetopt.services.progress import Progress
 
 

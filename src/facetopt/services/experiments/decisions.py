@@ -16,7 +16,7 @@ from facetopt.clients.local.store import LocalStore, StoreBusyError
 from facetopt.domain.experiments import ComparisonRecord, FacetComparison, FacetDecision, PromptDecision
 
 if TYPE_CHECKING:
-    from facetopt.services.compare import CompareReport
+    from facetopt.services.experiments.compare import CompareReport
 
 
 def _sha_of(hashes: dict[str, str], facet_name: str) -> str | None:

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.facets.selection import TEST_SPLIT
-from facetopt.services.experiments import Experiments, split_covers
-from facetopt.services.holdout import ALLOWED_TEST_VERSIONS
+from facetopt.services.experiments.holdout import ALLOWED_TEST_VERSIONS
+from facetopt.services.experiments.registry import Experiments, split_covers
 
 SIMULATED_LABEL_PREFIX = "simulated"
 EvidenceStatus = Literal[
@@ -68,7 +68,7 @@ DecisionLookup = Callable[[str, str, str], Decision | None]  # (facet, prompt ha
 def recorded_decisions(store: LocalStore | None) -> DecisionLookup:
     """The newest comparison on the split in which the prompt was the candidate of a change
     (a compare of a prompt against itself decides nothing about it)."""
-    from facetopt.services.decisions import prompt_decisions
+    from facetopt.services.experiments.decisions import prompt_decisions
 
     def newest(facet: str, sha: str, split: str) -> Decision | None:
         for found in prompt_decisions(store, sha, facet, split):

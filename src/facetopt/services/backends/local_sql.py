@@ -15,23 +15,24 @@ from facetopt.clients.local.store import LocalStore
 from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError, NotFoundError
 
-if TYPE_CHECKING:  # Experiments reaches this module through its backend: no import at run time
-    from facetopt.services.experiments import Experiments
+if TYPE_CHECKING:
+    from facetopt.services.backends.protocol import ExperimentResolver
 
 
 class LocalTables:
     """Resolves the table functions of a query to subqueries over the local store."""
 
-    def __init__(self, experiments: Experiments, store: LocalStore):
-        self.experiments = experiments
+    def __init__(self, resolve: ExperimentResolver, store: LocalStore, target_project: str | None):
+        self.resolve = resolve
         self.store = store
+        self.target_project = target_project
 
     def __call__(self, kind: str, argument: str) -> str:
         if kind == "dataset":
             project, name = self.dataset(argument)
             return dataset_view(project, name)
         if kind == "experiment":
-            record = self.experiments.resolve(argument)
+            record = self.resolve(argument)
             return experiment_view(record.experiment_id)
         raise InputError(
             f"{kind}('{argument}') is not available on the local backend",
@@ -45,7 +46,7 @@ class LocalTables:
             project, name = argument.split("/", 1)
             return project, name
         matches = [(project, name) for project, name in known if name == argument]
-        target = self.experiments.settings.target_project
+        target = self.target_project
         if target and (target, argument) in matches:
             return target, argument
         if len(matches) == 1:
@@ -60,13 +61,15 @@ class LocalTables:
         raise NotFoundError(f"no local dataset named {argument!r}", hint=f"local datasets: {listed}")
 
 
-def run_local_sql(experiments: Experiments, sql: str) -> SqlResult:
-    if experiments.store is None:
+def run_local_sql(
+    sql: str, resolve: ExperimentResolver, store: LocalStore | None, target_project: str | None
+) -> SqlResult:
+    if store is None:
         raise NotFoundError(
             "no local store yet",
             hint="run `facetopt dataset create` or `facetopt eval`, or pass --output-root",
         )
-    found = run_store_sql(experiments.store, sql, LocalTables(experiments, experiments.store))
+    found = run_store_sql(store, sql, LocalTables(resolve, store, target_project))
     result = SqlResult(
         backend="local", query=sql, executed=found.executed, columns=found.columns, rows=found.rows
     )

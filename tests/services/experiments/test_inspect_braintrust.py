@@ -14,9 +14,14 @@ from pydantic import SecretStr
 from facetopt.clients import braintrust as bt
 from facetopt.domain.experiments import EvalRow
 from facetopt.errors import InputError
-from facetopt.services.compare import compare_experiments
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import inspect_dataset, inspect_failures, inspect_metrics, inspect_sql
+from facetopt.services.experiments.compare import compare_experiments
+from facetopt.services.experiments.inspect import (
+    inspect_dataset,
+    inspect_failures,
+    inspect_metrics,
+    inspect_sql,
+)
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services.experiment_fixtures import baseline_rows, dataset_row, eval_row, record, write_store

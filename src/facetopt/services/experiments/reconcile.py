@@ -82,7 +82,7 @@ def reconciled_note(before: ExperimentRecord, after: ExperimentRecord, held: int
 
 
 def _mark_complete(settings: Settings, record: ExperimentRecord) -> None:
-    from facetopt.services.run_marks import mark_braintrust
+    from facetopt.services.experiments.run_marks import mark_braintrust
 
     try:
         mark_braintrust(settings, record.experiment_id, "complete", None)

@@ -13,12 +13,12 @@ from facetopt.errors import NotFoundError
 from facetopt.services.backends import RowsUploaded, open_backend
 from facetopt.services.backends.braintrust import BraintrustBackend
 from facetopt.services.backends.local import LocalBackend
+from facetopt.services.backends.sources import LocalSpanSource
 from facetopt.services.dataset.command import run_dataset_create
-from facetopt.services.dataset.sources import LocalSpanSource
 from facetopt.services.dataset.upload import run_dataset_upload
 from facetopt.services.eval.plan import EvalOptions, plan_eval
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import SqlResult, inspect_dataset, inspect_sql
+from facetopt.services.experiments.inspect import SqlResult, inspect_dataset, inspect_sql
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.services.eval.helpers import DATASET, PROJECT, make_rows, seed_local_state
@@ -94,7 +94,7 @@ class Elsewhere:
         self.project_ids.append(project)
         return "project-elsewhere"
 
-    def sql(self, experiments, sql: str) -> SqlResult:
+    def sql(self, sql: str, resolve, store) -> SqlResult:
         self.queries.append(sql)
         return SqlResult(backend=self.name, query=sql, columns=["n"], rows=[{"n": 1}])
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from facetopt.errors import ConfigError
-from facetopt.services.dataset.sources import SourceInfo, SourceQuery
+from facetopt.services.backends.sources import SourceInfo, SourceQuery
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:

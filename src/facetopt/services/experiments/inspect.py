@@ -14,8 +14,8 @@ from facetopt.errors import InputError
 from facetopt.facets.balance import balance_report
 from facetopt.facets.metrics import decision_outcome, metrics_by_facet, row_score
 from facetopt.facets.selection import TEST_SPLIT
-from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
-from facetopt.services.holdout import HoldoutStatus, all_statuses
+from facetopt.services.experiments.holdout import HoldoutStatus, all_statuses
+from facetopt.services.experiments.registry import ALL_SPLITS, Experiments, check_facet, filter_rows
 
 FailureKind = Literal["fp", "fn", "label", "error"]
 KINDS = ("fp", "fn", "label", "any")
@@ -269,4 +269,4 @@ def inspect_dataset(experiments: Experiments) -> BalanceReport:
 def inspect_sql(experiments: Experiments, sql: str) -> SqlResult:
     if not sql.strip():
         raise InputError("empty SQL", hint="pass a query, e.g. \"SELECT id FROM dataset('<name>') LIMIT 5\"")
-    return experiments.backend.sql(experiments, sql)
+    return experiments.backend.sql(sql, experiments.resolve, experiments.store)

@@ -3,21 +3,14 @@ comparison (`facetopt report`)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from facetopt.domain.audit import AuditReport
-from facetopt.services.experiments import open_experiments
+from facetopt.services.demo.steps import DemoSteps
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.report import decision_report, write_report_page
 from facetopt.settings import SIMULATED_BASE_URL, Settings
 
 
-class _Steps(Protocol):
-    def step(self, title: str, argv: list[str]) -> None: ...
-
-    def show(self, kind: str, document: Any) -> None: ...
-
-
-def audit_step(settings: Settings, steps: _Steps, flags: list[str]) -> AuditReport:
+def audit_step(settings: Settings, steps: DemoSteps, flags: list[str]) -> AuditReport:
     """A second opinion on the validation labels: the simulated labeller's planted mistakes show up
     as disagreements (review them with `dataset review export|apply`; the demo leaves that to you)."""
     from facetopt.services.dataset.audit import audit_dataset
@@ -43,7 +36,7 @@ def audit_step(settings: Settings, steps: _Steps, flags: list[str]) -> AuditRepo
 
 
 def report_step(
-    settings: Settings, steps: _Steps, comparison_id: str | None, flags: list[str], number: int
+    settings: Settings, steps: DemoSteps, comparison_id: str | None, flags: list[str], number: int
 ) -> str | None:
     """Write the page where `facetopt report` puts it by default; its path (None: nothing recorded)."""
     if comparison_id is None:

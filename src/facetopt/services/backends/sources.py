@@ -1,4 +1,5 @@
-"""Span sources as the dataset service sees them: a query, candidates, and final facet values."""
+"""Span sources as the dataset service sees them: a query, candidates, and final facet values
+(the protocol, and the local NDJSON one; the Braintrust one is in braintrust_source.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-
-from facetopt.errors import InputError
 
 
 @dataclass
@@ -136,31 +135,3 @@ class LocalSpanSource:
 
     def sent_facets_sql(self) -> str:
         return ""
-
-
-def read_root_span_ids(values: list[str] | None, id_file: Path | None) -> list[str] | None:
-    ids = [v.strip() for v in values or [] if v.strip()]
-    if id_file is not None:
-        if not id_file.is_file():
-            raise InputError(
-                f"root span id file not found: {id_file}", hint="pass an existing file to --root-span-id-file"
-            )
-        try:
-            text = id_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"root span id file {id_file} is not UTF-8 text (byte {exc.start})",
-                hint="save it as UTF-8 with one root span id per line",
-            ) from None
-        from_file = [
-            line.strip()
-            for line in text.replace(",", "\n").splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-        if not from_file:
-            raise InputError(
-                f"root span id file {id_file} holds no root span id",
-                hint="put one root span id per line, or drop --root-span-id-file to read the time window",
-            )
-        ids += from_file
-    return list(dict.fromkeys(ids)) or None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from facetopt.clients.local.store import LocalStore
-from facetopt.services.decisions import prompt_decisions, prompt_kept, record_comparison
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import inspect_experiments
+from facetopt.services.experiments.decisions import prompt_decisions, prompt_kept, record_comparison
+from facetopt.services.experiments.inspect import inspect_experiments
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.settings import load_settings
 from tests.services.experiment_fixtures import SHA_V1, SHA_V2, record
-from tests.services.test_compare import compare, rows
+from tests.services.experiments.test_compare import compare, rows
 
 FLAGS = {"backend": "local", "dataset": "demo"}
 

@@ -25,7 +25,7 @@ from facetopt.domain.experiments import (
 )
 from facetopt.errors import FacetoptError, NotFoundError
 from facetopt.facets.rows import prompt_sha256
-from facetopt.services.backends import ExperimentListing
+from facetopt.services.backends.protocol import ExperimentListing
 from facetopt.settings import Settings
 
 if TYPE_CHECKING:

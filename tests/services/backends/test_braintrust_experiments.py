@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from facetopt.clients.braintrust import connect, lookup, upload_rows
 from facetopt.clients.prompt_file import FacetPrompt, write_new_prompt_file
 from facetopt.errors import NotFoundError
-from facetopt.services.compare import compare_experiments
 from facetopt.services.eval.run import EvalOptions, run_eval
-from facetopt.services.experiments import open_experiments
-from facetopt.services.inspect import inspect_experiments, inspect_failures, inspect_metrics
+from facetopt.services.experiments.compare import compare_experiments
+from facetopt.services.experiments.inspect import inspect_experiments, inspect_failures, inspect_metrics
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.services.progress import SilentProgress
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_retries")]
 ROWS = 12  # rows 0, 3, 6 and 9 are the validation split
 VALIDATION = [r.id for r in make_rows(ROWS) if r.metadata["split"] == "validation"]
 WRONG_ROW = "span003:sentiment"  # expected Negative; the original-shaped eval answers NONE
-ORIGINAL_EVAL = Path(__file__).with_name("original_eval_shape.py")
+ORIGINAL_EVAL = Path(__file__).parents[1] / "original_eval_shape.py"
 EDITED = [
     FacetPrompt(
         facet_name="Issues",

@@ -20,15 +20,15 @@ from facetopt.facets.verdict import (
     resolve_no_guard,
     target_rule,
 )
-from facetopt.services.budget import budget_warnings, validation_evals
-from facetopt.services.compare_errors import (
+from facetopt.services.experiments.budget import budget_warnings, validation_evals
+from facetopt.services.experiments.compare_errors import (
     ErroredRows,
     drop_errored,
     incomplete_warnings,
     refuse_all_errored,
 )
-from facetopt.services.experiments import ALL_SPLITS, Experiments, check_facet, filter_rows
-from facetopt.services.holdout import all_statuses
+from facetopt.services.experiments.holdout import all_statuses
+from facetopt.services.experiments.registry import ALL_SPLITS, Experiments, check_facet, filter_rows
 
 BOOTSTRAP_ITERATIONS = 2000
 

@@ -8,8 +8,8 @@ import pytest
 
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
 from facetopt.errors import InputError
-from facetopt.services.compare import CompareReport, compare_experiments
-from facetopt.services.experiments import open_experiments
+from facetopt.services.experiments.compare import CompareReport, compare_experiments
+from facetopt.services.experiments.registry import open_experiments
 from facetopt.settings import load_settings
 from tests.services.experiment_fixtures import (
     PROMPT_V1,
@@ -288,8 +288,8 @@ def test_prompt_diff_of_a_run_facetopt_did_not_log_is_unavailable(output_root: P
     """An experiment of the project without prompt texts (the original eval's) whose prompt this machine
     never saw: its rows compare, the diff says why it is missing; a forged text is not used."""
     from facetopt.facets.rows import prompt_sha256
-    from facetopt.services.compare import prompt_diffs
-    from facetopt.services.project_experiments import record_from_experiment
+    from facetopt.services.backends.braintrust_experiments import record_from_experiment
+    from facetopt.services.experiments.compare import prompt_diffs
 
     def listed(experiment_id: str, metadata: dict) -> ExperimentRecord:
         experiment = {"id": experiment_id, "name": experiment_id, "created": "2024-01-01T00:00:00Z"}

@@ -13,7 +13,7 @@ from facetopt.cli.main import app
 from facetopt.clients.local.store import LocalStore
 from facetopt.errors import InputError
 from facetopt.facets.selection import parse_splits, select_rows
-from facetopt.services.holdout import check_test_touch, dataset_status, record_test_touch
+from facetopt.services.experiments.holdout import check_test_touch, dataset_status, record_test_touch
 from facetopt.settings import Settings
 from tests.services.eval.helpers import DATASET, PROJECT, make_rows, seed_local_state
 from tests.services.experiment_fixtures import SHA_V1, SHA_V2, eval_row, record, write_store

@@ -307,7 +307,7 @@ def open_experiments(
 ) -> Iterator[Experiments]:
     """The registry (read-only) on the settings' backend for one command; the store is closed afterwards.
     Partial runs whose rows have since reached Braintrust are reconciled first (reconcile.py)."""
-    from facetopt.services.reconcile import reconcile_partial_runs
+    from facetopt.services.experiments.reconcile import reconcile_partial_runs
 
     backend = backend if backend is not None else open_backend(settings, announce)
     reconcile_partial_runs(settings, backend, announce)

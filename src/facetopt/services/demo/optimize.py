@@ -7,14 +7,12 @@ first, so the optimiser starts from the captured prompt, whose validation eval t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from facetopt.services.demo.steps import DemoSteps, PromptChange
 from facetopt.settings import SIMULATED_BASE_URL, Settings
-
-if TYPE_CHECKING:
-    from facetopt.services.demo import DemoSteps, PromptChange
 
 # Enough for K = 4 candidates over R = 3 rounds on the bundled sample, the final eval reserved.
 DEMO_BUDGET = 600

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from facetopt.errors import InputError, NotFoundError
-from facetopt.services.experiments import Experiments, open_experiments
-from facetopt.services.inspect import (
+from facetopt.services.experiments.inspect import (
     inspect_dataset,
     inspect_experiments,
     inspect_failures,
     inspect_metrics,
     inspect_sql,
 )
+from facetopt.services.experiments.registry import Experiments, open_experiments
 from facetopt.settings import load_settings
 from tests.fakes.braintrust_server import FakeBraintrust
 from tests.services import sql_recipes as recipes
