@@ -57,6 +57,8 @@ def test_the_demo_writes_the_decision_page_of_its_comparison(demo_run: DemoRun):
     assert report["compare"]["baseline"]["experiment_id"] == summary["baseline_experiment"]
     assert report["compare"]["candidate"]["experiment_id"] == summary["candidate_experiment"]
     facet = summary["weakest_facet"]
+    folded = report["compare"]["folded_rows"]  # the bundled sample repeats conversations
+    assert folded > 0 and f"{folded} of them repeat a conversation" in page_path.read_text(encoding="utf-8")
     plotted = {p["metric"]: p["delta"] for p in report["forest"] if p["facet_name"] == facet}
     assert plotted == {k: v for k, v in summary["facet_deltas"].items() if v is not None}
 
