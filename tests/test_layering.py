@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.heavy_libraries import HEAVY as HEAVY_LIBRARIES
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "facetopt"
 
@@ -62,18 +64,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 # The simulation is a transport of the LLM client, nothing else reaches it.
 SIMULATION_GATE = "facetopt.clients.llm"
 
-HEAVY = {
-    "braintrust",
-    "openai",
-    "autoevals",
-    "duckdb",
-    "sqlglot",
-    "httpx",
-    "httpx2",
-    "ruamel",
-    "jinja2",
-    "matplotlib",
-}
+HEAVY = set(HEAVY_LIBRARIES)
 # The modules bt's runner imports, and the heavy libraries each may use besides the clients'.
 RUNNER_EXCEPTIONS: dict[str, set[str]] = {
     "facetopt.eval_facet": {"braintrust"},

@@ -9,20 +9,9 @@ import sys
 import pytest
 
 from tests.cli_commands import CliCommand, all_commands
+from tests.heavy_libraries import HEAVY
 
 COMMANDS = all_commands()
-HEAVY = (
-    "braintrust",
-    "openai",
-    "autoevals",
-    "duckdb",
-    "sqlglot",
-    "httpx",
-    "httpx2",
-    "ruamel",
-    "jinja2",
-    "matplotlib",
-)
 
 _RENDER_EVERY_HELP = """
 import json, sys
