@@ -165,3 +165,18 @@ def test_a_new_trace_whose_conversation_is_held_outside_test_stays_out_of_test_w
         Candidate("n:sentiment", "sentiment", "user: thanks, great", "n", "train", "s"),
     ]
     assert place_rows(fresh, held).splits == {"n:issues": "test", "n:sentiment": "test"}
+
+
+def test_a_repeat_whose_trace_is_test_elsewhere_and_whose_conversation_is_held_here_is_left_out():
+    # n repeats the conversation of h, held in validation here, and n's trace is in test of dataset
+    # 'other': validation would put a test trace in another dataset's validation, test would put one
+    # conversation in two splits here. Either is a leak, so n is not written.
+    held = [Held("h:issues", "issues", "user: my order is late", "validation", root_span_id="h")]
+    fresh = [Candidate("n:issues", "issues", "user: my  order is late", "n", "validation", "s")]
+    placed = place_rows(fresh, held, {"n": {"other": {"test"}}})
+    assert list(placed.left_out) == ["n:issues"]
+    assert "validation here (as held row h:issues)" in placed.left_out["n:issues"]
+    assert "test of 'other'" in placed.left_out["n:issues"]
+    # a row without such a conflict is written as the rules place it
+    alone = [Candidate("m:issues", "issues", "user: where is my refund", "n", "validation", "s")]
+    assert place_rows(alone, held, {"n": {"other": {"test"}}}).left_out == {}

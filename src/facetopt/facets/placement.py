@@ -55,6 +55,9 @@ class Placement:
     kept: int = 0  # rows already held: their split was kept
     by_duplicate: dict[str, str] = field(default_factory=dict)  # row id -> why
     by_trace: dict[str, str] = field(default_factory=dict)  # row id -> why
+    # new rows no split can take without a leak (their conversation is held in one split here and
+    # their trace sits in another across datasets): not written; row id -> why
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 def _order(seed: str, row_id: str) -> tuple[str, str]:
@@ -101,6 +104,7 @@ def place_rows(
         order = _order(h.seed, h.row_id)
         if key not in anchors or order < anchors[key][0]:
             anchors[key] = (order, h)
+    group_split: dict[str, tuple[str, str | None]] = {}
     for key, members in groups.items():
         if key in anchors:
             anchor = anchors[key][1]
@@ -110,6 +114,7 @@ def place_rows(
             split, why = first.split, f"same conversation as {first.row_id}, placed in {first.split}"
         else:
             continue
+        group_split[key] = (split, anchors[key][1].row_id if key in anchors else None)
         for c in members:
             if result.splits[c.row_id] != split:
                 result.splits[c.row_id] = split
@@ -131,7 +136,26 @@ def place_rows(
             where = sorted(d for d, splits in elsewhere.items() if moved in splits)[0]
             result.splits[c.row_id] = moved
             result.by_trace[c.row_id] = f"trace {c.root_span_id} is in {moved} of {where!r}"
+    _leave_out_conflicts(groups, group_split, result)
     return result
+
+
+def _leave_out_conflicts(
+    groups: Mapping[str, list[Candidate]],
+    group_split: Mapping[str, tuple[str, str | None]],
+    result: Placement,
+) -> None:
+    """A repeated conversation that the trace rule across datasets pulled out of its group's split
+    (its trace is in test of another dataset while the conversation sits outside test here, or the
+    reverse) would be a leak in either split: the row is left out, never written."""
+    for key, (split, anchor) in group_split.items():
+        for c in groups[key]:
+            if result.splits[c.row_id] != split:
+                with_whom = f"held row {anchor}" if anchor else "the rows it repeats"
+                result.left_out[c.row_id] = (
+                    f"its conversation is in {split} here (as {with_whom}) and "
+                    f"{result.by_trace.get(c.row_id, 'the trace rule puts it in ' + result.splits[c.row_id])}"
+                )
 
 
 def _one_holdout_side_per_trace(

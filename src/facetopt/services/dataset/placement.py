@@ -34,6 +34,7 @@ class Settled:
     by_duplicate: dict[str, str] = field(default_factory=dict)
     by_trace: dict[str, str] = field(default_factory=dict)
     overlap: dict[str, list[str]] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)  # rows no split can take without a leak
     warnings: list[str] = field(default_factory=list)
 
 
@@ -139,6 +140,7 @@ def settle_rows(
     out = [
         r if placed.splits[r.id] == r.split else with_split(r, placed.splits[r.id], seeds.get(r.id))
         for r in out
+        if r.id not in placed.left_out
     ]
     out = [with_split(r, r.split or TRAIN, seeds[r.id]) if seeds.get(r.id) else r for r in out]
     written = {r.id: r for r in out}
@@ -154,6 +156,7 @@ def settle_rows(
         by_duplicate=placed.by_duplicate,
         by_trace=placed.by_trace,
         overlap=overlap,
+        left_out=placed.left_out,
     )
     settled.warnings = _warnings(settled, dataset)
     return settled
@@ -176,6 +179,12 @@ def _warnings(settled: Settled, dataset: str) -> list[str]:
             f"{len(settled.by_trace)} new row(s) were placed by the trace holdout rule (the rows of a trace "
             "are all in test or all out of it, in this dataset and across the project's datasets), e.g. "
             f"{first}"
+        )
+    if settled.left_out:
+        first_id, why = next(iter(settled.left_out.items()))
+        warnings.append(
+            f"{len(settled.left_out)} new row(s) were left out of dataset {dataset!r}: a repeated "
+            f"conversation that would sit in two splits whatever split it took, e.g. {first_id}: {why}"
         )
     if settled.overlap:
         others = sorted({d for names in settled.overlap.values() for d in names})

@@ -176,7 +176,8 @@ def _settle(
     settled = settle_rows(rows, target, ledger, summary.dataset)
     summary.existing_rows, summary.kept_reviewed_labels = settled.existing, settled.kept_reviewed
     summary.placed_by_duplicates, summary.placed_by_traces = len(settled.by_duplicate), len(settled.by_trace)
-    moved = sum(1 for a, b in zip(rows, settled.rows, strict=True) if a.split != b.split)
+    given = {r.id: r.split for r in rows}
+    moved = sum(1 for r in settled.rows if given.get(r.id) != r.split)
     if moved:
         notes.append(
             f"{moved} row(s) are not in the split the run folder gives them: the dataset already held them "
