@@ -80,7 +80,7 @@ def ingest(paths: list[Path], limit: int) -> dict:
     from facetopt.clients.local.source import LocalSource
 
     try:
-        from facetopt.facets.parsing import parse_span, span_from_raw
+        from facetopt.facets.data.parsing import parse_span, span_from_raw
     except ImportError:  # parsing not written yet: measure the fetch alone
         parse_span = span_from_raw = None
 

@@ -36,7 +36,7 @@ def child(export: Path, expected_src: str) -> dict:
     """Runs with PYTHONPATH=<one src>: fetch every facet span, then parse them all."""
     import facetopt
     from facetopt.clients.local.source import LocalSource
-    from facetopt.facets.parsing import parse_span, span_from_raw
+    from facetopt.facets.data.parsing import parse_span, span_from_raw
 
     where = str(Path(facetopt.__file__).resolve())
     if not where.startswith(str(Path(expected_src).resolve())):

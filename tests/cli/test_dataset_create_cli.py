@@ -9,7 +9,7 @@ import pytest
 
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.dataset import METADATA_KEYS
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.text import bucket_of
 from tests.cli.dataset_helpers import SMALL, create_args, json_out, run_cli
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.facets.balance import MIN_ROWS_PER_FACET
+from facetopt.facets.data.balance import MIN_ROWS_PER_FACET
 from tests.e2e.helpers import DemoRun
 
 pytestmark = pytest.mark.e2e

@@ -269,7 +269,7 @@ def test_max_cost_stops_proposing_and_keeps_the_validation_estimate(demo_run: De
 
 def _validation_kinds(settings: Settings, facet: str) -> dict[str, int]:
     """The facet's validation rows by expected kind, counted from the stored rows' labels."""
-    from facetopt.facets.text import is_none_like
+    from facetopt.facets.data.text import is_none_like
 
     with LocalStore(settings.store_path, read_only=True) as store:
         rows = store.read_rows(DEMO_PROJECT, DEMO_DATASET)

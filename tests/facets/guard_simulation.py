@@ -21,8 +21,8 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 
-from facetopt.facets.paired_deltas import binary_delta
-from facetopt.facets.verdict import DEFAULT_GUARD_MARGIN, TARGETS, Decision, decide
+from facetopt.facets.decide.paired_deltas import binary_delta
+from facetopt.facets.decide.verdict import DEFAULT_GUARD_MARGIN, TARGETS, Decision, decide
 
 SIZES = (40, 100, 400, 1000)
 Table = tuple[int, int, int, int]  # both right, baseline right only, candidate right only, both wrong

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facetopt.facets.agreement import (
+from facetopt.facets.decide.agreement import (
     broken_second_opinion,
     cohen_kappa,
     decision_table,

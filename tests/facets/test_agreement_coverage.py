@@ -12,7 +12,7 @@ from functools import cache
 
 import pytest
 
-from facetopt.facets.agreement import MIN_KAPPA_ROWS, cohen_kappa
+from facetopt.facets.decide.agreement import MIN_KAPPA_ROWS, cohen_kappa
 
 DRAWS = 1500
 

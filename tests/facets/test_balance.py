@@ -1,5 +1,5 @@
 from facetopt.domain.dataset import DatasetRow
-from facetopt.facets.balance import balance_report, balance_warnings
+from facetopt.facets.data.balance import balance_report, balance_warnings
 
 
 def make_row(i, facet, expected, split="train", production="something else"):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from facetopt.domain.spans import FacetCall
-from facetopt.facets.buckets import assign_weak_buckets, match_final_value, newest_final_facets
+from facetopt.facets.data.buckets import assign_weak_buckets, match_final_value, newest_final_facets
 
 
 def make_call(root, facet, output="something", row_id=None):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from facetopt.domain.experiments import EvalRow
-from facetopt.facets.duplicates import fold_duplicate_pairs
-from facetopt.facets.placement import conversation_key
+from facetopt.facets.data.duplicates import fold_duplicate_pairs
+from facetopt.facets.data.placement import conversation_key
 
 
 def row(row_id: str, text: str | None, facet: str = "issues", match: float = 1.0) -> EvalRow:

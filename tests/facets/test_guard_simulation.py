@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from facetopt.domain.experiments import EvalRow
-from facetopt.facets.verdict import compare_rows
+from facetopt.facets.decide.verdict import compare_rows
 from tests.facets.guard_simulation import SIZES, Truth, draw_table, p_keep
 
 TABLES = 2500

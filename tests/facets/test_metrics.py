@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from facetopt.domain.experiments import EvalRow
-from facetopt.facets.metrics import facet_metrics, metrics_by_facet
+from facetopt.facets.decide.metrics import facet_metrics, metrics_by_facet
 
 
 def scored_row(row_id: str, *, positive: bool, correct: bool, facet: str = "task", **extra) -> EvalRow:

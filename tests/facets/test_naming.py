@@ -1,6 +1,6 @@
 import pytest
 
-from facetopt.facets.naming import facet_name_for
+from facetopt.facets.data.naming import facet_name_for
 
 ISSUES_PROMPT = "List problems: no response from the assistant, leaked reasoning, wrong answers."
 SENTIMENT_PROMPT = "Classify the user sentiment as Negative, Neutral, Positive or Mixed."

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from facetopt.domain.spans import SourceSpan
-from facetopt.facets.parsing import output_text, parse_span, span_from_raw
+from facetopt.facets.data.parsing import output_text, parse_span, span_from_raw
 
 TRACE = "user: I want a refund for order 42\nassistant: Sure, I can help."
 SYSTEM = {"role": "system", "content": "You summarise conversations."}
@@ -246,7 +246,7 @@ def test_span_from_raw_keeps_non_dict_metadata_out():
 
 def test_several_groups_answered_with_one_choice_each_map_in_order() -> None:
     from facetopt.domain.spans import SourceSpan
-    from facetopt.facets.parsing import parse_span
+    from facetopt.facets.data.parsing import parse_span
 
     span = SourceSpan(
         id="r1",

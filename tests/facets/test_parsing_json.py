@@ -3,7 +3,7 @@
 import json
 import math
 
-from facetopt.facets.parsing import parse_span, span_from_raw
+from facetopt.facets.data.parsing import parse_span, span_from_raw
 
 TRACE = "user: where is my parcel?\nassistant: It ships today."
 

@@ -5,7 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from facetopt.facets.placement import (
+from facetopt.facets.data.placement import (
     Candidate,
     Held,
     conversation_key,
@@ -13,8 +13,8 @@ from facetopt.facets.placement import (
     holdout_overlap,
     place_rows,
 )
-from facetopt.facets.split import assign_splits
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.split import assign_splits
+from facetopt.facets.data.text import bucket_of
 
 VECTORS = json.loads((Path(__file__).parent.parent / "fixtures" / "split_vectors.json").read_text())
 

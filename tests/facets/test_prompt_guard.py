@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facetopt.facets.prompt_guard import copied_run, guard_candidate, no_match_tokens
+from facetopt.facets.prompts.prompt_guard import copied_run, guard_candidate, no_match_tokens
 
 PROMPT = (
     "Review the assistant's replies in this support conversation and report problems with them: "

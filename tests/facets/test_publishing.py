@@ -1,6 +1,11 @@
 """The facet function definition: the original publish script's slug, name and body rules."""
 
-from facetopt.facets.publishing import function_definition, function_slug, readback_mismatches, slugify
+from facetopt.facets.prompts.publishing import (
+    function_definition,
+    function_slug,
+    readback_mismatches,
+    slugify,
+)
 
 
 def test_slugs_are_lower_case_with_runs_of_other_characters_as_one_dash():

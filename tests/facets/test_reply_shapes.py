@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from facetopt.facets.parsing import output_text
-from facetopt.facets.proposal_reply import read_proposal
-from facetopt.facets.replies import CUT_AT_LIMIT, read_value, value_or_error
+from facetopt.facets.data.parsing import output_text
+from facetopt.facets.prompts.proposal_reply import read_proposal
+from facetopt.facets.prompts.replies import CUT_AT_LIMIT, read_value, value_or_error
 from facetopt.services.optimize.propose import parse_proposal
 
 CORPUS = YAML(typ="safe").load((Path(__file__).parents[1] / "fixtures" / "reply_shapes.yaml").read_text())

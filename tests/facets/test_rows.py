@@ -4,7 +4,7 @@ import pytest
 
 from facetopt.domain.dataset import METADATA_KEYS
 from facetopt.domain.spans import FacetCall
-from facetopt.facets.rows import RowContext, build_row, permalink, prompt_sha256
+from facetopt.facets.data.rows import RowContext, build_row, permalink, prompt_sha256
 
 CTX = RowContext(
     source_project="Support bot prod",

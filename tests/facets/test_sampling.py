@@ -1,5 +1,5 @@
 from facetopt.domain.spans import FacetCall
-from facetopt.facets.sampling import sample_calls
+from facetopt.facets.data.sampling import sample_calls
 
 
 def make_call(row_id, root, facet, bucket):

@@ -1,6 +1,6 @@
 import pytest
 
-from facetopt.facets.scorers import (
+from facetopt.facets.decide.scorers import (
     binary_decision_match,
     negative_specificity,
     positive_recall,

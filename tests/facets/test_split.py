@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.facets.split import assign_splits, count_test_rows, split_seed, validation_count
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.split import assign_splits, count_test_rows, split_seed, validation_count
+from facetopt.facets.data.text import bucket_of
 
 VECTORS = json.loads((Path(__file__).parent.parent / "fixtures" / "split_vectors.json").read_text())
 

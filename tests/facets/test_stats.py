@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from facetopt.facets.stats import (
+from facetopt.facets.decide.stats import (
     categorical_bootstrap_ci,
     mcnemar_exact_p,
     mcnemar_rows_needed,

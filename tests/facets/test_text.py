@@ -1,7 +1,7 @@
 import pytest
 
 from facetopt.errors import InputError
-from facetopt.facets.text import (
+from facetopt.facets.data.text import (
     DATA_MARKERS,
     bucket_of,
     content_text,

@@ -16,8 +16,8 @@ import pytest
 
 from facetopt.domain.experiments import EvalRow
 from facetopt.errors import InputError
-from facetopt.facets.stats import mcnemar_exact_p, mcnemar_rows_needed, newcombe_paired_ci
-from facetopt.facets.verdict import (
+from facetopt.facets.decide.stats import mcnemar_exact_p, mcnemar_rows_needed, newcombe_paired_ci
+from facetopt.facets.decide.verdict import (
     TARGETS,
     check_guard_margin,
     compare_by_facet,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import facetopt.simulation.facet_model as facet_model_module
 import facetopt.simulation.labeller as labeller_module
-from facetopt.facets.text import is_none_like
+from facetopt.facets.data.text import is_none_like
 from facetopt.services.demo.loop import BOUNDARY_SENTENCE
 from facetopt.simulation.facet_model import answers_the_user, facet_model_value
 from facetopt.simulation.labeller import is_planted_mistake, labeller_reply

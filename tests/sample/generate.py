@@ -491,7 +491,7 @@ def trace_rows(rng: random.Random, t0: datetime) -> list[dict]:
 
 
 def _final_value(value: str) -> str:
-    from facetopt.facets.text import is_none_like
+    from facetopt.facets.data.text import is_none_like
 
     return "no_match" if is_none_like(value) else value
 

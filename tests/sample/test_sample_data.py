@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.facets.buckets import match_final_value
-from facetopt.facets.parsing import parse_span, span_from_raw
-from facetopt.facets.text import is_none_like
+from facetopt.facets.data.buckets import match_final_value
+from facetopt.facets.data.parsing import parse_span, span_from_raw
+from facetopt.facets.data.text import is_none_like
 from facetopt.sample import SAMPLE_FILE_NAME, sample_lines
 from facetopt.simulation.labeller import labeller_value
 from tests.sample.generate import PROMPTS, generate_lines

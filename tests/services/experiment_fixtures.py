@@ -7,7 +7,7 @@ from pathlib import Path
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.dataset import DatasetRow
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
-from facetopt.facets.scorers import (
+from facetopt.facets.decide.scorers import (
     binary_decision_match,
     negative_specificity,
     positive_recall,

@@ -255,8 +255,8 @@ def compare_command(
 ) -> None:
     """Pair two experiments' rows by dataset row id; per facet and overall: deltas, 95% intervals, McNemar,
     and a verdict (KEEP, REJECT or INCONCLUSIVE)."""
-    from facetopt.facets.selection import parse_splits
-    from facetopt.facets.verdict import check_guard_margin, resolve_no_guard
+    from facetopt.facets.data.selection import parse_splits
+    from facetopt.facets.decide.verdict import check_guard_margin, resolve_no_guard
     from facetopt.services.experiments.compare import compare_experiments
     from facetopt.services.experiments.decisions import record_comparison
     from facetopt.services.next_steps import compare_next_steps

@@ -14,7 +14,7 @@ from facetopt.cli.options import Backend, EnvFile, FlushDeadline, JsonFlag, MaxC
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
-from facetopt.facets.cost import describe_usage
+from facetopt.facets.decide.cost import describe_usage
 
 if TYPE_CHECKING:
     from facetopt.services.dataset.upload import DatasetUploadSummary

@@ -23,7 +23,7 @@ from facetopt.cli.options import (
 )
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
-from facetopt.facets.cost import describe_usage
+from facetopt.facets.decide.cost import describe_usage
 
 if TYPE_CHECKING:
     from facetopt.domain.audit import AuditedRow, AuditReport, ReviewApplyReport, ReviewExport

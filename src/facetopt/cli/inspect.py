@@ -98,7 +98,7 @@ def metrics_command(
 ) -> None:
     """Per facet and overall: n, TP/FP/TN/FN, match, recall, specificity, precision, F1, Factuality,
     sentiment label accuracy and rows errored."""
-    from facetopt.facets.selection import parse_splits
+    from facetopt.facets.data.selection import parse_splits
     from facetopt.services.experiments.inspect import inspect_metrics
 
     parse_splits(split)
@@ -146,7 +146,7 @@ def failures_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Failing rows of one facet: id, split, expected, output, Factuality and the source trace permalink."""
-    from facetopt.facets.selection import parse_splits
+    from facetopt.facets.data.selection import parse_splits
     from facetopt.services.experiments.holdout import failures_touch
     from facetopt.services.experiments.inspect import inspect_failures
 

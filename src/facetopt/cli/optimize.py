@@ -14,7 +14,7 @@ from facetopt.cli.layout import Cell, Column, print_fitted
 from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, MaxCost, OutputRoot
 from facetopt.cli.output import emit, handles_errors, note, warn
 from facetopt.cli.progress import RichProgress
-from facetopt.facets.cost import describe_usage
+from facetopt.facets.decide.cost import describe_usage
 
 _COLUMNS = (
     Column("candidate", "left"),

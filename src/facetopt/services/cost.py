@@ -1,6 +1,6 @@
 """Tokens and dollars of one command's paid calls, per role, and the `--max-cost` guard.
 
-Prices come from facets/cost.py (defaults are assumptions; FACET_OPTIMIZER_PRICES overrides them).
+Prices come from facets/decide/cost.py (defaults are assumptions; FACET_OPTIMIZER_PRICES overrides them).
 Cached calls are free. The guard admits a call only while what is spent plus the estimate of what
 is in flight, plus this call's estimate, stays within the limit: a run overshoots by at most the
 calls in flight, keeps what was paid, and a re-run resumes from the cache.
@@ -14,7 +14,7 @@ from typing import Any
 
 from facetopt.domain.cost import RoleUsage
 from facetopt.errors import InputError
-from facetopt.facets.cost import (
+from facetopt.facets.decide.cost import (
     EXPECTED_LABEL_TOKENS,
     cost_of,
     estimate_prompt_tokens,

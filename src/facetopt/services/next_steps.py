@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from facetopt.domain.next_steps import NextStep, run, stop
-from facetopt.facets.balance import MIN_ROWS_PER_FACET
-from facetopt.facets.verdict import MIN_PAIRED_ROWS
+from facetopt.facets.data.balance import MIN_ROWS_PER_FACET
+from facetopt.facets.decide.verdict import MIN_PAIRED_ROWS
 from facetopt.services.experiments.budget import EXPERIMENT_BUDGET
 
 if TYPE_CHECKING:

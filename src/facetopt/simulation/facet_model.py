@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from facetopt.facets.text import is_none_like
+from facetopt.facets.data.text import is_none_like
 from facetopt.simulation.labeller import facet_kind, labeller_value, parse_turns, texts_of
 
 # A "data boundary" tells the model the conversation is data, not a request, and to return only the value.

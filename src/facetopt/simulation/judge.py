@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from facetopt.facets.text import is_none_like, strip_think
+from facetopt.facets.data.text import is_none_like, strip_think
 
 FACTUALITY_CHOICES = ("A", "B", "C", "D", "E")
 _EXPERT_RE = re.compile(r"\[Expert\]:\s*(.*?)\s*\n?\*{5,}", re.DOTALL)

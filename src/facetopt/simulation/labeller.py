@@ -26,7 +26,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from facetopt.facets.text import decode_jsonish
+from facetopt.facets.data.text import decode_jsonish
 
 # -- trace turns -----------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import re
 import time
 from typing import Any
 
-from facetopt.facets.text import content_text, find_data_marker
+from facetopt.facets.data.text import content_text, find_data_marker
 from facetopt.simulation.facet_model import facet_model_value, with_think_block
 from facetopt.simulation.judge import judge_choice
 from facetopt.simulation.labeller import labeller_reply, labeller_value

@@ -308,8 +308,8 @@ def test_new_file_with_several_facets_lists_them_and_reads_back_the_same(tmp_pat
 
 def test_build_matches_the_dataset_hash_rule_for_multi_message_groups() -> None:
     from facetopt.domain.spans import SourceSpan
-    from facetopt.facets.parsing import parse_span
-    from facetopt.facets.rows import prompt_sha256 as dataset_prompt_hash
+    from facetopt.facets.data.parsing import parse_span
+    from facetopt.facets.data.rows import prompt_sha256 as dataset_prompt_hash
 
     span = SourceSpan(
         id="row-1",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from facetopt.domain.cost import RoleUsage
-from facetopt.facets.cost import cost_of, parse_prices, price_for
+from facetopt.facets.decide.cost import cost_of, parse_prices, price_for
 from tests.cli.dataset_helpers import create_args, json_out, run_cli
 from tests.fakes.openai_server import FakeOpenAIServer
 

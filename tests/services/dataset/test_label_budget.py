@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from facetopt.clients.llm.client import ChatRequest, Endpoint
 from facetopt.domain.cost import NOT_SENT_COST
-from facetopt.facets.cost import EXPECTED_LABEL_TOKENS, cost_of, estimate_prompt_tokens
+from facetopt.facets.decide.cost import EXPECTED_LABEL_TOKENS, cost_of, estimate_prompt_tokens
 from facetopt.services.cost import CostBudget, UsageMeter
 from facetopt.services.dataset.labelling import LabelOutcome, label_requests
 from facetopt.services.progress import SilentProgress

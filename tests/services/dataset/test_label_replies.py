@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.facets.replies import CUT_AT_LIMIT
+from facetopt.facets.prompts.replies import CUT_AT_LIMIT
 from facetopt.simulation.transport import simulate
 from tests.cli.dataset_helpers import create_args, json_out, run_cli
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from facetopt.cli.main import app
 from facetopt.clients.local.store import LocalStore
-from facetopt.facets.cost import cost_of, price_for
+from facetopt.facets.decide.cost import cost_of, price_for
 from tests.services.eval.helpers import (
     DATASET,
     PROJECT,

@@ -13,7 +13,7 @@ import pytest
 
 from facetopt.domain.cost import NOT_SENT_COST
 from facetopt.domain.dataset import DatasetRow
-from facetopt.facets.cost import EXPECTED_FACET_TOKENS, cost_of, estimate_prompt_tokens
+from facetopt.facets.decide.cost import EXPECTED_FACET_TOKENS, cost_of, estimate_prompt_tokens
 from facetopt.services.cost import CostBudget, UsageMeter
 from facetopt.services.eval import task as eval_task
 from facetopt.services.eval.config import EndpointSpec, EvalConfig

@@ -287,7 +287,7 @@ def test_every_label_changed_is_an_error_that_says_re_run_the_baseline(output_ro
 def test_prompt_diff_of_a_run_facetopt_did_not_log_is_unavailable(output_root: Path):
     """An experiment of the project without prompt texts (the original eval's) whose prompt this machine
     never saw: its rows compare, the diff says why it is missing; a forged text is not used."""
-    from facetopt.facets.rows import prompt_sha256
+    from facetopt.facets.data.rows import prompt_sha256
     from facetopt.services.backends.braintrust_experiments import record_from_experiment
     from facetopt.services.experiments.compare import prompt_diffs
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from facetopt.cli.main import app
 from facetopt.clients.local.store import LocalStore
 from facetopt.errors import InputError
-from facetopt.facets.selection import parse_splits, select_rows
+from facetopt.facets.data.selection import parse_splits, select_rows
 from facetopt.services.experiments.holdout import check_test_touch, dataset_status, record_test_touch
 from facetopt.settings import Settings
 from tests.services.eval.helpers import DATASET, PROJECT, make_rows, seed_local_state

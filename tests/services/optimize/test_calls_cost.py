@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from facetopt.clients.llm.client import ChatRequest
 from facetopt.clients.llm.endpoints import Endpoint
 from facetopt.domain.cost import NOT_SENT_COST
-from facetopt.facets.cost import cost_of, estimate_prompt_tokens
+from facetopt.facets.decide.cost import cost_of, estimate_prompt_tokens
 from facetopt.services.cost import CostBudget, UsageMeter
 from facetopt.services.optimize.calls import Caller
 from tests.fakes.openai_server import FakeOpenAIServer

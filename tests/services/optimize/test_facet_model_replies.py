@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from facetopt.clients.llm.endpoints import Endpoint
-from facetopt.facets.replies import CUT_AT_LIMIT
+from facetopt.facets.prompts.replies import CUT_AT_LIMIT
 from facetopt.services.cost import CostBudget, UsageMeter
 from facetopt.services.optimize.calls import Caller
 from facetopt.services.optimize.screen import score_prompt

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from facetopt.facets.replies import CUT_AT_LIMIT
+from facetopt.facets.prompts.replies import CUT_AT_LIMIT
 from tests.cli.dataset_helpers import SMALL, create_args, json_out, run_cli
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
 

@@ -43,8 +43,8 @@ from facetopt.clients.llm.rate_limit import (
 )
 from facetopt.domain.cost import NOT_SENT_COST
 from facetopt.errors import redact_credentials
-from facetopt.facets.replies import CUT_AT_LIMIT
-from facetopt.facets.text import content_text, strip_think
+from facetopt.facets.data.text import content_text, strip_think
+from facetopt.facets.prompts.replies import CUT_AT_LIMIT
 
 __all__ = [
     "CONNECTION_ERROR",

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from facetopt.facets.rows import prompt_sha256
+from facetopt.facets.data.rows import prompt_sha256
 
 DEFAULT_PLACEHOLDER = "preprocessed_text"
 SCHEMA_VERSION = 1

@@ -24,7 +24,7 @@ from facetopt.domain.experiments import (
     RunStatus,
 )
 from facetopt.errors import FacetoptError, NotFoundError
-from facetopt.facets.rows import prompt_sha256
+from facetopt.facets.data.rows import prompt_sha256
 from facetopt.services.backends.protocol import ExperimentListing
 from facetopt.settings import Settings
 

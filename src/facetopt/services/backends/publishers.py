@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 from facetopt.clients import artifacts
 from facetopt.errors import BraintrustError, FacetoptError, InputError
-from facetopt.facets.publishing import readback_mismatches
+from facetopt.facets.prompts.publishing import readback_mismatches
 
 FunctionStatus = Literal["published", "unchanged", "would_publish", "would_refuse", "written", "unverified"]
 PublishOutcome = tuple[str | None, FunctionStatus, str | None]  # (function id, status, problem)

@@ -18,7 +18,8 @@ from facetopt.clients.llm.client import Endpoint, resolve_auditor
 from facetopt.domain.audit import AuditedRow, AuditReport, FacetAudit
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError
-from facetopt.facets.agreement import (
+from facetopt.facets.data.text import is_none_like
+from facetopt.facets.decide.agreement import (
     INTERVAL_METHOD,
     KAPPA_WARN_BELOW,
     MIN_KAPPA_ROWS,
@@ -29,8 +30,7 @@ from facetopt.facets.agreement import (
     one_answer,
     same_text,
 )
-from facetopt.facets.scorers import SENTIMENT_FACET, sentiment_label
-from facetopt.facets.text import is_none_like
+from facetopt.facets.decide.scorers import SENTIMENT_FACET, sentiment_label
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.cost import UsageMeter, max_cost_error, max_cost_warning
 from facetopt.services.dataset.audit_requests import (

@@ -22,8 +22,8 @@ from facetopt.clients.llm.client import (
 from facetopt.clients.local.store import BatchWriter, LocalStore, write_labels
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import ModelError
-from facetopt.facets.cost import EXPECTED_LABEL_TOKENS
-from facetopt.facets.replies import read_value
+from facetopt.facets.decide.cost import EXPECTED_LABEL_TOKENS
+from facetopt.facets.prompts.replies import read_value
 from facetopt.services.cost import UsageMeter
 from facetopt.services.progress import Progress, show_detail
 

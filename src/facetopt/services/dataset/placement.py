@@ -3,7 +3,7 @@ split stays, duplicate conversations share a split, and no trace crosses the hol
 project's datasets. After the write, the ledger in the local store remembers the rows
 (`remember_written`), on either backend.
 
-The rules themselves are pure (facets/placement.py); this module reads what they need (the target
+The rules themselves are pure (facets/data/placement.py); this module reads what they need (the target
 dataset's rows, the ledger) and reports what they did."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from facetopt.clients.local.store import LedgerEntry, LocalStore, StoreBusyError
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import FacetoptError
-from facetopt.facets.placement import Candidate, Held, holdout_overlap, place_rows
-from facetopt.facets.split import TRAIN
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.placement import Candidate, Held, holdout_overlap, place_rows
+from facetopt.facets.data.split import TRAIN
+from facetopt.facets.data.text import bucket_of
 from facetopt.settings import Settings
 
 BUCKET_TAGS = ("positive", "negative")

@@ -31,8 +31,8 @@ from facetopt.domain.audit import (
 )
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError
-from facetopt.facets.agreement import expected_sha256
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.text import bucket_of
+from facetopt.facets.decide.agreement import expected_sha256
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.dataset.audit import audit_dataset
 from facetopt.services.dataset.placement import remember_written

@@ -21,7 +21,7 @@ from facetopt.clients.prompt_file import FacetPrompt, load_prompt_file
 from facetopt.domain.dataset import DatasetRow
 from facetopt.domain.experiments import LABEL_KEY
 from facetopt.errors import InputError, NotFoundError
-from facetopt.facets.selection import TEST_SPLIT, parse_splits, select_rows
+from facetopt.facets.data.selection import TEST_SPLIT, parse_splits, select_rows
 from facetopt.services.backends import Backend
 from facetopt.services.cost import prices
 from facetopt.services.eval.config import EndpointSpec, EvalConfig

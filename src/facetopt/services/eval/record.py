@@ -21,7 +21,7 @@ from facetopt.domain.cost import NOT_SENT_COST, RoleUsage
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetMetrics, RunStatus
 from facetopt.domain.next_steps import NextStep
 from facetopt.errors import EvalRunError, FacetoptError
-from facetopt.facets.metrics import metrics_by_facet
+from facetopt.facets.decide.metrics import metrics_by_facet
 from facetopt.services.cost import max_cost_error, reported_usage
 from facetopt.services.eval.plan import EvalPlan
 from facetopt.services.eval.results import eval_rows, read_experiment, read_results

@@ -11,7 +11,7 @@ from typing import Any
 
 from facetopt.domain.dataset import DatasetRow
 from facetopt.domain.experiments import EVAL_ERROR_KEY, SCORE_NAMES, EvalRow
-from facetopt.facets.metrics import mean_or_none
+from facetopt.facets.decide.metrics import mean_or_none
 
 ERROR_KEY = EVAL_ERROR_KEY  # in a row's metadata: its model call failed, so its scores are None
 NO_RESULT = "no result from the eval runner (the row's task or scorers never finished)"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from facetopt.clients import artifacts
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import ExperimentRecord
-from facetopt.facets.selection import parse_splits, select_rows
+from facetopt.facets.data.selection import parse_splits, select_rows
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.eval.launch import launch, runner_environment
 from facetopt.services.eval.plan import EvalOptions, EvalPlan, plan_eval, prompts_for

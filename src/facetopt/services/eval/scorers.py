@@ -1,4 +1,4 @@
-"""The eval's scorers: the rules of facets/scorers.py, and autoevals `Factuality` bounded in time.
+"""The eval's scorers: the rules of facets/decide/scorers.py, and autoevals `Factuality` bounded in time.
 
 A row whose model call failed (`metadata.eval_error`) scores None everywhere. Every scorer reports
 its value (or its error) to the results writer, which completes the row's line in the results file.
@@ -14,8 +14,8 @@ from typing import Any
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.cost import NOT_SENT_COST
 from facetopt.errors import redact_credentials
-from facetopt.facets import scorers as rules
-from facetopt.facets.cost import EXPECTED_JUDGE_TOKENS, JUDGE_TEMPLATE_TOKENS, estimate_text_tokens
+from facetopt.facets.decide import scorers as rules
+from facetopt.facets.decide.cost import EXPECTED_JUDGE_TOKENS, JUDGE_TEMPLATE_TOKENS, estimate_text_tokens
 from facetopt.services.cost import UsageMeter
 from facetopt.services.eval.config import EvalConfig
 from facetopt.services.eval.results import ERROR_KEY, ResultsWriter, result_key

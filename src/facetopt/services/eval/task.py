@@ -9,7 +9,7 @@ the eval's task and scorers (arguments.py turns them into the arguments of `brai
   (`brain-facet-*` models get the facet prompt in `extra_body.suffix_messages`, any other model
   gets it appended to the messages); it never raises: a failed call is recorded on the row
   (`metadata.eval_error`, output "") and every score of that row is None;
-- the scorers are the rules of facets/scorers.py plus autoevals `Factuality` on an async client
+- the scorers are the rules of facets/decide/scorers.py plus autoevals `Factuality` on an async client
   (scorers.py);
 - every (row, trial) is appended to the results file once its task and all its scorers have
   reported, so facetopt reads per-row results from that file, whatever runner ran the eval
@@ -31,8 +31,8 @@ from facetopt.clients.llm.client import (
 )
 from facetopt.clients.prompt_file import FacetPrompt, render_messages
 from facetopt.domain.dataset import DatasetRow
-from facetopt.facets.cost import EXPECTED_FACET_TOKENS
-from facetopt.facets.replies import value_or_error
+from facetopt.facets.decide.cost import EXPECTED_FACET_TOKENS
+from facetopt.facets.prompts.replies import value_or_error
 from facetopt.services.cost import CostBudget, UsageMeter
 from facetopt.services.eval.config import (
     CONFIG_ENV,

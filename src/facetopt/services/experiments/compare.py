@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 from facetopt.domain.experiments import EvalRow, ExperimentRecord, FacetComparison
 from facetopt.domain.next_steps import NextStep
 from facetopt.errors import InputError
-from facetopt.facets.duplicates import fold_duplicate_pairs
-from facetopt.facets.selection import TEST_SPLIT
-from facetopt.facets.verdict import (
+from facetopt.facets.data.duplicates import fold_duplicate_pairs
+from facetopt.facets.data.selection import TEST_SPLIT
+from facetopt.facets.decide.verdict import (
     DEFAULT_GUARD_MARGIN,
     check_guard_margin,
     compare_by_facet,

@@ -11,9 +11,9 @@ from facetopt.domain.dataset import BalanceReport
 from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRecord, FacetMetrics
 from facetopt.domain.sql import SqlResult
 from facetopt.errors import InputError
-from facetopt.facets.balance import balance_report
-from facetopt.facets.metrics import decision_outcome, metrics_by_facet, row_score
-from facetopt.facets.selection import TEST_SPLIT
+from facetopt.facets.data.balance import balance_report
+from facetopt.facets.data.selection import TEST_SPLIT
+from facetopt.facets.decide.metrics import decision_outcome, metrics_by_facet, row_score
 from facetopt.services.experiments.holdout import HoldoutStatus, all_statuses
 from facetopt.services.experiments.registry import ALL_SPLITS, Experiments, check_facet, filter_rows
 

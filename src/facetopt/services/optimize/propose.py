@@ -4,7 +4,7 @@ Each candidate gets its own seeded sample of train false positives and false neg
 not shown: they say nothing about the prompt). The request asks for structured output (a JSON
 schema `response_format` with `hypothesis` and `prompt`); an endpoint that refuses it (HTTP 400
 or 422) is asked again in text, in the `HYPOTHESIS:` / `PROMPT:` layout, and the rest of the run
-asks it in text. Either way the reply is read by facets/proposal_reply.py, which takes the prompt
+asks it in text. Either way the reply is read by facets/prompts/proposal_reply.py, which takes the prompt
 out of the shapes chat models write and refuses, with the reason, a reply it cannot place or one
 cut at the token limit; a refusal is recorded as a failed proposal.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from facetopt.clients.llm.client import ChatRequest, ChatResult, Endpoint
-from facetopt.facets.proposal_reply import read_proposal
+from facetopt.facets.prompts.proposal_reply import read_proposal
 from facetopt.services.optimize.screen import RowScore
 
 if TYPE_CHECKING:

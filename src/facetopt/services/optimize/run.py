@@ -17,8 +17,8 @@ from facetopt.clients.prompt_file import load_prompt_file
 from facetopt.domain.cost import RoleUsage
 from facetopt.domain.dataset import DatasetRow
 from facetopt.errors import InputError, NotFoundError
-from facetopt.facets.cost import EXPECTED_FACET_TOKENS, estimate_text_tokens
-from facetopt.facets.verdict import target_rule
+from facetopt.facets.decide.cost import EXPECTED_FACET_TOKENS, estimate_text_tokens
+from facetopt.facets.decide.verdict import target_rule
 from facetopt.services.backends import Backend, open_backend
 from facetopt.services.cost import CostBudget, UsageMeter, max_cost_error, prices
 from facetopt.services.eval.task import facet_request

@@ -1,6 +1,6 @@
 """Scoring a facet prompt on train rows in-process: the request and cache key are the eval task's
 (so `facetopt eval` and the optimiser share cached outputs), the scores are the rule scorers of
-facets/scorers.py; no judge (screening decides on the target metric alone)."""
+facets/decide/scorers.py; no judge (screening decides on the target metric alone)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.dataset import DatasetRow
-from facetopt.facets.replies import value_or_error
-from facetopt.facets.scorers import binary_decision_match, negative_specificity, positive_recall
-from facetopt.facets.text import is_none_like
+from facetopt.facets.data.text import is_none_like
+from facetopt.facets.decide.scorers import binary_decision_match, negative_specificity, positive_recall
+from facetopt.facets.prompts.replies import value_or_error
 from facetopt.services.eval.task import facet_request
 from facetopt.services.optimize.calls import Batch, Caller
 

@@ -11,7 +11,7 @@ from facetopt.clients.llm.client import ChatRequest
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.cost import RoleUsage
 from facetopt.domain.dataset import DatasetRow
-from facetopt.facets.prompt_guard import guard_candidate
+from facetopt.facets.prompts.prompt_guard import guard_candidate
 from facetopt.services.optimize.calls import Batch, Caller
 from facetopt.services.optimize.decide import candidate_document
 from facetopt.services.optimize.model import Candidate, OptimizeOptions

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from facetopt.clients.prompt_file import FacetPrompt
 from facetopt.domain.dataset import DatasetRow
-from facetopt.facets.cost import EXPECTED_FACET_TOKENS, estimate_text_tokens
+from facetopt.facets.decide.cost import EXPECTED_FACET_TOKENS, estimate_text_tokens
 from facetopt.services.cost import UsageMeter
 from facetopt.services.eval.record import EvalSummary
 from facetopt.services.experiments.budget import budget_warnings

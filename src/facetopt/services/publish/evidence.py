@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from facetopt.clients.local.store import LocalStore
 from facetopt.domain.experiments import EvalRow, ExperimentRecord
-from facetopt.facets.selection import TEST_SPLIT
+from facetopt.facets.data.selection import TEST_SPLIT
 from facetopt.services.experiments.holdout import ALLOWED_TEST_VERSIONS
 from facetopt.services.experiments.registry import Experiments, split_covers
 

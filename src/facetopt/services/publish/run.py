@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from facetopt.clients.prompt_file import FacetPrompt, PromptDocument
 from facetopt.domain.next_steps import NextStep
 from facetopt.errors import InputError
-from facetopt.facets.publishing import (
+from facetopt.facets.prompts.publishing import (
     DEFAULT_SLUG_PREFIX,
     function_definition,
     function_name,

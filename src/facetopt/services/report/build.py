@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from facetopt.domain.experiments import ComparisonRecord, EvalRow, ExperimentRecord, FacetComparison
 from facetopt.errors import NotFoundError
-from facetopt.facets.metrics import facet_metrics, row_score
-from facetopt.facets.verdict import target_rule
+from facetopt.facets.decide.metrics import facet_metrics, row_score
+from facetopt.facets.decide.verdict import target_rule
 from facetopt.services.experiments.compare import CompareReport, compare_experiments, statistics_pairs
 from facetopt.services.experiments.decisions import comparison_path
 from facetopt.services.experiments.inspect import failure_kind

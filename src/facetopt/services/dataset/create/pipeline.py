@@ -11,7 +11,7 @@ from facetopt.clients import artifacts
 from facetopt.clients.llm.client import Endpoint, resolve_labeller
 from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, DatasetRow
 from facetopt.errors import FacetoptError, SourceError, UploadVerificationError
-from facetopt.facets.buckets import assign_weak_buckets, newest_final_facets
+from facetopt.facets.data.buckets import assign_weak_buckets, newest_final_facets
 from facetopt.services.dataset.create.dry_run import finish_dry_run, labelling_estimate
 from facetopt.services.dataset.create.request import CreateRequest, check_request
 from facetopt.services.dataset.create.rows import label_and_build_rows, report_rows

@@ -13,11 +13,11 @@ from facetopt.clients.llm.client import Endpoint
 from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import InputError, ModelError, NotFoundError
-from facetopt.facets.balance import balance_report, balance_warnings
-from facetopt.facets.placement import conversation_key
-from facetopt.facets.rows import RowContext, build_row
-from facetopt.facets.split import assign_splits, split_seed
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.balance import balance_report, balance_warnings
+from facetopt.facets.data.placement import conversation_key
+from facetopt.facets.data.rows import RowContext, build_row
+from facetopt.facets.data.split import assign_splits, split_seed
+from facetopt.facets.data.text import bucket_of
 from facetopt.services.backends.sources import SpanSource
 from facetopt.services.cost import UsageMeter, max_cost_error, max_cost_warning
 from facetopt.services.dataset.create.request import CreateRequest

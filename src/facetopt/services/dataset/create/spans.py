@@ -12,8 +12,8 @@ from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_p
 from facetopt.domain.dataset import DatasetCreateSummary, FailedRow
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import InputError, SourceError
-from facetopt.facets.parsing import parse_span, span_from_raw
-from facetopt.facets.sampling import sample_calls
+from facetopt.facets.data.parsing import parse_span, span_from_raw
+from facetopt.facets.data.sampling import sample_calls
 from facetopt.services.backends.sources import SourceQuery, SpanSource
 from facetopt.services.dataset.create.request import CreateRequest
 from facetopt.services.progress import Progress

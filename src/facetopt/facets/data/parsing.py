@@ -9,9 +9,8 @@ from typing import Any
 from pydantic_core import from_json
 
 from facetopt.domain.spans import FacetCall, SourceSpan
-from facetopt.facets.naming import facet_name_for
-from facetopt.facets.replies import read_value
-from facetopt.facets.text import (
+from facetopt.facets.data.naming import facet_name_for
+from facetopt.facets.data.text import (
     DATA_MARKERS,
     PLACEHOLDER,
     content_text,
@@ -20,6 +19,7 @@ from facetopt.facets.text import (
     strip_think,
     text_after_marker,
 )
+from facetopt.facets.prompts.replies import read_value
 
 SPAN_FIELDS = ("id", "root_span_id", "span_id", "created", "input", "output", "metadata", "span_attributes")
 PREPROCESSED_KEYS = ("preprocessed_text", "preprocessedText", "user_data", "userData")

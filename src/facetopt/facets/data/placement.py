@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from facetopt.facets.split import TEST, TRAIN, VALIDATION, split_order_key
+from facetopt.facets.data.split import TEST, TRAIN, VALIDATION, split_order_key
 
 CONVERSATION_KEY = "conversation_key"
 

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from facetopt.facets.text import strip_think
+from facetopt.facets.data.text import strip_think
 
 CUT_AT_LIMIT = "the reply was cut at the token limit (finish_reason: length)"
 

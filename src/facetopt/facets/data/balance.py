@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from facetopt.domain.dataset import BalanceReport, DatasetRow, FacetBalance
-from facetopt.facets.placement import duplicate_groups
-from facetopt.facets.text import bucket_of, pattern_for
+from facetopt.facets.data.placement import duplicate_groups
+from facetopt.facets.data.text import bucket_of, pattern_for
 
 MIN_ROWS_PER_FACET = 20
 MAX_NEGATIVE_SHARE = 0.8

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from facetopt.domain.spans import FacetCall
-from facetopt.facets.text import bucket_of, decode_jsonish, pattern_for
+from facetopt.facets.data.text import bucket_of, decode_jsonish, pattern_for
 
 _PUNCTUATION_RE = re.compile(r"[\W_]+")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from facetopt.domain.experiments import EvalRow
-from facetopt.facets.placement import conversation_key
+from facetopt.facets.data.placement import conversation_key
 
 
 def _row_key(row: EvalRow) -> str | None:

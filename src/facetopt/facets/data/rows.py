@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from facetopt.domain.dataset import DatasetRow
 from facetopt.domain.spans import FacetCall
-from facetopt.facets.placement import CONVERSATION_KEY, conversation_key
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.placement import CONVERSATION_KEY, conversation_key
+from facetopt.facets.data.text import bucket_of
 
 DEFAULT_APP_URL = "https://www.braintrust.dev"
 ROW_TAG = "facet-optimizer"

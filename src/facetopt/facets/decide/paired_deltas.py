@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from facetopt.domain.experiments import EvalRow, MetricDelta
-from facetopt.facets.metrics import Outcome, decision_outcome, precision_from_counts, row_score
-from facetopt.facets.stats import (
+from facetopt.facets.decide.metrics import Outcome, decision_outcome, precision_from_counts, row_score
+from facetopt.facets.decide.stats import (
     categorical_bootstrap_ci,
     mcnemar_rows_needed,
     newcombe_paired_ci,

@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 
 from facetopt.domain.experiments import SCORE_NAMES, EvalRow, FacetComparison, MetricDelta, Verdict
 from facetopt.errors import InputError
-from facetopt.facets.metrics import OVERALL, group_by_facet
-from facetopt.facets.paired_deltas import (
+from facetopt.facets.decide.metrics import OVERALL, group_by_facet
+from facetopt.facets.decide.paired_deltas import (
     MIN_BOOTSTRAP_ROWS,
     NEWCOMBE,
     PRECISION,
     precision_delta,
     score_delta,
 )
-from facetopt.facets.stats import mcnemar_exact_p, newcombe_paired_ci, noninferiority_rows_needed
+from facetopt.facets.decide.stats import mcnemar_exact_p, newcombe_paired_ci, noninferiority_rows_needed
 
 MIN_PAIRED_ROWS = 10
 ALPHA = 0.05  # two-sided: a 95% interval

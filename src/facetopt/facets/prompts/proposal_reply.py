@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from facetopt.facets.replies import CUT_AT_LIMIT, fences, json_field, unwrap
-from facetopt.facets.text import strip_think
+from facetopt.facets.data.text import strip_think
+from facetopt.facets.prompts.replies import CUT_AT_LIMIT, fences, json_field, unwrap
 
 _M = r"[*_]{0,3}"  # bold / italic markup around a heading
 _L = r"(?:(?:\d+[.)]|[-*•+])[ \t]+)?"  # a list marker before it ("2. Revised prompt:")

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from facetopt.facets.text import is_none_like
+from facetopt.facets.data.text import is_none_like
 
 COPY_RUN = 8
 MAX_GROWTH = 0.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from facetopt.facets.text import is_none_like, strip_think
+from facetopt.facets.data.text import is_none_like, strip_think
 
 SENTIMENT_LABELS = ("Negative", "Neutral", "Positive", "Mixed")
 SENTIMENT_FACET = "sentiment"

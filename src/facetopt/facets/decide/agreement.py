@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from facetopt.domain.dataset import expected_sha256
-from facetopt.facets.stats import normal_ppf
-from facetopt.facets.text import normalise_value
+from facetopt.facets.data.text import normalise_value
+from facetopt.facets.decide.stats import normal_ppf
 
 MIN_KAPPA_ROWS = 10
 KAPPA_WARN_BELOW = 0.6

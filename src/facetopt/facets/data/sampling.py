@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from facetopt.domain.spans import FacetCall
-from facetopt.facets.text import bucket_of
+from facetopt.facets.data.text import bucket_of
 
 
 def sample_calls(
