@@ -436,7 +436,7 @@ def test_a_clean_synthetic_graph_passes():
 @pytest.mark.parametrize(
     ("importer", "target", "at_import_time", "rule"),
     [
-        ("facetopt.services.run", "facetopt.cli.output", False, "services may not import cli"),
+        ("facetopt.services.run", "facetopt.cli.shared.output", False, "services may not import cli"),
         (
             "facetopt.services.backends.local",
             "facetopt.services.run",
@@ -453,7 +453,7 @@ def test_a_clean_synthetic_graph_passes():
         ("facetopt.cli.main", "facetopt.services.backends.local", False, "cli may not import backends"),
         ("facetopt.clients.db", "facetopt.services.other", False, "clients may not import services"),
         ("facetopt.facets.rule", "facetopt.clients.db", True, "facets may not import clients"),
-        ("facetopt.facets.rule", "facetopt.cli.output", False, "facets may not import cli"),
+        ("facetopt.facets.rule", "facetopt.cli.shared.output", False, "facets may not import cli"),
         ("facetopt.domain.model", "facetopt.settings", True, "domain may not import settings"),
         ("facetopt.domain.model", "facetopt.facets.other", True, "domain may not import facets"),
         ("facetopt.services.run", "facetopt.simulation.transport", False, "only through the LLM client"),

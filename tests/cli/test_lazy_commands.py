@@ -17,7 +17,7 @@ from facetopt.cli.main import app
 result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
 loaded = sorted(m for m in sys.modules if m.startswith(("facetopt.services", "facetopt.clients")))
 commands = sorted(m for m in sys.modules if m.startswith("facetopt.cli.") and m not in (
-    "facetopt.cli.main", "facetopt.cli.commands", "facetopt.cli.usage_errors"))
+    "facetopt.cli.main", "facetopt.cli.commands", "facetopt.cli.shared", "facetopt.cli.shared.usage_errors"))
 print(json.dumps({"code": result.exit_code, "output": result.output, "loaded": loaded, "cli": commands}))
 """
 

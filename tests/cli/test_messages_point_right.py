@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facetopt.cli.main import app
-from facetopt.cli.output import user_side
+from facetopt.cli.shared.output import user_side
 from facetopt.clients.local.store_connection import _unusable
 from facetopt.clients.prompt_file import write_new_prompt_file
 from facetopt.clients.prompt_file.parse import parse_prompt_text

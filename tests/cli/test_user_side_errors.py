@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from facetopt.cli.output import handles_errors
+from facetopt.cli.shared.output import handles_errors
 from tests.cli.dataset_helpers import SMALL, create_args, json_out, run_cli
 from tests.cli.test_dataset_create_errors import _assert_one_error
 

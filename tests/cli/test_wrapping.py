@@ -10,8 +10,8 @@ import re
 import pytest
 from rich.console import Console
 
-import facetopt.cli.progress as progress_module
-from facetopt.cli.output import WrappingConsole
+import facetopt.cli.shared.progress as progress_module
+from facetopt.cli.shared.output import WrappingConsole
 
 URL = "https://www.braintrust.dev/app/acme/p/facets/experiments/0f9e8d7c-6b5a-4321-9fed-cba987654321"
 SENTENCE = (

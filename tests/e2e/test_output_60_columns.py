@@ -13,7 +13,7 @@ import pytest
 from facetopt.cli.dataset import render_create
 from facetopt.cli.dataset_audit import render_audit
 from facetopt.cli.eval import render_eval
-from facetopt.cli.output import WrappingConsole
+from facetopt.cli.shared.output import WrappingConsole
 from facetopt.domain.audit import AuditReport
 from facetopt.domain.dataset import DatasetCreateSummary
 from facetopt.services.demo.loop import DEMO_DATASET, DEMO_PROJECT

@@ -7,8 +7,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facetopt.cli.options import DatasetName, EnvFile, JsonFlag, OutputRoot
-from facetopt.cli.output import emit, handles_errors, warn
+from facetopt.cli.shared.options import DatasetName, EnvFile, JsonFlag, OutputRoot
+from facetopt.cli.shared.output import emit, handles_errors, warn
 from facetopt.services.bootstrap import BootstrapResult, bootstrap_prompt_file
 from facetopt.settings import load_settings
 

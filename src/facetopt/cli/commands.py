@@ -11,7 +11,7 @@ import typer
 from typer import _click
 from typer.core import TyperCommand
 
-from facetopt.cli.usage_errors import JsonUsageErrors
+from facetopt.cli.shared.usage_errors import JsonUsageErrors
 
 # name -> the first paragraph of the command's own help, in the order `--help` lists them
 SUMMARIES: dict[str, str] = {

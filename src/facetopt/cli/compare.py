@@ -12,8 +12,9 @@ from rich.text import Text
 
 from facetopt.cli.inspect import experiments_for
 from facetopt.cli.inspect_render import describe_experiment, rate
-from facetopt.cli.layout import Cell, Column, print_fitted
-from facetopt.cli.options import (
+from facetopt.cli.report import write_compare_page
+from facetopt.cli.shared.layout import Cell, Column, print_fitted
+from facetopt.cli.shared.options import (
     Backend,
     EnvFile,
     FacetFilter,
@@ -23,8 +24,7 @@ from facetopt.cli.options import (
     RunsModel,
     RunsTargetProject,
 )
-from facetopt.cli.output import WrappingConsole, emit, handles_errors, warn
-from facetopt.cli.report import write_compare_page
+from facetopt.cli.shared.output import WrappingConsole, emit, handles_errors, warn
 from facetopt.domain.experiments import FacetComparison, MetricDelta
 
 if TYPE_CHECKING:  # the service loads when the command runs, so `facetopt --help` stays quick

@@ -9,10 +9,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facetopt.cli.layout import Cell, Column, print_fitted
-from facetopt.cli.options import Backend, EnvFile, FlushDeadline, JsonFlag, MaxCost, OutputRoot, TargetOrg
-from facetopt.cli.output import emit, handles_errors, note, warn
-from facetopt.cli.progress import RichProgress
+from facetopt.cli.shared.layout import Cell, Column, print_fitted
+from facetopt.cli.shared.options import (
+    Backend,
+    EnvFile,
+    FlushDeadline,
+    JsonFlag,
+    MaxCost,
+    OutputRoot,
+    TargetOrg,
+)
+from facetopt.cli.shared.output import emit, handles_errors, note, warn
+from facetopt.cli.shared.progress import RichProgress
 from facetopt.domain.dataset import BalanceReport, DatasetCreateSummary
 from facetopt.facets.decide.cost import describe_usage
 

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from facetopt.cli.options import JsonFlag
-from facetopt.cli.output import emit, handles_errors, note, stderr, stdout, warn
+from facetopt.cli.shared.options import JsonFlag
+from facetopt.cli.shared.output import emit, handles_errors, note, stderr, stdout, warn
 from facetopt.services.demo.loop import DemoSummary, command_line
 
 

@@ -12,7 +12,7 @@ import typer
 
 from facetopt.cli.dataset import render_balance
 from facetopt.cli.inspect_render import render_experiments, render_failures, render_metrics, render_sql
-from facetopt.cli.options import (
+from facetopt.cli.shared.options import (
     Backend,
     DatasetName,
     EnvFile,
@@ -23,7 +23,7 @@ from facetopt.cli.options import (
     RunsModel,
     RunsTargetProject,
 )
-from facetopt.cli.output import emit, handles_errors, note, warn
+from facetopt.cli.shared.output import emit, handles_errors, note, warn
 
 if TYPE_CHECKING:  # the service loads when a command runs, so `facetopt --help` stays quick
     from facetopt.services.experiments.registry import Experiments

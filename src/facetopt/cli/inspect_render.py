@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from facetopt.cli.layout import Cell, Column, print_fitted
+from facetopt.cli.shared.layout import Cell, Column, print_fitted
 from facetopt.domain.experiments import ExperimentRecord
 
 if TYPE_CHECKING:

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from facetopt.cli.layout import Cell, Column, print_fitted
-from facetopt.cli.options import Backend, DatasetName, EnvFile, JsonFlag, MaxCost, OutputRoot
-from facetopt.cli.output import emit, handles_errors, note, warn
-from facetopt.cli.progress import RichProgress
+from facetopt.cli.shared.layout import Cell, Column, print_fitted
+from facetopt.cli.shared.options import Backend, DatasetName, EnvFile, JsonFlag, MaxCost, OutputRoot
+from facetopt.cli.shared.output import emit, handles_errors, note, warn
+from facetopt.cli.shared.progress import RichProgress
 from facetopt.facets.decide.cost import describe_usage
 
 _COLUMNS = (

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetOrg
-from facetopt.cli.output import emit, handles_errors, note, warn
+from facetopt.cli.shared.options import Backend, EnvFile, JsonFlag, OutputRoot, TargetOrg
+from facetopt.cli.shared.output import emit, handles_errors, note, warn
 
 if TYPE_CHECKING:
     from facetopt.services.publish.run import PublishResult

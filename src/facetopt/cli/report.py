@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.text import Text
 
 from facetopt.cli.inspect import experiments_for
-from facetopt.cli.options import Backend, EnvFile, JsonFlag, OutputRoot, RunsDataset, RunsTargetProject
-from facetopt.cli.output import emit, handles_errors, note
+from facetopt.cli.shared.options import Backend, EnvFile, JsonFlag, OutputRoot, RunsDataset, RunsTargetProject
+from facetopt.cli.shared.output import emit, handles_errors, note
 
 if TYPE_CHECKING:  # the service loads when the command runs, so `facetopt --help` stays quick
     from facetopt.services.report import DecisionReport

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from facetopt.cli.output import stderr
+from facetopt.cli.shared.output import stderr
 
 ELAPSED = 7  # "0:00:12"
 
