@@ -62,3 +62,12 @@ def test_compare_html_and_report_write_the_same_decision(app: typer.Typer, store
     human = invoke(app, store, "report", comparison["comparison_id"][:6], "--out", str(store / "p.html"))
     assert human.exit_code == 0, human.output
     assert str(store / "p.html") in human.stdout.splitlines()  # the path on a line of its own
+
+
+def test_a_page_path_that_is_not_html_is_refused_before_anything_is_read(app: typer.Typer, output_root: Path):
+    # an empty output root: were the store read first, the error would be "no comparison is recorded"
+    for args in (["report", "--out", "page.txt"], ["compare", "previous", "latest", "--html", "page.txt"]):
+        shown = invoke(app, output_root, *args)
+        assert shown.exit_code == 1, shown.output
+        assert "is not an .html file" in shown.stderr and "no comparison" not in shown.stderr
+        assert "registry is empty" not in shown.stderr

@@ -265,6 +265,10 @@ def compare_command(
     check_guard_margin(guard_margin)
     resolve_no_guard(target, no_guard or [])
     parse_splits(split)  # "unknown split" before anything is opened
+    if html is not None:
+        from facetopt.services.report import check_page_path
+
+        check_page_path(html, "--html")
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         store_path = experiments.settings.store_path
         report = compare_experiments(

@@ -55,8 +55,10 @@ def report_command(
 ) -> None:
     """Write a recorded comparison as one self-contained HTML page: verdicts, a forest plot of every
     delta with its interval, confusion counts, flipped rows, train failures, the prompt diff."""
-    from facetopt.services.report import decision_report, write_report_page
+    from facetopt.services.report import check_page_path, decision_report, write_report_page
 
+    if out is not None:
+        check_page_path(out)  # before anything is read
     with experiments_for(env_file, backend, output_root, dataset, target_project) as experiments:
         report = decision_report(experiments, comparison)
         default = experiments.settings.output_root / "reports" / f"report-{report.comparison_id}.html"

@@ -7,6 +7,6 @@ Entry points: `decision_report` (the page's data, the same document `--json` pri
 
 from facetopt.services.report.build import decision_report, report_for_compare
 from facetopt.services.report.model import DecisionReport
-from facetopt.services.report.write import write_report_page
+from facetopt.services.report.write import check_page_path, write_report_page
 
-__all__ = ["DecisionReport", "decision_report", "report_for_compare", "write_report_page"]
+__all__ = ["DecisionReport", "check_page_path", "decision_report", "report_for_compare", "write_report_page"]

@@ -46,14 +46,19 @@ def page_html(report: DecisionReport) -> str:
     )
 
 
+def check_page_path(out: Path, flag: str = "--out") -> None:
+    """A page path that is neither a folder nor an .html file: said before anything is read."""
+    if not out.is_dir() and out.suffix.lower() not in (".html", ".htm"):
+        raise InputError(
+            f"{flag} {out} is not an .html file", hint=f"name the page, for example {flag} decision.html"
+        )
+
+
 def write_report_page(report: DecisionReport, out: Path) -> DecisionReport:
     """The page at `out` (a folder gets `report-<comparison id>.html`); the report with its path."""
+    check_page_path(out)
     if out.is_dir():
         out = out / f"report-{report.comparison_id}.html"
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise InputError(
-            f"--out {out} is not an .html file", hint="name the page, for example --out decision.html"
-        )
     html = page_html(report)
     try:
         artifacts.write_text(out, html)
