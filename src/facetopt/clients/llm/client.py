@@ -74,6 +74,7 @@ __all__ = [
     "resolve_judge",
     "resolve_labeller",
     "run_chat_requests",
+    "run_chat_stream",
     "simulated_endpoint",
     "simulated_roles",
 ]
@@ -348,6 +349,28 @@ async def run_chat_requests(
     admit: Callable[[ChatRequest], bool] | None = None,
 ) -> list[ChatResult]:
     """Run `requests` with at most `concurrency` in flight; results come back in request order.
+    `run_chat_stream` does the work (and documents `on_result` and `admit`)."""
+    feed: asyncio.Queue[ChatRequest | None] = asyncio.Queue()
+    for request in requests:
+        feed.put_nowait(request)
+    workers = max(1, min(concurrency, len(requests)))
+    for _ in range(workers):
+        feed.put_nowait(None)
+    results = await run_chat_stream(client, feed, workers, on_result, admit)
+    order = {id(r): i for i, r in enumerate(requests)}
+    return [result for _, result in sorted(results, key=lambda pair: order[id(pair[0])])]
+
+
+async def run_chat_stream(
+    client: ChatClient,
+    feed: asyncio.Queue[ChatRequest | None],
+    concurrency: int,
+    on_result: Callable[[ChatResult], None],
+    admit: Callable[[ChatRequest], bool] | None = None,
+) -> list[tuple[ChatRequest, ChatResult]]:
+    """Send the requests put on `feed` as they come, at most `concurrency` in flight; each of the
+    `concurrency` workers stops at a None on the feed, so the feeder puts one per worker when done.
+    Returns (request, result) pairs in the order the results arrived.
 
     `on_result` is called once per request, as each result arrives (commit paid labels there).
     When the first UNREACHABLE_AFTER results all failed to connect, the requests not yet sent are
@@ -357,14 +380,13 @@ async def run_chat_requests(
     When the endpoint is judged dead (rate_limit.py) the requests not yet sent are not sent, and
     once every result was handed to `on_result` (so what was paid is kept) a ModelError says so.
     """
-    results: list[ChatResult | None] = [None] * len(requests)
-    pending = iter(enumerate(requests))
+    results: list[tuple[ChatRequest, ChatResult]] = []
     policy = getattr(client, "policy", None)
     dead = (lambda: policy.dead) if policy is not None else None
     state = {"ok": 0, "unreachable": 0}
 
     async def worker() -> None:
-        for index, request in pending:
+        while (request := await feed.get()) is not None:
             if dead is not None and (reason := dead()) is not None:
                 result = ChatResult(key=request.key, error=f"{ENDPOINT_DEAD}: {reason}", attempts=0)
             elif state["ok"] == 0 and state["unreachable"] >= UNREACHABLE_AFTER:
@@ -381,15 +403,15 @@ async def run_chat_requests(
                     state["ok"] += 1
                 elif is_connection_error(result):
                     state["unreachable"] += 1
-            results[index] = result
+            results.append((request, result))
             on_result(result)
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(max(1, min(concurrency, len(requests)))):
+            for _ in range(max(1, concurrency)):
                 group.create_task(worker())
     except BaseExceptionGroup as failed:  # the caller's own error (from on_result), not a group of it
         raise failed.exceptions[0] from None
     if policy is not None and policy.dead is not None:
         raise dead_endpoint_error(getattr(client, "role", "model"), policy.dead)
-    return [r for r in results if r is not None]
+    return results

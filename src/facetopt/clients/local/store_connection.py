@@ -160,11 +160,17 @@ def connect(path: Path, read_only: bool, wait: float) -> Any:
             pause = min(0.25, pause * 1.5)
 
 
+# stores this process keeps open (StoreHold in store.py): DuckDB refuses a read-only connection to
+# a database this process has open for writing, so while one is held every session writes
+HELD: set[Path] = set()
+
+
 class StoreConnection:
     """The open DuckDB connection (`conn`), with the schema created or checked; a context manager."""
 
     def __init__(self, path: Path, read_only: bool = False, wait: float = OPEN_WAIT):
         self.path = Path(path)
+        read_only = read_only and self.path.absolute() not in HELD
         if read_only and not self.path.exists():
             raise FacetoptError(
                 f"no local store at {self.path}",

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from facetopt.clients.local.store_connection import insert_many, utc_now
+from facetopt.clients.local.store_connection import insert_columns, utc_now
 from facetopt.domain.dataset import DatasetRow
 
 # a store written before the ledger existed: its local datasets enter the ledger as they are
@@ -57,7 +57,7 @@ class LedgerTables:
             for r in rows
         ]  # fmt: skip
         if values:
-            insert_many(self.conn, "INSERT OR REPLACE INTO row_ledger", values)
+            insert_columns(self.conn, "INSERT OR REPLACE INTO row_ledger", values)
         return len(values)
 
     def ledger(self, backend: str, project: str) -> list[LedgerEntry]:

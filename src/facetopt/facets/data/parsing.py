@@ -69,6 +69,12 @@ def span_from_raw(raw: Mapping[str, Any]) -> SourceSpan | None:
     )
 
 
+def span_root(raw: Mapping[str, Any]) -> str | None:
+    """The trace (root span id) of a row as read, when `span_from_raw` would take it."""
+    span_id, root_span_id = _decode(raw.get("id")), _decode(raw.get("root_span_id"))
+    return root_span_id if isinstance(span_id, str) and isinstance(root_span_id, str) else None
+
+
 def parse_span(span: SourceSpan, explicit_facet_name: str | None = None) -> list[FacetCall]:
     """One FacetCall per suffix group (or the single prompt). Raises ValueError(reason) when unusable."""
     span_input = _decode(span.input)

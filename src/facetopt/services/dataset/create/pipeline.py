@@ -5,60 +5,96 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facetopt.clients import artifacts
 from facetopt.clients.llm.client import Endpoint, resolve_labeller
-from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, DatasetRow
+from facetopt.clients.local.store import LedgerEntry, StoreHold
+from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow
+from facetopt.domain.spans import FacetCall
 from facetopt.errors import FacetoptError, SourceError, UploadVerificationError
-from facetopt.facets.data.buckets import assign_weak_buckets, newest_final_facets
+from facetopt.facets.data.buckets import newest_final_facets
+from facetopt.services.cost import UsageMeter
 from facetopt.services.dataset.create.dry_run import finish_dry_run, labelling_estimate
 from facetopt.services.dataset.create.request import CreateRequest, check_request
-from facetopt.services.dataset.create.rows import label_and_build_rows, report_rows
+from facetopt.services.dataset.create.rows import (
+    build_labelled_rows,
+    label_selection,
+    read_targets,
+    report_rows,
+)
 from facetopt.services.dataset.create.spans import (
-    parse_candidates,
+    Selection,
+    candidate_roots,
+    finish_selection,
     query_candidates,
     read_final_facets,
-    report_source_problems,
-    select_calls,
 )
+from facetopt.services.dataset.labelling import LabelOutcome, start_client
 from facetopt.services.dataset.placement import remember_written
 from facetopt.services.progress import Progress, SilentProgress
 from facetopt.settings import Settings
+
+if TYPE_CHECKING:
+    from facetopt.clients.llm.chat_http import ChatClient
 
 
 def create_dataset(
     req: CreateRequest, settings: Settings, progress: Progress | None = None
 ) -> DatasetCreateSummary:
-    """Query, parse, read final facets, sample, label, split, report, store: one function per step."""
+    """Query, read final facets, parse and sample (labelling the newest calls meanwhile), split,
+    report, store: one function per step."""
     check_request(req, settings)
     progress = progress or SilentProgress()
     endpoint = resolve_labeller(settings)
     run_dir = artifacts.new_run_dir(settings.output_root)
     summary = _start_summary(req, endpoint, run_dir)
     candidates = query_candidates(req.source, req.query, run_dir, progress)
-    calls, parse_failures = parse_candidates(req, candidates, summary)
-    final_rows = read_final_facets(req.source, calls, run_dir, progress)
-    summary.weak_bucket_sources = assign_weak_buckets(calls, newest_final_facets(final_rows))
-    artifacts.write_jsonl(run_dir / "parsed_calls.jsonl", calls)
-    selected = select_calls(req, calls, run_dir, summary)
-    summary.counts = DatasetCounts(
-        candidates=len(candidates),
-        final_facets=len(final_rows),
-        parsed_calls=len(calls),
-        parse_failures=len(parse_failures),
-        selected_calls=len(selected),
-    )
-    report_source_problems(summary, parse_failures)
+    # built while DuckDB reads the final facets; unused when every label is cached
+    client = None if req.dry_run else _start_client(settings, endpoint)
+    final_rows = read_final_facets(req.source, candidate_roots(candidates), run_dir, progress)
+    selection = Selection(req, candidates, newest_final_facets(final_rows))
     summary.max_cost = settings.max_cost
     if req.dry_run:
+        selected = finish_selection(selection, final_rows, run_dir, summary)
         summary.usage = [labelling_estimate(settings, selected, endpoint)]
         return finish_dry_run(summary, selected, run_dir)
+    targets = read_targets(req, settings, summary)
+    # the newest calls are labelled while older candidates are parsed and sampled; --facet-name
+    # first checks that every call shares one prompt, so nothing is paid for a run it refuses
+    if req.facet_name:
+        batches: Iterable[list[FacetCall]] = [finish_selection(selection, final_rows, run_dir, summary)]
+    else:
+        batches = _sampled(selection, final_rows, run_dir, summary)
+    progress.stage(f"sampling and labelling calls with {endpoint.model} ({endpoint.label})")
+    # on the local backend, from the last answer on, the steps' short store sessions share one open
+    # store (not while a Braintrust upload runs: other commands may use the store meanwhile)
+    with StoreHold(settings.store_path, active=req.backend.name == "local") as hold:
+        labelled = label_selection(settings, batches, endpoint, run_dir, progress, client, hold)
+        hold.start()
+        _finish(req, settings, selection.selected, labelled, endpoint, summary, targets)
+    return summary
+
+
+def _finish(
+    req: CreateRequest,
+    settings: Settings,
+    selected: list[FacetCall],
+    labelled: tuple[LabelOutcome, UsageMeter],
+    endpoint: Endpoint,
+    summary: DatasetCreateSummary,
+    targets: tuple[list[DatasetRow], list[LedgerEntry]],
+) -> None:
+    """Split, report and store the labelled rows (the summary says where they went)."""
+    run_dir = Path(summary.run_dir)
     if not selected:
         raise SourceError(
             "no facet calls were selected for labelling", hint="check --facet-name and the limits"
         )
-    rows, failures = label_and_build_rows(req, settings, selected, endpoint, summary, progress)
+    rows, failures = build_labelled_rows(req, settings, selected, labelled, endpoint, summary, targets)
     report_rows(req, summary, rows, failures, endpoint.simulated)
     if not req.upload:
         summary.warnings.append(
@@ -71,7 +107,23 @@ def create_dataset(
         noted = remember_written(settings, req.backend.name, req.target_project, req.dataset, rows)
         summary.warnings.extend([noted] if noted else [])
         artifacts.write_json(run_dir / "summary.json", summary)
-    return summary
+
+
+def _sampled(
+    selection: Selection, final_rows: list[dict], run_dir: Path, summary: DatasetCreateSummary
+) -> Iterator[list[FacetCall]]:
+    """The selection's batches, then its report (written while the first calls are in flight)."""
+    yield from selection.batches()
+    finish_selection(selection, final_rows, run_dir, summary)
+
+
+def _start_client(settings: Settings, endpoint: Endpoint) -> Future[ChatClient]:
+    return start_client(
+        endpoint,
+        timeout=settings.timeout_for(endpoint.model),
+        concurrency=settings.ground_truth_concurrency,
+        deadline=settings.call_deadline,
+    )
 
 
 def _start_summary(req: CreateRequest, endpoint: Endpoint, run_dir: Path) -> DatasetCreateSummary:

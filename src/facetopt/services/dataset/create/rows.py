@@ -5,11 +5,15 @@ ids, and report bucket and split counts, the balance and the labels' warnings.""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facetopt.clients import artifacts
 from facetopt.clients.llm.client import Endpoint
+from facetopt.clients.local.store import LedgerEntry, StoreHold
 from facetopt.domain.dataset import DatasetCreateSummary, DatasetRow, FailedRow
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import InputError, ModelError, NotFoundError
@@ -21,33 +25,41 @@ from facetopt.facets.data.text import bucket_of
 from facetopt.services.backends.sources import SpanSource
 from facetopt.services.cost import UsageMeter, max_cost_error, max_cost_warning
 from facetopt.services.dataset.create.request import CreateRequest
-from facetopt.services.dataset.labelling import call_key, label_calls
+from facetopt.services.dataset.labelling import LabelOutcome, call_key, label_calls
 from facetopt.services.dataset.placement import read_ledger, settle_rows
 from facetopt.services.progress import Progress
 from facetopt.settings import Settings
 
+if TYPE_CHECKING:
+    from facetopt.clients.llm.chat_http import ChatClient
+
 SIMULATED_PREFIX = "simulated:"
 
 
-def label_and_build_rows(
-    req: CreateRequest,
-    settings: Settings,
-    selected: list[FacetCall],
-    endpoint: Endpoint,
-    summary: DatasetCreateSummary,
-    progress: Progress,
-) -> tuple[list[DatasetRow], dict[str, str]]:
-    """Label (cached, each label committed as it arrives), then build the split rows
-    (dataset_rows.jsonl). Returns the rows and the failed calls with why they failed."""
-    run_dir = Path(summary.run_dir)
-    # read before the store opens for writing: rows the dataset holds keep their split (sticky)
+def read_targets(
+    req: CreateRequest, settings: Settings, summary: DatasetCreateSummary
+) -> tuple[list[DatasetRow], list[LedgerEntry]]:
+    """Read before the store opens for writing: the target dataset's rows (they keep their split)
+    and the ledger of the rows written to the project's datasets."""
     existing = _existing_rows(req)
     ledger, ledger_notes = read_ledger(settings, req.backend.name, req.target_project)
     summary.warnings.extend(ledger_notes)
-    progress.stage(f"labelling {len(selected)} calls with {endpoint.model} ({endpoint.label})")
+    return existing, ledger
+
+
+def label_selection(
+    settings: Settings,
+    batches: Iterable[list[FacetCall]],
+    endpoint: Endpoint,
+    run_dir: Path,
+    progress: Progress,
+    client: Future[ChatClient] | None = None,
+    hold: StoreHold | None = None,
+) -> tuple[LabelOutcome, UsageMeter]:
+    """Label the calls of each batch as it comes (cached, each label committed as it arrives)."""
     meter = UsageMeter.of("labeller", endpoint.model, settings)
     outcome = label_calls(
-        selected,
+        batches,
         endpoint,
         settings.store_path,
         run_dir / "labels.jsonl",
@@ -57,7 +69,26 @@ def label_and_build_rows(
         deadline=settings.call_deadline,
         progress=progress,
         meter=meter,
+        client=client,
+        hold=hold,
     )
+    return outcome, meter
+
+
+def build_labelled_rows(
+    req: CreateRequest,
+    settings: Settings,
+    selected: list[FacetCall],
+    labelled: tuple[LabelOutcome, UsageMeter],
+    endpoint: Endpoint,
+    summary: DatasetCreateSummary,
+    targets: tuple[list[DatasetRow], list[LedgerEntry]],
+) -> tuple[list[DatasetRow], dict[str, str]]:
+    """The split rows of the labelled calls (dataset_rows.jsonl), rows the dataset holds keeping
+    theirs. Returns the rows and the failed calls with why they failed."""
+    run_dir = Path(summary.run_dir)
+    outcome, meter = labelled
+    existing, ledger = targets
     summary.labels_from_cache, summary.labels_paid = outcome.from_cache, outcome.paid
     summary.usage = [meter.usage]
     if outcome.store_error:

@@ -5,18 +5,22 @@ source held that could not be used. Each step leaves its artifact in the run fol
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from facetopt.clients import artifacts
 from facetopt.clients.prompt_file import FacetPrompt, prompt_sha256, write_new_prompt_file
-from facetopt.domain.dataset import DatasetCreateSummary, FailedRow
+from facetopt.domain.dataset import DatasetCounts, DatasetCreateSummary, FailedRow
 from facetopt.domain.spans import FacetCall
 from facetopt.errors import InputError, SourceError
-from facetopt.facets.data.parsing import parse_span, span_from_raw
-from facetopt.facets.data.sampling import sample_calls
+from facetopt.facets.data.buckets import assign_weak_buckets
+from facetopt.facets.data.parsing import parse_span, span_from_raw, span_root
+from facetopt.facets.data.sampling import Sampler
 from facetopt.services.backends.sources import SourceQuery, SpanSource
 from facetopt.services.dataset.create.request import CreateRequest
 from facetopt.services.progress import Progress
+
+SAMPLE_BATCH = 128  # candidates parsed per batch: labelling starts on the first batch's calls
 
 
 def query_candidates(source: SpanSource, query: SourceQuery, run_dir: Path, progress: Progress) -> list[dict]:
@@ -54,30 +58,16 @@ def query_candidates(source: SpanSource, query: SourceQuery, run_dir: Path, prog
     return candidates
 
 
-def parse_candidates(
-    req: CreateRequest, candidates: list[dict], summary: DatasetCreateSummary
-) -> tuple[list[FacetCall], list[dict]]:
-    calls, parse_failures, without_ids = _parse(candidates, req.facet_name)
-    if req.facet_name:
-        _one_prompt_per_name(calls, req.facet_name)
-    summary.rows_without_ids = req.source.rows_without_ids + without_ids
-    summary.skipped_source_lines = req.source.skipped_lines
-    summary.skipped_source_line_reasons = dict(req.source.skipped_line_reasons)
-    bad_created, example = req.source.bad_created()
-    if bad_created and not req.query.root_span_ids:
-        summary.warnings.append(
-            f"{bad_created} source span{'' if bad_created == 1 else 's'} {'has' if bad_created == 1 else 'have'}"
-            f" a `created` that is not a timestamp (e.g. {example!r}):"
-            " no time window selects them"
-        )
-    return calls, parse_failures
+def candidate_roots(candidates: list[dict]) -> list[str]:
+    """The traces of the candidate spans, newest first, once each (what the final facets are read for)."""
+    roots = (span_root(raw) for raw in candidates)
+    return list(dict.fromkeys(root for root in roots if root is not None))
 
 
 def read_final_facets(
-    source: SpanSource, calls: list[FacetCall], run_dir: Path, progress: Progress
+    source: SpanSource, root_ids: list[str], run_dir: Path, progress: Progress
 ) -> list[dict]:
     """The traces' final facet values (final_facets.jsonl), which give the weak buckets."""
-    root_ids = list(dict.fromkeys(c.root_span_id for c in calls))
     progress.stage(f"reading final facet values for {len(root_ids)} traces")
     artifacts.write_text(run_dir / "facets_query.sql", source.final_facets_sql(root_ids) + "\n")
     try:
@@ -88,16 +78,77 @@ def read_final_facets(
     return final_rows
 
 
-def select_calls(
-    req: CreateRequest, calls: list[FacetCall], run_dir: Path, summary: DatasetCreateSummary
+class Selection:
+    """Parse the candidates, give each call its weak bucket (its trace's final facet value) and
+    sample, a batch of candidates at a time: `batches()` yields the calls each batch selected, so
+    labelling can start on the newest while older candidates are still being parsed. Sampling walks
+    the calls newest first and never looks back, so the calls selected are the same as when every
+    candidate is parsed first (`drain`)."""
+
+    def __init__(self, req: CreateRequest, candidates: list[dict], final_facets: dict[str, dict]):
+        self.req, self.candidates, self.final_facets = req, candidates, final_facets
+        self.calls: list[FacetCall] = []
+        self.parse_failures: list[dict] = []
+        self.without_ids = 0
+        self.selected: list[FacetCall] = []
+        self.bucket_sources = {"final_facet": 0, "production_output": 0}
+        self._sampler = Sampler(req.positive_limit, req.negative_limit, req.query.root_span_ids is None)
+        self._parsed = 0  # candidates taken so far
+
+    def batches(self) -> Iterator[list[FacetCall]]:
+        while self._parsed < len(self.candidates):
+            part = self.candidates[self._parsed : self._parsed + SAMPLE_BATCH]
+            self._parsed += len(part)
+            calls, failures, without_ids = _parse(part, self.req.facet_name)
+            self.calls += calls
+            self.parse_failures += failures
+            self.without_ids += without_ids
+            for source, count in assign_weak_buckets(calls, self.final_facets).items():
+                self.bucket_sources[source] += count
+            chosen = self._sampler.take(calls)
+            self.selected += chosen
+            yield chosen
+
+    def drain(self) -> list[FacetCall]:
+        for _ in self.batches():
+            pass
+        return self.selected
+
+
+def finish_selection(
+    selection: Selection, final_rows: list[dict], run_dir: Path, summary: DatasetCreateSummary
 ) -> list[FacetCall]:
-    """The calls to label (limits per facet and bucket) and their prompts (facet_prompt.yaml)."""
-    apply_limits = req.query.root_span_ids is None
-    selected = sample_calls(calls, req.positive_limit, req.negative_limit, apply_limits)
+    """Parse and sample what is left, then check and report it (before labelling with --facet-name,
+    whose calls must all share one prompt): parsed_calls.jsonl, facet_prompt.yaml, the counts and
+    the warnings about what the source held that could not be used. Returns the selected calls."""
+    req, selected = selection.req, selection.drain()
+    calls = selection.calls
+    if req.facet_name:
+        _one_prompt_per_name(calls, req.facet_name)
+    summary.rows_without_ids = req.source.rows_without_ids + selection.without_ids
+    summary.skipped_source_lines = req.source.skipped_lines
+    summary.skipped_source_line_reasons = dict(req.source.skipped_line_reasons)
+    bad_created, example = req.source.bad_created()
+    if bad_created and not req.query.root_span_ids:
+        summary.warnings.append(
+            f"{bad_created} source span{'' if bad_created == 1 else 's'} {'has' if bad_created == 1 else 'have'}"
+            f" a `created` that is not a timestamp (e.g. {example!r}):"
+            " no time window selects them"
+        )
+    summary.weak_bucket_sources = dict(selection.bucket_sources)
+    artifacts.write_jsonl(run_dir / "parsed_calls.jsonl", calls)
     prompts = _prompts(selected or calls)
     write_new_prompt_file(run_dir / "facet_prompt.yaml", prompts)
     summary.prompt_hashes = {p.facet_name: p.prompt_sha256 for p in prompts}
     summary.weak_bucket_counts = counts_by_facet(calls, "weak_bucket")
+    summary.counts = DatasetCounts(
+        candidates=len(selection.candidates),
+        final_facets=len(final_rows),
+        parsed_calls=len(calls),
+        parse_failures=len(selection.parse_failures),
+        selected_calls=len(selected),
+    )
+    report_source_problems(summary, selection.parse_failures)
     return selected
 
 
