@@ -8,6 +8,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON_FOR_UV) -m uv")
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON_FOR_UV) -m pip install --quiet uv
 	$(UV) sync --frozen
+	$(UV) run --frozen --no-sync python -m compileall -q src/facetopt
 
 demo: setup
 	$(UV) run --frozen facetopt demo

@@ -60,3 +60,44 @@ def test_without_limits_only_duplicates_are_dropped():
 def test_zero_limit_keeps_nothing_of_that_bucket():
     calls = [make_call("1", "a", "task", "positive"), make_call("2", "b", "task", "negative")]
     assert ids(sample_calls(calls, 0, 5)) == ["2"]
+
+
+def test_a_limit_reached_in_one_batch_holds_in_the_next():
+    from facetopt.facets.data.sampling import Sampler
+
+    sampler = Sampler(positive_limit=1, negative_limit=1)
+    first = sampler.take([make_call("1", "a", "task", "positive"), make_call("2", "b", "task", "negative")])
+    second = sampler.take(
+        [
+            make_call("3", "c", "task", "positive"),  # the positive limit was reached in the first batch
+            make_call("4", "a", "sentiment", "positive"),  # another facet of trace a: its own limits
+            make_call("5", "a", "Task", "negative"),  # trace a's task call was taken already
+        ]
+    )
+    assert ids(first) == ["1", "2"] and ids(second) == ["4"]
+
+
+def test_batches_of_any_size_keep_what_one_walk_keeps():
+    import random
+
+    from facetopt.facets.data.sampling import Sampler
+
+    rng = random.Random(7)
+    for _ in range(200):
+        calls = [
+            make_call(
+                str(i),
+                rng.choice("abcdefgh"),
+                rng.choice(["task", "Task", "issues"]),
+                rng.choice(["positive", "negative"]),
+            )
+            for i in range(rng.randint(0, 40))
+        ]
+        limits = (rng.randint(0, 5), rng.randint(0, 5))
+        whole = ids(sample_calls(calls, *limits))
+        sampler, batched, start = Sampler(*limits), [], 0
+        while start < len(calls):
+            size = rng.randint(1, 6)
+            batched += ids(sampler.take(calls[start : start + size]))
+            start += size
+        assert batched == whole
