@@ -24,7 +24,8 @@ import httpx2  # noqa: E402
 from fake_process import FakeProcess  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 
-from facetopt.clients.llm.client import ChatRequest, Endpoint, make_chat_client, run_chat_requests  # noqa: E402
+from facetopt.clients.llm.chat_runs import run_chat_requests  # noqa: E402
+from facetopt.clients.llm.client import ChatRequest, Endpoint, make_chat_client  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key"
 

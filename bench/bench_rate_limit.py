@@ -38,12 +38,12 @@ from fake_process import FakeProcess  # noqa: E402
 def facetopt_labelling(url: str, n: int, concurrency: int) -> tuple[float, int, str]:
     from pydantic import SecretStr
 
+    from facetopt.clients.llm.chat_runs import run_chat_requests
     from facetopt.clients.llm.client import (
         ChatRequest,
         Endpoint,
         make_chat_client,
         policy_stats,
-        run_chat_requests,
     )
 
     endpoint = Endpoint("labeller", "gpt-5.4", url, SecretStr(KEY))

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from facetopt.clients.llm.chat_runs import run_chat_requests
 from facetopt.clients.llm.client import (
     ChatRequest,
     make_async_client,
     make_chat_client,
-    run_chat_requests,
     simulated_endpoint,
 )
 from facetopt.clients.llm.simulated_transport import SimulatedTransport

@@ -10,6 +10,7 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
+from facetopt.clients.llm.chat_runs import run_chat_requests
 from facetopt.clients.llm.client import (
     ChatRequest,
     ChatResult,
@@ -17,7 +18,6 @@ from facetopt.clients.llm.client import (
     endpoint_unreachable,
     make_chat_client,
     probe_endpoint,
-    run_chat_requests,
 )
 from facetopt.simulation.labeller import labeller_reply
 from tests.fakes.openai_server import Failure, FakeOpenAIServer

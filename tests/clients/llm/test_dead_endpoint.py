@@ -14,7 +14,8 @@ import time
 import pytest
 
 from facetopt.clients.llm import rate_limit, transport
-from facetopt.clients.llm.client import ChatResult, make_chat_client, policy_stats, run_chat_requests
+from facetopt.clients.llm.chat_runs import run_chat_requests
+from facetopt.clients.llm.client import ChatResult, make_chat_client, policy_stats
 from facetopt.errors import ModelError
 from tests.clients.llm.test_client import KEY, endpoint_for, requests_for
 from tests.fakes.openai_server import Failure, FakeOpenAIServer

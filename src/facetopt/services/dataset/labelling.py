@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facetopt.clients.artifacts import JsonlJournal
+from facetopt.clients.llm.chat_runs import run_chat_stream
 from facetopt.clients.llm.client import (
     NOT_SENT_COST,
     ChatRequest,
@@ -20,7 +21,6 @@ from facetopt.clients.llm.client import (
     is_connection_error,
     make_chat_client,
     policy_stats,
-    run_chat_stream,
 )
 from facetopt.clients.local.store import BatchWriter, LocalStore, StoreHold, write_labels
 from facetopt.domain.spans import FacetCall

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facetopt.clients.llm.call_cache import CallCache, call_key
-from facetopt.clients.llm.client import ChatRequest, ChatResult, Endpoint, make_chat_client, run_chat_requests
+from facetopt.clients.llm.chat_runs import run_chat_requests
+from facetopt.clients.llm.client import ChatRequest, ChatResult, Endpoint, make_chat_client
 from facetopt.domain.cost import NOT_SENT_COST
 from facetopt.services.cost import UsageMeter
 
