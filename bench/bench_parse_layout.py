@@ -36,7 +36,11 @@ def child(export: Path, expected_src: str) -> dict:
     """Runs with PYTHONPATH=<one src>: fetch every facet span, then parse them all."""
     import facetopt
     from facetopt.clients.local.source import LocalSource
-    from facetopt.facets.data.parsing import parse_span, span_from_raw
+
+    try:
+        from facetopt.facets.data.parsing import parse_span, span_from_raw
+    except ModuleNotFoundError:  # the layout commit's code: facets/ was not grouped yet
+        from facetopt.facets.parsing import parse_span, span_from_raw  # type: ignore[no-redef]
 
     where = str(Path(facetopt.__file__).resolve())
     if not where.startswith(str(Path(expected_src).resolve())):

@@ -5,6 +5,7 @@ reading was written by hand, as a person reads the reply."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,20 @@ def test_a_production_output_of_that_shape_is_bucketed_by_its_value(case: dict):
     # span outputs come as a string or chat-completion shaped; either way the same value
     completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": case["reply"]}}]}
     assert output_text(case["reply"]) == output_text(completion) == case["expect"]["value"]
+
+
+def test_a_plain_one_line_reply_reads_as_the_full_reading_reads_it(monkeypatch):
+    """The shortcut for plain replies (most facet outputs) never reads a text otherwise than the
+    full reading: random short texts over the characters the rules react to, both ways."""
+    import random
+
+    from facetopt.facets.prompts import replies
+
+    alphabet = "abcXYZ \t\n*_\"'`:<>{}~#-.,!?“”‘’«»：\u2028"
+    rng = random.Random(11)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10))) for _ in range(20000)]
+    texts += [f"{w}{c} x" for w in ("Label", "**Answer**", "Output is") for c in ":："]
+    texts += [case["reply"] for case in VALUES]
+    shortcut = [read_value(text) for text in texts]
+    monkeypatch.setattr(replies, "_MARKUP_RE", re.compile(".?"))  # matches every text: no shortcut
+    assert [read_value(text) for text in texts] == shortcut

@@ -50,6 +50,10 @@ _WRAPPERS = (
     ("«", "»"),
 )
 VALUE_KEYS = ("label", "value", "answer", "output", "result", "facet_value")
+# a reply of one line with nothing any rule above reacts to (a tag, braces, a fence, a colon, a
+# wrapper at its start) is its own value: most facet outputs are, and reading them is most of a parse
+_MARKUP_RE = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029<{`~:：]")
+_WRAPPER_STARTS = tuple(opening for opening, _ in _WRAPPERS)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ def read_value(reply: str | None, finish_reason: str | None = None) -> Reading:
     """The value a person reading `reply` would take, or the reason there is none."""
     if finish_reason == "length":
         return Reading(None, CUT_AT_LIMIT)
+    if reply and _MARKUP_RE.search(reply) is None and (plain := reply.strip()):
+        if not plain.startswith(_WRAPPER_STARTS):
+            return Reading(plain)
     text = strip_think(reply)
     if not text:
         return Reading(None, "empty reply")
