@@ -223,10 +223,7 @@ class _LabelRun:
         feed: asyncio.Queue[ChatRequest | None] = asyncio.Queue()
         sending: asyncio.Task | None = None
         try:
-            # the label cache, read batch by batch; a store not made yet caches nothing (the cache
-            # writer makes it), so the first calls need not wait for its tables to be created
-            opened = LocalStore(self.store_path) if self.store_path.exists() else contextlib.nullcontext()
-            with opened as store:
+            with LocalStore(self.store_path) as store:  # the label cache, read batch by batch
                 for batch in batches:
                     for request in self._take(batch, store):
                         if sending is None:  # the first paid request: the client, journal and writer
@@ -253,12 +250,12 @@ class _LabelRun:
         finally:
             await chat.close()
 
-    def _take(self, batch: dict[str, ChatRequest], store: LocalStore | None) -> list[ChatRequest]:
+    def _take(self, batch: dict[str, ChatRequest], store: LocalStore) -> list[ChatRequest]:
         """The batch's requests still to send; cached answers, and answers this run already has or is
         waiting for, go to their rows without a call."""
         outcome = self.outcome
         unknown = [r.key for r in batch.values() if r.key not in self.owners]
-        cached = store.cached_labels(list(dict.fromkeys(unknown))) if store is not None else {}
+        cached = store.cached_labels(list(dict.fromkeys(unknown)))
         new: list[ChatRequest] = []
         from_cache = 0
         for key, request in batch.items():
