@@ -116,3 +116,51 @@ def test_a_corrupt_store_is_named_on_the_command_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "not a valid DuckDB database" in json_out(result)["error"]["message"]
     assert "in use" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_hold_lets_this_process_reopen_the_store_and_frees_it_for_others_when_done(tmp_path: Path) -> None:
+    from facetopt.clients.local.store import StoreHold
+
+    path = tmp_path / "store.duckdb"
+    row = DatasetRow(id="r1", facet_name="Task", input={}, expected="Refund", metadata={})
+    with StoreHold(path) as hold:
+        hold.start()
+        with LocalStore(path) as store:
+            store.upsert_rows("p", "d", [row])
+        # a read-only session of this process while the store is held open for writing: DuckDB
+        # refuses the other mode, so without the hold's say it would wait and give up
+        with LocalStore(path, read_only=True, wait=0.5) as store:
+            assert store.row_labels("p", "d") == {"r1": "Refund"}
+        held_by_us = subprocess.run(
+            [sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}, read_only=True)"],
+            capture_output=True,
+            text=True,
+        )
+        assert held_by_us.returncode != 0  # another process waits while the hold lasts
+    after = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb; c = duckdb.connect({str(path)!r}, read_only=True);"
+            " print(c.execute('SELECT count(*) FROM dataset_rows').fetchone()[0])",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip() == "1"
+
+
+def test_a_hold_that_is_not_active_keeps_nothing_open(tmp_path: Path) -> None:
+    from facetopt.clients.local.store import StoreHold
+
+    path = tmp_path / "store.duckdb"
+    LocalStore(path).close()
+    with StoreHold(path, active=False) as hold:
+        hold.start()
+        opened = subprocess.run(
+            [sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).close()"],
+            capture_output=True,
+            text=True,
+        )
+        assert opened.returncode == 0, opened.stderr
