@@ -31,13 +31,13 @@ def _request(endpoint: Endpoint, text: str) -> ChatRequest:
     return ChatRequest.build(endpoint, [{"role": "user", "content": text}], max_tokens=20)
 
 
-def _label(batches, endpoint: Endpoint, root: Path) -> labelling.LabelOutcome:
+def _label(batches, endpoint: Endpoint, root: Path, concurrency: int = 4) -> labelling.LabelOutcome:
     return labelling.label_request_batches(
         batches,
         endpoint,
         root / "store.duckdb",
         root / "labels.jsonl",
-        concurrency=4,
+        concurrency=concurrency,
         timeout=30.0,
         deadline=60.0,
         progress=SilentProgress(),
@@ -118,6 +118,22 @@ def test_a_batch_that_fails_keeps_the_labels_already_paid_for(tmp_path):
         assert set(store.cached_labels([r.key for r in paid])) == {r.key for r in paid}
     journal = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
     assert sorted(line["cache_key"] for line in journal) == sorted(r.key for r in paid)
+
+
+def test_a_batch_that_fails_leaves_unsent_what_was_still_waiting_for_a_worker(tmp_path):
+    with FakeOpenAIServer(api_key=KEY, latency=0.3) as server:
+        endpoint = _endpoint(server.url)
+        queued = [_request(endpoint, f"conversation {i}") for i in range(3)]
+
+        def batches() -> Iterator[dict[str, ChatRequest]]:
+            yield {f"r{i}": request for i, request in enumerate(queued)}
+            raise RuntimeError("the sampler broke on the next batch")
+
+        with pytest.raises(RuntimeError, match="sampler broke"):
+            _label(batches(), endpoint, tmp_path, concurrency=1)
+        assert len(server.requests) == 1  # the one in flight; the two queued behind it were not paid for
+    with LocalStore(tmp_path / "store.duckdb") as store:
+        assert set(store.cached_labels([r.key for r in queued])) == {queued[0].key}
 
 
 def test_facet_name_over_several_prompts_is_refused_before_any_label_is_paid(tmp_path):

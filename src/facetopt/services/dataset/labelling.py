@@ -170,13 +170,16 @@ def label_request_batches(
     run = _LabelRun(endpoint, store_path, journal_path, progress, stage, meter)
     try:
         asyncio.run(run.run(batches, client, concurrency))
-        if hold is not None:  # the last labels are committed in the session the next steps share
+        if hold is not None and run.writer is not None:  # the last labels go in the shared session
             hold.start()
     finally:
         run.close()
     outcome = run.outcome
     if run.writer is not None and run.writer.error is not None:
-        outcome.store_error = f"paid labels could not be cached in the local store ({run.writer.error}); they are in {journal_path}"
+        outcome.store_error = (
+            f"paid labels could not be cached in the local store ({run.writer.error}); "
+            f"they are in {journal_path}"
+        )
     if run.connection_failures and run.connection_failures == run.sent - run.not_sent:
         flag = (
             "--audit-api-base / FACET_OPTIMIZER_AUDIT_API_BASE"
@@ -223,14 +226,21 @@ class _LabelRun:
         feed: asyncio.Queue[ChatRequest | None] = asyncio.Queue()
         sending: asyncio.Task | None = None
         try:
-            with LocalStore(self.store_path) as store:  # the label cache, read batch by batch
+            with contextlib.ExitStack() as opened:
+                store: LocalStore | None = None  # the label cache, opened once a batch holds a request
                 for batch in batches:
-                    for request in self._take(batch, store):
+                    if batch and store is None:
+                        store = opened.enter_context(LocalStore(self.store_path))
+                    added = self._take(batch, store) if store is not None else []
+                    for request in added:
                         if sending is None:  # the first paid request: the client, journal and writer
                             sending = asyncio.create_task(self._send(client, feed, concurrency))
                         feed.put_nowait(request)
-                    await asyncio.sleep(SEND_GAP)  # let the workers send what this batch added
-        except Exception:  # taking a batch failed: what is in flight still comes back and is kept
+                    # let the workers send what this batch added
+                    await asyncio.sleep(SEND_GAP if added else 0)
+        except Exception:  # taking a batch failed: what is in flight still comes back and is kept,
+            while not feed.empty():  # what was waiting for a worker is not sent
+                feed.get_nowait()
             _end(feed, concurrency)
             if sending is not None:
                 with contextlib.suppress(Exception):

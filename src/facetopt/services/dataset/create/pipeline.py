@@ -74,6 +74,10 @@ def create_dataset(
     # store (not while a Braintrust upload runs: other commands may use the store meanwhile)
     with StoreHold(settings.store_path, active=req.backend.name == "local") as hold:
         labelled = label_selection(settings, batches, endpoint, run_dir, progress, client, hold)
+        if not selection.selected:
+            raise SourceError(
+                "no facet calls were selected for labelling", hint="check --facet-name and the limits"
+            )
         hold.start()
         _finish(req, settings, selection.selected, labelled, endpoint, summary, targets)
     return summary
@@ -90,10 +94,6 @@ def _finish(
 ) -> None:
     """Split, report and store the labelled rows (the summary says where they went)."""
     run_dir = Path(summary.run_dir)
-    if not selected:
-        raise SourceError(
-            "no facet calls were selected for labelling", hint="check --facet-name and the limits"
-        )
     rows, failures = build_labelled_rows(req, settings, selected, labelled, endpoint, summary, targets)
     report_rows(req, summary, rows, failures, endpoint.simulated)
     if not req.upload:
