@@ -5,6 +5,7 @@ batches, a batch that fails keeps what was paid, and --facet-name refuses before
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,14 @@ def _label(batches, endpoint: Endpoint, root: Path, concurrency: int = 4) -> lab
         deadline=60.0,
         progress=SilentProgress(),
     )
+
+
+def _until_received(server: FakeOpenAIServer, count: int) -> Iterator[dict[str, ChatRequest]]:
+    """Empty batches (each a turn of the labeller's event loop) until the fake has `count` requests."""
+    deadline = time.monotonic() + 20
+    while len(server.requests) < count and time.monotonic() < deadline:
+        yield {}
+        time.sleep(0.001)
 
 
 def _rows(summary: dict) -> list[dict]:
@@ -109,6 +118,7 @@ def test_a_batch_that_fails_keeps_the_labels_already_paid_for(tmp_path):
 
         def batches() -> Iterator[dict[str, ChatRequest]]:
             yield {f"r{i}": request for i, request in enumerate(paid)}
+            yield from _until_received(server, 3)
             raise RuntimeError("the sampler broke on the next batch")
 
         with pytest.raises(RuntimeError, match="sampler broke"):
@@ -127,6 +137,7 @@ def test_a_batch_that_fails_leaves_unsent_what_was_still_waiting_for_a_worker(tm
 
         def batches() -> Iterator[dict[str, ChatRequest]]:
             yield {f"r{i}": request for i, request in enumerate(queued)}
+            yield from _until_received(server, 1)  # the one worker is busy with the first
             raise RuntimeError("the sampler broke on the next batch")
 
         with pytest.raises(RuntimeError, match="sampler broke"):
